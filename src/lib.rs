@@ -1,0 +1,79 @@
+//! # toolseq
+//!
+//! Keeps an LLM agent's history of tool calls and tool outputs paired, so that the model API never
+//! answers HTTP 400 with `No tool output found for function call …`, `An assistant message with
+//! 'tool_calls' must be followed by tool messages …` or `` `tool_use` ids were found without
+//! `tool_result` blocks … ``.
+//!
+//! ```
+//! use serde_json::json;
+//!
+//! // The user interrupted a shell call and typed a new message: the output never arrived.
+//! let mut body = json!({"input": [
+//!     {"type": "local_shell_call", "id": "lsh_1", "call_id": "call_1", "action": {}},
+//!     {"type": "message", "role": "user", "content": "never mind"}
+//! ]});
+//! let report = toolseq::repair(&mut body, None, &toolseq::RepairOptions::default()).unwrap();
+//! assert_eq!(report.violations[0].rule, toolseq::Rule::MissingOutput);
+//! assert_eq!(body["input"][1]["type"], "function_call_output");
+//! assert!(toolseq::check(&body, None).unwrap().is_clean());
+//! ```
+#![deny(missing_docs)]
+
+pub mod error;
+pub mod repair;
+pub mod report;
+pub mod rules;
+pub mod skeleton;
+pub mod wire;
+
+use serde_json::Value;
+
+pub use error::Error;
+pub use repair::RepairOptions;
+pub use report::{Change, Report};
+pub use rules::{Rule, Violation};
+pub use wire::{Detection, Format};
+
+fn detection(body: &Value, format: Option<Format>) -> Result<Detection, Error> {
+    match format {
+        Some(format) => Ok(Detection {
+            format,
+            evidence: "given",
+        }),
+        None => wire::detect(body),
+    }
+}
+
+/// Checks a request body or bare list of items against every pairing rule.
+///
+/// `format` is detected when `None`; the report says which format was used and why.
+pub fn check(body: &Value, format: Option<Format>) -> Result<Report, Error> {
+    let detection = detection(body, format)?;
+    let skel = wire::read(body, detection.format)?;
+    Ok(Report {
+        detection,
+        items: skel.items,
+        violations: rules::check(&skel),
+        changes: Vec::new(),
+    })
+}
+
+/// Checks and repairs a body in place: synthetic outputs for unanswered calls, misplaced outputs
+/// moved next to their call, orphan and duplicate outputs removed (and returned in the report).
+///
+/// On error the body is untouched. Malformed items and calls without ids are reported and left
+/// where they are.
+pub fn repair(body: &mut Value, format: Option<Format>, opts: &RepairOptions) -> Result<Report, Error> {
+    let detection = detection(body, format)?;
+    let skel = wire::read(body, detection.format)?;
+    let violations = rules::check(&skel);
+    let plan = repair::plan(&skel);
+    let changes = wire::apply(body, detection.format, &skel, &plan, opts);
+    Ok(Report {
+        detection,
+        items: skel.items,
+        violations,
+        changes,
+    })
+}

@@ -1,0 +1,156 @@
+//! The repair planner: a pure function from a [`Skeleton`] to an edit [`Plan`].
+//!
+//! The plan never deletes a call that has no duplicate (the model would forget an action that
+//! already ran): it answers it with a synthetic output. It moves misplaced outputs up next to
+//! their call and removes orphan, duplicate and mismatched outputs, which the wire adapter hands
+//! back whole so nothing is lost silently. Applying the plan and checking again finds nothing
+//! [`repairable`](crate::rules::Violation::repairable); planning again then yields an empty plan.
+
+use std::collections::HashSet;
+
+use crate::rules::{analyze, Rule, Verdict};
+use crate::skeleton::Skeleton;
+
+/// What a synthetic output says, and which calls were cancelled rather than lost.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepairOptions {
+    /// Text of the synthetic output for a call whose output is missing. Default `aborted`.
+    pub missing_text: String,
+    /// Text of the synthetic output for a call known to be cancelled (see
+    /// [`cancelled`](RepairOptions::cancelled)). Default `cancelled: the user interrupted this
+    /// tool call before it finished`.
+    pub cancelled_text: String,
+    /// Call ids known to have been cancelled or still running (filled by the guard from the ledger).
+    pub cancelled: HashSet<String>,
+}
+
+impl Default for RepairOptions {
+    fn default() -> Self {
+        RepairOptions {
+            missing_text: "aborted".to_owned(),
+            cancelled_text: "cancelled: the user interrupted this tool call before it finished"
+                .to_owned(),
+            cancelled: HashSet::new(),
+        }
+    }
+}
+
+impl RepairOptions {
+    /// Sets the text of synthetic outputs for missing outputs.
+    pub fn missing_text(mut self, text: impl Into<String>) -> Self {
+        self.missing_text = text.into();
+        self
+    }
+
+    /// Sets the text of synthetic outputs for cancelled calls.
+    pub fn cancelled_text(mut self, text: impl Into<String>) -> Self {
+        self.cancelled_text = text.into();
+        self
+    }
+
+    /// The synthetic text for this call id.
+    pub fn text_for(&self, call_id: &str) -> &str {
+        if self.cancelled.contains(call_id) {
+            &self.cancelled_text
+        } else {
+            &self.missing_text
+        }
+    }
+}
+
+/// What goes into a slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placed {
+    /// The existing output at this skeleton entry, moved here.
+    Moved {
+        /// Skeleton entry of the output.
+        entry: usize,
+        /// Skeleton entry of the call it answers.
+        call: usize,
+    },
+    /// A new output answering the call at this skeleton entry.
+    Synthetic {
+        /// Skeleton entry of the call.
+        call: usize,
+    },
+}
+
+/// Put `placed` right after the slot of skeleton entry `anchor` (even if that entry itself is
+/// removed or moved away).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insert {
+    /// Skeleton entry after whose slot the output goes.
+    pub anchor: usize,
+    /// The output.
+    pub placed: Placed,
+}
+
+/// Remove the item at this skeleton entry, because of `rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removal {
+    /// Skeleton entry to remove.
+    pub entry: usize,
+    /// Why.
+    pub rule: Rule,
+}
+
+/// An edit plan over a skeleton. Inserts are sorted by anchor, and inserts sharing an anchor
+/// are in the order their calls were made.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// Items to drop.
+    pub removals: Vec<Removal>,
+    /// Outputs to put in place.
+    pub inserts: Vec<Insert>,
+}
+
+impl Plan {
+    /// Whether the plan changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.removals.is_empty() && self.inserts.is_empty()
+    }
+}
+
+/// Plans the repair of a skeleton, in linear time.
+///
+/// ```
+/// use toolseq::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+/// use toolseq::repair::{plan, Placed};
+///
+/// let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
+/// skel.entries.push(Entry::paired(Kind::Call, Family::Function, Some("call_1".into()), 0, None, "function_call"));
+/// skel.entries.push(Entry::new(Kind::Message(Role::User), 1, None, "message"));
+/// let p = plan(&skel);
+/// assert_eq!(p.inserts[0].anchor, 0);
+/// assert_eq!(p.inserts[0].placed, Placed::Synthetic { call: 0 });
+/// ```
+pub fn plan(skel: &Skeleton) -> Plan {
+    let a = analyze(skel);
+    let mut p = Plan::default();
+    for (i, v) in a.verdicts.iter().enumerate() {
+        let rule = match *v {
+            Verdict::DuplicateCall { .. } => Rule::DuplicateCall,
+            Verdict::Orphan => Rule::OrphanOutput,
+            Verdict::EmptyOutput => Rule::EmptyCallId,
+            Verdict::Mismatch { .. } => Rule::KindMismatch,
+            Verdict::DuplicateOutput { .. } => Rule::DuplicateOutput,
+            Verdict::Call => {
+                let placed = match a.answer[i] {
+                    None => Placed::Synthetic { call: i },
+                    Some(o) if a.verdicts[o] == (Verdict::Answer { call: i, placed: false }) => {
+                        Placed::Moved { entry: o, call: i }
+                    }
+                    Some(_) => continue,
+                };
+                p.inserts.push(Insert {
+                    anchor: a.anchor[i],
+                    placed,
+                });
+                continue;
+            }
+            _ => continue,
+        };
+        p.removals.push(Removal { entry: i, rule });
+    }
+    p
+}

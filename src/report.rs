@@ -1,0 +1,238 @@
+//! What a check or repair found and did: readable by a person (`Display`), inspectable by a program.
+
+use std::fmt::{self, Write as _};
+
+use serde_json::Value;
+
+use crate::rules::{Rule, Violation};
+use crate::wire::{Detection, Format};
+
+/// One change a repair made to the body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A synthetic output was inserted to answer a call.
+    Inserted {
+        /// The call it answers.
+        call_id: String,
+        /// Source index of that call.
+        call_index: usize,
+        /// Whether the call was known to be cancelled (the text says so) rather than lost.
+        cancelled: bool,
+        /// The inserted item, as inserted.
+        item: Value,
+    },
+    /// An existing output was moved up next to its call.
+    Moved {
+        /// The call it answers.
+        call_id: String,
+        /// Source index the output was at.
+        from: usize,
+        /// Source index of the call.
+        call_index: usize,
+    },
+    /// An item was removed; it is kept here whole so that nothing is lost silently.
+    Removed {
+        /// Why.
+        rule: Rule,
+        /// Its call id, if it had one.
+        call_id: Option<String>,
+        /// Source index it was at.
+        index: usize,
+        /// Position inside that source item.
+        block: Option<usize>,
+        /// The removed item (a whole item, message, tool call or content block).
+        item: Value,
+    },
+}
+
+/// The result of checking (and perhaps repairing) one history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// The format the body was read as, and why.
+    pub detection: Detection,
+    /// Number of source items (messages for Chat and Anthropic).
+    pub items: usize,
+    /// Every violation found, in document order, located in the body as it was before repair.
+    pub violations: Vec<Violation>,
+    /// What the repair changed; empty after a plain check.
+    pub changes: Vec<Change>,
+}
+
+impl Report {
+    /// Whether no rule was broken.
+    pub fn is_clean(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// Whether a repair changed the body.
+    pub fn repaired(&self) -> bool {
+        !self.changes.is_empty()
+    }
+
+    /// How many violations broke `rule`.
+    pub fn count(&self, rule: Rule) -> usize {
+        self.violations.iter().filter(|v| v.rule == rule).count()
+    }
+
+    /// Where a violation sits, as a JSON-path-like location (`input[3]`, `messages[2].content[0]`).
+    pub fn location(&self, v: &Violation) -> String {
+        location(self.detection.format, v.index, v.block)
+    }
+
+    /// The error the API would have answered for this violation, in its own words with the ids
+    /// and position filled in: the string people search their logs for. `None` where the API is
+    /// not known to refuse it with a specific message.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let body = json!({"input": [
+    ///     {"type": "local_shell_call", "id": "lsh_1", "call_id": "call_9", "action": {}},
+    ///     {"type": "message", "role": "user", "content": "stop"}]});
+    /// let report = toolseq::check(&body, None).unwrap();
+    /// assert_eq!(report.api_error(&report.violations[0]).unwrap(),
+    ///            "No tool output found for local shell call call_9.");
+    /// ```
+    pub fn api_error(&self, v: &Violation) -> Option<String> {
+        api_error(self.detection.format, v)
+    }
+}
+
+fn location(format: Format, index: usize, block: Option<usize>) -> String {
+    let mut s = match format {
+        Format::Responses => format!("input[{index}]"),
+        Format::Rollout => format!("item[{index}]"),
+        Format::Chat | Format::Anthropic => format!("messages[{index}]"),
+    };
+    if let Some(b) = block {
+        let field = if format == Format::Chat { "tool_calls" } else { "content" };
+        let _ = write!(s, ".{field}[{b}]");
+    }
+    s
+}
+
+fn api_error(format: Format, v: &Violation) -> Option<String> {
+    let id = escape_id(v.call_id.as_deref().unwrap_or(""));
+    let i = v.index;
+    let call_at = v.call_index.unwrap_or(i);
+    let empty_id = |field: &str| {
+        let path = location(format, i, v.block);
+        if v.call_id.is_none() {
+            format!("Missing required parameter: '{path}.{field}'.")
+        } else {
+            format!("Invalid '{path}.{field}': empty string. Expected a string with minimum length 1, but got an empty string instead.")
+        }
+    };
+    Some(match format {
+        Format::Responses | Format::Rollout => {
+            let words = v.label.trim_end_matches("_output").replace('_', " ");
+            match v.rule {
+                Rule::MissingOutput => format!("No tool output found for {words} {id}."),
+                Rule::OrphanOutput | Rule::KindMismatch | Rule::OutputBeforeCall => {
+                    let words = v.label.replace('_', " ");
+                    format!("No tool call found for {words} with call_id {id}.")
+                }
+                Rule::DuplicateCall | Rule::DuplicateOutput => {
+                    format!("Duplicate item found with id {id}.")
+                }
+                Rule::EmptyCallId => empty_id("call_id"),
+                Rule::InterleavedMessage | Rule::MalformedItem => return None,
+            }
+        }
+        Format::Chat => match v.rule {
+            Rule::MissingOutput | Rule::InterleavedMessage => format!(
+                "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {id}"
+            ),
+            Rule::OrphanOutput | Rule::OutputBeforeCall => "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.".to_owned(),
+            Rule::DuplicateOutput => format!(
+                "Invalid parameter: 'tool_call_id' of '{id}' not found in 'tool_calls' of previous message."
+            ),
+            Rule::EmptyCallId if v.on_call => empty_id("id"),
+            Rule::EmptyCallId => empty_id("tool_call_id"),
+            Rule::DuplicateCall | Rule::KindMismatch | Rule::MalformedItem => return None,
+        },
+        Format::Anthropic => {
+            let b = v.block.unwrap_or(0);
+            match v.rule {
+                Rule::MissingOutput => format!(
+                    "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {id}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+                ),
+                Rule::InterleavedMessage => format!(
+                    "messages.{call_at}: `tool_use` ids were found without `tool_result` blocks immediately after: {id}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+                ),
+                Rule::OrphanOutput | Rule::OutputBeforeCall | Rule::KindMismatch => format!(
+                    "messages.{i}.content.{b}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+                ),
+                Rule::DuplicateCall => format!("messages.{i}.content.{b}: `tool_use` ids must be unique"),
+                Rule::DuplicateOutput => format!(
+                    "messages.{i}.content.{b}: each tool_use must have a single result. Found multiple `tool_result` blocks with id: {id}"
+                ),
+                Rule::EmptyCallId => format!(
+                    "messages.{i}.content.{b}.{}: String should have at least 1 character",
+                    if v.on_call { "id" } else { "tool_use_id" }
+                ),
+                Rule::MalformedItem => return None,
+            }
+        }
+    })
+}
+
+/// Escapes an id that came from a model before it reaches a terminal or a log: control
+/// characters and quotes are shown as escapes, and very long ids are cut.
+pub fn escape_id(id: &str) -> String {
+    const MAX: usize = 128;
+    let mut out = String::with_capacity(id.len().min(MAX) + 2);
+    for (n, c) in id.chars().enumerate() {
+        if n == MAX {
+            out.push('…');
+            break;
+        }
+        if c.is_control() || c == '"' || c == '\\' || c == '\u{1b}' {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: {} items, {} violation(s)",
+            self.detection,
+            self.items,
+            self.violations.len()
+        )?;
+        for v in &self.violations {
+            write!(f, "  {:<20} {}", v.rule.name(), self.location(v))?;
+            match &v.call_id {
+                Some(id) if !id.is_empty() => write!(f, " {} {}", v.label, escape_id(id))?,
+                _ => write!(f, " {}", v.label)?,
+            }
+            if let Some(c) = v.call_index.filter(|&c| c != v.index) {
+                write!(f, " (call at {})", location(self.detection.format, c, None))?;
+            }
+            if let Some(d) = v.detail {
+                write!(f, ": {d}")?;
+            }
+            writeln!(f)?;
+            writeln!(f, "  {:<20} hint: {}", "", v.rule.hint())?;
+            if let Some(e) = self.api_error(v) {
+                writeln!(f, "  {:<20} API would answer: {e}", "")?;
+            }
+        }
+        if !self.changes.is_empty() {
+            let (mut ins, mut mov, mut rem) = (0, 0, 0);
+            for c in &self.changes {
+                match c {
+                    Change::Inserted { .. } => ins += 1,
+                    Change::Moved { .. } => mov += 1,
+                    Change::Removed { .. } => rem += 1,
+                }
+            }
+            writeln!(f, "repaired: {ins} inserted, {mov} moved, {rem} removed")?;
+        }
+        Ok(())
+    }
+}

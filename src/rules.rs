@@ -1,0 +1,354 @@
+//! The pairing rules: a pure, linear-time function from a [`Skeleton`] to [`Violation`]s.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::skeleton::{Adjacency, Entry, Kind, Skeleton};
+
+/// The name of a broken pairing rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Rule {
+    /// A call with no output answering it.
+    MissingOutput,
+    /// An output whose call id matches no call.
+    OrphanOutput,
+    /// A second call with an id already used.
+    DuplicateCall,
+    /// A second output for a call that already has one.
+    DuplicateOutput,
+    /// An output placed before its call.
+    OutputBeforeCall,
+    /// A message (or, in Chat and Anthropic, anything) between a call and its output.
+    InterleavedMessage,
+    /// An output of another family than its call (a custom output for a function call).
+    KindMismatch,
+    /// A call or output whose call id is empty or absent.
+    EmptyCallId,
+    /// An item the adapter could not read.
+    MalformedItem,
+}
+
+impl Rule {
+    /// Every rule, in the order of [`Rule::name`]'s documentation.
+    pub const ALL: [Rule; 9] = [
+        Rule::MissingOutput,
+        Rule::OrphanOutput,
+        Rule::DuplicateCall,
+        Rule::DuplicateOutput,
+        Rule::OutputBeforeCall,
+        Rule::InterleavedMessage,
+        Rule::KindMismatch,
+        Rule::EmptyCallId,
+        Rule::MalformedItem,
+    ];
+
+    /// The stable snake_case name (`missing_output`, `orphan_output`, ...), as used in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rule::MissingOutput => "missing_output",
+            Rule::OrphanOutput => "orphan_output",
+            Rule::DuplicateCall => "duplicate_call",
+            Rule::DuplicateOutput => "duplicate_output",
+            Rule::OutputBeforeCall => "output_before_call",
+            Rule::InterleavedMessage => "interleaved_message",
+            Rule::KindMismatch => "kind_mismatch",
+            Rule::EmptyCallId => "empty_call_id",
+            Rule::MalformedItem => "malformed_item",
+        }
+    }
+
+    /// The rule with this [`name`](Rule::name).
+    pub fn from_name(name: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|r| r.name() == name)
+    }
+
+    /// One line telling a person what usually causes this and what to do.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Rule::MissingOutput => "the tool was interrupted or its output was lost; send an output for this call (repair inserts one)",
+            Rule::OrphanOutput => "its call was dropped (compaction, trimming) or the output carries the wrong call id; drop it or restore the call",
+            Rule::DuplicateCall => "the same call was recorded twice; keep one",
+            Rule::DuplicateOutput => "the call was answered twice (results re-sent); keep one",
+            Rule::OutputBeforeCall => "the output was recorded before its call; move it after the call",
+            Rule::InterleavedMessage => "a message arrived while the tool ran; the output must come first",
+            Rule::KindMismatch => "the output type does not answer this call type (custom vs function)",
+            Rule::EmptyCallId => "the item has no call id, so nothing can pair with it; fix where it is built",
+            Rule::MalformedItem => "the item could not be read; it is left as it is",
+        }
+    }
+}
+
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One broken rule, located in the source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// Which rule.
+    pub rule: Rule,
+    /// The call id involved, when the item has one.
+    pub call_id: Option<String>,
+    /// Index of the offending source item (Responses item, Chat or Anthropic message).
+    pub index: usize,
+    /// Position inside that item (Chat `tool_calls` slot, Anthropic content block).
+    pub block: Option<usize>,
+    /// Wire name of the offending item (`function_call_output`, `tool_result`, ...).
+    pub label: &'static str,
+    /// For an output: index of the call it answers, when there is one.
+    pub call_index: Option<usize>,
+    /// Whether the offending entry is a call (rather than an output or other item).
+    pub on_call: bool,
+    /// For malformed items: why the adapter could not read it.
+    pub detail: Option<&'static str>,
+}
+
+impl Violation {
+    /// Whether [`repair`](crate::repair) mends this. Malformed items and calls without an id are
+    /// reported and left where they are: nothing can be paired with them.
+    pub fn repairable(&self) -> bool {
+        match self.rule {
+            Rule::MalformedItem => false,
+            Rule::EmptyCallId => !self.on_call,
+            _ => true,
+        }
+    }
+}
+
+/// How one entry fares against the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Pairs with nothing and breaks nothing.
+    Plain,
+    /// A malformed item.
+    Malformed,
+    /// A call (first with its id).
+    Call,
+    /// A call with an empty or absent id.
+    EmptyCall,
+    /// A later call with the id of `first`.
+    DuplicateCall { first: usize },
+    /// The output chosen to answer `call`.
+    Answer { call: usize, placed: bool },
+    /// An output with no call.
+    Orphan,
+    /// An output with an empty or absent id.
+    EmptyOutput,
+    /// An output of another family than `call`.
+    Mismatch { call: usize },
+    /// An output for `call`, which has a better answer.
+    DuplicateOutput { call: usize },
+}
+
+/// The shared analysis behind [`check`] and the repair planner.
+pub(crate) struct Analysis {
+    pub verdicts: Vec<Verdict>,
+    /// For each first call entry: the entry answering it.
+    pub answer: Vec<Option<usize>>,
+    /// For each call entry: where new or moved outputs for it go (after this entry's slot).
+    pub anchor: Vec<usize>,
+}
+
+/// Computes placement, answers and anchors in a fixed number of linear passes.
+pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
+    let entries = &skel.entries;
+    let n = entries.len();
+    let mut verdicts = vec![Verdict::Plain; n];
+    let mut calls: HashMap<&str, usize> = HashMap::new();
+
+    for (i, e) in entries.iter().enumerate() {
+        verdicts[i] = match e.kind {
+            Kind::Malformed(_) => Verdict::Malformed,
+            Kind::Call => match e.id() {
+                None => Verdict::EmptyCall,
+                Some(id) => match calls.get(id) {
+                    Some(&first) => Verdict::DuplicateCall { first },
+                    None => {
+                        calls.insert(id, i);
+                        Verdict::Call
+                    }
+                },
+            },
+            _ => Verdict::Plain,
+        };
+    }
+
+    let (placed_zone, anchor) = placement(skel);
+
+    // Each call keeps its best candidate: well placed, then after the call, then before it;
+    // first in document order on ties.
+    let mut best: Vec<Option<(u8, usize)>> = vec![None; n];
+    for (i, e) in entries.iter().enumerate() {
+        if e.kind != Kind::Output {
+            continue;
+        }
+        let Some(id) = e.id() else {
+            verdicts[i] = Verdict::EmptyOutput;
+            continue;
+        };
+        let Some(&c) = calls.get(id) else {
+            verdicts[i] = Verdict::Orphan;
+            continue;
+        };
+        if entries[c].family != e.family {
+            verdicts[i] = Verdict::Mismatch { call: c };
+            continue;
+        }
+        let rank = if placed_zone(c, i) {
+            0
+        } else if i > c {
+            1
+        } else {
+            2
+        };
+        if best[c].is_none_or(|(r, _)| rank < r) {
+            best[c] = Some((rank, i));
+        }
+        verdicts[i] = Verdict::DuplicateOutput { call: c };
+    }
+    let mut answer = vec![None; n];
+    for c in calls.values().copied() {
+        if let Some((rank, o)) = best[c] {
+            verdicts[o] = Verdict::Answer {
+                call: c,
+                placed: rank == 0,
+            };
+            answer[c] = Some(o);
+        }
+    }
+    Analysis {
+        verdicts,
+        answer,
+        anchor,
+    }
+}
+
+/// Returns the "is output `o` well placed for call `c`" test and, per entry, the insertion anchor
+/// for outputs of a call at that entry.
+fn placement(skel: &Skeleton) -> (impl Fn(usize, usize) -> bool + '_, Vec<usize>) {
+    let entries = &skel.entries;
+    let n = entries.len();
+    // Responses: a segment number that grows at each message; Chat/Anthropic: the message index of
+    // the call group whose output run an entry belongs to.
+    let mut zone: Vec<Option<usize>> = vec![None; n];
+    let mut anchor: Vec<usize> = (0..n).collect();
+    match skel.adjacency {
+        Adjacency::NoMessageBetween => {
+            let mut seg = 0;
+            for (i, e) in entries.iter().enumerate() {
+                if matches!(e.kind, Kind::Message(_)) {
+                    seg += 1;
+                }
+                zone[i] = Some(seg);
+            }
+        }
+        Adjacency::FollowingRun | Adjacency::NextMessageHead => {
+            let same_message_only = skel.adjacency == Adjacency::NextMessageHead;
+            let mut group: Option<usize> = None;
+            let mut run: Option<(usize, usize)> = None; // (group message, last output's message)
+            let mut group_anchor: HashMap<usize, usize> = HashMap::new();
+            for (i, e) in entries.iter().enumerate() {
+                match e.kind {
+                    Kind::Call => {
+                        group = Some(e.index);
+                        run = None;
+                        group_anchor.insert(e.index, i);
+                    }
+                    Kind::Output => {
+                        let z = match (group, run) {
+                            (Some(m), _) if m != e.index => Some(m),
+                            (None, Some((m, msg))) if !same_message_only || msg == e.index => {
+                                Some(m)
+                            }
+                            _ => None,
+                        };
+                        group = None;
+                        run = z.map(|m| (m, e.index));
+                        zone[i] = z;
+                        if let Some(m) = z {
+                            group_anchor.insert(m, i);
+                        }
+                    }
+                    _ => {
+                        if group == Some(e.index) {
+                            group_anchor.insert(e.index, i);
+                        } else {
+                            group = None;
+                            run = None;
+                        }
+                    }
+                }
+            }
+            for (i, e) in entries.iter().enumerate() {
+                if e.kind == Kind::Call {
+                    anchor[i] = group_anchor.get(&e.index).copied().unwrap_or(i);
+                }
+            }
+        }
+    }
+    let loose = skel.adjacency == Adjacency::NoMessageBetween;
+    let test = move |c: usize, o: usize| {
+        if loose {
+            o > c && zone[o] == zone[c]
+        } else {
+            zone[o] == Some(entries[c].index)
+        }
+    };
+    (test, anchor)
+}
+
+/// Checks a skeleton against every rule. Violations come in document order.
+///
+/// ```
+/// use toolseq::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+/// use toolseq::rules::{check, Rule};
+///
+/// let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
+/// skel.entries.push(Entry::paired(Kind::Call, Family::Function, Some("call_1".into()), 0, None, "function_call"));
+/// skel.entries.push(Entry::new(Kind::Message(Role::User), 1, None, "message"));
+/// skel.items = 2;
+/// let found = check(&skel);
+/// assert_eq!(found[0].rule, Rule::MissingOutput);
+/// ```
+pub fn check(skel: &Skeleton) -> Vec<Violation> {
+    let a = analyze(skel);
+    let entries = &skel.entries;
+    let mut out = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let call_at = |c: usize| Some(entries[c].index);
+        let (rule, call_index) = match a.verdicts[i] {
+            Verdict::Plain => continue,
+            Verdict::Malformed => (Rule::MalformedItem, None),
+            Verdict::EmptyCall | Verdict::EmptyOutput => (Rule::EmptyCallId, None),
+            Verdict::Call if a.answer[i].is_none() => (Rule::MissingOutput, None),
+            Verdict::Call => continue,
+            Verdict::DuplicateCall { first } => (Rule::DuplicateCall, call_at(first)),
+            Verdict::Orphan => (Rule::OrphanOutput, None),
+            Verdict::Mismatch { call } => (Rule::KindMismatch, call_at(call)),
+            Verdict::DuplicateOutput { call } => (Rule::DuplicateOutput, call_at(call)),
+            Verdict::Answer { placed: true, .. } => continue,
+            Verdict::Answer { call, .. } if i < call => (Rule::OutputBeforeCall, call_at(call)),
+            Verdict::Answer { call, .. } => (Rule::InterleavedMessage, call_at(call)),
+        };
+        out.push(violation(e, rule, call_index));
+    }
+    out
+}
+
+fn violation(e: &Entry, rule: Rule, call_index: Option<usize>) -> Violation {
+    Violation {
+        rule,
+        call_id: e.call_id.clone(),
+        index: e.index,
+        block: e.block,
+        label: e.label,
+        call_index,
+        on_call: e.kind == Kind::Call,
+        detail: match e.kind {
+            Kind::Malformed(why) => Some(why),
+            _ => None,
+        },
+    }
+}

@@ -1,0 +1,133 @@
+//! The format-free view of a history: what the rules and the repair planner work on.
+//!
+//! A wire adapter reads a request body into a [`Skeleton`]; nothing in this module knows any wire
+//! format. One source item (a Responses item, a Chat message, an Anthropic message) may produce
+//! several entries: an Anthropic user message holding two `tool_result` blocks and a text block
+//! becomes two [`Kind::Output`] entries followed by one [`Kind::Message`] entry.
+
+/// Which calls an output may answer. An output answers only a call of its own family: a custom
+/// tool output never answers a function call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// `function_call` and `local_shell_call` (Responses), Chat `tool_calls`, Anthropic `tool_use`.
+    Function,
+    /// `custom_tool_call` / `custom_tool_call_output`.
+    Custom,
+    /// `tool_search_call` / `tool_search_output`.
+    ToolSearch,
+    /// `computer_call` / `computer_call_output`.
+    Computer,
+}
+
+/// Who wrote a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The person (or a `developer`/`system` instruction, which counts as the client speaking).
+    User,
+    /// The model.
+    Assistant,
+}
+
+/// What an entry is, as far as pairing is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A tool call the model asked for.
+    Call,
+    /// A tool output the client sends back.
+    Output,
+    /// Text from a person or the model.
+    Message(Role),
+    /// Anything that pairs with nothing (reasoning, server-executed tools, unknown types).
+    Other,
+    /// An item the adapter could not read; the reason says why.
+    Malformed(&'static str),
+}
+
+/// How close an output must stay to its call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adjacency {
+    /// After its call, with no message in between (OpenAI Responses).
+    NoMessageBetween,
+    /// In the run of outputs that directly follows the call's message, which may span several
+    /// messages (Chat Completions: one `tool` message per call).
+    FollowingRun,
+    /// In the run of outputs that opens the very next message (Anthropic `tool_result` blocks).
+    NextMessageHead,
+}
+
+/// One entry of a [`Skeleton`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// What the entry is.
+    pub kind: Kind,
+    /// Pairing family, for calls and outputs.
+    pub family: Option<Family>,
+    /// The call id, for calls and outputs. `None` when absent; `Some("")` when empty.
+    pub call_id: Option<String>,
+    /// Index of the source item (Responses item, Chat or Anthropic message).
+    pub index: usize,
+    /// Position inside the source item (Chat `tool_calls` slot, Anthropic content block).
+    pub block: Option<usize>,
+    /// The wire name of the item (`function_call`, `tool_use`, ...), for diagnostics.
+    pub label: &'static str,
+}
+
+impl Entry {
+    /// An entry with no family and no id.
+    pub fn new(kind: Kind, index: usize, block: Option<usize>, label: &'static str) -> Self {
+        Entry {
+            kind,
+            family: None,
+            call_id: None,
+            index,
+            block,
+            label,
+        }
+    }
+
+    /// A call or output entry.
+    pub fn paired(
+        kind: Kind,
+        family: Family,
+        call_id: Option<String>,
+        index: usize,
+        block: Option<usize>,
+        label: &'static str,
+    ) -> Self {
+        Entry {
+            kind,
+            family: Some(family),
+            call_id,
+            index,
+            block,
+            label,
+        }
+    }
+
+    /// The call id when present and not empty.
+    pub fn id(&self) -> Option<&str> {
+        self.call_id.as_deref().filter(|id| !id.is_empty())
+    }
+}
+
+/// The format-free view of a history, entries in document order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skeleton {
+    /// Entries in document order.
+    pub entries: Vec<Entry>,
+    /// How close an output must stay to its call in this format.
+    pub adjacency: Adjacency,
+    /// Number of source items (a Chat or Anthropic message counts once).
+    pub items: usize,
+}
+
+impl Skeleton {
+    /// An empty skeleton with the given ordering rule.
+    pub fn new(adjacency: Adjacency) -> Self {
+        Skeleton {
+            entries: Vec::new(),
+            adjacency,
+            items: 0,
+        }
+    }
+}

@@ -1,0 +1,205 @@
+//! Anthropic Messages `messages`: assistant `tool_use` blocks, answered by `tool_result` blocks
+//! opening the next user message.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{json, Value};
+
+use super::{call_id_field, Edits};
+use crate::report::Change;
+use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+
+pub(super) fn read(messages: &[Value]) -> Skeleton {
+    let mut skel = Skeleton::new(Adjacency::NextMessageHead);
+    skel.items = messages.len();
+    skel.entries.reserve(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        read_message(&mut skel.entries, m, i);
+    }
+    skel
+}
+
+fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
+    let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "message");
+    let Some(obj) = m.as_object() else {
+        return out.push(malformed("message is not a JSON object"));
+    };
+    let role = match obj.get("role").and_then(Value::as_str) {
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        _ => return out.push(malformed("`role` is not `user` or `assistant`")),
+    };
+    let message = |block| Entry::new(Kind::Message(role), i, block, "message");
+    let blocks = match obj.get("content") {
+        Some(Value::Array(blocks)) if !blocks.is_empty() => blocks,
+        None | Some(Value::Null | Value::String(_) | Value::Array(_)) => {
+            return out.push(message(None))
+        }
+        Some(_) => return out.push(malformed("`content` is neither a string nor an array")),
+    };
+    let start = out.len();
+    if role == Role::Assistant {
+        // Text beside tool_use blocks is written together with them; it never separates a call
+        // from its result, so it goes first.
+        if let Some(j) = blocks.iter().position(|b| block_type(b) != Some("tool_use")) {
+            out.push(message(Some(j)));
+        }
+    }
+    for (j, b) in blocks.iter().enumerate() {
+        let bad = |why| Entry::new(Kind::Malformed(why), i, Some(j), "content block");
+        let Some(block) = b.as_object() else {
+            out.push(bad("content block is not a JSON object"));
+            continue;
+        };
+        let (kind, key, label) = match (role, block_type(b)) {
+            (Role::Assistant, Some("tool_use")) => (Kind::Call, "id", "tool_use"),
+            (Role::User, Some("tool_result")) => (Kind::Output, "tool_use_id", "tool_result"),
+            (Role::Assistant, Some("tool_result")) => {
+                out.push(bad("`tool_result` in an assistant message"));
+                continue;
+            }
+            (Role::User, Some("tool_use")) => {
+                out.push(bad("`tool_use` in a user message"));
+                continue;
+            }
+            (Role::Assistant, _) => continue,
+            (Role::User, _) => {
+                if out.len() == start || out.last().map(|e| e.kind) != Some(Kind::Message(role)) {
+                    out.push(message(Some(j)));
+                }
+                continue;
+            }
+        };
+        out.push(match call_id_field(block, key) {
+            Ok(id) => Entry::paired(kind, Family::Function, id, i, Some(j), label),
+            Err(()) => Entry::new(Kind::Malformed("block id is not a string"), i, Some(j), label),
+        });
+    }
+}
+
+fn block_type(b: &Value) -> Option<&str> {
+    b.get("type").and_then(Value::as_str)
+}
+
+pub(super) fn synthetic(call_id: &str, text: &str) -> Value {
+    json!({"type": "tool_result", "tool_use_id": call_id, "content": text, "is_error": true})
+}
+
+/// Where an inserted block goes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Target {
+    /// First in this user message.
+    Head(usize),
+    /// Right after this block of this message.
+    AfterBlock(usize, usize),
+    /// In a new user message right after this message.
+    NewAfter(usize),
+}
+
+pub(super) fn apply(messages: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits<'_>) -> Vec<Change> {
+    let mut slots: Vec<Option<Value>> = std::mem::take(messages).into_iter().map(Some).collect();
+    let mut moved: HashMap<usize, Value> = HashMap::new();
+    let mut dead: BTreeMap<usize, HashSet<usize>> = BTreeMap::new();
+    for (e, entry) in skel.entries.iter().enumerate() {
+        let Some(b) = entry.block.filter(|_| edits.leaves(e)) else {
+            continue;
+        };
+        let Some(block) = content_mut(&mut slots[entry.index]).and_then(|c| c.get_mut(b)) else {
+            continue;
+        };
+        let v = block.take();
+        dead.entry(entry.index).or_default().insert(b);
+        if edits.moved.contains_key(&e) {
+            moved.insert(e, v);
+        } else {
+            edits.record_removal(e, v);
+        }
+    }
+
+    let mut placed: HashMap<Target, Vec<Value>> = HashMap::new();
+    for (anchor, list) in std::mem::take(&mut edits.after) {
+        let a = &skel.entries[anchor];
+        let target = match (a.kind, a.block) {
+            (Kind::Output, Some(b)) => Target::AfterBlock(a.index, b),
+            _ if opens_with_user(slots.get(a.index + 1)) => Target::Head(a.index + 1),
+            _ => Target::NewAfter(a.index),
+        };
+        for p in list {
+            if let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) {
+                placed.entry(target).or_default().push(v);
+            }
+        }
+    }
+
+    let mut touched: HashSet<usize> = dead.keys().copied().collect();
+    for t in placed.keys() {
+        match *t {
+            Target::Head(i) | Target::AfterBlock(i, _) => touched.insert(i),
+            Target::NewAfter(_) => false,
+        };
+    }
+    let mut out = Vec::with_capacity(slots.len() + 1);
+    for (i, slot) in slots.into_iter().enumerate() {
+        let mut slot = slot;
+        if touched.contains(&i) {
+            slot = rebuild(slot, i, dead.get(&i), &mut placed);
+        }
+        if let Some(v) = slot {
+            out.push(v);
+        }
+        if let Some(blocks) = placed.remove(&Target::NewAfter(i)) {
+            out.push(json!({"role": "user", "content": blocks}));
+        }
+    }
+    *messages = out;
+    edits.changes
+}
+
+fn opens_with_user(m: Option<&Option<Value>>) -> bool {
+    let Some(Some(Value::Object(m))) = m else {
+        return false;
+    };
+    m.get("role").and_then(Value::as_str) == Some("user")
+        && matches!(
+            m.get("content"),
+            None | Some(Value::Null | Value::String(_) | Value::Array(_))
+        )
+}
+
+fn content_mut(slot: &mut Option<Value>) -> Option<&mut Vec<Value>> {
+    slot.as_mut()?.get_mut("content")?.as_array_mut()
+}
+
+/// Rebuilds message `i`'s content: placed blocks first, then the survivors with blocks placed
+/// after them. A message left with no content only carried what was removed, so it goes too.
+fn rebuild(
+    slot: Option<Value>,
+    i: usize,
+    dead: Option<&HashSet<usize>>,
+    placed: &mut HashMap<Target, Vec<Value>>,
+) -> Option<Value> {
+    let Some(Value::Object(mut msg)) = slot else {
+        return slot;
+    };
+    let old = match msg.remove("content") {
+        Some(Value::Array(blocks)) => blocks,
+        Some(Value::String(s)) if s.is_empty() => Vec::new(),
+        Some(Value::String(s)) => vec![json!({"type": "text", "text": s})],
+        _ => Vec::new(),
+    };
+    let had_content = !old.is_empty();
+    let mut content = placed.remove(&Target::Head(i)).unwrap_or_default();
+    for (b, block) in old.into_iter().enumerate() {
+        if !dead.is_some_and(|d| d.contains(&b)) {
+            content.push(block);
+        }
+        if let Some(more) = placed.remove(&Target::AfterBlock(i, b)) {
+            content.extend(more);
+        }
+    }
+    if content.is_empty() && had_content {
+        return None;
+    }
+    msg.insert("content".into(), Value::Array(content));
+    Some(Value::Object(msg))
+}

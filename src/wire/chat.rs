@@ -1,0 +1,143 @@
+//! OpenAI Chat Completions `messages`: assistant `tool_calls`, answered by `role: "tool"` messages.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde_json::{json, Value};
+
+use super::{call_id_field, Edits};
+use crate::report::Change;
+use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+
+pub(super) fn read(messages: &[Value]) -> Skeleton {
+    let mut skel = Skeleton::new(Adjacency::FollowingRun);
+    skel.items = messages.len();
+    skel.entries.reserve(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        read_message(&mut skel.entries, m, i);
+    }
+    skel
+}
+
+fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
+    let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "message");
+    let Some(obj) = m.as_object() else {
+        return out.push(malformed("message is not a JSON object"));
+    };
+    let Some(role) = obj.get("role").and_then(Value::as_str) else {
+        return out.push(malformed("message without a string `role`"));
+    };
+    match role {
+        "tool" => out.push(match call_id_field(obj, "tool_call_id") {
+            Ok(id) => Entry::paired(Kind::Output, Family::Function, id, i, None, "tool"),
+            Err(()) => malformed("`tool_call_id` is not a string"),
+        }),
+        "assistant" => {
+            let calls = match obj.get("tool_calls") {
+                None | Some(Value::Null) => &[][..],
+                Some(Value::Array(calls)) => calls.as_slice(),
+                Some(_) => return out.push(malformed("`tool_calls` is not an array")),
+            };
+            if calls.is_empty() || has_content(obj.get("content")) {
+                out.push(Entry::new(Kind::Message(Role::Assistant), i, None, "assistant"));
+            }
+            for (j, call) in calls.iter().enumerate() {
+                out.push(match call.as_object().map(|c| call_id_field(c, "id")) {
+                    Some(Ok(id)) => {
+                        Entry::paired(Kind::Call, Family::Function, id, i, Some(j), "tool_calls")
+                    }
+                    Some(Err(())) => Entry::new(
+                        Kind::Malformed("tool call `id` is not a string"),
+                        i,
+                        Some(j),
+                        "tool_calls",
+                    ),
+                    None => Entry::new(
+                        Kind::Malformed("tool call is not a JSON object"),
+                        i,
+                        Some(j),
+                        "tool_calls",
+                    ),
+                });
+            }
+        }
+        // Legacy `function` messages pair by name, not id: nothing to check.
+        "function" => out.push(Entry::new(Kind::Other, i, None, "function")),
+        _ => out.push(Entry::new(Kind::Message(Role::User), i, None, "message")),
+    }
+}
+
+fn has_content(content: Option<&Value>) -> bool {
+    match content {
+        None | Some(Value::Null) => false,
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Array(parts)) => !parts.is_empty(),
+        Some(_) => true,
+    }
+}
+
+pub(super) fn synthetic(call_id: &str, text: &str) -> Value {
+    json!({"role": "tool", "tool_call_id": call_id, "content": text})
+}
+
+pub(super) fn apply(messages: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits<'_>) -> Vec<Change> {
+    let mut slots: Vec<Option<Value>> = std::mem::take(messages).into_iter().map(Some).collect();
+    let mut moved: HashMap<usize, Value> = HashMap::new();
+    // Duplicate calls to drop, per assistant message.
+    let mut dropped_calls: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
+    for (e, entry) in skel.entries.iter().enumerate() {
+        if !edits.leaves(e) {
+            continue;
+        }
+        match entry.block {
+            Some(j) => dropped_calls.entry(entry.index).or_default().push((j, e)),
+            None if edits.moved.contains_key(&e) => {
+                if let Some(v) = slots[entry.index].take() {
+                    moved.insert(e, v);
+                }
+            }
+            None => {
+                if let Some(v) = slots[entry.index].take() {
+                    edits.record_removal(e, v);
+                }
+            }
+        }
+    }
+    for (i, drops) in dropped_calls {
+        let Some(msg) = slots[i].as_mut().and_then(Value::as_object_mut) else {
+            continue;
+        };
+        if let Some(Value::Array(calls)) = msg.get_mut("tool_calls") {
+            let mut taken: Vec<Option<Value>> = std::mem::take(calls).into_iter().map(Some).collect();
+            for &(j, e) in &drops {
+                if let Some(v) = taken.get_mut(j).and_then(Option::take) {
+                    edits.record_removal(e, v);
+                }
+            }
+            *calls = taken.into_iter().flatten().collect();
+            if calls.is_empty() {
+                msg.remove("tool_calls");
+                // An assistant message that only carried the dropped calls has nothing left to say.
+                if !has_content(msg.get("content")) {
+                    slots[i] = None;
+                }
+            }
+        }
+    }
+    let after = std::mem::take(&mut edits.after);
+    let mut pending = after.into_iter().peekable();
+    let mut out = Vec::with_capacity(slots.len() + skel.entries.len() / 2);
+    for (i, slot) in slots.into_iter().enumerate() {
+        if let Some(v) = slot {
+            out.push(v);
+        }
+        while let Some((_, placed)) = pending.next_if(|(a, _)| skel.entries[*a].index == i) {
+            for p in placed {
+                if let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) {
+                    out.push(v);
+                }
+            }
+        }
+    }
+    *messages = out;
+    edits.changes
+}

@@ -1,0 +1,357 @@
+//! Wire adapters: read a request body into a [`Skeleton`] and apply a [`Plan`] back to it.
+//!
+//! One adapter per format; each touches only what the plan names and leaves every other item
+//! exactly as it was.
+
+mod anthropic;
+mod chat;
+mod responses;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::report::Change;
+use crate::repair::{Placed, Plan, RepairOptions};
+use crate::rules::Rule;
+use crate::skeleton::{Family, Skeleton};
+
+/// A wire format of conversation history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    /// OpenAI Responses API `input` items.
+    Responses,
+    /// OpenAI Chat Completions `messages`.
+    Chat,
+    /// Anthropic Messages `messages`.
+    Anthropic,
+    /// Codex rollout lines (`{"timestamp", "type": "response_item", "payload"}` among others),
+    /// as a JSON array of line objects; the payloads are Responses items.
+    Rollout,
+}
+
+impl Format {
+    /// Lower-case name: `responses`, `chat`, `anthropic`, `rollout`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Responses => "responses",
+            Format::Chat => "chat",
+            Format::Anthropic => "anthropic",
+            Format::Rollout => "rollout",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Format {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "responses" => Ok(Format::Responses),
+            "chat" => Ok(Format::Chat),
+            "anthropic" => Ok(Format::Anthropic),
+            "rollout" => Ok(Format::Rollout),
+            other => Err(Error::UnknownFormat(other.to_owned())),
+        }
+    }
+}
+
+/// Which format a body was read as, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Detection {
+    /// The format.
+    pub format: Format,
+    /// Why: `given`, or the evidence that decided it.
+    pub evidence: &'static str,
+}
+
+impl fmt::Display for Detection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.format, self.evidence)
+    }
+}
+
+/// Finds the format of a body: a request body (`{"input": ...}`, `{"messages": ...}`) or a bare
+/// array of items, messages or rollout lines.
+///
+/// ```
+/// use serde_json::json;
+/// use toolseq::wire::{detect, Format};
+///
+/// let body = json!({"messages": [{"role": "assistant", "content": [
+///     {"type": "tool_use", "id": "toolu_1", "name": "ls", "input": {}}]}]});
+/// assert_eq!(detect(&body).unwrap().format, Format::Anthropic);
+/// ```
+pub fn detect(body: &Value) -> Result<Detection, Error> {
+    let found = |format, evidence| Ok(Detection { format, evidence });
+    let list = match body {
+        Value::Array(items) => items,
+        Value::Object(map) => {
+            if map.contains_key("input") {
+                return found(Format::Responses, "request body has `input`");
+            }
+            match map.get("messages") {
+                Some(Value::Array(items)) => {
+                    if let Some(d) = scan(items) {
+                        return Ok(d);
+                    }
+                    if map.contains_key("system") {
+                        return found(Format::Anthropic, "top-level `system`");
+                    }
+                    return found(Format::Chat, "`messages` with no tool items; assumed");
+                }
+                Some(_) => return Err(Error::Shape("`messages` is not an array".into())),
+                None => {
+                    return Err(Error::Shape(
+                        "an object without `input` or `messages`".into(),
+                    ))
+                }
+            }
+        }
+        other => {
+            return Err(Error::Shape(format!(
+                "a JSON {} where an object or array was expected",
+                json_type(other)
+            )))
+        }
+    };
+    Ok(scan(list).unwrap_or(Detection {
+        format: Format::Responses,
+        evidence: "array with no tool items; assumed",
+    }))
+}
+
+/// Looks for one item that only one format could hold.
+fn scan(items: &[Value]) -> Option<Detection> {
+    let d = |format, evidence| Some(Detection { format, evidence });
+    for item in items {
+        let Some(obj) = item.as_object() else { continue };
+        if obj.get("type").and_then(Value::as_str) == Some("response_item") {
+            return d(Format::Rollout, "rollout `response_item` lines");
+        }
+        if let Some(t) = obj.get("type").and_then(Value::as_str) {
+            if responses::is_item_type(t) {
+                return d(Format::Responses, "Responses item types");
+            }
+        }
+        if obj.contains_key("tool_calls") || obj.get("role").and_then(Value::as_str) == Some("tool")
+        {
+            return d(Format::Chat, "`tool_calls` / `role: tool` messages");
+        }
+        if let Some(Value::Array(blocks)) = obj.get("content") {
+            for b in blocks {
+                match b.get("type").and_then(Value::as_str) {
+                    Some("tool_use" | "tool_result") => {
+                        return d(Format::Anthropic, "`tool_use` / `tool_result` blocks")
+                    }
+                    Some("input_text" | "output_text") => {
+                        return d(Format::Responses, "Responses content parts")
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    None
+}
+
+pub(crate) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The item list inside a body, for a known format. `None` for a Responses string `input`.
+fn list<'a>(body: &'a Value, format: Format) -> Result<Option<&'a Vec<Value>>, Error> {
+    let key = match format {
+        Format::Responses => "input",
+        Format::Chat | Format::Anthropic => "messages",
+        Format::Rollout => "",
+    };
+    match body {
+        Value::Array(items) => Ok(Some(items)),
+        Value::Object(map) if !key.is_empty() => match map.get(key) {
+            Some(Value::Array(items)) => Ok(Some(items)),
+            Some(Value::String(_)) if format == Format::Responses => Ok(None),
+            Some(other) => Err(Error::Shape(format!(
+                "`{key}` is a {}, not an array",
+                json_type(other)
+            ))),
+            None => Err(Error::Shape(format!("no `{key}` in a {format} body"))),
+        },
+        other => Err(Error::Shape(format!(
+            "a JSON {} is not a {format} history",
+            json_type(other)
+        ))),
+    }
+}
+
+fn list_mut(body: &mut Value, format: Format) -> Option<&mut Vec<Value>> {
+    let key = match format {
+        Format::Responses => "input",
+        _ => "messages",
+    };
+    match body {
+        Value::Array(items) => Some(items),
+        Value::Object(map) => map.get_mut(key).and_then(Value::as_array_mut),
+        _ => None,
+    }
+}
+
+/// Reads a body of the given format into a skeleton.
+pub fn read(body: &Value, format: Format) -> Result<Skeleton, Error> {
+    let items = list(body, format)?.map_or(&[][..], Vec::as_slice);
+    Ok(read_items(items, format))
+}
+
+/// Reads a list of items, messages or rollout lines into a skeleton.
+pub fn read_items(items: &[Value], format: Format) -> Skeleton {
+    match format {
+        Format::Responses => responses::read(items, false),
+        Format::Rollout => responses::read(items, true),
+        Format::Chat => chat::read(items),
+        Format::Anthropic => anthropic::read(items),
+    }
+}
+
+/// Applies a plan (made from `skel`, read from this same body) and returns what changed.
+pub fn apply(
+    body: &mut Value,
+    format: Format,
+    skel: &Skeleton,
+    plan: &Plan,
+    opts: &RepairOptions,
+) -> Vec<Change> {
+    if plan.is_empty() {
+        return Vec::new();
+    }
+    let Some(items) = list_mut(body, format) else {
+        return Vec::new();
+    };
+    let edits = Edits::new(skel, plan, opts, format);
+    match format {
+        Format::Responses | Format::Rollout => responses::apply(items, skel, edits),
+        Format::Chat => chat::apply(items, skel, edits),
+        Format::Anthropic => anthropic::apply(items, skel, edits),
+    }
+}
+
+/// A plan laid out for an adapter: what leaves each entry, and what goes after each anchor.
+pub(crate) struct Edits<'a> {
+    pub skel: &'a Skeleton,
+    opts: &'a RepairOptions,
+    pub format: Format,
+    /// Entry -> why it is removed.
+    pub removed: HashMap<usize, Rule>,
+    /// Entries whose item moves elsewhere.
+    pub moved: HashMap<usize, usize>,
+    /// Anchor entry -> outputs to put after its slot, in order.
+    pub after: Vec<(usize, Vec<Placed>)>,
+    pub changes: Vec<Change>,
+}
+
+impl<'a> Edits<'a> {
+    fn new(skel: &'a Skeleton, plan: &Plan, opts: &'a RepairOptions, format: Format) -> Self {
+        let removed = plan.removals.iter().map(|r| (r.entry, r.rule)).collect();
+        let mut moved = HashMap::new();
+        let mut after: Vec<(usize, Vec<Placed>)> = Vec::new();
+        for ins in &plan.inserts {
+            if let Placed::Moved { entry, call } = ins.placed {
+                moved.insert(entry, call);
+            }
+            match after.last_mut() {
+                Some((a, list)) if *a == ins.anchor => list.push(ins.placed),
+                _ => after.push((ins.anchor, vec![ins.placed])),
+            }
+        }
+        Edits {
+            skel,
+            opts,
+            format,
+            removed,
+            moved,
+            after,
+            changes: Vec::new(),
+        }
+    }
+
+    /// Whether the item at this entry leaves its place.
+    pub fn leaves(&self, entry: usize) -> bool {
+        self.removed.contains_key(&entry) || self.moved.contains_key(&entry)
+    }
+
+    /// Records a removed item, keeping it whole for the report.
+    pub fn record_removal(&mut self, entry: usize, item: Value) {
+        let e = &self.skel.entries[entry];
+        let rule = self.removed.get(&entry).copied().unwrap_or(Rule::MalformedItem);
+        self.changes.push(Change::Removed {
+            rule,
+            call_id: e.call_id.clone(),
+            index: e.index,
+            block: e.block,
+            item,
+        });
+    }
+
+    /// Turns a placement into the item to insert, taking moved items from `take`.
+    pub fn materialize(
+        &mut self,
+        placed: Placed,
+        take: &mut impl FnMut(usize) -> Option<Value>,
+    ) -> Option<Value> {
+        let entries = &self.skel.entries;
+        match placed {
+            Placed::Moved { entry, call } => {
+                let item = take(entry)?;
+                self.changes.push(Change::Moved {
+                    call_id: entries[call].call_id.clone().unwrap_or_default(),
+                    from: entries[entry].index,
+                    call_index: entries[call].index,
+                });
+                Some(item)
+            }
+            Placed::Synthetic { call } => {
+                let c = &entries[call];
+                let id = c.call_id.clone().unwrap_or_default();
+                let text = self.opts.text_for(&id);
+                let family = c.family.unwrap_or(Family::Function);
+                let item = match self.format {
+                    Format::Responses | Format::Rollout => {
+                        responses::synthetic(family, &id, text)
+                    }
+                    Format::Chat => chat::synthetic(&id, text),
+                    Format::Anthropic => anthropic::synthetic(&id, text),
+                };
+                self.changes.push(Change::Inserted {
+                    call_id: id,
+                    call_index: c.index,
+                    cancelled: self.opts.cancelled.contains(c.call_id.as_deref().unwrap_or("")),
+                    item: item.clone(),
+                });
+                Some(item)
+            }
+        }
+    }
+}
+
+/// Reads a call id field: absent or null is `None`, a string is kept, anything else is malformed.
+pub(crate) fn call_id_field(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ()> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(()),
+    }
+}
