@@ -1,0 +1,200 @@
+//! Properties of check and repair over generated histories of every format.
+
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use toolseq::{check, repair, Change, Format, RepairOptions};
+
+/// Ids drawn from a small pool so that duplicates, orphans and misses are common.
+fn id() -> impl Strategy<Value = String> {
+    prop_oneof![4 => (0..6u8).prop_map(|n| format!("call_{n}")), 1 => Just(String::new())]
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Call(u8, String),
+    Output(u8, String),
+    User,
+    Assistant,
+    Other,
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        4 => (0..4u8, id()).prop_map(|(k, i)| Step::Call(k, i)),
+        4 => (0..4u8, id()).prop_map(|(k, i)| Step::Output(k, i)),
+        2 => Just(Step::User),
+        1 => Just(Step::Assistant),
+        1 => Just(Step::Other),
+    ]
+}
+
+/// Builds a history of one format from steps. Every message carries a unique `m<n>` marker and
+/// every call/output a unique `x<n>` marker, so survival and order can be checked.
+fn build(format: Format, steps: &[Step]) -> Value {
+    let mut n = 0;
+    let mut mark = |p: &str| {
+        n += 1;
+        format!("{p}{n}")
+    };
+    match format {
+        Format::Responses => {
+            let items: Vec<Value> = steps
+                .iter()
+                .map(|s| match s {
+                    Step::Call(k, id) => {
+                        let t = ["function_call", "custom_tool_call", "local_shell_call", "function_call"][*k as usize];
+                        json!({"type": t, "call_id": id, "id": "lsh", "name": mark("x")})
+                    }
+                    Step::Output(k, id) => {
+                        let t = ["function_call_output", "custom_tool_call_output"][(*k % 2) as usize];
+                        json!({"type": t, "call_id": id, "output": mark("x")})
+                    }
+                    Step::User => json!({"type": "message", "role": "user", "content": mark("m")}),
+                    Step::Assistant => json!({"role": "assistant", "content": mark("m")}),
+                    Step::Other => json!({"type": "reasoning", "summary": []}),
+                })
+                .collect();
+            json!({"input": items})
+        }
+        Format::Chat => {
+            let mut msgs: Vec<Value> = Vec::new();
+            for s in steps {
+                match s {
+                    Step::Call(_, id) => {
+                        let call = json!({"id": id, "type": "function", "function": {"name": mark("x"), "arguments": "{}"}});
+                        // Consecutive calls join one assistant message (parallel calls).
+                        match msgs.last_mut() {
+                            Some(m) if m.get("tool_calls").is_some() => {
+                                m["tool_calls"].as_array_mut().unwrap().push(call)
+                            }
+                            _ => msgs.push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
+                        }
+                    }
+                    Step::Output(_, id) => msgs.push(json!({"role": "tool", "tool_call_id": id, "content": mark("x")})),
+                    Step::User => msgs.push(json!({"role": "user", "content": mark("m")})),
+                    Step::Assistant => msgs.push(json!({"role": "assistant", "content": mark("m")})),
+                    Step::Other => msgs.push(json!({"role": "system", "content": mark("m")})),
+                }
+            }
+            json!({"messages": msgs})
+        }
+        Format::Anthropic | Format::Rollout => {
+            let mut msgs: Vec<Value> = Vec::new();
+            for s in steps {
+                let (role, block) = match s {
+                    Step::Call(_, id) => ("assistant", json!({"type": "tool_use", "id": id, "name": mark("x"), "input": {}})),
+                    Step::Output(_, id) => ("user", json!({"type": "tool_result", "tool_use_id": id, "content": mark("x")})),
+                    Step::User | Step::Other => ("user", json!({"type": "text", "text": mark("m")})),
+                    Step::Assistant => ("assistant", json!({"type": "text", "text": mark("m")})),
+                };
+                // Consecutive steps of one role share a message, as they would in a real client.
+                match msgs.last_mut() {
+                    Some(m) if m["role"] == role => m["content"].as_array_mut().unwrap().push(block),
+                    _ => msgs.push(json!({"role": role, "content": [block]})),
+                }
+            }
+            json!({"messages": msgs})
+        }
+    }
+}
+
+/// Every string in `v` starting with `prefix`, in document order.
+fn markers(v: &Value, prefix: char, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) if s.starts_with(prefix) && s[1..].chars().all(|c| c.is_ascii_digit()) && s.len() > 1 => {
+            out.push(s.clone())
+        }
+        Value::Array(a) => a.iter().for_each(|x| markers(x, prefix, out)),
+        Value::Object(o) => o.values().for_each(|x| markers(x, prefix, out)),
+        _ => {}
+    }
+}
+
+fn of(v: &Value, prefix: char) -> Vec<String> {
+    let mut out = Vec::new();
+    markers(v, prefix, &mut out);
+    out
+}
+
+fn format() -> impl Strategy<Value = Format> {
+    prop_oneof![Just(Format::Responses), Just(Format::Chat), Just(Format::Anthropic)]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 768, ..ProptestConfig::default() })]
+
+    #[test]
+    fn repair_leaves_nothing_repairable_and_is_idempotent(f in format(), steps in prop::collection::vec(step(), 0..40)) {
+        let mut body = build(f, &steps);
+        let before = body.clone();
+        let report = repair(&mut body, Some(f), &RepairOptions::default()).unwrap();
+        let left: Vec<_> = check(&body, Some(f)).unwrap().violations.into_iter().filter(|v| v.repairable()).collect();
+        prop_assert!(left.is_empty(), "left {:?}\nbefore {:#}\nafter {:#}", left, before, body);
+        let once = body.clone();
+        let again = repair(&mut body, Some(f), &RepairOptions::default()).unwrap();
+        prop_assert_eq!(&body, &once);
+        prop_assert!(again.changes.is_empty());
+        // A report with no repairable violation changed nothing.
+        if report.violations.iter().all(|v| !v.repairable()) {
+            prop_assert_eq!(&once, &before);
+        }
+    }
+
+    #[test]
+    fn messages_survive_in_order_and_removed_items_are_reported(f in format(), steps in prop::collection::vec(step(), 0..40)) {
+        let mut body = build(f, &steps);
+        let before = body.clone();
+        let report = repair(&mut body, Some(f), &RepairOptions::default()).unwrap();
+        prop_assert_eq!(of(&body, 'm'), of(&before, 'm'));
+        let mut kept = of(&body, 'x');
+        for c in &report.changes {
+            if let Change::Removed { item, .. } = c {
+                markers(item, 'x', &mut kept);
+            }
+        }
+        let mut was = of(&before, 'x');
+        kept.sort();
+        was.sort();
+        prop_assert_eq!(kept, was);
+    }
+
+    #[test]
+    fn arbitrary_json_never_panics(v in arb_json(), forced in prop::option::of(prop_oneof![
+        Just(Format::Responses), Just(Format::Chat), Just(Format::Anthropic), Just(Format::Rollout)])) {
+        let _ = check(&v, forced);
+        let mut w = v.clone();
+        if let Ok(r) = repair(&mut w, forced, &RepairOptions::default()) {
+            let _ = r.to_string();
+            for viol in &r.violations { let _ = r.api_error(viol); }
+        } else {
+            prop_assert_eq!(w, v);
+        }
+    }
+}
+
+fn arb_json() -> impl Strategy<Value = Value> {
+    let key = prop_oneof![
+        Just("type"), Just("role"), Just("call_id"), Just("tool_call_id"), Just("tool_use_id"),
+        Just("id"), Just("content"), Just("tool_calls"), Just("messages"), Just("input"),
+        Just("payload"), Just("execution"), Just("x")
+    ];
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i32>().prop_map(|n| json!(n)),
+        prop_oneof![
+            Just("function_call"), Just("function_call_output"), Just("local_shell_call"),
+            Just("custom_tool_call_output"), Just("tool_use"), Just("tool_result"), Just("message"),
+            Just("user"), Just("assistant"), Just("tool"), Just("response_item"), Just("server"),
+            Just("a"), Just("")
+        ].prop_map(|s| json!(s)),
+    ];
+    leaf.prop_recursive(5, 96, 8, move |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::vec((key.clone(), inner), 0..6).prop_map(|kv| {
+                Value::Object(kv.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+            }),
+        ]
+    })
+}
