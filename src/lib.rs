@@ -20,14 +20,22 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod convention;
 pub mod error;
+mod instrument;
+pub mod layer;
+pub mod ledger;
 pub mod repair;
 pub mod report;
 pub mod rules;
 pub mod skeleton;
+mod timer;
 pub mod wire;
 
 use serde_json::Value;
+
+#[doc(hidden)]
+pub use tracing as __tracing;
 
 pub use error::Error;
 pub use repair::RepairOptions;
@@ -64,7 +72,11 @@ pub fn check(body: &Value, format: Option<Format>) -> Result<Report, Error> {
 ///
 /// On error the body is untouched. Malformed items and calls without ids are reported and left
 /// where they are.
-pub fn repair(body: &mut Value, format: Option<Format>, opts: &RepairOptions) -> Result<Report, Error> {
+pub fn repair(
+    body: &mut Value,
+    format: Option<Format>,
+    opts: &RepairOptions,
+) -> Result<Report, Error> {
     let detection = detection(body, format)?;
     let skel = wire::read(body, detection.format)?;
     let violations = rules::check(&skel);

@@ -137,7 +137,13 @@ pub fn plan(skel: &Skeleton) -> Plan {
             Verdict::Call => {
                 let placed = match a.answer[i] {
                     None => Placed::Synthetic { call: i },
-                    Some(o) if a.verdicts[o] == (Verdict::Answer { call: i, placed: false }) => {
+                    Some(o)
+                        if a.verdicts[o]
+                            == (Verdict::Answer {
+                                call: i,
+                                placed: false,
+                            }) =>
+                    {
                         Placed::Moved { entry: o, call: i }
                     }
                     Some(_) => continue,

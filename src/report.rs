@@ -104,7 +104,11 @@ fn location(format: Format, index: usize, block: Option<usize>) -> String {
         Format::Chat | Format::Anthropic => format!("messages[{index}]"),
     };
     if let Some(b) = block {
-        let field = if format == Format::Chat { "tool_calls" } else { "content" };
+        let field = if format == Format::Chat {
+            "tool_calls"
+        } else {
+            "content"
+        };
         let _ = write!(s, ".{field}[{b}]");
     }
     s

@@ -42,11 +42,17 @@ fn build(format: Format, steps: &[Step]) -> Value {
                 .iter()
                 .map(|s| match s {
                     Step::Call(k, id) => {
-                        let t = ["function_call", "custom_tool_call", "local_shell_call", "function_call"][*k as usize];
+                        let t = [
+                            "function_call",
+                            "custom_tool_call",
+                            "local_shell_call",
+                            "function_call",
+                        ][*k as usize];
                         json!({"type": t, "call_id": id, "id": "lsh", "name": mark("x")})
                     }
                     Step::Output(k, id) => {
-                        let t = ["function_call_output", "custom_tool_call_output"][(*k % 2) as usize];
+                        let t =
+                            ["function_call_output", "custom_tool_call_output"][(*k % 2) as usize];
                         json!({"type": t, "call_id": id, "output": mark("x")})
                     }
                     Step::User => json!({"type": "message", "role": "user", "content": mark("m")}),
@@ -67,12 +73,18 @@ fn build(format: Format, steps: &[Step]) -> Value {
                             Some(m) if m.get("tool_calls").is_some() => {
                                 m["tool_calls"].as_array_mut().unwrap().push(call)
                             }
-                            _ => msgs.push(json!({"role": "assistant", "content": null, "tool_calls": [call]})),
+                            _ => msgs.push(
+                                json!({"role": "assistant", "content": null, "tool_calls": [call]}),
+                            ),
                         }
                     }
-                    Step::Output(_, id) => msgs.push(json!({"role": "tool", "tool_call_id": id, "content": mark("x")})),
+                    Step::Output(_, id) => {
+                        msgs.push(json!({"role": "tool", "tool_call_id": id, "content": mark("x")}))
+                    }
                     Step::User => msgs.push(json!({"role": "user", "content": mark("m")})),
-                    Step::Assistant => msgs.push(json!({"role": "assistant", "content": mark("m")})),
+                    Step::Assistant => {
+                        msgs.push(json!({"role": "assistant", "content": mark("m")}))
+                    }
                     Step::Other => msgs.push(json!({"role": "system", "content": mark("m")})),
                 }
             }
@@ -82,14 +94,24 @@ fn build(format: Format, steps: &[Step]) -> Value {
             let mut msgs: Vec<Value> = Vec::new();
             for s in steps {
                 let (role, block) = match s {
-                    Step::Call(_, id) => ("assistant", json!({"type": "tool_use", "id": id, "name": mark("x"), "input": {}})),
-                    Step::Output(_, id) => ("user", json!({"type": "tool_result", "tool_use_id": id, "content": mark("x")})),
-                    Step::User | Step::Other => ("user", json!({"type": "text", "text": mark("m")})),
+                    Step::Call(_, id) => (
+                        "assistant",
+                        json!({"type": "tool_use", "id": id, "name": mark("x"), "input": {}}),
+                    ),
+                    Step::Output(_, id) => (
+                        "user",
+                        json!({"type": "tool_result", "tool_use_id": id, "content": mark("x")}),
+                    ),
+                    Step::User | Step::Other => {
+                        ("user", json!({"type": "text", "text": mark("m")}))
+                    }
                     Step::Assistant => ("assistant", json!({"type": "text", "text": mark("m")})),
                 };
                 // Consecutive steps of one role share a message, as they would in a real client.
                 match msgs.last_mut() {
-                    Some(m) if m["role"] == role => m["content"].as_array_mut().unwrap().push(block),
+                    Some(m) if m["role"] == role => {
+                        m["content"].as_array_mut().unwrap().push(block)
+                    }
                     _ => msgs.push(json!({"role": role, "content": [block]})),
                 }
             }
@@ -101,7 +123,11 @@ fn build(format: Format, steps: &[Step]) -> Value {
 /// Every string in `v` starting with `prefix`, in document order.
 fn markers(v: &Value, prefix: char, out: &mut Vec<String>) {
     match v {
-        Value::String(s) if s.starts_with(prefix) && s[1..].chars().all(|c| c.is_ascii_digit()) && s.len() > 1 => {
+        Value::String(s)
+            if s.starts_with(prefix)
+                && s[1..].chars().all(|c| c.is_ascii_digit())
+                && s.len() > 1 =>
+        {
             out.push(s.clone())
         }
         Value::Array(a) => a.iter().for_each(|x| markers(x, prefix, out)),
@@ -117,7 +143,11 @@ fn of(v: &Value, prefix: char) -> Vec<String> {
 }
 
 fn format() -> impl Strategy<Value = Format> {
-    prop_oneof![Just(Format::Responses), Just(Format::Chat), Just(Format::Anthropic)]
+    prop_oneof![
+        Just(Format::Responses),
+        Just(Format::Chat),
+        Just(Format::Anthropic)
+    ]
 }
 
 proptest! {
@@ -174,20 +204,41 @@ proptest! {
 
 fn arb_json() -> impl Strategy<Value = Value> {
     let key = prop_oneof![
-        Just("type"), Just("role"), Just("call_id"), Just("tool_call_id"), Just("tool_use_id"),
-        Just("id"), Just("content"), Just("tool_calls"), Just("messages"), Just("input"),
-        Just("payload"), Just("execution"), Just("x")
+        Just("type"),
+        Just("role"),
+        Just("call_id"),
+        Just("tool_call_id"),
+        Just("tool_use_id"),
+        Just("id"),
+        Just("content"),
+        Just("tool_calls"),
+        Just("messages"),
+        Just("input"),
+        Just("payload"),
+        Just("execution"),
+        Just("x")
     ];
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i32>().prop_map(|n| json!(n)),
         prop_oneof![
-            Just("function_call"), Just("function_call_output"), Just("local_shell_call"),
-            Just("custom_tool_call_output"), Just("tool_use"), Just("tool_result"), Just("message"),
-            Just("user"), Just("assistant"), Just("tool"), Just("response_item"), Just("server"),
-            Just("a"), Just("")
-        ].prop_map(|s| json!(s)),
+            Just("function_call"),
+            Just("function_call_output"),
+            Just("local_shell_call"),
+            Just("custom_tool_call_output"),
+            Just("tool_use"),
+            Just("tool_result"),
+            Just("message"),
+            Just("user"),
+            Just("assistant"),
+            Just("tool"),
+            Just("response_item"),
+            Just("server"),
+            Just("a"),
+            Just("")
+        ]
+        .prop_map(|s| json!(s)),
     ];
     leaf.prop_recursive(5, 96, 8, move |inner| {
         prop_oneof![

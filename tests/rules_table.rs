@@ -229,8 +229,11 @@ fn found(body: &Value, format: Format) -> Vec<(Rule, String, usize)> {
 #[test]
 fn every_case_finds_exactly_its_violations() {
     for case in cases() {
-        let want: Vec<(Rule, String, usize)> =
-            case.expect.iter().map(|&(r, id, i)| (r, id.to_owned(), i)).collect();
+        let want: Vec<(Rule, String, usize)> = case
+            .expect
+            .iter()
+            .map(|&(r, id, i)| (r, id.to_owned(), i))
+            .collect();
         assert_eq!(found(&case.body, case.format), want, "{}", case.name);
         // Detection agrees with the table's format.
         let detected = check(&case.body, None).unwrap().detection.format;
@@ -293,7 +296,13 @@ fn removed_items_are_returned_whole() {
             _ => None,
         })
         .collect();
-    assert_eq!(removed, vec![(Rule::DuplicateOutput, fco("a")), (Rule::OrphanOutput, fco("ghost"))]);
+    assert_eq!(
+        removed,
+        vec![
+            (Rule::DuplicateOutput, fco("a")),
+            (Rule::OrphanOutput, fco("ghost"))
+        ]
+    );
 }
 
 #[test]
@@ -305,15 +314,25 @@ fn chat_repair_answers_in_call_order_right_after_the_assistant_message() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|m| format!("{}:{}", m["role"].as_str().unwrap(), m["tool_call_id"].as_str().unwrap_or("")))
+        .map(|m| {
+            format!(
+                "{}:{}",
+                m["role"].as_str().unwrap(),
+                m["tool_call_id"].as_str().unwrap_or("")
+            )
+        })
         .collect();
-    assert_eq!(ids, ["user:", "assistant:", "tool:b", "tool:a", "tool:c", "user:"]);
+    assert_eq!(
+        ids,
+        ["user:", "assistant:", "tool:b", "tool:a", "tool:c", "user:"]
+    );
     assert_eq!(body["messages"][4]["content"], "aborted");
 }
 
 #[test]
 fn anthropic_repair_puts_results_first_in_the_next_user_message() {
-    let mut body = json!({"messages": [tool_use(&["a", "b"]), {"role": "user", "content": "stop"}]});
+    let mut body =
+        json!({"messages": [tool_use(&["a", "b"]), {"role": "user", "content": "stop"}]});
     repair(&mut body, None, &RepairOptions::default()).unwrap();
     assert_eq!(
         body["messages"][1],
@@ -322,7 +341,11 @@ fn anthropic_repair_puts_results_first_in_the_next_user_message() {
             {"type": "tool_result", "tool_use_id": "b", "content": "aborted", "is_error": true},
             {"type": "text", "text": "stop"}]})
     );
-    assert_eq!(body["messages"].as_array().unwrap().len(), 2, "no second user message");
+    assert_eq!(
+        body["messages"].as_array().unwrap().len(),
+        2,
+        "no second user message"
+    );
 
     // No following user message: one is created. A result sent two messages late moves up and
     // the message that only carried it goes.
@@ -344,25 +367,44 @@ fn api_errors_name_ids_and_positions() {
     );
     let body = json!({"messages": [asst_calls(&["call_X"]), {"role": "user", "content": "x"}]});
     let r = check(&body, None).unwrap();
-    assert!(r.api_error(&r.violations[0]).unwrap().ends_with("did not have response messages: call_X"));
+    assert!(r
+        .api_error(&r.violations[0])
+        .unwrap()
+        .ends_with("did not have response messages: call_X"));
     let r = check(&json!([fco("call_X")]), None).unwrap();
     assert_eq!(
         r.api_error(&r.violations[0]).unwrap(),
         "No tool call found for function call output with call_id call_X."
     );
     let shown = r.to_string();
-    assert!(shown.contains("orphan_output") && shown.contains("input[0]") && shown.contains("API would answer"), "{shown}");
+    assert!(
+        shown.contains("orphan_output")
+            && shown.contains("input[0]")
+            && shown.contains("API would answer"),
+        "{shown}"
+    );
 }
 
 #[test]
 fn bad_input_is_a_clear_error_and_leaves_the_body_alone() {
-    for bad in [json!(3), json!("x"), json!({"model": "m"}), json!({"messages": 5}), json!({"input": {"a": 1}})] {
+    for bad in [
+        json!(3),
+        json!("x"),
+        json!({"model": "m"}),
+        json!({"messages": 5}),
+        json!({"input": {"a": 1}}),
+    ] {
         let mut body = bad.clone();
         let err = repair(&mut body, None, &RepairOptions::default());
         assert!(err.is_err() || bad.get("input").is_some(), "{bad}");
         assert_eq!(body, bad);
     }
-    assert!(repair(&mut json!({"input": {"a": 1}}), None, &RepairOptions::default()).is_err());
+    assert!(repair(
+        &mut json!({"input": {"a": 1}}),
+        None,
+        &RepairOptions::default()
+    )
+    .is_err());
     // A string `input` is a valid Responses request with no items.
     assert!(check(&json!({"input": "hello"}), None).unwrap().is_clean());
 }

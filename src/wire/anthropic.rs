@@ -41,7 +41,10 @@ fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
     if role == Role::Assistant {
         // Text beside tool_use blocks is written together with them; it never separates a call
         // from its result, so it goes first.
-        if let Some(j) = blocks.iter().position(|b| block_type(b) != Some("tool_use")) {
+        if let Some(j) = blocks
+            .iter()
+            .position(|b| block_type(b) != Some("tool_use"))
+        {
             out.push(message(Some(j)));
         }
     }
@@ -72,7 +75,12 @@ fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
         };
         out.push(match call_id_field(block, key) {
             Ok(id) => Entry::paired(kind, Family::Function, id, i, Some(j), label),
-            Err(()) => Entry::new(Kind::Malformed("block id is not a string"), i, Some(j), label),
+            Err(()) => Entry::new(
+                Kind::Malformed("block id is not a string"),
+                i,
+                Some(j),
+                label,
+            ),
         });
     }
 }
@@ -96,7 +104,11 @@ enum Target {
     NewAfter(usize),
 }
 
-pub(super) fn apply(messages: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits<'_>) -> Vec<Change> {
+pub(super) fn apply(
+    messages: &mut Vec<Value>,
+    skel: &Skeleton,
+    mut edits: Edits<'_>,
+) -> Vec<Change> {
     let mut slots: Vec<Option<Value>> = std::mem::take(messages).into_iter().map(Some).collect();
     let mut moved: HashMap<usize, Value> = HashMap::new();
     let mut dead: BTreeMap<usize, HashSet<usize>> = BTreeMap::new();

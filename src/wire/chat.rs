@@ -38,7 +38,12 @@ fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
                 Some(_) => return out.push(malformed("`tool_calls` is not an array")),
             };
             if calls.is_empty() || has_content(obj.get("content")) {
-                out.push(Entry::new(Kind::Message(Role::Assistant), i, None, "assistant"));
+                out.push(Entry::new(
+                    Kind::Message(Role::Assistant),
+                    i,
+                    None,
+                    "assistant",
+                ));
             }
             for (j, call) in calls.iter().enumerate() {
                 out.push(match call.as_object().map(|c| call_id_field(c, "id")) {
@@ -79,7 +84,11 @@ pub(super) fn synthetic(call_id: &str, text: &str) -> Value {
     json!({"role": "tool", "tool_call_id": call_id, "content": text})
 }
 
-pub(super) fn apply(messages: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits<'_>) -> Vec<Change> {
+pub(super) fn apply(
+    messages: &mut Vec<Value>,
+    skel: &Skeleton,
+    mut edits: Edits<'_>,
+) -> Vec<Change> {
     let mut slots: Vec<Option<Value>> = std::mem::take(messages).into_iter().map(Some).collect();
     let mut moved: HashMap<usize, Value> = HashMap::new();
     // Duplicate calls to drop, per assistant message.
@@ -107,7 +116,8 @@ pub(super) fn apply(messages: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits
             continue;
         };
         if let Some(Value::Array(calls)) = msg.get_mut("tool_calls") {
-            let mut taken: Vec<Option<Value>> = std::mem::take(calls).into_iter().map(Some).collect();
+            let mut taken: Vec<Option<Value>> =
+                std::mem::take(calls).into_iter().map(Some).collect();
             for &(j, e) in &drops {
                 if let Some(v) = taken.get_mut(j).and_then(Option::take) {
                     edits.record_removal(e, v);

@@ -14,8 +14,8 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::report::Change;
 use crate::repair::{Placed, Plan, RepairOptions};
+use crate::report::Change;
 use crate::rules::Rule;
 use crate::skeleton::{Family, Skeleton};
 
@@ -133,7 +133,9 @@ pub fn detect(body: &Value) -> Result<Detection, Error> {
 fn scan(items: &[Value]) -> Option<Detection> {
     let d = |format, evidence| Some(Detection { format, evidence });
     for item in items {
-        let Some(obj) = item.as_object() else { continue };
+        let Some(obj) = item.as_object() else {
+            continue;
+        };
         if obj.get("type").and_then(Value::as_str) == Some("response_item") {
             return d(Format::Rollout, "rollout `response_item` lines");
         }
@@ -296,7 +298,11 @@ impl<'a> Edits<'a> {
     /// Records a removed item, keeping it whole for the report.
     pub fn record_removal(&mut self, entry: usize, item: Value) {
         let e = &self.skel.entries[entry];
-        let rule = self.removed.get(&entry).copied().unwrap_or(Rule::MalformedItem);
+        let rule = self
+            .removed
+            .get(&entry)
+            .copied()
+            .unwrap_or(Rule::MalformedItem);
         self.changes.push(Change::Removed {
             rule,
             call_id: e.call_id.clone(),
@@ -329,16 +335,17 @@ impl<'a> Edits<'a> {
                 let text = self.opts.text_for(&id);
                 let family = c.family.unwrap_or(Family::Function);
                 let item = match self.format {
-                    Format::Responses | Format::Rollout => {
-                        responses::synthetic(family, &id, text)
-                    }
+                    Format::Responses | Format::Rollout => responses::synthetic(family, &id, text),
                     Format::Chat => chat::synthetic(&id, text),
                     Format::Anthropic => anthropic::synthetic(&id, text),
                 };
                 self.changes.push(Change::Inserted {
                     call_id: id,
                     call_index: c.index,
-                    cancelled: self.opts.cancelled.contains(c.call_id.as_deref().unwrap_or("")),
+                    cancelled: self
+                        .opts
+                        .cancelled
+                        .contains(c.call_id.as_deref().unwrap_or("")),
                     item: item.clone(),
                 });
                 Some(item)
@@ -348,7 +355,10 @@ impl<'a> Edits<'a> {
 }
 
 /// Reads a call id field: absent or null is `None`, a string is kept, anything else is malformed.
-pub(crate) fn call_id_field(obj: &serde_json::Map<String, Value>, key: &str) -> Result<Option<String>, ()> {
+pub(crate) fn call_id_field(
+    obj: &serde_json::Map<String, Value>,
+    key: &str,
+) -> Result<Option<String>, ()> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),

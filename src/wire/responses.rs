@@ -3,8 +3,8 @@
 use serde_json::{json, Value};
 
 use super::{call_id_field, Edits};
-use crate::report::Change;
 use crate::repair::Placed;
+use crate::report::Change;
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
 
 /// Item types only the Responses API uses, for format detection.
@@ -53,11 +53,14 @@ pub(super) fn read(items: &[Value], rollout: bool) -> Skeleton {
 
 /// The Responses item of a rollout line, `None` for lines of other types.
 pub(crate) fn rollout_payload(line: &Value) -> Result<Option<&Value>, &'static str> {
-    let obj = line.as_object().ok_or("rollout line is not a JSON object")?;
+    let obj = line
+        .as_object()
+        .ok_or("rollout line is not a JSON object")?;
     match obj.get("type") {
-        Some(Value::String(t)) if t == "response_item" => {
-            obj.get("payload").map(Some).ok_or("response_item without payload")
-        }
+        Some(Value::String(t)) if t == "response_item" => obj
+            .get("payload")
+            .map(Some)
+            .ok_or("response_item without payload"),
         Some(Value::String(_)) => Ok(None),
         _ => Err("rollout line without a string `type`"),
     }

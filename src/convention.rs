@@ -1,0 +1,185 @@
+//! Which span and field names the layer reads: OpenTelemetry's GenAI vocabulary by default, plus
+//! whatever names a client already uses.
+//!
+//! | what | recognised by default |
+//! | --- | --- |
+//! | tool call span | name `execute_tool` or `execute_tool {name}`, or field `gen_ai.operation.name = "execute_tool"` |
+//! | call id | field `gen_ai.tool.call.id` |
+//! | tool name | field `gen_ai.tool.name` |
+//! | pairing family | field `toolseq.tool.family` (`function`, `custom`, `local_shell`, `tool_search`, `computer`) |
+//! | conversation | field `gen_ai.conversation.id` on the span or event, else the nearest ancestor span carrying it, else `default` |
+//! | tool output | event with `toolseq.event = "tool_output"`, or an event named `gen_ai.tool.message`; or the call span recording `gen_ai.tool.call.result` |
+//! | user / assistant message | `toolseq.event = "user_message"` / `"assistant_message"`, or events named `gen_ai.user.message` / `gen_ai.assistant.message` |
+//! | interrupt | `toolseq.event = "interrupt"` |
+//! | model request span | name `toolseq.model_request`, or `gen_ai.operation.name` = `chat`, `text_completion` or `generate_content` |
+//!
+//! A client with its own names maps them once:
+//!
+//! ```
+//! use toolseq::convention::Convention;
+//!
+//! // Codex-style: a `handle_function_call` span with `call_id` and `conversation_id` fields.
+//! let convention = Convention::default()
+//!     .call_span("handle_function_call")
+//!     .call_id_field("call_id")
+//!     .tool_name_field("tool_name")
+//!     .conversation_field("conversation_id");
+//! ```
+
+/// What an event means to the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A tool call's output was recorded.
+    ToolOutput,
+    /// A user message arrived.
+    UserMessage,
+    /// The model produced a message.
+    AssistantMessage,
+    /// The user interrupted the turn.
+    Interrupt,
+}
+
+impl EventKind {
+    /// The value of the `toolseq.event` field meaning this kind.
+    pub fn field_value(self) -> &'static str {
+        match self {
+            EventKind::ToolOutput => "tool_output",
+            EventKind::UserMessage => "user_message",
+            EventKind::AssistantMessage => "assistant_message",
+            EventKind::Interrupt => "interrupt",
+        }
+    }
+
+    pub(crate) fn from_field_value(v: &str) -> Option<Self> {
+        [
+            EventKind::ToolOutput,
+            EventKind::UserMessage,
+            EventKind::AssistantMessage,
+            EventKind::Interrupt,
+        ]
+        .into_iter()
+        .find(|k| k.field_value() == v)
+    }
+}
+
+/// The names the layer recognises. Start from [`Convention::default`] and add a client's names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Convention {
+    pub(crate) call_spans: Vec<String>,
+    pub(crate) call_span_prefixes: Vec<String>,
+    pub(crate) request_spans: Vec<String>,
+    pub(crate) call_id_fields: Vec<String>,
+    pub(crate) tool_name_fields: Vec<String>,
+    pub(crate) family_fields: Vec<String>,
+    pub(crate) conversation_fields: Vec<String>,
+    pub(crate) operation_fields: Vec<String>,
+    pub(crate) result_fields: Vec<String>,
+    pub(crate) event_fields: Vec<String>,
+    pub(crate) events: Vec<(String, EventKind)>,
+}
+
+/// `gen_ai.operation.name` values that mark a model request span.
+pub(crate) const REQUEST_OPERATIONS: [&str; 3] = ["chat", "text_completion", "generate_content"];
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+impl Default for Convention {
+    fn default() -> Self {
+        Convention {
+            call_spans: names(&["execute_tool"]),
+            call_span_prefixes: names(&["execute_tool "]),
+            request_spans: names(&["toolseq.model_request"]),
+            call_id_fields: names(&["gen_ai.tool.call.id"]),
+            tool_name_fields: names(&["gen_ai.tool.name"]),
+            family_fields: names(&["toolseq.tool.family"]),
+            conversation_fields: names(&["gen_ai.conversation.id"]),
+            operation_fields: names(&["gen_ai.operation.name"]),
+            result_fields: names(&["gen_ai.tool.call.result"]),
+            event_fields: names(&["toolseq.event"]),
+            events: vec![
+                ("gen_ai.tool.message".into(), EventKind::ToolOutput),
+                ("gen_ai.user.message".into(), EventKind::UserMessage),
+                (
+                    "gen_ai.assistant.message".into(),
+                    EventKind::AssistantMessage,
+                ),
+            ],
+        }
+    }
+}
+
+impl Convention {
+    /// Also treat spans with this name as tool calls.
+    pub fn call_span(mut self, name: impl Into<String>) -> Self {
+        self.call_spans.push(name.into());
+        self
+    }
+
+    /// Also treat spans with this name as model requests.
+    pub fn request_span(mut self, name: impl Into<String>) -> Self {
+        self.request_spans.push(name.into());
+        self
+    }
+
+    /// Also read the call id from this field.
+    pub fn call_id_field(mut self, name: impl Into<String>) -> Self {
+        self.call_id_fields.push(name.into());
+        self
+    }
+
+    /// Also read the tool name from this field.
+    pub fn tool_name_field(mut self, name: impl Into<String>) -> Self {
+        self.tool_name_fields.push(name.into());
+        self
+    }
+
+    /// Also read the conversation id from this field.
+    pub fn conversation_field(mut self, name: impl Into<String>) -> Self {
+        self.conversation_fields.push(name.into());
+        self
+    }
+
+    /// Also read the pairing family from this field.
+    pub fn family_field(mut self, name: impl Into<String>) -> Self {
+        self.family_fields.push(name.into());
+        self
+    }
+
+    /// Also treat a call span that records this field as answered when it closes.
+    pub fn result_field(mut self, name: impl Into<String>) -> Self {
+        self.result_fields.push(name.into());
+        self
+    }
+
+    /// Also treat events with this name (`tracing::info!(name: "...", ...)`) as `kind`.
+    pub fn event(mut self, name: impl Into<String>, kind: EventKind) -> Self {
+        self.events.push((name.into(), kind));
+        self
+    }
+
+    pub(crate) fn is_call_span_name(&self, name: &str) -> bool {
+        self.call_spans.iter().any(|n| n == name)
+            || self
+                .call_span_prefixes
+                .iter()
+                .any(|p| name.starts_with(p.as_str()))
+    }
+
+    pub(crate) fn event_named(&self, name: &str) -> Option<EventKind> {
+        self.events.iter().find(|(n, _)| n == name).map(|&(_, k)| k)
+    }
+
+    /// Whether a field name carries anything the layer reads.
+    pub(crate) fn knows_field(&self, field: &str) -> bool {
+        [
+            &self.call_id_fields,
+            &self.conversation_fields,
+            &self.operation_fields,
+            &self.event_fields,
+        ]
+        .iter()
+        .any(|list| list.iter().any(|n| n == field))
+    }
+}

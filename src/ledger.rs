@@ -1,0 +1,803 @@
+//! The ordering ledger: what actually happened at run time, per conversation.
+//!
+//! Fed by the tracing [`layer`](crate::layer) or by direct calls. Keys are call ids and the
+//! ledger's own sequence numbers, never tracing span ids (the registry reuses those). Memory is
+//! bounded by [`LedgerConfig`]; [`Stats`] counts what was evicted.
+//!
+//! ```
+//! use std::time::Duration;
+//! use toolseq::ledger::{CallState, Ledger};
+//!
+//! let ledger = Ledger::new();
+//! ledger.call_started("conv", "call_1", Some("shell"), None);
+//! ledger.user_message("conv"); // the user typed while the tool ran
+//! assert!(!ledger.wait_settled("conv", Duration::from_millis(1)));
+//! ledger.call_ended("conv", "call_1", false); // span closed with no output: cancelled
+//! assert!(ledger.wait_settled("conv", Duration::ZERO));
+//! let snap = ledger.snapshot("conv").unwrap();
+//! assert_eq!(snap.calls["call_1"].state, CallState::Cancelled);
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::future::Future;
+use std::io::{self, Write};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+use serde_json::{json, Value};
+
+use crate::skeleton::Family;
+use crate::timer;
+
+/// The conversation used when an event names none.
+pub const DEFAULT_CONVERSATION: &str = "default";
+
+/// Bounds on the ledger's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerConfig {
+    /// Records kept per conversation; settled records go first, running calls never. Default 4096.
+    pub max_records: usize,
+    /// Conversations kept; the least recently used go first. Default 1024.
+    pub max_conversations: usize,
+    /// Longest call or conversation id stored, in bytes; longer ids are cut. Default 256.
+    pub max_id_len: usize,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            max_records: 4096,
+            max_conversations: 1024,
+            max_id_len: 256,
+        }
+    }
+}
+
+/// Where a call stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CallState {
+    /// Started, no output yet, span still open.
+    Running,
+    /// Its output was recorded.
+    Answered,
+    /// Its span closed with no output: the tool future was dropped (interrupt, crash, abort).
+    Cancelled,
+    /// An output was recorded after it had been cancelled.
+    AnsweredAfterCancel,
+}
+
+impl CallState {
+    /// `running`, `answered`, `cancelled`, `answered_after_cancel`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CallState::Running => "running",
+            CallState::Answered => "answered",
+            CallState::Cancelled => "cancelled",
+            CallState::AnsweredAfterCancel => "answered_after_cancel",
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecordKind {
+    /// A tool call started.
+    CallStarted {
+        /// Its call id.
+        call_id: String,
+        /// The tool's name, if known.
+        tool: Option<String>,
+        /// Its pairing family, if known.
+        family: Option<Family>,
+    },
+    /// A call's output was produced.
+    OutputRecorded {
+        /// The call id.
+        call_id: String,
+    },
+    /// A call's span closed with no output.
+    CallCancelled {
+        /// The call id.
+        call_id: String,
+    },
+    /// A user message arrived; `during` lists the calls running at that moment.
+    UserMessage {
+        /// Call ids still running when the message arrived.
+        during: Vec<String>,
+    },
+    /// The model produced a message.
+    AssistantMessage,
+    /// The user interrupted the turn.
+    Interrupt,
+    /// A model request was made.
+    ModelRequest,
+    /// The guard repaired this call in an outgoing request.
+    Repaired {
+        /// The call id.
+        call_id: String,
+        /// How many times this call has now been repaired.
+        times: u32,
+    },
+}
+
+impl RecordKind {
+    /// Snake-case name, as in the JSON Lines dump: `call_started`, `output`, `call_cancelled`,
+    /// `user_message`, `assistant_message`, `interrupt`, `model_request`, `repaired`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RecordKind::CallStarted { .. } => "call_started",
+            RecordKind::OutputRecorded { .. } => "output",
+            RecordKind::CallCancelled { .. } => "call_cancelled",
+            RecordKind::UserMessage { .. } => "user_message",
+            RecordKind::AssistantMessage => "assistant_message",
+            RecordKind::Interrupt => "interrupt",
+            RecordKind::ModelRequest => "model_request",
+            RecordKind::Repaired { .. } => "repaired",
+        }
+    }
+
+    /// The call id this record is about, if any.
+    pub fn call_id(&self) -> Option<&str> {
+        match self {
+            RecordKind::CallStarted { call_id, .. }
+            | RecordKind::OutputRecorded { call_id }
+            | RecordKind::CallCancelled { call_id }
+            | RecordKind::Repaired { call_id, .. } => Some(call_id),
+            _ => None,
+        }
+    }
+}
+
+/// One ledger record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The ledger's own sequence number, increasing across all conversations.
+    pub seq: u64,
+    /// Monotonic time since the ledger was created.
+    pub at: Duration,
+    /// What happened.
+    pub kind: RecordKind,
+}
+
+impl Record {
+    /// This record as one JSON object (one line of a dump).
+    pub fn to_json(&self, conversation: &str) -> Value {
+        let mut v = json!({
+            "seq": self.seq,
+            "at_us": self.at.as_micros() as u64,
+            "conversation": conversation,
+            "event": self.kind.name(),
+        });
+        match &self.kind {
+            RecordKind::CallStarted {
+                call_id,
+                tool,
+                family,
+            } => {
+                v["call_id"] = json!(call_id);
+                if let Some(t) = tool {
+                    v["tool"] = json!(t);
+                }
+                if let Some(f) = family {
+                    v["family"] = json!(family_name(*f));
+                }
+            }
+            RecordKind::UserMessage { during } if !during.is_empty() => {
+                v["during"] = json!(during);
+            }
+            RecordKind::Repaired { call_id, times } => {
+                v["call_id"] = json!(call_id);
+                v["times"] = json!(times);
+            }
+            other => {
+                if let Some(id) = other.call_id() {
+                    v["call_id"] = json!(id);
+                }
+            }
+        }
+        v
+    }
+}
+
+/// The name of a family as used in field values and dumps (`function`, `custom`, ...).
+pub fn family_name(f: Family) -> &'static str {
+    match f {
+        Family::Function => "function",
+        Family::Custom => "custom",
+        Family::ToolSearch => "tool_search",
+        Family::Computer => "computer",
+    }
+}
+
+/// The family named by a field value; `local_shell` counts as `function`.
+pub fn family_from_name(name: &str) -> Option<Family> {
+    Some(match name {
+        "function" | "local_shell" => Family::Function,
+        "custom" => Family::Custom,
+        "tool_search" => Family::ToolSearch,
+        "computer" => Family::Computer,
+        _ => return None,
+    })
+}
+
+/// What the ledger knows of one call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallInfo {
+    /// Where it stands.
+    pub state: CallState,
+    /// Tool name, if known.
+    pub tool: Option<String>,
+    /// Pairing family, if known.
+    pub family: Option<Family>,
+    /// When it started (`None` if only its output was seen).
+    pub started: Option<Duration>,
+    /// When its output was recorded.
+    pub output_at: Option<Duration>,
+    /// When its span closed without output.
+    pub cancelled_at: Option<Duration>,
+    /// How many times the guard has repaired it.
+    pub repairs: u32,
+    first_seq: u64,
+}
+
+/// A copy of one conversation's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The conversation id.
+    pub conversation: String,
+    /// Records, oldest first.
+    pub records: Vec<Record>,
+    /// Every call still tracked.
+    pub calls: HashMap<String, CallInfo>,
+    /// Records of this conversation evicted so far.
+    pub evicted_records: u64,
+}
+
+impl Snapshot {
+    /// Call ids still running.
+    pub fn running(&self) -> Vec<&str> {
+        let mut ids: Vec<(&str, Option<Duration>)> = self
+            .calls
+            .iter()
+            .filter(|(_, c)| c.state == CallState::Running)
+            .map(|(id, c)| (id.as_str(), c.started))
+            .collect();
+        ids.sort_by_key(|&(_, t)| t);
+        ids.into_iter().map(|(id, _)| id).collect()
+    }
+}
+
+/// Counters over the whole ledger.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Conversations held now.
+    pub conversations: usize,
+    /// Records held now, over all conversations.
+    pub records: usize,
+    /// Records evicted, by the per-conversation cap or with their conversation.
+    pub evicted_records: u64,
+    /// Conversations evicted by the conversation cap.
+    pub evicted_conversations: u64,
+    /// Ids cut to `max_id_len`.
+    pub truncated_ids: u64,
+}
+
+#[derive(Default)]
+struct Conversation {
+    records: VecDeque<Record>,
+    calls: HashMap<String, CallInfo>,
+    running: usize,
+    last_used: u64,
+    evicted_records: u64,
+    wakers: Vec<Waker>,
+}
+
+struct State {
+    conversations: HashMap<String, Conversation>,
+    seq: u64,
+    tick: u64,
+    stats: Stats,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    settled: Condvar,
+    config: LedgerConfig,
+    epoch: Instant,
+}
+
+/// The ordering ledger. Cheap to clone; all clones share one state, safe across threads.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ledger")
+            .field("config", &self.inner.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Default for Ledger {
+    fn default() -> Self {
+        Ledger::new()
+    }
+}
+
+impl Ledger {
+    /// A ledger with the default bounds.
+    pub fn new() -> Self {
+        Ledger::with_config(LedgerConfig::default())
+    }
+
+    /// A ledger with the given bounds (each at least 1).
+    pub fn with_config(config: LedgerConfig) -> Self {
+        let config = LedgerConfig {
+            max_records: config.max_records.max(1),
+            max_conversations: config.max_conversations.max(1),
+            max_id_len: config.max_id_len.max(1),
+        };
+        Ledger {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    conversations: HashMap::new(),
+                    seq: 0,
+                    tick: 0,
+                    stats: Stats::default(),
+                }),
+                settled: Condvar::new(),
+                config,
+                epoch: Instant::now(),
+            }),
+        }
+    }
+
+    /// The bounds in force.
+    pub fn config(&self) -> LedgerConfig {
+        self.inner.config
+    }
+
+    /// Time since the ledger was created, on the clock its records use.
+    pub fn now(&self) -> Duration {
+        self.inner.epoch.elapsed()
+    }
+
+    /// The id as the ledger stores it: cut to `max_id_len` bytes at a character boundary.
+    pub fn key<'a>(&self, id: &'a str) -> &'a str {
+        cut(id, self.inner.config.max_id_len)
+    }
+
+    /// A tool call started.
+    pub fn call_started(
+        &self,
+        conversation: &str,
+        call_id: &str,
+        tool: Option<&str>,
+        family: Option<Family>,
+    ) {
+        let tool = tool.map(|t| self.key(t).to_owned());
+        self.update(conversation, |conv, rec| {
+            let id = rec.id(call_id);
+            if conv.calls.contains_key(&id) {
+                return;
+            }
+            let seq = rec.push(
+                conv,
+                RecordKind::CallStarted {
+                    call_id: id.clone(),
+                    tool: tool.clone(),
+                    family,
+                },
+            );
+            conv.running += 1;
+            conv.calls.insert(
+                id,
+                CallInfo {
+                    state: CallState::Running,
+                    tool,
+                    family,
+                    started: Some(rec.at),
+                    output_at: None,
+                    cancelled_at: None,
+                    repairs: 0,
+                    first_seq: seq,
+                },
+            );
+        });
+    }
+
+    /// A call's output was produced.
+    pub fn output_recorded(&self, conversation: &str, call_id: &str) {
+        self.update(conversation, |conv, rec| {
+            let id = rec.id(call_id);
+            let seq = rec.push(
+                conv,
+                RecordKind::OutputRecorded {
+                    call_id: id.clone(),
+                },
+            );
+            let at = rec.at;
+            let call = conv.calls.entry(id).or_insert_with(|| CallInfo {
+                state: CallState::Answered,
+                tool: None,
+                family: None,
+                started: None,
+                output_at: None,
+                cancelled_at: None,
+                repairs: 0,
+                first_seq: seq,
+            });
+            call.output_at.get_or_insert(at);
+            match call.state {
+                CallState::Running => {
+                    call.state = CallState::Answered;
+                    conv.running -= 1;
+                }
+                CallState::Cancelled => call.state = CallState::AnsweredAfterCancel,
+                _ => {}
+            }
+        });
+    }
+
+    /// A call's span closed. With `answered` false and no output recorded, the call is cancelled.
+    pub fn call_ended(&self, conversation: &str, call_id: &str, answered: bool) {
+        // Only a call still held as running changes; one evicted meanwhile is not brought back.
+        let running = self.with(conversation, |c| {
+            c.calls
+                .get(self.key(call_id))
+                .map(|c| c.state == CallState::Running)
+        });
+        if running != Some(Some(true)) {
+            return;
+        }
+        if answered {
+            self.output_recorded(conversation, call_id);
+            return;
+        }
+        self.update(conversation, |conv, rec| {
+            let id = rec.id(call_id);
+            if conv.calls.get(&id).map(|c| c.state) != Some(CallState::Running) {
+                return;
+            }
+            rec.push(
+                conv,
+                RecordKind::CallCancelled {
+                    call_id: id.clone(),
+                },
+            );
+            if let Some(call) = conv.calls.get_mut(&id) {
+                call.state = CallState::Cancelled;
+                call.cancelled_at = Some(rec.at);
+            }
+            conv.running -= 1;
+        });
+    }
+
+    /// A user message arrived (flagged with the calls running at that moment).
+    pub fn user_message(&self, conversation: &str) {
+        self.update(conversation, |conv, rec| {
+            let mut during: Vec<(&String, Option<Duration>)> = conv
+                .calls
+                .iter()
+                .filter(|(_, c)| c.state == CallState::Running)
+                .map(|(id, c)| (id, c.started))
+                .collect();
+            during.sort_by_key(|&(_, t)| t);
+            let during = during.into_iter().map(|(id, _)| id.clone()).collect();
+            rec.push(conv, RecordKind::UserMessage { during });
+        });
+    }
+
+    /// The model produced a message.
+    pub fn assistant_message(&self, conversation: &str) {
+        self.update(conversation, |conv, rec| {
+            rec.push(conv, RecordKind::AssistantMessage);
+        });
+    }
+
+    /// The user interrupted the turn.
+    pub fn interrupt(&self, conversation: &str) {
+        self.update(conversation, |conv, rec| {
+            rec.push(conv, RecordKind::Interrupt);
+        });
+    }
+
+    /// A model request was made.
+    pub fn model_request(&self, conversation: &str) {
+        self.update(conversation, |conv, rec| {
+            rec.push(conv, RecordKind::ModelRequest);
+        });
+    }
+
+    /// Notes that the guard repaired this call again and returns how many times it has been.
+    pub fn note_repaired(&self, conversation: &str, call_id: &str) -> u32 {
+        let mut times = 0;
+        self.update(conversation, |conv, rec| {
+            let id = rec.id(call_id);
+            let seq = rec.seq;
+            let call = conv.calls.entry(id.clone()).or_insert_with(|| CallInfo {
+                state: CallState::Cancelled,
+                tool: None,
+                family: None,
+                started: None,
+                output_at: None,
+                cancelled_at: None,
+                repairs: 0,
+                first_seq: seq + 1,
+            });
+            call.repairs += 1;
+            times = call.repairs;
+            rec.push(conv, RecordKind::Repaired { call_id: id, times });
+        });
+        times
+    }
+
+    /// A copy of one conversation's records and calls.
+    pub fn snapshot(&self, conversation: &str) -> Option<Snapshot> {
+        self.with(conversation, |c| Snapshot {
+            conversation: self.key(conversation).to_owned(),
+            records: c.records.iter().cloned().collect(),
+            calls: c.calls.clone(),
+            evicted_records: c.evicted_records,
+        })
+    }
+
+    /// The call ids running in a conversation, oldest first.
+    pub fn running(&self, conversation: &str) -> Vec<String> {
+        self.snapshot(conversation)
+            .map(|s| s.running().into_iter().map(str::to_owned).collect())
+            .unwrap_or_default()
+    }
+
+    /// The conversations held, most recently used first.
+    pub fn conversations(&self) -> Vec<String> {
+        let st = self.inner.state.lock();
+        let mut all: Vec<(&String, u64)> = st
+            .conversations
+            .iter()
+            .map(|(k, c)| (k, c.last_used))
+            .collect();
+        all.sort_by_key(|&(_, t)| std::cmp::Reverse(t));
+        all.into_iter().map(|(k, _)| k.clone()).collect()
+    }
+
+    /// Counters over the whole ledger.
+    pub fn stats(&self) -> Stats {
+        let st = self.inner.state.lock();
+        Stats {
+            conversations: st.conversations.len(),
+            records: st.conversations.values().map(|c| c.records.len()).sum(),
+            ..st.stats
+        }
+    }
+
+    /// Writes a conversation's records as JSON Lines; returns how many were written.
+    pub fn dump_jsonl(&self, conversation: &str, mut out: impl Write) -> io::Result<usize> {
+        let Some(snap) = self.snapshot(conversation) else {
+            return Ok(0);
+        };
+        for r in &snap.records {
+            writeln!(out, "{}", r.to_json(&snap.conversation))?;
+        }
+        Ok(snap.records.len())
+    }
+
+    /// Blocks until the conversation has no running call, or the timeout passes. Returns whether
+    /// it settled. An unknown conversation is settled.
+    pub fn wait_settled(&self, conversation: &str, timeout: Duration) -> bool {
+        let key = self.key(conversation);
+        let deadline = Instant::now().checked_add(timeout);
+        let mut st = self.inner.state.lock();
+        loop {
+            if st.conversations.get(key).is_none_or(|c| c.running == 0) {
+                return true;
+            }
+            match deadline {
+                Some(d) => {
+                    if self.inner.settled.wait_until(&mut st, d).timed_out() {
+                        return st.conversations.get(key).is_none_or(|c| c.running == 0);
+                    }
+                }
+                None => self.inner.settled.wait(&mut st),
+            }
+        }
+    }
+
+    /// A future that resolves to `true` when the conversation has no running call, or to `false`
+    /// once `timeout` (if any) has passed. Works on any async runtime.
+    pub fn settled(&self, conversation: &str, timeout: Option<Duration>) -> Settled {
+        Settled {
+            ledger: self.clone(),
+            conversation: self.key(conversation).to_owned(),
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            timer_armed: false,
+        }
+    }
+
+    fn with<T>(&self, conversation: &str, f: impl FnOnce(&Conversation) -> T) -> Option<T> {
+        let st = self.inner.state.lock();
+        st.conversations.get(self.key(conversation)).map(f)
+    }
+
+    /// Runs `f` on the conversation (created if new), then wakes waiters if it settled.
+    fn update(&self, conversation: &str, f: impl FnOnce(&mut Conversation, &mut Recorder)) {
+        let cfg = self.inner.config;
+        let conv_key = self.key(conversation);
+        let mut wakers = Vec::new();
+        let woke;
+        {
+            let mut guard = self.inner.state.lock();
+            let st = &mut *guard;
+            if conversation.len() > conv_key.len() {
+                st.stats.truncated_ids += 1;
+            }
+            st.tick += 1;
+            let tick = st.tick;
+            if !st.conversations.contains_key(conv_key) {
+                while st.conversations.len() >= cfg.max_conversations {
+                    evict_conversation(st, &mut wakers);
+                }
+                st.conversations
+                    .insert(conv_key.to_owned(), Conversation::default());
+            }
+            let Some(conv) = st.conversations.get_mut(conv_key) else {
+                return;
+            };
+            conv.last_used = tick;
+            let before = conv.running;
+            let mut rec = Recorder {
+                seq: st.seq,
+                at: self.inner.epoch.elapsed(),
+                max_id_len: cfg.max_id_len,
+                truncated: 0,
+            };
+            f(conv, &mut rec);
+            st.seq = rec.seq;
+            st.stats.truncated_ids += rec.truncated;
+            let mut evicted = 0;
+            while conv.records.len() > cfg.max_records {
+                if !evict_record(conv) {
+                    break;
+                }
+                evicted += 1;
+            }
+            st.stats.evicted_records += evicted;
+            woke = before > 0 && conv.running == 0;
+            if woke {
+                wakers.append(&mut conv.wakers);
+            }
+        }
+        if woke || !wakers.is_empty() {
+            self.inner.settled.notify_all();
+        }
+        for w in wakers {
+            w.wake();
+        }
+    }
+}
+
+/// Appends records with sequence numbers and a shared timestamp; cuts ids.
+struct Recorder {
+    seq: u64,
+    at: Duration,
+    max_id_len: usize,
+    truncated: u64,
+}
+
+impl Recorder {
+    fn id(&mut self, id: &str) -> String {
+        let k = cut(id, self.max_id_len);
+        if k.len() < id.len() {
+            self.truncated += 1;
+        }
+        k.to_owned()
+    }
+
+    fn push(&mut self, conv: &mut Conversation, kind: RecordKind) -> u64 {
+        self.seq += 1;
+        conv.records.push_back(Record {
+            seq: self.seq,
+            at: self.at,
+            kind,
+        });
+        self.seq
+    }
+}
+
+fn cut(id: &str, max: usize) -> &str {
+    if id.len() <= max {
+        return id;
+    }
+    let mut end = max;
+    while !id.is_char_boundary(end) {
+        end -= 1;
+    }
+    &id[..end]
+}
+
+/// Drops the oldest record that is not the start of a running call; forgets a settled call
+/// whose first record goes. Returns false when every record belongs to a running call.
+fn evict_record(conv: &mut Conversation) -> bool {
+    let pos = conv.records.iter().position(|r| match &r.kind {
+        RecordKind::CallStarted { call_id, .. } => conv
+            .calls
+            .get(call_id)
+            .is_none_or(|c| c.state != CallState::Running),
+        _ => true,
+    });
+    let Some(rec) = pos.and_then(|p| conv.records.remove(p)) else {
+        return false;
+    };
+    if let Some(id) = rec.kind.call_id() {
+        if conv
+            .calls
+            .get(id)
+            .is_some_and(|c| c.first_seq == rec.seq && c.state != CallState::Running)
+        {
+            conv.calls.remove(id);
+        }
+    }
+    conv.evicted_records += 1;
+    true
+}
+
+/// Drops the least recently used conversation, preferring one with nothing running.
+fn evict_conversation(st: &mut State, wakers: &mut Vec<Waker>) {
+    let victim = st
+        .conversations
+        .iter()
+        .min_by_key(|(_, c)| (c.running > 0, c.last_used))
+        .map(|(k, _)| k.clone());
+    if let Some(k) = victim {
+        if let Some(mut c) = st.conversations.remove(&k) {
+            wakers.append(&mut c.wakers);
+            st.stats.evicted_records += c.records.len() as u64;
+        }
+        st.stats.evicted_conversations += 1;
+    }
+}
+
+/// Future returned by [`Ledger::settled`].
+#[derive(Debug)]
+pub struct Settled {
+    ledger: Ledger,
+    conversation: String,
+    deadline: Option<Instant>,
+    timer_armed: bool,
+}
+
+impl Future for Settled {
+    type Output = bool;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
+        {
+            let mut st = self.ledger.inner.state.lock();
+            match st.conversations.get_mut(&self.conversation) {
+                Some(c) if c.running > 0 => {
+                    if !c.wakers.iter().any(|w| w.will_wake(cx.waker())) {
+                        c.wakers.push(cx.waker().clone());
+                    }
+                }
+                _ => return Poll::Ready(true),
+            }
+        }
+        if let Some(d) = self.deadline {
+            if Instant::now() >= d {
+                return Poll::Ready(false);
+            }
+            if !self.timer_armed {
+                self.timer_armed = true;
+                timer::wake_at(d, cx.waker().clone());
+            }
+        }
+        Poll::Pending
+    }
+}

@@ -1,0 +1,86 @@
+//! One lazily started thread that wakes async waiters at their deadline, so that waiting with a
+//! timeout needs no async runtime.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::OnceLock;
+use std::task::Waker;
+use std::time::Instant;
+
+use parking_lot::{Condvar, Mutex};
+
+struct Due(Instant, Waker);
+
+impl PartialEq for Due {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+impl Eq for Due {}
+impl PartialOrd for Due {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Due {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.cmp(&other.0)
+    }
+}
+
+struct Timer {
+    heap: Mutex<BinaryHeap<Reverse<Due>>>,
+    changed: Condvar,
+}
+
+fn timer() -> Option<&'static Timer> {
+    static TIMER: OnceLock<Option<&'static Timer>> = OnceLock::new();
+    *TIMER.get_or_init(|| {
+        let t: &'static Timer = Box::leak(Box::new(Timer {
+            heap: Mutex::new(BinaryHeap::new()),
+            changed: Condvar::new(),
+        }));
+        std::thread::Builder::new()
+            .name("toolseq-timer".into())
+            .spawn(move || run(t))
+            .ok()
+            .map(|_| t)
+    })
+}
+
+fn run(t: &'static Timer) {
+    let mut heap = t.heap.lock();
+    loop {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while heap.peek().is_some_and(|Reverse(d)| d.0 <= now) {
+            if let Some(Reverse(d)) = heap.pop() {
+                due.push(d.1);
+            }
+        }
+        if !due.is_empty() {
+            // Wake outside the lock: a waker may run code that arms another timer.
+            drop(heap);
+            due.into_iter().for_each(Waker::wake);
+            heap = t.heap.lock();
+            continue;
+        }
+        match heap.peek().map(|Reverse(d)| d.0) {
+            Some(at) => {
+                t.changed.wait_until(&mut heap, at);
+            }
+            None => t.changed.wait(&mut heap),
+        }
+    }
+}
+
+/// Wakes `waker` at `at` (at once if the timer thread cannot be started).
+pub(crate) fn wake_at(at: Instant, waker: Waker) {
+    match timer() {
+        Some(t) => {
+            t.heap.lock().push(Reverse(Due(at, waker)));
+            t.changed.notify_one();
+        }
+        None => waker.wake(),
+    }
+}
