@@ -22,6 +22,7 @@
 
 pub mod convention;
 pub mod error;
+pub mod guard;
 mod instrument;
 pub mod layer;
 pub mod ledger;
@@ -38,8 +39,9 @@ use serde_json::Value;
 pub use tracing as __tracing;
 
 pub use error::Error;
+pub use guard::{Guard, Policy};
 pub use repair::RepairOptions;
-pub use report::{Change, Report};
+pub use report::{Change, Finding, Report};
 pub use rules::{Rule, Violation};
 pub use wire::{Detection, Format};
 
@@ -64,6 +66,7 @@ pub fn check(body: &Value, format: Option<Format>) -> Result<Report, Error> {
         items: skel.items,
         violations: rules::check(&skel),
         changes: Vec::new(),
+        findings: Vec::new(),
     })
 }
 
@@ -87,5 +90,11 @@ pub fn repair(
         items: skel.items,
         violations,
         changes,
+        findings: Vec::new(),
     })
 }
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -6,7 +6,7 @@
 //! back whole so nothing is lost silently. Applying the plan and checking again finds nothing
 //! [`repairable`](crate::rules::Violation::repairable); planning again then yields an empty plan.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::rules::{analyze, Rule, Verdict};
 use crate::skeleton::Skeleton;
@@ -22,6 +22,9 @@ pub struct RepairOptions {
     pub cancelled_text: String,
     /// Call ids known to have been cancelled or still running (filled by the guard from the ledger).
     pub cancelled: HashSet<String>,
+    /// Texts for particular call ids, taking precedence over the two above (used to replay a
+    /// repair on a stored history with [`Report::apply_to`](crate::Report::apply_to)).
+    pub texts: HashMap<String, String>,
 }
 
 impl Default for RepairOptions {
@@ -31,6 +34,7 @@ impl Default for RepairOptions {
             cancelled_text: "cancelled: the user interrupted this tool call before it finished"
                 .to_owned(),
             cancelled: HashSet::new(),
+            texts: HashMap::new(),
         }
     }
 }
@@ -50,7 +54,9 @@ impl RepairOptions {
 
     /// The synthetic text for this call id.
     pub fn text_for(&self, call_id: &str) -> &str {
-        if self.cancelled.contains(call_id) {
+        if let Some(text) = self.texts.get(call_id) {
+            text
+        } else if self.cancelled.contains(call_id) {
             &self.cancelled_text
         } else {
             &self.missing_text

@@ -1,6 +1,7 @@
 //! What a check or repair found and did: readable by a person (`Display`), inspectable by a program.
 
 use std::fmt::{self, Write as _};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -18,6 +19,8 @@ pub enum Change {
         call_index: usize,
         /// Whether the call was known to be cancelled (the text says so) rather than lost.
         cancelled: bool,
+        /// The text the synthetic output carries.
+        text: String,
         /// The inserted item, as inserted.
         item: Value,
     },
@@ -45,6 +48,78 @@ pub enum Change {
     },
 }
 
+/// What the guard learned by comparing the body with the ledger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The ledger saw this call's output produced, but the body lacks it (compaction, a resume
+    /// from a log, a store that dropped it).
+    LostOutput {
+        /// The call.
+        call_id: String,
+        /// When the output was produced, on the ledger's clock.
+        produced_at: Duration,
+        /// How long ago that was.
+        ago: Duration,
+    },
+    /// The call was still running when the guard stopped waiting.
+    StillRunning {
+        /// The call.
+        call_id: String,
+        /// How long it had run.
+        age: Duration,
+    },
+    /// The call's span closed with no output: the tool was interrupted.
+    Cancelled {
+        /// The call.
+        call_id: String,
+    },
+    /// A call in the body the ledger never saw (noted once per conversation): the tracing filter
+    /// may hide toolseq's spans, or the session was resumed from a log.
+    UnseenCall {
+        /// The call.
+        call_id: String,
+    },
+    /// The guard repaired this call again: the repaired history is not being stored.
+    RepeatedRepair {
+        /// The call.
+        call_id: String,
+        /// How many requests have needed this repair.
+        times: u32,
+    },
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::LostOutput { call_id, ago, .. } => write!(
+                f,
+                "lost output: call {} produced an output {} ms ago that the body lacks",
+                escape_id(call_id),
+                ago.as_millis()
+            ),
+            Finding::StillRunning { call_id, age } => write!(
+                f,
+                "still running: call {} after {} ms; answered as cancelled",
+                escape_id(call_id),
+                age.as_millis()
+            ),
+            Finding::Cancelled { call_id } => {
+                write!(f, "cancelled: call {} was interrupted before its output", escape_id(call_id))
+            }
+            Finding::UnseenCall { call_id } => write!(
+                f,
+                "unseen call: the ledger never saw call {} (is a tracing filter hiding toolseq's spans, or was the session resumed?)",
+                escape_id(call_id)
+            ),
+            Finding::RepeatedRepair { call_id, times } => write!(
+                f,
+                "repeated repair: call {} repaired in {times} requests; the repair is not being stored (see Report::apply_to)",
+                escape_id(call_id)
+            ),
+        }
+    }
+}
+
 /// The result of checking (and perhaps repairing) one history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -56,6 +131,8 @@ pub struct Report {
     pub violations: Vec<Violation>,
     /// What the repair changed; empty after a plain check.
     pub changes: Vec<Change>,
+    /// What the guard learned from the ledger; empty after a plain check.
+    pub findings: Vec<Finding>,
 }
 
 impl Report {
@@ -72,6 +149,29 @@ impl Report {
     /// How many violations broke `rule`.
     pub fn count(&self, rule: Rule) -> usize {
         self.violations.iter().filter(|v| v.rule == rule).count()
+    }
+
+    /// Applies this report's repairs to a stored copy of the history (the client's own store), so
+    /// that the next request built from it needs no repair. The synthetic outputs carry the same
+    /// texts as the ones this report inserted. Returns the report of that repair.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let mut stored = json!([{"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+    ///                         {"type": "message", "role": "user", "content": "next"}]);
+    /// let mut body = json!({"input": stored.clone()});
+    /// let report = toolseq::repair(&mut body, None, &Default::default()).unwrap();
+    /// report.apply_to(&mut stored).unwrap();
+    /// assert_eq!(stored, body["input"]);
+    /// ```
+    pub fn apply_to(&self, stored: &mut Value) -> Result<Report, crate::Error> {
+        let mut opts = crate::RepairOptions::default();
+        for c in &self.changes {
+            if let Change::Inserted { call_id, text, .. } = c {
+                opts.texts.insert(call_id.clone(), text.clone());
+            }
+        }
+        crate::repair(stored, Some(self.detection.format), &opts)
     }
 
     /// Where a violation sits, as a JSON-path-like location (`input[3]`, `messages[2].content[0]`).
@@ -225,6 +325,9 @@ impl fmt::Display for Report {
             if let Some(e) = self.api_error(v) {
                 writeln!(f, "  {:<20} API would answer: {e}", "")?;
             }
+        }
+        for finding in &self.findings {
+            writeln!(f, "  {finding}")?;
         }
         if !self.changes.is_empty() {
             let (mut ins, mut mov, mut rem) = (0, 0, 0);

@@ -106,7 +106,7 @@ pub struct Violation {
 }
 
 impl Violation {
-    /// Whether [`repair`](crate::repair) mends this. Malformed items and calls without an id are
+    /// Whether [`repair`](crate::repair()) mends this. Malformed items and calls without an id are
     /// reported and left where they are: nothing can be paired with them.
     pub fn repairable(&self) -> bool {
         match self.rule {

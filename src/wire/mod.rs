@@ -47,7 +47,7 @@ impl Format {
 
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 
@@ -177,7 +177,7 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
 }
 
 /// The item list inside a body, for a known format. `None` for a Responses string `input`.
-fn list<'a>(body: &'a Value, format: Format) -> Result<Option<&'a Vec<Value>>, Error> {
+fn list(body: &Value, format: Format) -> Result<Option<&Vec<Value>>, Error> {
     let key = match format {
         Format::Responses => "input",
         Format::Chat | Format::Anthropic => "messages",
@@ -340,12 +340,10 @@ impl<'a> Edits<'a> {
                     Format::Anthropic => anthropic::synthetic(&id, text),
                 };
                 self.changes.push(Change::Inserted {
+                    cancelled: self.opts.cancelled.contains(&id),
+                    text: text.to_owned(),
                     call_id: id,
                     call_index: c.index,
-                    cancelled: self
-                        .opts
-                        .cancelled
-                        .contains(c.call_id.as_deref().unwrap_or("")),
                     item: item.clone(),
                 });
                 Some(item)

@@ -1,0 +1,405 @@
+//! The guard: the one call a client makes before each model request.
+//!
+//! It waits (blocking or async) for the conversation's running tool calls to settle, checks the
+//! body, cross-checks it with the ledger, applies the [`Policy`] and logs what it did through
+//! `tracing` (target `toolseq::guard`): one WARN event per violation, one DEBUG summary per
+//! request, so `RUST_LOG=toolseq=debug` shows everything. Diagnostics carry ids, kinds,
+//! positions and timings, never the text of a message or tool output.
+//!
+//! ```
+//! use serde_json::json;
+//! use toolseq::guard::Guard;
+//! use toolseq::ledger::Ledger;
+//!
+//! let ledger = Ledger::new();
+//! ledger.call_started("conv", "call_1", Some("shell"), None);
+//! ledger.call_ended("conv", "call_1", false); // interrupted
+//! let guard = Guard::new(&ledger);
+//! let mut body = json!({"input": [
+//!     {"type": "function_call", "call_id": "call_1", "name": "shell", "arguments": "{}"},
+//!     {"type": "message", "role": "user", "content": "try something else"}]});
+//! let report = guard.prepare("conv", &mut body).unwrap();
+//! assert_eq!(body["input"][1]["type"], "function_call_output");
+//! assert!(body["input"][1]["output"].as_str().unwrap().starts_with("cancelled"));
+//! // Store the repair so the next request does not need it again:
+//! # let mut stored_history = json!([{"type": "function_call", "call_id": "call_1", "name": "shell", "arguments": "{}"},
+//! #     {"type": "message", "role": "user", "content": "try something else"}]);
+//! report.apply_to(&mut stored_history).unwrap();
+//! ```
+
+use std::collections::HashSet;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+
+use crate::error::Error;
+use crate::ledger::{CallState, Ledger, Snapshot};
+use crate::repair::RepairOptions;
+use crate::report::{escape_id, Change, Finding, Report};
+use crate::rules::{Rule, Violation};
+use crate::wire::{self, Detection, Format};
+
+const TARGET: &str = "toolseq::guard";
+
+/// What the guard does with a history that breaks the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Log only; the body is left byte for byte as it was.
+    Observe,
+    /// Repair the body (the default).
+    #[default]
+    Repair,
+    /// Refuse: return [`Error::Blocked`] with the report; the body is left as it was.
+    Block,
+}
+
+/// Consulted before each model request. Cheap to share (`&Guard` across threads).
+#[derive(Debug)]
+pub struct Guard {
+    ledger: Ledger,
+    policy: Policy,
+    settle_timeout: Duration,
+    repair: RepairOptions,
+    format: Option<Format>,
+    flight_recorder: Option<PathBuf>,
+    /// Conversations already told about calls the ledger never saw.
+    noted_unseen: Mutex<HashSet<String>>,
+}
+
+impl Guard {
+    /// A guard over this ledger: policy `repair`, waits up to 2 s for running calls.
+    pub fn new(ledger: &Ledger) -> Self {
+        Guard {
+            ledger: ledger.clone(),
+            policy: Policy::default(),
+            settle_timeout: Duration::from_secs(2),
+            repair: RepairOptions::default(),
+            format: None,
+            flight_recorder: None,
+            noted_unseen: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Sets the policy.
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// How long to wait for running calls before answering them as cancelled. Zero: do not wait.
+    pub fn settle_timeout(mut self, timeout: Duration) -> Self {
+        self.settle_timeout = timeout;
+        self
+    }
+
+    /// Texts of synthetic outputs (`aborted` for lost outputs, a cancellation notice for
+    /// interrupted calls, by default).
+    pub fn repair_options(mut self, opts: RepairOptions) -> Self {
+        self.repair = opts;
+        self
+    }
+
+    /// Reads bodies as this format instead of detecting it.
+    pub fn format(mut self, format: Format) -> Self {
+        self.format = Some(format);
+        self
+    }
+
+    /// On a violation, appends the conversation's ledger records and the guard's verdict to this
+    /// file as JSON Lines: a flight recorder for bug reports.
+    pub fn flight_recorder(mut self, path: impl Into<PathBuf>) -> Self {
+        self.flight_recorder = Some(path.into());
+        self
+    }
+
+    /// The ledger this guard reads.
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// Waits (blocking) for running calls to settle, then checks and handles the body.
+    pub fn prepare(&self, conversation: &str, body: &mut Value) -> Result<Report, Error> {
+        let detection = self.detect(body)?;
+        if !self.settle_timeout.is_zero() {
+            self.ledger.wait_settled(conversation, self.settle_timeout);
+        }
+        self.handle(conversation, body, detection)
+    }
+
+    /// Waits (as a future, on any runtime) for running calls to settle, then checks and handles
+    /// the body.
+    pub async fn prepare_async(
+        &self,
+        conversation: &str,
+        body: &mut Value,
+    ) -> Result<Report, Error> {
+        let detection = self.detect(body)?;
+        if !self.settle_timeout.is_zero() {
+            self.ledger
+                .settled(conversation, Some(self.settle_timeout))
+                .await;
+        }
+        self.handle(conversation, body, detection)
+    }
+
+    fn detect(&self, body: &Value) -> Result<Detection, Error> {
+        match self.format {
+            Some(format) => Ok(Detection {
+                format,
+                evidence: "given",
+            }),
+            None => wire::detect(body),
+        }
+    }
+
+    fn handle(
+        &self,
+        conversation: &str,
+        body: &mut Value,
+        detection: Detection,
+    ) -> Result<Report, Error> {
+        let skel = wire::read(body, detection.format)?;
+        let violations = crate::rules::check(&skel);
+        let snap = self.ledger.snapshot(conversation);
+        let mut report = Report {
+            detection,
+            items: skel.items,
+            violations,
+            changes: Vec::new(),
+            findings: Vec::new(),
+        };
+        let mut opts = self.repair.clone();
+        if let Some(snap) = &snap {
+            self.cross_check(conversation, snap, &skel, &mut report, &mut opts);
+        }
+        if report.violations.is_empty() {
+            tracing::debug!(
+                target: TARGET,
+                conversation = %escape_id(conversation),
+                format = detection.format.name(),
+                items = report.items,
+                "history clean"
+            );
+            return Ok(report);
+        }
+        if self.policy == Policy::Repair {
+            let plan = crate::repair::plan(&skel);
+            report.changes = wire::apply(body, detection.format, &skel, &plan, &opts);
+            self.count_repairs(conversation, &mut report);
+        }
+        self.log(conversation, &report, snap.as_ref());
+        self.record_flight(conversation, &report);
+        if self.policy == Policy::Block {
+            return Err(Error::Blocked(Box::new(report)));
+        }
+        Ok(report)
+    }
+
+    /// Explains missing outputs with what the ledger saw, and decides which synthetic outputs
+    /// say "cancelled".
+    fn cross_check(
+        &self,
+        conversation: &str,
+        snap: &Snapshot,
+        skel: &crate::skeleton::Skeleton,
+        report: &mut Report,
+        opts: &mut RepairOptions,
+    ) {
+        let now = self.ledger.now();
+        for v in report
+            .violations
+            .iter()
+            .filter(|v| v.rule == Rule::MissingOutput)
+        {
+            let Some(id) = v.call_id.as_deref() else {
+                continue;
+            };
+            let Some(call) = snap.calls.get(self.ledger.key(id)) else {
+                continue;
+            };
+            let finding = match call.state {
+                CallState::Answered | CallState::AnsweredAfterCancel => Finding::LostOutput {
+                    call_id: id.to_owned(),
+                    produced_at: call.output_at.unwrap_or_default(),
+                    ago: now.saturating_sub(call.output_at.unwrap_or_default()),
+                },
+                CallState::Running => {
+                    opts.cancelled.insert(id.to_owned());
+                    Finding::StillRunning {
+                        call_id: id.to_owned(),
+                        age: now.saturating_sub(call.started.unwrap_or_default()),
+                    }
+                }
+                CallState::Cancelled => {
+                    opts.cancelled.insert(id.to_owned());
+                    Finding::Cancelled {
+                        call_id: id.to_owned(),
+                    }
+                }
+            };
+            report.findings.push(finding);
+        }
+        // Old calls may have been evicted, so unseen calls only mean something in a complete ledger.
+        if snap.evicted_records > 0 {
+            return;
+        }
+        let unseen = skel
+            .entries
+            .iter()
+            .filter(|e| e.kind == crate::skeleton::Kind::Call)
+            .filter_map(|e| e.id())
+            .find(|id| !snap.calls.contains_key(self.ledger.key(id)));
+        if let Some(id) = unseen {
+            if self.noted_unseen.lock().insert(conversation.to_owned()) {
+                tracing::warn!(
+                    target: TARGET,
+                    conversation = %escape_id(conversation),
+                    call_id = %escape_id(id),
+                    hint = "put RUST_LOG's EnvFilter on the fmt layer, not on the registry, or toolseq's layer cannot see tool-call spans",
+                    "the ledger never saw this call (noted once per conversation)"
+                );
+                report.findings.push(Finding::UnseenCall {
+                    call_id: id.to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Notes each repaired call in the ledger; the second repair of one call is an ERROR.
+    fn count_repairs(&self, conversation: &str, report: &mut Report) {
+        let mut seen = HashSet::new();
+        for c in &report.changes {
+            let id = match c {
+                Change::Inserted { call_id, .. } | Change::Moved { call_id, .. } => call_id,
+                Change::Removed { .. } => continue,
+            };
+            if !seen.insert(id.clone()) {
+                continue;
+            }
+            let times = self.ledger.note_repaired(conversation, id);
+            if times > 1 {
+                report.findings.push(Finding::RepeatedRepair {
+                    call_id: id.clone(),
+                    times,
+                });
+            }
+            if times == 2 {
+                tracing::error!(
+                    target: TARGET,
+                    conversation = %escape_id(conversation),
+                    call_id = %escape_id(id),
+                    times,
+                    hint = "store the repaired history (Report::apply_to) or the same repair is made on every request",
+                    "the same call was repaired again: the repair is not being stored"
+                );
+            }
+        }
+    }
+
+    fn log(&self, conversation: &str, report: &Report, snap: Option<&Snapshot>) {
+        let now = self.ledger.now();
+        for v in &report.violations {
+            let action = self.action(v, report);
+            let call_id = v.call_id.as_deref().map(escape_id).unwrap_or_default();
+            let age_ms = v
+                .call_id
+                .as_deref()
+                .and_then(|id| snap?.calls.get(self.ledger.key(id))?.started)
+                .map(|t| now.saturating_sub(t).as_millis() as u64);
+            let api_error = report.api_error(v).unwrap_or_default();
+            match age_ms {
+                Some(age_ms) => tracing::warn!(
+                    target: TARGET,
+                    conversation = %escape_id(conversation),
+                    rule = v.rule.name(),
+                    call_id = %call_id,
+                    index = v.index,
+                    action,
+                    age_ms,
+                    api_error = %api_error,
+                    "tool pairing violation"
+                ),
+                None => tracing::warn!(
+                    target: TARGET,
+                    conversation = %escape_id(conversation),
+                    rule = v.rule.name(),
+                    call_id = %call_id,
+                    index = v.index,
+                    action,
+                    api_error = %api_error,
+                    "tool pairing violation"
+                ),
+            }
+        }
+        for f in &report.findings {
+            if matches!(f, Finding::LostOutput { .. } | Finding::StillRunning { .. }) {
+                tracing::warn!(target: TARGET, conversation = %escape_id(conversation), "{f}");
+            }
+        }
+        tracing::debug!(
+            target: TARGET,
+            conversation = %escape_id(conversation),
+            format = report.detection.format.name(),
+            items = report.items,
+            violations = report.violations.len(),
+            changes = report.changes.len(),
+            policy = ?self.policy,
+            "history checked"
+        );
+    }
+
+    fn action(&self, v: &Violation, report: &Report) -> &'static str {
+        match self.policy {
+            Policy::Observe => "observed",
+            Policy::Block => "blocked",
+            Policy::Repair if !v.repairable() => "left",
+            Policy::Repair => match v.rule {
+                Rule::MissingOutput
+                    if v.call_id.as_deref().is_some_and(|id| {
+                        report.findings.iter().any(|f| {
+                            matches!(f, Finding::Cancelled { call_id } | Finding::StillRunning { call_id, .. } if call_id == id)
+                        })
+                    }) =>
+                {
+                    "inserted_cancelled_output"
+                }
+                Rule::MissingOutput => "inserted_output",
+                Rule::InterleavedMessage | Rule::OutputBeforeCall => "moved_output",
+                _ => "removed",
+            },
+        }
+    }
+
+    fn record_flight(&self, conversation: &str, report: &Report) {
+        let Some(path) = &self.flight_recorder else {
+            return;
+        };
+        let write = || -> std::io::Result<()> {
+            let mut file = OpenOptions::new().create(true).append(true).open(path)?;
+            let mut buf = Vec::new();
+            self.ledger.dump_jsonl(conversation, &mut buf)?;
+            let verdict: Vec<Value> = report
+                .violations
+                .iter()
+                .map(|v| json!({"rule": v.rule.name(), "call_id": v.call_id, "index": v.index, "action": self.action(v, report)}))
+                .collect();
+            let line = json!({
+                "event": "guard_verdict",
+                "at_us": self.ledger.now().as_micros() as u64,
+                "conversation": conversation,
+                "format": report.detection.format.name(),
+                "policy": format!("{:?}", self.policy).to_lowercase(),
+                "violations": verdict,
+            });
+            writeln!(buf, "{line}")?;
+            file.write_all(&buf)
+        };
+        if let Err(e) = write() {
+            tracing::warn!(target: TARGET, path = %path.display(), error = %e, "cannot write the flight recorder");
+        }
+    }
+}
