@@ -193,7 +193,7 @@ fn rebuild(
     let Some(Value::Object(mut msg)) = slot else {
         return slot;
     };
-    let old = match msg.remove("content") {
+    let old = match msg.get_mut("content").map(Value::take) {
         Some(Value::Array(blocks)) => blocks,
         Some(Value::String(s)) if s.is_empty() => Vec::new(),
         Some(Value::String(s)) => vec![json!({"type": "text", "text": s})],
@@ -212,6 +212,11 @@ fn rebuild(
     if content.is_empty() && had_content {
         return None;
     }
-    msg.insert("content".into(), Value::Array(content));
+    match msg.get_mut("content") {
+        Some(slot) => *slot = Value::Array(content),
+        None => {
+            msg.insert("content".into(), Value::Array(content));
+        }
+    }
     Some(Value::Object(msg))
 }

@@ -125,7 +125,8 @@ pub(super) fn apply(
             }
             *calls = taken.into_iter().flatten().collect();
             if calls.is_empty() {
-                msg.remove("tool_calls");
+                // `retain` keeps the other keys in their order where maps preserve order.
+                msg.retain(|k, _| k != "tool_calls");
                 // An assistant message that only carried the dropped calls has nothing left to say.
                 if !has_content(msg.get("content")) {
                     slots[i] = None;

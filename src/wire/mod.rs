@@ -73,6 +73,13 @@ pub struct Detection {
     pub evidence: &'static str,
 }
 
+impl Detection {
+    /// Whether nothing in the body decided the format (no tool items): the format was assumed.
+    pub fn is_assumed(&self) -> bool {
+        self.evidence.ends_with("assumed")
+    }
+}
+
 impl fmt::Display for Detection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} ({})", self.format, self.evidence)
@@ -229,6 +236,42 @@ pub fn read_items(items: &[Value], format: Format) -> Skeleton {
     }
 }
 
+/// An empty skeleton for incremental reading with [`push_item`].
+pub fn empty_skeleton(format: Format) -> Skeleton {
+    read_items(&[], format)
+}
+
+/// Appends one item (a line of a JSON Lines file, say) to a skeleton built incrementally, so a
+/// huge file is checked without holding its items: only the small skeleton grows.
+///
+/// ```
+/// use serde_json::json;
+/// use toolseq::wire::{empty_skeleton, push_item, Format};
+///
+/// let mut skel = empty_skeleton(Format::Responses);
+/// push_item(&mut skel, &json!({"type": "function_call", "call_id": "c", "name": "f", "arguments": ""}), Format::Responses);
+/// assert_eq!(toolseq::rules::check(&skel)[0].rule, toolseq::Rule::MissingOutput);
+/// ```
+pub fn push_item(skel: &mut Skeleton, item: &Value, format: Format) {
+    let index = skel.items;
+    let one = read_items(std::slice::from_ref(item), format);
+    skel.entries.extend(one.entries.into_iter().map(|mut e| {
+        e.index = index;
+        e
+    }));
+    skel.items += 1;
+}
+
+/// The synthetic output item a repair inserts for a call of this family, in this format (for a
+/// rollout: the Responses payload of the line).
+pub fn synthetic_item(format: Format, family: Family, call_id: &str, text: &str) -> Value {
+    match format {
+        Format::Responses | Format::Rollout => responses::synthetic(family, call_id, text),
+        Format::Chat => chat::synthetic(call_id, text),
+        Format::Anthropic => anthropic::synthetic(call_id, text),
+    }
+}
+
 /// Applies a plan (made from `skel`, read from this same body) and returns what changed.
 pub fn apply(
     body: &mut Value,
@@ -334,11 +377,7 @@ impl<'a> Edits<'a> {
                 let id = c.call_id.clone().unwrap_or_default();
                 let text = self.opts.text_for(&id);
                 let family = c.family.unwrap_or(Family::Function);
-                let item = match self.format {
-                    Format::Responses | Format::Rollout => responses::synthetic(family, &id, text),
-                    Format::Chat => chat::synthetic(&id, text),
-                    Format::Anthropic => anthropic::synthetic(&id, text),
-                };
+                let item = synthetic_item(self.format, family, &id, text);
                 self.changes.push(Change::Inserted {
                     cancelled: self.opts.cancelled.contains(&id),
                     text: text.to_owned(),

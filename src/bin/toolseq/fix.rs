@@ -1,0 +1,194 @@
+//! Writing the repaired input back in the shape it came in: a document stays a document (pretty
+//! if it was), JSON Lines stay line for line with every line the repair does not name copied
+//! byte for byte. Clean input is copied unchanged.
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+use toolseq::repair::{plan, Placed, Plan, RepairOptions};
+use toolseq::rules::Rule;
+use toolseq::skeleton::Family;
+use toolseq::wire::{self, Format};
+use toolseq::Change;
+
+use crate::input::{each_line, trim, ReadError, Shape, Source};
+use crate::scan::Scanned;
+
+pub fn fix(
+    src: &Source,
+    scanned: Scanned,
+    out: &mut dyn Write,
+    opts: &RepairOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<Change>, ReadError> {
+    let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
+    let p = plan(&scanned.skel);
+    let format = scanned.detection.format;
+    if let Some((bytes, mut value)) = scanned.doc {
+        if p.is_empty() {
+            out.write_all(&bytes).map_err(io_err)?;
+            return Ok(Vec::new());
+        }
+        let changes = wire::apply(&mut value, format, &scanned.skel, &p, opts);
+        let pretty = bytes.windows(3).any(|w| w == b"\n  ");
+        let written = if pretty {
+            serde_json::to_writer_pretty(&mut *out, &value)
+        } else {
+            serde_json::to_writer(&mut *out, &value)
+        };
+        written.map_err(|e| io_err(e.into()))?;
+        if bytes.ends_with(b"\n") {
+            out.write_all(b"\n").map_err(io_err)?;
+        }
+        return Ok(changes);
+    }
+    debug_assert_eq!(scanned.shape, Shape::Lines);
+    if p.is_empty() {
+        io::copy(&mut src.reader()?, out).map_err(io_err)?;
+        return Ok(Vec::new());
+    }
+    match format {
+        Format::Responses | Format::Rollout => stream(src, &scanned, &p, out, opts, progress),
+        Format::Chat | Format::Anthropic => {
+            // Messages may be edited inside (tool calls, content blocks): read them all.
+            let mut items = Vec::new();
+            each_line(
+                src,
+                true,
+                |_| {},
+                |line| {
+                    items.extend(line.value);
+                    Ok(())
+                },
+            )?;
+            let mut arr = Value::Array(items);
+            let changes = wire::apply(&mut arr, format, &scanned.skel, &p, opts);
+            for v in arr.as_array().into_iter().flatten() {
+                serde_json::to_writer(&mut *out, v).map_err(|e| io_err(e.into()))?;
+                out.write_all(b"\n").map_err(io_err)?;
+            }
+            Ok(changes)
+        }
+    }
+}
+
+/// Responses items or rollout lines: one entry per item, so the plan maps to whole lines and
+/// the file is rewritten in two more streaming passes (gather the lines that move, then write).
+fn stream(
+    src: &Source,
+    scanned: &Scanned,
+    p: &Plan,
+    out: &mut dyn Write,
+    opts: &RepairOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<Change>, ReadError> {
+    let entries = &scanned.skel.entries;
+    let rollout = scanned.detection.format == Format::Rollout;
+    let removed: HashMap<usize, Rule> = p.removals.iter().map(|r| (r.entry, r.rule)).collect();
+    let mut moved: HashMap<usize, usize> = HashMap::new();
+    let mut after: HashMap<usize, Vec<Placed>> = HashMap::new();
+    for ins in &p.inserts {
+        if let Placed::Moved { entry, call } = ins.placed {
+            moved.insert(entry, call);
+        }
+        after.entry(ins.anchor).or_default().push(ins.placed);
+    }
+
+    let mut held: HashMap<usize, Vec<u8>> = HashMap::new();
+    let mut item = 0;
+    each_line(
+        src,
+        false,
+        |_| {},
+        |line| {
+            if trim(line.raw).is_empty() {
+                return Ok(());
+            }
+            if removed.contains_key(&item) || moved.contains_key(&item) {
+                held.insert(item, trim(line.raw).to_vec());
+            }
+            item += 1;
+            Ok(())
+        },
+    )?;
+
+    let mut changes = Vec::new();
+    for (&i, &rule) in &removed {
+        let value = held
+            .get(&i)
+            .and_then(|raw| serde_json::from_slice(raw).ok());
+        changes.push(Change::Removed {
+            rule,
+            call_id: entries[i].call_id.clone(),
+            index: entries[i].index,
+            block: None,
+            item: value.unwrap_or(Value::Null),
+        });
+    }
+    changes.sort_by_key(|c| match c {
+        Change::Removed { index, .. } => *index,
+        _ => 0,
+    });
+
+    let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
+    let mut item = 0;
+    each_line(src, false, &mut *progress, |line| {
+        let body = trim(line.raw);
+        if body.is_empty() {
+            return out.write_all(line.raw).map_err(io_err);
+        }
+        let i = item;
+        item += 1;
+        if !removed.contains_key(&i) && !moved.contains_key(&i) {
+            out.write_all(line.raw).map_err(io_err)?;
+        }
+        let Some(placed) = after.get(&i) else {
+            return Ok(());
+        };
+        if !line.raw.ends_with(b"\n") {
+            out.write_all(b"\n").map_err(io_err)?;
+        }
+        for &pl in placed {
+            match pl {
+                Placed::Moved { entry, call } => {
+                    out.write_all(held.get(&entry).map_or(&b""[..], Vec::as_slice))
+                        .map_err(io_err)?;
+                    changes.push(Change::Moved {
+                        call_id: entries[call].call_id.clone().unwrap_or_default(),
+                        from: entries[entry].index,
+                        call_index: entries[call].index,
+                    });
+                }
+                Placed::Synthetic { call } => {
+                    let c = &entries[call];
+                    let id = c.call_id.clone().unwrap_or_default();
+                    let text = opts.text_for(&id).to_owned();
+                    let payload = wire::synthetic_item(
+                        scanned.detection.format,
+                        c.family.unwrap_or(Family::Function),
+                        &id,
+                        &text,
+                    );
+                    let written = if rollout {
+                        let anchor: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+                        json!({"timestamp": anchor.get("timestamp"), "type": "response_item", "payload": payload})
+                    } else {
+                        payload.clone()
+                    };
+                    serde_json::to_writer(&mut *out, &written).map_err(|e| io_err(e.into()))?;
+                    changes.push(Change::Inserted {
+                        call_id: id,
+                        call_index: c.index,
+                        cancelled: false,
+                        text,
+                        item: payload,
+                    });
+                }
+            }
+            out.write_all(b"\n").map_err(io_err)?;
+        }
+        Ok(())
+    })?;
+    Ok(changes)
+}

@@ -1,0 +1,249 @@
+//! Reading the input: a JSON document (request body or array) or JSON Lines (items, messages or
+//! rollout lines), from a file or stdin, with errors that name file, line and column.
+
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Cursor, Read};
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+/// Input that cannot be read: exit code 2.
+#[derive(Debug)]
+pub struct ReadError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub message: String,
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Where the bytes come from. Stdin is read once into memory so that it can be read again.
+pub struct Source {
+    path: Option<PathBuf>,
+    stdin: Option<Vec<u8>>,
+    pub name: String,
+    pub len: u64,
+}
+
+impl Source {
+    pub fn open(arg: &str) -> Result<Source, ReadError> {
+        if arg == "-" {
+            let mut buf = Vec::new();
+            io::stdin().read_to_end(&mut buf).map_err(|e| ReadError {
+                file: "<stdin>".into(),
+                line: None,
+                column: None,
+                message: e.to_string(),
+            })?;
+            return Ok(Source {
+                path: None,
+                len: buf.len() as u64,
+                stdin: Some(buf),
+                name: "<stdin>".into(),
+            });
+        }
+        let path = PathBuf::from(arg);
+        let meta = std::fs::metadata(&path).map_err(|e| ReadError {
+            file: arg.into(),
+            line: None,
+            column: None,
+            message: e.to_string(),
+        })?;
+        if meta.is_dir() {
+            return Err(ReadError {
+                file: arg.into(),
+                line: None,
+                column: None,
+                message: "is a directory".into(),
+            });
+        }
+        Ok(Source {
+            path: Some(path),
+            stdin: None,
+            name: arg.into(),
+            len: meta.len(),
+        })
+    }
+
+    pub fn reader(&self) -> Result<Box<dyn BufRead + '_>, ReadError> {
+        match (&self.stdin, &self.path) {
+            (Some(buf), _) => Ok(Box::new(Cursor::new(buf.as_slice()))),
+            (None, Some(p)) => File::open(p)
+                .map(|f| Box::new(BufReader::with_capacity(1 << 16, f)) as Box<dyn BufRead>)
+                .map_err(|e| self.error(None, None, e.to_string())),
+            (None, None) => Err(self.error(None, None, "no input".into())),
+        }
+    }
+
+    pub fn read_all(&self) -> Result<Vec<u8>, ReadError> {
+        let mut buf = Vec::with_capacity(self.len as usize);
+        self.reader()?
+            .read_to_end(&mut buf)
+            .map_err(|e| self.error(None, None, e.to_string()))?;
+        Ok(buf)
+    }
+
+    pub fn error(&self, line: Option<usize>, column: Option<usize>, message: String) -> ReadError {
+        ReadError {
+            file: self.name.clone(),
+            line,
+            column,
+            message,
+        }
+    }
+
+    /// A JSON parse error, placed at `line` (for JSON Lines) or where serde_json says.
+    pub fn json_error(&self, e: &serde_json::Error, line: Option<usize>, last: bool) -> ReadError {
+        let mut message = e.to_string();
+        if let Some(cut) = message.find(" at line ") {
+            message.truncate(cut);
+        }
+        if e.is_eof() && last && line.is_some() {
+            message.push_str(" (the last line is truncated)");
+        }
+        match line {
+            Some(l) => self.error(Some(l), Some(e.column()), message),
+            None => self.error(Some(e.line()), Some(e.column()), message),
+        }
+    }
+}
+
+/// How the file is laid out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One JSON value (a request body or an array), possibly across many lines.
+    Document,
+    /// One JSON value per line.
+    Lines,
+}
+
+/// Decides the shape from the first bytes: `[` is a document; `{` is JSON Lines when the first
+/// line is a whole value followed by more, or a single line that is not a request body.
+pub fn sniff(src: &Source) -> Result<Shape, ReadError> {
+    let mut r = src.reader()?;
+    let mut first = Vec::new();
+    let mut line_no = 0;
+    loop {
+        first.clear();
+        let n = r
+            .read_until(b'\n', &mut first)
+            .map_err(|e| src.error(None, None, e.to_string()))?;
+        line_no += 1;
+        if n == 0 {
+            return Err(src.error(None, None, "the input is empty".into()));
+        }
+        if !trim(&first).is_empty() {
+            break;
+        }
+    }
+    let body = trim(&first);
+    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
+    match body.first() {
+        Some(b'[') => Ok(Shape::Document),
+        Some(b'{') => match serde_json::from_slice::<Value>(body) {
+            Err(_) => Ok(Shape::Document),
+            Ok(v) => {
+                let mut rest = Vec::new();
+                loop {
+                    rest.clear();
+                    let n = r
+                        .read_until(b'\n', &mut rest)
+                        .map_err(|e| src.error(None, None, e.to_string()))?;
+                    if n == 0 {
+                        // A lone object is one item (or line) only if it looks like one.
+                        let is_item = ["type", "role"].iter().any(|k| v.get(k).is_some())
+                            && v.get("input").is_none()
+                            && v.get("messages").is_none();
+                        return Ok(if is_item {
+                            Shape::Lines
+                        } else {
+                            Shape::Document
+                        });
+                    }
+                    if !trim(&rest).is_empty() {
+                        return Ok(Shape::Lines);
+                    }
+                }
+            }
+        },
+        _ => Err(src.error(
+            Some(line_no),
+            Some(1),
+            "expected a JSON object or array (a request body, an array of items, or JSON Lines)"
+                .into(),
+        )),
+    }
+}
+
+pub fn trim(line: &[u8]) -> &[u8] {
+    let start = line
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(line.len());
+    let end = line
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &line[start..end]
+}
+
+/// One line of a JSON Lines input.
+pub struct Line<'a> {
+    /// 1-based line number.
+    pub number: usize,
+    /// The raw bytes, with their line ending.
+    pub raw: &'a [u8],
+    /// The parsed value; `None` for a blank line.
+    pub value: Option<Value>,
+}
+
+/// Calls `f` for every line, parsing the non-blank ones; stops at the first unreadable line.
+/// `progress` is told how many bytes have been read.
+pub fn each_line(
+    src: &Source,
+    parse: bool,
+    mut progress: impl FnMut(u64),
+    mut f: impl FnMut(Line<'_>) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let mut r = src.reader()?;
+    let mut buf = Vec::new();
+    let mut number = 0;
+    let mut read = 0u64;
+    loop {
+        buf.clear();
+        let n = r
+            .read_until(b'\n', &mut buf)
+            .map_err(|e| src.error(Some(number + 1), None, e.to_string()))?;
+        if n == 0 {
+            return Ok(());
+        }
+        number += 1;
+        read += n as u64;
+        progress(read);
+        let body = trim(&buf);
+        let value = if body.is_empty() || !parse {
+            None
+        } else {
+            let last = !buf.ends_with(b"\n");
+            Some(serde_json::from_slice(body).map_err(|e| src.json_error(&e, Some(number), last))?)
+        };
+        f(Line {
+            number,
+            raw: &buf,
+            value,
+        })?;
+    }
+}

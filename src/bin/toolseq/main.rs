@@ -1,0 +1,399 @@
+//! `toolseq`: check and repair request bodies, session logs and ledger dumps.
+//!
+//! Exit codes: 0 clean (or repaired), 1 violations found (or left after `fix`), 2 unreadable input.
+
+mod fix;
+mod input;
+mod scan;
+mod term;
+mod timeline;
+
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{json, Value};
+use toolseq::repair::{plan, Placed, Plan, RepairOptions};
+use toolseq::report::escape_id;
+use toolseq::{Format, Report, Rule};
+
+use input::{ReadError, Source};
+use scan::Scanned;
+use term::{Progress, Style};
+
+#[derive(Parser)]
+#[command(
+    name = "toolseq",
+    version,
+    about = "Check and repair the tool call/output pairing of LLM conversation histories"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a request body, an array or JSON Lines of items, or a Codex rollout file.
+    Check {
+        #[command(flatten)]
+        opts: Opts,
+        /// The file to read; `-` for stdin.
+        #[arg(default_value = "-")]
+        file: String,
+    },
+    /// Write the repaired file (same shape as the input) to OUT or stdout; the report goes to stderr.
+    Fix {
+        #[command(flatten)]
+        opts: Opts,
+        /// The file to read; `-` for stdin.
+        file: String,
+        /// Where to write the repaired file (never the input itself); stdout if absent.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Text of the synthetic outputs inserted for missing ones.
+        #[arg(long, default_value = "aborted")]
+        text: String,
+    },
+    /// Print a ledger dump (JSON Lines) as a per-conversation timeline, marking where order broke.
+    Timeline {
+        /// The dump to read; `-` for stdin.
+        file: String,
+    },
+}
+
+#[derive(Args)]
+struct Opts {
+    /// The input's format.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    format: FormatArg,
+    /// Print one JSON object instead of text (schema in the README).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FormatArg {
+    Auto,
+    Responses,
+    Chat,
+    Anthropic,
+    Rollout,
+}
+
+impl FormatArg {
+    fn format(self) -> Option<Format> {
+        match self {
+            FormatArg::Auto => None,
+            FormatArg::Responses => Some(Format::Responses),
+            FormatArg::Chat => Some(Format::Chat),
+            FormatArg::Anthropic => Some(Format::Anthropic),
+            FormatArg::Rollout => Some(Format::Rollout),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check { opts, file } => check(&opts, &file),
+        Command::Fix {
+            opts,
+            file,
+            output,
+            text,
+        } => fix(&opts, &file, output.as_deref(), text),
+        Command::Timeline { file } => Source::open(&file).and_then(|src| {
+            let stdout = io::stdout();
+            let style = Style::for_stream(stdout.is_terminal());
+            timeline::timeline(&src, &mut stdout.lock(), style).map(|_| 0)
+        }),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let style = Style::for_stream(io::stderr().is_terminal());
+            let _ = writeln!(io::stderr(), "{} {e}", style.bad("toolseq: cannot read"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn read(src: &Source, opts: &Opts) -> Result<Scanned, ReadError> {
+    let shape = input::sniff(src)?;
+    let mut progress = Progress::new("checking", src.len);
+    let scanned = scan::scan(src, shape, opts.format.format(), &mut |n| {
+        progress.update(n)
+    });
+    progress.finish();
+    scanned
+}
+
+fn check(opts: &Opts, file: &str) -> Result<u8, ReadError> {
+    let src = Source::open(file)?;
+    let scanned = read(&src, opts)?;
+    let violations = toolseq::rules::check(&scanned.skel);
+    let p = plan(&scanned.skel);
+    let stdout = io::stdout();
+    let style = Style::for_stream(stdout.is_terminal());
+    let mut out = stdout.lock();
+    let written = if opts.json {
+        writeln!(out, "{}", as_json(&scanned, &violations, &p))
+    } else {
+        print_report(
+            &mut out,
+            &src.name,
+            &scanned,
+            &violations,
+            &p,
+            style,
+            "would",
+        )
+    };
+    written.map_err(|e| src.error(None, None, format!("cannot write: {e}")))?;
+    Ok(u8::from(!violations.is_empty()))
+}
+
+fn fix(opts: &Opts, file: &str, output: Option<&Path>, text: String) -> Result<u8, ReadError> {
+    let src = Source::open(file)?;
+    if let Some(out) = output {
+        let same = std::fs::canonicalize(out)
+            .ok()
+            .zip(std::fs::canonicalize(file).ok());
+        if same.is_some_and(|(a, b)| a == b) {
+            return Err(src.error(
+                None,
+                None,
+                "refusing to overwrite the input; write to another file with -o".into(),
+            ));
+        }
+    }
+    let scanned = read(&src, opts)?;
+    let violations = toolseq::rules::check(&scanned.skel);
+    let p = plan(&scanned.skel);
+    let stderr = io::stderr();
+    let style = Style::for_stream(stderr.is_terminal());
+    let report = if opts.json {
+        format!("{}\n", as_json(&scanned, &violations, &p))
+    } else {
+        let mut buf = Vec::new();
+        let _ = print_report(
+            &mut buf,
+            &src.name,
+            &scanned,
+            &violations,
+            &p,
+            style,
+            "will",
+        );
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    let opts = RepairOptions::default().missing_text(text);
+    let mut progress = Progress::new("writing", src.len);
+    let written = match output {
+        Some(path) => write_atomically(path, |w| {
+            fix::fix(&src, scanned, w, &opts, &mut |n| progress.update(n))
+        })
+        .map_err(|e| {
+            e.unwrap_or_else(|io| {
+                src.error(None, None, format!("cannot write {}: {io}", path.display()))
+            })
+        }),
+        None => {
+            let stdout = io::stdout();
+            let mut w = BufWriter::new(stdout.lock());
+            let r = fix::fix(&src, scanned, &mut w, &opts, &mut |n| progress.update(n));
+            r.and_then(|c| {
+                w.flush()
+                    .map(|_| c)
+                    .map_err(|e| src.error(None, None, format!("cannot write: {e}")))
+            })
+        }
+    };
+    progress.finish();
+    written?;
+    let _ = stderr.lock().write_all(report.as_bytes());
+    Ok(u8::from(violations.iter().any(|v| !v.repairable())))
+}
+
+/// Writes to a temporary file beside `path`, renamed over it only when all went well.
+fn write_atomically<T>(
+    path: &Path,
+    f: impl FnOnce(&mut dyn Write) -> Result<T, ReadError>,
+) -> Result<T, Result<ReadError, io::Error>> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".toolseq-tmp");
+    let tmp = PathBuf::from(tmp);
+    let file = std::fs::File::create(&tmp).map_err(Err)?;
+    let mut w = BufWriter::new(file);
+    let result = f(&mut w).map_err(Ok);
+    let result = result.and_then(|v| w.flush().map(|_| v).map_err(Err));
+    match result {
+        Ok(v) => {
+            std::fs::rename(&tmp, path).map_err(Err)?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// What the plan does, one record per edit, in the JSON schema of the README.
+fn repairs(scanned: &Scanned, p: &Plan) -> Vec<Value> {
+    let entries = &scanned.skel.entries;
+    let mut out = Vec::new();
+    for ins in &p.inserts {
+        let anchor = entries[ins.anchor].index;
+        out.push(match ins.placed {
+            Placed::Synthetic { call } => json!({
+                "action": "insert_output",
+                "call_id": entries[call].call_id,
+                "index": entries[call].index,
+                "line": scanned.line_of(entries[call].index),
+                "after_index": anchor,
+            }),
+            Placed::Moved { entry, call } => json!({
+                "action": "move_output",
+                "call_id": entries[call].call_id,
+                "index": entries[entry].index,
+                "line": scanned.line_of(entries[entry].index),
+                "after_index": anchor,
+            }),
+        });
+    }
+    for r in &p.removals {
+        let e = &entries[r.entry];
+        out.push(json!({
+            "action": "remove",
+            "rule": r.rule.name(),
+            "call_id": e.call_id,
+            "index": e.index,
+            "line": scanned.line_of(e.index),
+        }));
+    }
+    out
+}
+
+fn as_json(scanned: &Scanned, violations: &[toolseq::Violation], p: &Plan) -> Value {
+    let report = Report {
+        detection: scanned.detection,
+        items: scanned.skel.items,
+        violations: Vec::new(),
+        changes: Vec::new(),
+        findings: Vec::new(),
+    };
+    json!({
+        "format": scanned.detection.format.name(),
+        "items": scanned.skel.items,
+        "violations": violations.iter().map(|v| json!({
+            "rule": v.rule.name(),
+            "call_id": v.call_id,
+            "index": v.index,
+            "line": scanned.line_of(v.index),
+            "block": v.block,
+            "api_error": report.api_error(v),
+        })).collect::<Vec<_>>(),
+        "repairs": repairs(scanned, p),
+    })
+}
+
+fn print_report(
+    out: &mut dyn Write,
+    name: &str,
+    scanned: &Scanned,
+    violations: &[toolseq::Violation],
+    p: &Plan,
+    style: Style,
+    verb: &str,
+) -> io::Result<()> {
+    let report = Report {
+        detection: scanned.detection,
+        items: scanned.skel.items,
+        violations: Vec::new(),
+        changes: Vec::new(),
+        findings: Vec::new(),
+    };
+    writeln!(
+        out,
+        "{}: {} ({}), {} items",
+        name, scanned.detection.format, scanned.detection.evidence, scanned.skel.items
+    )?;
+    for v in violations {
+        let id = v
+            .call_id
+            .as_deref()
+            .filter(|s| !s.is_empty())
+            .map(escape_id)
+            .unwrap_or_else(|| "-".into());
+        let mut at = format!(
+            "{} {}",
+            if scanned.lines.is_empty() {
+                "index"
+            } else {
+                "item"
+            },
+            v.index
+        );
+        if let Some(b) = v.block {
+            at.push_str(&format!(".{b}"));
+        }
+        if let Some(l) = scanned.line_of(v.index) {
+            at.push_str(&format!(", line {l}"));
+        }
+        let rule = format!("{:<20}", v.rule.name());
+        let rule = if v.rule == Rule::MalformedItem {
+            style.warn(&rule)
+        } else {
+            style.bad(&rule)
+        };
+        writeln!(
+            out,
+            "  {rule} call {id}  {at}  {}{}",
+            v.label,
+            v.detail.map(|d| format!(": {d}")).unwrap_or_default()
+        )?;
+        writeln!(
+            out,
+            "      {}",
+            style.dim(&format!("hint: {}", v.rule.hint()))
+        )?;
+        if let Some(e) = report.api_error(v) {
+            writeln!(
+                out,
+                "      {}",
+                style.dim(&format!("API would answer: {e}"))
+            )?;
+        }
+    }
+    if violations.is_empty() {
+        return writeln!(
+            out,
+            "{}",
+            style.good("clean: every tool call and output pairs up")
+        );
+    }
+    let mut counts: Vec<(Rule, usize)> = Vec::new();
+    for v in violations {
+        match counts.iter_mut().find(|(r, _)| *r == v.rule) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v.rule, 1)),
+        }
+    }
+    let by_rule: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    let inserts = p
+        .inserts
+        .iter()
+        .filter(|i| matches!(i.placed, Placed::Synthetic { .. }))
+        .count();
+    let moves = p.inserts.len() - inserts;
+    writeln!(
+        out,
+        "{} violation(s): {}; `toolseq fix` {verb} insert {inserts}, move {moves}, remove {} item(s)",
+        violations.len(),
+        by_rule.join(", "),
+        p.removals.len()
+    )
+}

@@ -1,0 +1,247 @@
+//! The `toolseq` binary on the files in `tests/data/`.
+#![cfg(feature = "cli")]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn data(name: &str) -> String {
+    format!("{}/tests/data/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn toolseq() -> Command {
+    let mut c = Command::cargo_bin("toolseq").unwrap();
+    c.env_remove("NO_COLOR");
+    c
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = toolseq().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("toolseq-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+/// (file, format detected, expected exit code, a fragment the report must hold)
+const CHECKS: &[(&str, &str, i32, &str)] = &[
+    (
+        "responses_body.json",
+        "responses",
+        1,
+        "No tool output found for local shell call call_1.",
+    ),
+    ("responses_clean.json", "responses", 0, "clean"),
+    (
+        "chat_array.json",
+        "chat",
+        1,
+        "interleaved_message  call call_b  index 4",
+    ),
+    (
+        "anthropic_body.json",
+        "anthropic",
+        1,
+        "messages.1: `tool_use` ids were found without `tool_result`",
+    ),
+    ("items.jsonl", "responses", 1, "item 5, line 6"),
+    ("anthropic.jsonl", "anthropic", 1, "line 2"),
+    (
+        "rollout.jsonl",
+        "rollout",
+        1,
+        "missing_output       call call_9  item 3, line 4",
+    ),
+    ("rollout_clean.jsonl", "rollout", 0, "clean"),
+];
+
+#[test]
+fn check_reports_each_shape_with_exit_code() {
+    for &(file, format, code, fragment) in CHECKS {
+        let (got, out, _) = run(&["check", &data(file)]);
+        assert_eq!(got, code, "{file}: {out}");
+        assert!(out.contains(&format!(": {format} (")), "{file}: {out}");
+        assert!(out.contains(fragment), "{file}: {out}");
+        assert!(!out.contains('\x1b'), "colour off a terminal");
+    }
+}
+
+#[test]
+fn unreadable_input_exits_2_with_file_line_and_column() {
+    for (file, fragment) in [
+        (
+            "garbage.txt",
+            "garbage.txt:1:1: expected a JSON object or array",
+        ),
+        ("empty.json", "empty.json: the input is empty"),
+        (
+            "truncated.jsonl",
+            "truncated.jsonl:2:25: EOF while parsing a string (the last line is truncated)",
+        ),
+        (
+            "non_utf8.jsonl",
+            "non_utf8.jsonl:2:47: invalid unicode code point",
+        ),
+        ("bad_json.json", "bad_json.json:2:3: trailing comma"),
+        ("does-not-exist.json", "does-not-exist.json: No such file"),
+    ] {
+        let (code, out, err) = run(&["check", &data(file)]);
+        assert_eq!(code, 2, "{file}");
+        assert!(out.is_empty());
+        assert!(err.contains(fragment), "{file}: {err}");
+    }
+    let (code, _, err) = run(&["check", "--format", "yaml", &data("items.jsonl")]);
+    assert_eq!(code, 2, "{err}");
+    // A body that is JSON but not a history.
+    let path = tmp("not-history.json");
+    std::fs::write(&path, r#"{"model": "m"}"#).unwrap();
+    let (code, _, err) = run(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a conversation history"), "{err}");
+}
+
+#[test]
+fn json_output_follows_the_documented_schema() {
+    let (code, out, _) = run(&["check", "--json", &data("rollout.jsonl")]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["format"], "rollout");
+    assert_eq!(v["items"], 7);
+    assert_eq!(v["violations"][0]["rule"], "missing_output");
+    assert_eq!(v["violations"][0]["call_id"], "call_9");
+    assert_eq!(v["violations"][0]["index"], 3);
+    assert_eq!(v["violations"][0]["line"], 4);
+    assert_eq!(v["repairs"][0]["action"], "insert_output");
+    assert_eq!(v["repairs"][1]["action"], "remove");
+    assert_eq!(v["repairs"][1]["rule"], "orphan_output");
+    let (_, out, _) = run(&["check", "--json", &data("responses_body.json")]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["violations"][0]["line"],
+        Value::Null,
+        "no line numbers for a document"
+    );
+}
+
+#[test]
+fn fix_then_check_is_clean_and_a_clean_file_comes_back_unchanged() {
+    for &(file, _, code, _) in CHECKS {
+        let out = tmp(&format!("fixed-{file}"));
+        let (got, _, err) = run(&["fix", &data(file), "-o", out.to_str().unwrap()]);
+        assert_eq!(got, 0, "{file}: {err}");
+        let (after, report, _) = run(&["check", out.to_str().unwrap()]);
+        assert_eq!(after, 0, "{file}: {report}");
+        let before = std::fs::read(data(file)).unwrap();
+        let fixed = std::fs::read(&out).unwrap();
+        if code == 0 {
+            assert_eq!(fixed, before, "{file}: clean file rewritten");
+            assert!(err.contains("clean"));
+        } else {
+            assert!(
+                err.contains("violation(s)"),
+                "{file}: report on stderr: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn fix_keeps_rollout_lines_that_are_not_items_byte_for_byte() {
+    let out = tmp("rollout-fixed.jsonl");
+    run(&["fix", &data("rollout.jsonl"), "-o", out.to_str().unwrap()]);
+    let before = std::fs::read_to_string(data("rollout.jsonl")).unwrap();
+    let after = std::fs::read_to_string(&out).unwrap();
+    let before: Vec<&str> = before.lines().collect();
+    let after: Vec<&str> = after.lines().collect();
+    // The orphan output (last line) is removed, one synthetic line follows the call (line 4).
+    assert_eq!(after.len(), before.len());
+    assert_eq!(after[..4], before[..4]);
+    let synthetic: Value = serde_json::from_str(after[4]).unwrap();
+    assert_eq!(synthetic["payload"]["call_id"], "call_9");
+    assert_eq!(synthetic["timestamp"], "2025-09-01T10:00:03.000Z");
+    assert_eq!(after[5..], before[4..6]);
+}
+
+#[test]
+fn fix_reads_stdin_writes_stdout_and_never_overwrites_its_input() {
+    let input = std::fs::read(data("items.jsonl")).unwrap();
+    let out = toolseq()
+        .args(["fix", "-", "--text", "interrupted"])
+        .write_stdin(input)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let types: Vec<String> = text
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|v| {
+            format!(
+                "{}:{}",
+                v["type"].as_str().unwrap(),
+                v["call_id"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "message:",
+            "function_call:a",
+            "function_call_output:a",
+            "function_call:b",
+            "function_call_output:b",
+            "message:"
+        ]
+    );
+    let copy = tmp("self.jsonl");
+    std::fs::copy(data("items.jsonl"), &copy).unwrap();
+    let (code, _, err) = run(&["fix", copy.to_str().unwrap(), "-o", copy.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("refusing to overwrite"), "{err}");
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        std::fs::read(data("items.jsonl")).unwrap()
+    );
+}
+
+#[test]
+fn timeline_marks_where_the_order_broke() {
+    let (code, out, _) = run(&["timeline", &data("ledger_dump.jsonl")]);
+    assert_eq!(code, 0);
+    assert!(out.contains("conversation c1") && out.contains("conversation c2"));
+    assert!(
+        out.contains("user_message  <-- arrived while call_a still running"),
+        "{out}"
+    );
+    assert!(out.contains("call_a  <-- cancelled"), "{out}");
+    assert!(
+        out.contains("still running at the end of the dump: call_z"),
+        "{out}"
+    );
+    let (code, _, err) = run(&["timeline", &data("items.jsonl")]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn timeline_reads_a_real_ledger_dump() {
+    let ledger = toolseq::ledger::Ledger::new();
+    ledger.call_started("conv", "call_1", Some("shell"), None);
+    ledger.user_message("conv");
+    ledger.call_ended("conv", "call_1", false);
+    let path = tmp("dump.jsonl");
+    ledger
+        .dump_jsonl("conv", std::fs::File::create(&path).unwrap())
+        .unwrap();
+    let (code, out, _) = run(&["timeline", path.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(out.contains("arrived while call_1 still running"), "{out}");
+}
