@@ -23,6 +23,7 @@
 //!
 //! [`EnvFilter`]: https://docs.rs/tracing-subscriber/latest/tracing_subscriber/filter/struct.EnvFilter.html
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -141,57 +142,67 @@ struct Visitor<'a> {
     fields: &'a mut Fields,
 }
 
+/// What a field means to the layer.
+#[derive(Clone, Copy)]
+enum FieldRole {
+    CallId,
+    Conversation,
+    Tool,
+    Family,
+    Operation,
+    Event,
+    Result,
+}
+
 impl Visitor<'_> {
-    fn is(list: &[String], name: &str) -> bool {
-        list.iter().any(|n| n == name)
+    /// One pass over the convention's lists per field; most fields match none.
+    fn role(&self, name: &str) -> Option<FieldRole> {
+        let c = self.convention;
+        let lists: [(&[String], FieldRole); 7] = [
+            (&c.call_id_fields, FieldRole::CallId),
+            (&c.conversation_fields, FieldRole::Conversation),
+            (&c.tool_name_fields, FieldRole::Tool),
+            (&c.operation_fields, FieldRole::Operation),
+            (&c.event_fields, FieldRole::Event),
+            (&c.family_fields, FieldRole::Family),
+            (&c.result_fields, FieldRole::Result),
+        ];
+        lists
+            .into_iter()
+            .find(|(list, _)| list.iter().any(|n| n.len() == name.len() && n == name))
+            .map(|(_, role)| role)
     }
 
-    fn wanted(&self, name: &str) -> bool {
-        let c = self.convention;
-        c.knows_field(name)
-            || Self::is(&c.tool_name_fields, name)
-            || Self::is(&c.family_fields, name)
-            || Self::is(&c.result_fields, name)
-    }
-
-    fn set(&mut self, name: &str, value: &str) {
-        let c = self.convention;
+    fn set(&mut self, role: FieldRole, value: Cow<'_, str>) {
         let f = &mut *self.fields;
-        if Self::is(&c.result_fields, name) {
-            f.result = true;
-        }
-        if Self::is(&c.call_id_fields, name) {
-            f.call_id = Some(value.to_owned());
-        } else if Self::is(&c.conversation_fields, name) {
-            f.conversation = Some(value.to_owned());
-        } else if Self::is(&c.tool_name_fields, name) {
-            f.tool = Some(value.to_owned());
-        } else if Self::is(&c.family_fields, name) {
-            f.family = family_from_name(value);
-        } else if Self::is(&c.operation_fields, name) {
-            f.operation = Some(value.to_owned());
-        } else if Self::is(&c.event_fields, name) {
-            f.event = EventKind::from_field_value(value);
+        match role {
+            FieldRole::CallId => f.call_id = Some(value.into_owned()),
+            FieldRole::Conversation => f.conversation = Some(value.into_owned()),
+            FieldRole::Tool => f.tool = Some(value.into_owned()),
+            FieldRole::Family => f.family = family_from_name(&value),
+            FieldRole::Operation => f.operation = Some(value.into_owned()),
+            FieldRole::Event => f.event = EventKind::from_field_value(&value),
+            FieldRole::Result => f.result = true,
         }
     }
 }
 
 impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if self.wanted(field.name()) {
-            self.set(field.name(), value);
+        if let Some(role) = self.role(field.name()) {
+            self.set(role, Cow::Borrowed(value));
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if self.wanted(field.name()) {
-            let s = format!("{value:?}");
+        if let Some(role) = self.role(field.name()) {
+            let mut s = format!("{value:?}");
             // `?id` on a string prints it quoted; `%id` does not.
-            let s = s
-                .strip_prefix('"')
-                .and_then(|t| t.strip_suffix('"'))
-                .unwrap_or(&s);
-            self.set(field.name(), s);
+            if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
+                s.pop();
+                s.remove(0);
+            }
+            self.set(role, Cow::Owned(s));
         }
     }
 }
@@ -207,10 +218,11 @@ impl LedgerLayer {
     }
 }
 
-/// The nearest conversation id and call span in a scope (innermost first).
+/// The nearest conversation id and (if `want_call`) call id in a scope, innermost first.
 fn from_scope<'a, S: LookupSpan<'a> + 'a>(
     scope: impl Iterator<Item = tracing_subscriber::registry::SpanRef<'a, S>>,
-) -> (Option<String>, Option<(Id, String)>) {
+    want_call: bool,
+) -> (Option<String>, Option<String>) {
     let mut conversation = None;
     let mut call = None;
     for span in scope {
@@ -218,15 +230,13 @@ fn from_scope<'a, S: LookupSpan<'a> + 'a>(
         let Some(state) = ext.get::<SpanState>() else {
             continue;
         };
-        if call.is_none() && state.role == SpanRole::Call {
-            if let Some(id) = &state.call_id {
-                call = Some((span.id(), id.clone()));
-            }
+        if want_call && call.is_none() && state.role == SpanRole::Call {
+            call = state.call_id.clone();
         }
         if conversation.is_none() {
             conversation = state.conversation.clone();
         }
-        if conversation.is_some() && call.is_some() {
+        if conversation.is_some() && (call.is_some() || !want_call) {
             break;
         }
     }
@@ -257,7 +267,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         let conversation = f
             .conversation
-            .or_else(|| span.parent().and_then(|p| from_scope(p.scope()).0));
+            .or_else(|| span.parent().and_then(|p| from_scope(p.scope(), false).0));
         let mut state = SpanState {
             role,
             call_id: f.call_id,
@@ -320,26 +330,19 @@ where
         else {
             return;
         };
-        let (scope_conv, scope_call) = match ctx.event_scope(event) {
-            Some(scope) => from_scope(scope),
-            None => (None, None),
+        let need_call = kind == EventKind::ToolOutput && f.call_id.is_none();
+        let (scope_conv, scope_call) = match (&f.conversation, ctx.event_scope(event)) {
+            (Some(_), _) if !need_call => (None, None),
+            (_, Some(scope)) => from_scope(scope, need_call),
+            (_, None) => (None, None),
         };
         let conversation = f.conversation.or(scope_conv);
         let conv = conversation.as_deref().unwrap_or(DEFAULT_CONVERSATION);
         match kind {
+            // The ledger now holds the call as answered, so its span closing changes nothing.
             EventKind::ToolOutput => {
-                let call_id = f
-                    .call_id
-                    .or_else(|| scope_call.as_ref().map(|(_, id)| id.clone()));
-                let Some(call_id) = call_id else { return };
-                self.ledger.output_recorded(conv, &call_id);
-                if let Some(span) = scope_call
-                    .filter(|(_, id)| *id == call_id)
-                    .and_then(|(span_id, _)| ctx.span(&span_id))
-                {
-                    if let Some(state) = span.extensions_mut().get_mut::<SpanState>() {
-                        state.answered = true;
-                    }
+                if let Some(call_id) = f.call_id.or(scope_call) {
+                    self.ledger.output_recorded(conv, &call_id);
                 }
             }
             EventKind::UserMessage => self.ledger.user_message(conv),

@@ -450,34 +450,33 @@ impl Ledger {
     /// A call's span closed. With `answered` false and no output recorded, the call is cancelled.
     pub fn call_ended(&self, conversation: &str, call_id: &str, answered: bool) {
         // Only a call still held as running changes; one evicted meanwhile is not brought back.
-        let running = self.with(conversation, |c| {
+        let known = self.with(conversation, |c| {
             c.calls
                 .get(self.key(call_id))
                 .map(|c| c.state == CallState::Running)
         });
-        if running != Some(Some(true)) {
-            return;
-        }
-        if answered {
-            self.output_recorded(conversation, call_id);
+        if known != Some(Some(true)) {
             return;
         }
         self.update(conversation, |conv, rec| {
             let id = rec.id(call_id);
-            if conv.calls.get(&id).map(|c| c.state) != Some(CallState::Running) {
+            let Some(call) = conv.calls.get_mut(&id) else {
+                return;
+            };
+            if call.state != CallState::Running {
                 return;
             }
-            rec.push(
-                conv,
-                RecordKind::CallCancelled {
-                    call_id: id.clone(),
-                },
-            );
-            if let Some(call) = conv.calls.get_mut(&id) {
+            conv.running -= 1;
+            let kind = if answered {
+                call.state = CallState::Answered;
+                call.output_at = Some(rec.at);
+                RecordKind::OutputRecorded { call_id: id }
+            } else {
                 call.state = CallState::Cancelled;
                 call.cancelled_at = Some(rec.at);
-            }
-            conv.running -= 1;
+                RecordKind::CallCancelled { call_id: id }
+            };
+            rec.push(conv, kind);
         });
     }
 

@@ -156,7 +156,8 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     let entries = &skel.entries;
     let n = entries.len();
     let mut verdicts = vec![Verdict::Plain; n];
-    let mut calls: HashMap<&str, usize> = HashMap::new();
+    let call_count = entries.iter().filter(|e| e.kind == Kind::Call).count();
+    let mut calls: HashMap<&str, usize> = HashMap::with_capacity(call_count);
 
     for (i, e) in entries.iter().enumerate() {
         verdicts[i] = match e.kind {
@@ -209,7 +210,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         verdicts[i] = Verdict::DuplicateOutput { call: c };
     }
     let mut answer = vec![None; n];
-    for c in calls.values().copied() {
+    for c in calls.into_values() {
         if let Some((rank, o)) = best[c] {
             verdicts[o] = Verdict::Answer {
                 call: c,
@@ -218,6 +219,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             answer[c] = Some(o);
         }
     }
+    drop(best);
     Analysis {
         verdicts,
         answer,

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Value};
 
-use super::{call_id_field, Edits};
+use super::{call_id_field, fields, Edits};
 use crate::report::Change;
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
 
@@ -24,13 +24,14 @@ fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
     let Some(obj) = m.as_object() else {
         return out.push(malformed("message is not a JSON object"));
     };
-    let role = match obj.get("role").and_then(Value::as_str) {
+    let [role, content] = fields(obj, ["role", "content"]);
+    let role = match role.and_then(Value::as_str) {
         Some("user") => Role::User,
         Some("assistant") => Role::Assistant,
         _ => return out.push(malformed("`role` is not `user` or `assistant`")),
     };
     let message = |block| Entry::new(Kind::Message(role), i, block, "message");
-    let blocks = match obj.get("content") {
+    let blocks = match content {
         Some(Value::Array(blocks)) if !blocks.is_empty() => blocks,
         None | Some(Value::Null | Value::String(_) | Value::Array(_)) => {
             return out.push(message(None))
@@ -73,7 +74,7 @@ fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
                 continue;
             }
         };
-        out.push(match call_id_field(block, key) {
+        out.push(match call_id_field(block.get(key)) {
             Ok(id) => Entry::paired(kind, Family::Function, id, i, Some(j), label),
             Err(()) => Entry::new(
                 Kind::Malformed("block id is not a string"),

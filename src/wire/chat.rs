@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Value};
 
-use super::{call_id_field, Edits};
+use super::{call_id_field, fields, Edits};
 use crate::report::Change;
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
 
@@ -23,21 +23,23 @@ fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
     let Some(obj) = m.as_object() else {
         return out.push(malformed("message is not a JSON object"));
     };
-    let Some(role) = obj.get("role").and_then(Value::as_str) else {
+    let [role, tool_call_id, tool_calls, content] =
+        fields(obj, ["role", "tool_call_id", "tool_calls", "content"]);
+    let Some(role) = role.and_then(Value::as_str) else {
         return out.push(malformed("message without a string `role`"));
     };
     match role {
-        "tool" => out.push(match call_id_field(obj, "tool_call_id") {
+        "tool" => out.push(match call_id_field(tool_call_id) {
             Ok(id) => Entry::paired(Kind::Output, Family::Function, id, i, None, "tool"),
             Err(()) => malformed("`tool_call_id` is not a string"),
         }),
         "assistant" => {
-            let calls = match obj.get("tool_calls") {
+            let calls = match tool_calls {
                 None | Some(Value::Null) => &[][..],
                 Some(Value::Array(calls)) => calls.as_slice(),
                 Some(_) => return out.push(malformed("`tool_calls` is not an array")),
             };
-            if calls.is_empty() || has_content(obj.get("content")) {
+            if calls.is_empty() || has_content(content) {
                 out.push(Entry::new(
                     Kind::Message(Role::Assistant),
                     i,
@@ -46,7 +48,7 @@ fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
                 ));
             }
             for (j, call) in calls.iter().enumerate() {
-                out.push(match call.as_object().map(|c| call_id_field(c, "id")) {
+                out.push(match call.as_object().map(|c| call_id_field(c.get("id"))) {
                     Some(Ok(id)) => {
                         Entry::paired(Kind::Call, Family::Function, id, i, Some(j), "tool_calls")
                     }

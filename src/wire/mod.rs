@@ -303,6 +303,9 @@ pub(crate) struct Edits<'a> {
     pub removed: HashMap<usize, Rule>,
     /// Entries whose item moves elsewhere.
     pub moved: HashMap<usize, usize>,
+    /// Per entry: whether its item leaves its place (removed or moved); a flat array, because
+    /// the flat formats ask for every item.
+    leaving: Vec<bool>,
     /// Anchor entry -> outputs to put after its slot, in order.
     pub after: Vec<(usize, Vec<Placed>)>,
     pub changes: Vec<Change>,
@@ -310,12 +313,18 @@ pub(crate) struct Edits<'a> {
 
 impl<'a> Edits<'a> {
     fn new(skel: &'a Skeleton, plan: &Plan, opts: &'a RepairOptions, format: Format) -> Self {
-        let removed = plan.removals.iter().map(|r| (r.entry, r.rule)).collect();
+        let removed: HashMap<usize, Rule> =
+            plan.removals.iter().map(|r| (r.entry, r.rule)).collect();
+        let mut leaving = vec![false; skel.entries.len()];
+        for &e in removed.keys() {
+            leaving[e] = true;
+        }
         let mut moved = HashMap::new();
         let mut after: Vec<(usize, Vec<Placed>)> = Vec::new();
         for ins in &plan.inserts {
             if let Placed::Moved { entry, call } = ins.placed {
                 moved.insert(entry, call);
+                leaving[entry] = true;
             }
             match after.last_mut() {
                 Some((a, list)) if *a == ins.anchor => list.push(ins.placed),
@@ -328,6 +337,7 @@ impl<'a> Edits<'a> {
             format,
             removed,
             moved,
+            leaving,
             after,
             changes: Vec::new(),
         }
@@ -335,7 +345,7 @@ impl<'a> Edits<'a> {
 
     /// Whether the item at this entry leaves its place.
     pub fn leaves(&self, entry: usize) -> bool {
-        self.removed.contains_key(&entry) || self.moved.contains_key(&entry)
+        self.leaving.get(entry).copied().unwrap_or(false)
     }
 
     /// Records a removed item, keeping it whole for the report.
@@ -392,13 +402,29 @@ impl<'a> Edits<'a> {
 }
 
 /// Reads a call id field: absent or null is `None`, a string is kept, anything else is malformed.
-pub(crate) fn call_id_field(
-    obj: &serde_json::Map<String, Value>,
-    key: &str,
-) -> Result<Option<String>, ()> {
-    match obj.get(key) {
+pub(crate) fn call_id_field(value: Option<&Value>) -> Result<Option<String>, ()> {
+    match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(()),
     }
+}
+
+/// Looks up several keys in one pass over an object. A key's bytes are compared only when its
+/// length (stored beside the pointer) matches: on a large history, reading costs mostly cache
+/// misses on key strings, and a plain `get` per key touches every key it passes.
+pub(crate) fn fields<'a, const N: usize>(
+    obj: &'a serde_json::Map<String, Value>,
+    keys: [&str; N],
+) -> [Option<&'a Value>; N] {
+    let mut found = [None; N];
+    for (k, v) in obj {
+        if let Some(i) = keys
+            .iter()
+            .position(|want| want.len() == k.len() && *want == k)
+        {
+            found[i] = Some(v);
+        }
+    }
+    found
 }

@@ -1,8 +1,10 @@
 //! OpenAI Responses `input` items, and Codex rollout lines whose payloads are such items.
 
+use std::collections::HashMap;
+
 use serde_json::{json, Value};
 
-use super::{call_id_field, Edits};
+use super::{call_id_field, fields, Edits};
 use crate::repair::Placed;
 use crate::report::Change;
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
@@ -71,14 +73,15 @@ fn entry(item: &Value, i: usize) -> Entry {
     let Some(obj) = item.as_object() else {
         return malformed("item is not a JSON object");
     };
-    let t = match obj.get("type") {
+    let [ty, role, call_id, execution] = fields(obj, ["type", "role", "call_id", "execution"]);
+    let t = match ty {
         Some(Value::String(t)) => t.as_str(),
-        None if obj.contains_key("role") => "message",
+        None if role.is_some() => "message",
         None => return malformed("item has neither `type` nor `role`"),
         Some(_) => return malformed("item `type` is not a string"),
     };
     if t == "message" {
-        return match obj.get("role").and_then(Value::as_str) {
+        return match role.and_then(Value::as_str) {
             Some("assistant") => Entry::new(Kind::Message(Role::Assistant), i, None, "message"),
             Some(_) => Entry::new(Kind::Message(Role::User), i, None, "message"),
             None => malformed("message without a string `role`"),
@@ -88,12 +91,10 @@ fn entry(item: &Value, i: usize) -> Entry {
         return Entry::new(Kind::Other, i, None, "item");
     };
     // Server-executed tool search pairs with nothing.
-    if family == Family::ToolSearch
-        && obj.get("execution").and_then(Value::as_str) == Some("server")
-    {
+    if family == Family::ToolSearch && execution.and_then(Value::as_str) == Some("server") {
         return Entry::new(Kind::Other, i, None, label);
     }
-    match call_id_field(obj, "call_id") {
+    match call_id_field(call_id) {
         Ok(id) => Entry::paired(kind, family, id, i, None, label),
         Err(()) => Entry::new(Kind::Malformed("`call_id` is not a string"), i, None, label),
     }
@@ -125,14 +126,15 @@ pub(super) fn synthetic(family: Family, call_id: &str, text: &str) -> Value {
 pub(super) fn apply(items: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits<'_>) -> Vec<Change> {
     let rollout = edits.format == super::Format::Rollout;
     let mut slots: Vec<Option<Value>> = std::mem::take(items).into_iter().map(Some).collect();
-    let mut moved: std::collections::HashMap<usize, Value> = std::collections::HashMap::new();
+    let mut moved: HashMap<usize, Value> = HashMap::new();
     for i in 0..slots.len().min(skel.entries.len()) {
-        if edits.moved.contains_key(&i) {
-            if let Some(v) = slots[i].take() {
+        if !edits.leaves(i) {
+            continue;
+        }
+        if let Some(v) = slots[i].take() {
+            if edits.moved.contains_key(&i) {
                 moved.insert(i, v);
-            }
-        } else if edits.removed.contains_key(&i) {
-            if let Some(v) = slots[i].take() {
+            } else {
                 edits.record_removal(i, v);
             }
         }
@@ -141,20 +143,23 @@ pub(super) fn apply(items: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits<'_
     let mut pending = after.into_iter().peekable();
     let mut out = Vec::with_capacity(slots.len() + edits.skel.entries.len() / 2);
     for (i, slot) in slots.into_iter().enumerate() {
-        let timestamp = slot.as_ref().and_then(|v| v.get("timestamp")).cloned();
-        if let Some(v) = slot {
-            out.push(v);
-        }
-        while let Some((_, placed)) = pending.next_if(|(a, _)| *a == i) {
-            for p in placed {
-                let synthetic = matches!(p, Placed::Synthetic { .. });
-                if let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) {
-                    out.push(if rollout && synthetic {
-                        json!({"timestamp": timestamp, "type": "response_item", "payload": v})
-                    } else {
-                        v
-                    });
-                }
+        let Some((_, placed)) = pending.next_if(|(a, _)| *a == i) else {
+            out.extend(slot);
+            continue;
+        };
+        // A synthetic rollout line takes the time of the line it follows.
+        let timestamp = rollout
+            .then(|| slot.as_ref().and_then(|v| v.get("timestamp")).cloned())
+            .flatten();
+        out.extend(slot);
+        for p in placed {
+            let synthetic = matches!(p, Placed::Synthetic { .. });
+            if let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) {
+                out.push(if rollout && synthetic {
+                    json!({"timestamp": timestamp, "type": "response_item", "payload": v})
+                } else {
+                    v
+                });
             }
         }
     }
