@@ -163,7 +163,8 @@ impl Guard {
         detection: Detection,
     ) -> Result<Report, Error> {
         let skel = wire::read(body, detection.format)?;
-        let violations = crate::rules::check(&skel);
+        let analysis = crate::rules::analyze(&skel);
+        let violations = crate::rules::violations(&skel, &analysis);
         let snap = self.ledger.snapshot(conversation);
         let mut report = Report {
             detection,
@@ -187,7 +188,8 @@ impl Guard {
             return Ok(report);
         }
         if self.policy == Policy::Repair {
-            let plan = crate::repair::plan(&skel);
+            let plan = crate::repair::plan_from(&analysis);
+            let skel = skel.into_owned();
             report.changes = wire::apply(body, detection.format, &skel, &plan, &opts);
             self.count_repairs(conversation, &mut report);
         }

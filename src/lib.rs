@@ -82,12 +82,19 @@ pub fn repair(
 ) -> Result<Report, Error> {
     let detection = detection(body, format)?;
     let skel = wire::read(body, detection.format)?;
-    let violations = rules::check(&skel);
-    let plan = repair::plan(&skel);
-    let changes = wire::apply(body, detection.format, &skel, &plan, opts);
+    let analysis = rules::analyze(&skel);
+    let violations = rules::violations(&skel, &analysis);
+    let plan = repair::plan_from(&analysis);
+    let items = skel.items;
+    let changes = if plan.is_empty() {
+        Vec::new()
+    } else {
+        // The ids are borrowed from the body that is about to change.
+        wire::apply(body, detection.format, &skel.into_owned(), &plan, opts)
+    };
     Ok(Report {
         detection,
-        items: skel.items,
+        items,
         violations,
         changes,
         findings: Vec::new(),

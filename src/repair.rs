@@ -8,7 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::rules::{analyze, Rule, Verdict};
+use crate::rules::{analyze, Analysis, Rule, Verdict};
 use crate::skeleton::Skeleton;
 
 /// What a synthetic output says, and which calls were cancelled rather than lost.
@@ -131,7 +131,11 @@ impl Plan {
 /// assert_eq!(p.inserts[0].placed, Placed::Synthetic { call: 0 });
 /// ```
 pub fn plan(skel: &Skeleton) -> Plan {
-    let a = analyze(skel);
+    plan_from(&analyze(skel))
+}
+
+/// The plan that mends what an analysis found.
+pub(crate) fn plan_from(a: &Analysis) -> Plan {
     let mut p = Plan::default();
     for (i, v) in a.verdicts.iter().enumerate() {
         let rule = match *v {

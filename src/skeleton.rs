@@ -4,6 +4,11 @@
 //! format. One source item (a Responses item, a Chat message, an Anthropic message) may produce
 //! several entries: an Anthropic user message holding two `tool_result` blocks and a text block
 //! becomes two [`Kind::Output`] entries followed by one [`Kind::Message`] entry.
+//!
+//! Call ids are borrowed from the body they were read from, so reading allocates nothing per
+//! item; [`Entry::into_owned`] detaches an entry when the body cannot outlive it.
+
+use std::borrow::Cow;
 
 /// Which calls an output may answer. An output answers only a call of its own family: a custom
 /// tool output never answers a function call.
@@ -57,13 +62,13 @@ pub enum Adjacency {
 
 /// One entry of a [`Skeleton`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<'a> {
     /// What the entry is.
     pub kind: Kind,
     /// Pairing family, for calls and outputs.
     pub family: Option<Family>,
     /// The call id, for calls and outputs. `None` when absent; `Some("")` when empty.
-    pub call_id: Option<String>,
+    pub call_id: Option<Cow<'a, str>>,
     /// Index of the source item (Responses item, Chat or Anthropic message).
     pub index: usize,
     /// Position inside the source item (Chat `tool_calls` slot, Anthropic content block).
@@ -72,7 +77,7 @@ pub struct Entry {
     pub label: &'static str,
 }
 
-impl Entry {
+impl<'a> Entry<'a> {
     /// An entry with no family and no id.
     pub fn new(kind: Kind, index: usize, block: Option<usize>, label: &'static str) -> Self {
         Entry {
@@ -89,7 +94,7 @@ impl Entry {
     pub fn paired(
         kind: Kind,
         family: Family,
-        call_id: Option<String>,
+        call_id: Option<Cow<'a, str>>,
         index: usize,
         block: Option<usize>,
         label: &'static str,
@@ -104,6 +109,14 @@ impl Entry {
         }
     }
 
+    /// The same entry, owning its call id.
+    pub fn into_owned(self) -> Entry<'static> {
+        Entry {
+            call_id: self.call_id.map(|id| Cow::Owned(id.into_owned())),
+            ..self
+        }
+    }
+
     /// The call id when present and not empty.
     pub fn id(&self) -> Option<&str> {
         self.call_id.as_deref().filter(|id| !id.is_empty())
@@ -112,22 +125,31 @@ impl Entry {
 
 /// The format-free view of a history, entries in document order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Skeleton {
+pub struct Skeleton<'a> {
     /// Entries in document order.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<Entry<'a>>,
     /// How close an output must stay to its call in this format.
     pub adjacency: Adjacency,
     /// Number of source items (a Chat or Anthropic message counts once).
     pub items: usize,
 }
 
-impl Skeleton {
+impl Skeleton<'_> {
     /// An empty skeleton with the given ordering rule.
     pub fn new(adjacency: Adjacency) -> Self {
         Skeleton {
             entries: Vec::new(),
             adjacency,
             items: 0,
+        }
+    }
+
+    /// The same skeleton, owning its call ids, so the body it was read from can change.
+    pub fn into_owned(self) -> Skeleton<'static> {
+        Skeleton {
+            entries: self.entries.into_iter().map(Entry::into_owned).collect(),
+            adjacency: self.adjacency,
+            items: self.items,
         }
     }
 }

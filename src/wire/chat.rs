@@ -8,7 +8,7 @@ use super::{call_id_field, fields, Edits};
 use crate::report::Change;
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
 
-pub(super) fn read(messages: &[Value]) -> Skeleton {
+pub(super) fn read(messages: &[Value]) -> Skeleton<'_> {
     let mut skel = Skeleton::new(Adjacency::FollowingRun);
     skel.items = messages.len();
     skel.entries.reserve(messages.len());
@@ -18,7 +18,7 @@ pub(super) fn read(messages: &[Value]) -> Skeleton {
     skel
 }
 
-fn read_message(out: &mut Vec<Entry>, m: &Value, i: usize) {
+fn read_message<'a>(out: &mut Vec<Entry<'a>>, m: &'a Value, i: usize) {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "message");
     let Some(obj) = m.as_object() else {
         return out.push(malformed("message is not a JSON object"));

@@ -7,6 +7,7 @@ mod anthropic;
 mod chat;
 mod responses;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
@@ -221,13 +222,13 @@ fn list_mut(body: &mut Value, format: Format) -> Option<&mut Vec<Value>> {
 }
 
 /// Reads a body of the given format into a skeleton.
-pub fn read(body: &Value, format: Format) -> Result<Skeleton, Error> {
+pub fn read(body: &Value, format: Format) -> Result<Skeleton<'_>, Error> {
     let items = list(body, format)?.map_or(&[][..], Vec::as_slice);
     Ok(read_items(items, format))
 }
 
 /// Reads a list of items, messages or rollout lines into a skeleton.
-pub fn read_items(items: &[Value], format: Format) -> Skeleton {
+pub fn read_items(items: &[Value], format: Format) -> Skeleton<'_> {
     match format {
         Format::Responses => responses::read(items, false),
         Format::Rollout => responses::read(items, true),
@@ -237,7 +238,7 @@ pub fn read_items(items: &[Value], format: Format) -> Skeleton {
 }
 
 /// An empty skeleton for incremental reading with [`push_item`].
-pub fn empty_skeleton(format: Format) -> Skeleton {
+pub fn empty_skeleton(format: Format) -> Skeleton<'static> {
     read_items(&[], format)
 }
 
@@ -252,12 +253,12 @@ pub fn empty_skeleton(format: Format) -> Skeleton {
 /// push_item(&mut skel, &json!({"type": "function_call", "call_id": "c", "name": "f", "arguments": ""}), Format::Responses);
 /// assert_eq!(toolseq::rules::check(&skel)[0].rule, toolseq::Rule::MissingOutput);
 /// ```
-pub fn push_item(skel: &mut Skeleton, item: &Value, format: Format) {
+pub fn push_item(skel: &mut Skeleton<'static>, item: &Value, format: Format) {
     let index = skel.items;
     let one = read_items(std::slice::from_ref(item), format);
     skel.entries.extend(one.entries.into_iter().map(|mut e| {
         e.index = index;
-        e
+        e.into_owned()
     }));
     skel.items += 1;
 }
@@ -296,7 +297,7 @@ pub fn apply(
 
 /// A plan laid out for an adapter: what leaves each entry, and what goes after each anchor.
 pub(crate) struct Edits<'a> {
-    pub skel: &'a Skeleton,
+    pub skel: &'a Skeleton<'a>,
     opts: &'a RepairOptions,
     pub format: Format,
     /// Entry -> why it is removed.
@@ -358,7 +359,7 @@ impl<'a> Edits<'a> {
             .unwrap_or(Rule::MalformedItem);
         self.changes.push(Change::Removed {
             rule,
-            call_id: e.call_id.clone(),
+            call_id: e.call_id.as_deref().map(str::to_owned),
             index: e.index,
             block: e.block,
             item,
@@ -376,7 +377,11 @@ impl<'a> Edits<'a> {
             Placed::Moved { entry, call } => {
                 let item = take(entry)?;
                 self.changes.push(Change::Moved {
-                    call_id: entries[call].call_id.clone().unwrap_or_default(),
+                    call_id: entries[call]
+                        .call_id
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_owned(),
                     from: entries[entry].index,
                     call_index: entries[call].index,
                 });
@@ -384,7 +389,7 @@ impl<'a> Edits<'a> {
             }
             Placed::Synthetic { call } => {
                 let c = &entries[call];
-                let id = c.call_id.clone().unwrap_or_default();
+                let id = c.call_id.as_deref().unwrap_or_default().to_owned();
                 let text = self.opts.text_for(&id);
                 let family = c.family.unwrap_or(Family::Function);
                 let item = synthetic_item(self.format, family, &id, text);
@@ -402,10 +407,10 @@ impl<'a> Edits<'a> {
 }
 
 /// Reads a call id field: absent or null is `None`, a string is kept, anything else is malformed.
-pub(crate) fn call_id_field(value: Option<&Value>) -> Result<Option<String>, ()> {
+pub(crate) fn call_id_field(value: Option<&Value>) -> Result<Option<Cow<'_, str>>, ()> {
     match value {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(Value::String(s)) => Ok(Some(Cow::Borrowed(s))),
         Some(_) => Err(()),
     }
 }
@@ -421,10 +426,16 @@ pub(crate) fn fields<'a, const N: usize>(
     for (k, v) in obj {
         if let Some(i) = keys
             .iter()
-            .position(|want| want.len() == k.len() && *want == k)
+            .position(|want| want.len() == k.len() && same_bytes(want, k))
         {
             found[i] = Some(v);
         }
     }
     found
+}
+
+/// Byte equality of two equally long short keys, inline: a `memcmp` call per candidate key costs
+/// more than the comparison itself.
+fn same_bytes(a: &str, b: &str) -> bool {
+    a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
 }

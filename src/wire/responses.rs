@@ -34,7 +34,7 @@ fn pairing(t: &str) -> Option<(Kind, Family, &'static str)> {
     })
 }
 
-pub(super) fn read(items: &[Value], rollout: bool) -> Skeleton {
+pub(super) fn read(items: &[Value], rollout: bool) -> Skeleton<'_> {
     let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
     skel.items = items.len();
     skel.entries.reserve(items.len());
@@ -68,7 +68,7 @@ pub(crate) fn rollout_payload(line: &Value) -> Result<Option<&Value>, &'static s
     }
 }
 
-fn entry(item: &Value, i: usize) -> Entry {
+fn entry(item: &Value, i: usize) -> Entry<'_> {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "item");
     let Some(obj) = item.as_object() else {
         return malformed("item is not a JSON object");

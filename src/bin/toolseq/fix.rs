@@ -120,7 +120,7 @@ fn stream(
             .and_then(|raw| serde_json::from_slice(raw).ok());
         changes.push(Change::Removed {
             rule,
-            call_id: entries[i].call_id.clone(),
+            call_id: entries[i].call_id.as_deref().map(str::to_owned),
             index: entries[i].index,
             block: None,
             item: value.unwrap_or(Value::Null),
@@ -155,14 +155,18 @@ fn stream(
                     out.write_all(held.get(&entry).map_or(&b""[..], Vec::as_slice))
                         .map_err(io_err)?;
                     changes.push(Change::Moved {
-                        call_id: entries[call].call_id.clone().unwrap_or_default(),
+                        call_id: entries[call]
+                            .call_id
+                            .as_deref()
+                            .unwrap_or_default()
+                            .to_owned(),
                         from: entries[entry].index,
                         call_index: entries[call].index,
                     });
                 }
                 Placed::Synthetic { call } => {
                     let c = &entries[call];
-                    let id = c.call_id.clone().unwrap_or_default();
+                    let id = c.call_id.as_deref().unwrap_or_default().to_owned();
                     let text = opts.text_for(&id).to_owned();
                     let payload = wire::synthetic_item(
                         scanned.detection.format,

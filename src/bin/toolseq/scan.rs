@@ -13,7 +13,7 @@ const PEEK_LINES: usize = 10_000;
 pub struct Scanned {
     pub detection: Detection,
     pub shape: Shape,
-    pub skel: Skeleton,
+    pub skel: Skeleton<'static>,
     /// For JSON Lines: the line number of each item.
     pub lines: Vec<usize>,
     /// For a document: its bytes and value.
@@ -26,7 +26,7 @@ impl Scanned {
     }
 }
 
-fn push(skel: &mut Skeleton, lines: &mut Vec<usize>, d: &Detection, n: usize, v: &Value) {
+fn push(skel: &mut Skeleton<'static>, lines: &mut Vec<usize>, d: &Detection, n: usize, v: &Value) {
     wire::push_item(skel, v, d.format);
     lines.push(n);
 }
@@ -50,8 +50,10 @@ pub fn scan(
             Some(f) => given(f),
             None => wire::detect(&value).map_err(|e| src.error(None, None, e.to_string()))?,
         };
+        // Owned: the value moves into the result beside it.
         let skel = wire::read(&value, detection.format)
-            .map_err(|e| src.error(None, None, e.to_string()))?;
+            .map_err(|e| src.error(None, None, e.to_string()))?
+            .into_owned();
         return Ok(Scanned {
             detection,
             shape,
