@@ -313,29 +313,18 @@ impl Guard {
                 .and_then(|id| snap?.calls.get(self.ledger.key(id))?.started)
                 .map(|t| now.saturating_sub(t).as_millis() as u64);
             let api_error = report.api_error(v).unwrap_or_default();
-            match age_ms {
-                Some(age_ms) => tracing::warn!(
-                    target: TARGET,
-                    conversation = %escape_id(conversation),
-                    rule = v.rule.name(),
-                    call_id = %call_id,
-                    index = v.index,
-                    action,
-                    age_ms,
-                    api_error = %api_error,
-                    "tool pairing violation"
-                ),
-                None => tracing::warn!(
-                    target: TARGET,
-                    conversation = %escape_id(conversation),
-                    rule = v.rule.name(),
-                    call_id = %call_id,
-                    index = v.index,
-                    action,
-                    api_error = %api_error,
-                    "tool pairing violation"
-                ),
-            }
+            // `age_ms` is left out, not zero, for a call the ledger never saw start.
+            tracing::warn!(
+                target: TARGET,
+                conversation = %escape_id(conversation),
+                rule = v.rule.name(),
+                call_id = %call_id,
+                index = v.index,
+                action,
+                age_ms,
+                api_error = %api_error,
+                "tool pairing violation"
+            );
         }
         for f in &report.findings {
             if matches!(f, Finding::LostOutput { .. } | Finding::StillRunning { .. }) {

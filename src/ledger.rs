@@ -245,6 +245,22 @@ pub struct CallInfo {
     first_seq: u64,
 }
 
+impl CallInfo {
+    /// A call known only by its state, first recorded at `first_seq`.
+    fn new(state: CallState, first_seq: u64) -> Self {
+        CallInfo {
+            state,
+            tool: None,
+            family: None,
+            started: None,
+            output_at: None,
+            cancelled_at: None,
+            repairs: 0,
+            first_seq,
+        }
+    }
+}
+
 /// A copy of one conversation's state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {
@@ -402,14 +418,10 @@ impl Ledger {
             conv.calls.insert(
                 id,
                 CallInfo {
-                    state: CallState::Running,
                     tool,
                     family,
                     started: Some(rec.at),
-                    output_at: None,
-                    cancelled_at: None,
-                    repairs: 0,
-                    first_seq: seq,
+                    ..CallInfo::new(CallState::Running, seq)
                 },
             );
         });
@@ -426,16 +438,10 @@ impl Ledger {
                 },
             );
             let at = rec.at;
-            let call = conv.calls.entry(id).or_insert_with(|| CallInfo {
-                state: CallState::Answered,
-                tool: None,
-                family: None,
-                started: None,
-                output_at: None,
-                cancelled_at: None,
-                repairs: 0,
-                first_seq: seq,
-            });
+            let call = conv
+                .calls
+                .entry(id)
+                .or_insert_with(|| CallInfo::new(CallState::Answered, seq));
             call.output_at.get_or_insert(at);
             match call.state {
                 CallState::Running => {
@@ -523,16 +529,10 @@ impl Ledger {
         self.update(conversation, |conv, rec| {
             let id = rec.id(call_id);
             let seq = rec.seq;
-            let call = conv.calls.entry(id.clone()).or_insert_with(|| CallInfo {
-                state: CallState::Cancelled,
-                tool: None,
-                family: None,
-                started: None,
-                output_at: None,
-                cancelled_at: None,
-                repairs: 0,
-                first_seq: seq + 1,
-            });
+            let call = conv
+                .calls
+                .entry(id.clone())
+                .or_insert_with(|| CallInfo::new(CallState::Cancelled, seq + 1));
             call.repairs += 1;
             times = call.repairs;
             rec.push(conv, RecordKind::Repaired { call_id: id, times });

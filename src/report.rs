@@ -213,8 +213,9 @@ fn location(format: Format, index: usize, block: Option<usize>) -> String {
     }
     s
 }
-
-fn api_error(format: Format, v: &Violation) -> Option<String> {
+/// [`Report::api_error`] for a violation found in a history of this format, for callers that
+/// hold violations without a report (an incremental reader, say).
+pub fn api_error(format: Format, v: &Violation) -> Option<String> {
     let id = escape_id(v.call_id.as_deref().unwrap_or(""));
     let i = v.index;
     let call_at = v.call_index.unwrap_or(i);

@@ -3,27 +3,18 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::{call_id_field, fields, Edits};
 use crate::report::Change;
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
 
 pub(super) fn read(messages: &[Value]) -> Skeleton<'_> {
-    let mut skel = Skeleton::new(Adjacency::NextMessageHead);
-    skel.items = messages.len();
-    skel.entries.reserve(messages.len());
-    for (i, m) in messages.iter().enumerate() {
-        read_message(&mut skel.entries, m, i);
-    }
-    skel
+    super::read_messages(messages, Adjacency::NextMessageHead, read_message)
 }
 
-fn read_message<'a>(out: &mut Vec<Entry<'a>>, m: &'a Value, i: usize) {
+fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: usize) {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "message");
-    let Some(obj) = m.as_object() else {
-        return out.push(malformed("message is not a JSON object"));
-    };
     let [role, content] = fields(obj, ["role", "content"]);
     let role = match role.and_then(Value::as_str) {
         Some("user") => Role::User,

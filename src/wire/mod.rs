@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::repair::{Placed, Plan, RepairOptions};
 use crate::report::Change;
 use crate::rules::Rule;
-use crate::skeleton::{Family, Skeleton};
+use crate::skeleton::{Adjacency, Entry, Family, Kind, Skeleton};
 
 /// A wire format of conversation history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -404,6 +404,29 @@ impl<'a> Edits<'a> {
             }
         }
     }
+}
+
+/// Reads Chat or Anthropic messages; `read_message` turns one message object into its entries.
+fn read_messages<'a>(
+    messages: &'a [Value],
+    adjacency: Adjacency,
+    read_message: fn(&mut Vec<Entry<'a>>, &'a serde_json::Map<String, Value>, usize),
+) -> Skeleton<'a> {
+    let mut skel = Skeleton::new(adjacency);
+    skel.items = messages.len();
+    skel.entries.reserve(messages.len());
+    for (i, m) in messages.iter().enumerate() {
+        match m.as_object() {
+            Some(obj) => read_message(&mut skel.entries, obj, i),
+            None => skel.entries.push(Entry::new(
+                Kind::Malformed("message is not a JSON object"),
+                i,
+                None,
+                "message",
+            )),
+        }
+    }
+    skel
 }
 
 /// Reads a call id field: absent or null is `None`, a string is kept, anything else is malformed.

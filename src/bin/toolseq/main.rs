@@ -15,8 +15,8 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
 use toolseq::repair::{plan, Placed, Plan, RepairOptions};
-use toolseq::report::escape_id;
-use toolseq::{Format, Report, Rule};
+use toolseq::report::{api_error, escape_id};
+use toolseq::{Format, Rule};
 
 use input::{ReadError, Source};
 use scan::Scanned;
@@ -278,13 +278,6 @@ fn repairs(scanned: &Scanned, p: &Plan) -> Vec<Value> {
 }
 
 fn as_json(scanned: &Scanned, violations: &[toolseq::Violation], p: &Plan) -> Value {
-    let report = Report {
-        detection: scanned.detection,
-        items: scanned.skel.items,
-        violations: Vec::new(),
-        changes: Vec::new(),
-        findings: Vec::new(),
-    };
     json!({
         "format": scanned.detection.format.name(),
         "items": scanned.skel.items,
@@ -294,7 +287,7 @@ fn as_json(scanned: &Scanned, violations: &[toolseq::Violation], p: &Plan) -> Va
             "index": v.index,
             "line": scanned.line_of(v.index),
             "block": v.block,
-            "api_error": report.api_error(v),
+            "api_error": api_error(scanned.detection.format, v),
         })).collect::<Vec<_>>(),
         "repairs": repairs(scanned, p),
     })
@@ -309,13 +302,6 @@ fn print_report(
     style: Style,
     verb: &str,
 ) -> io::Result<()> {
-    let report = Report {
-        detection: scanned.detection,
-        items: scanned.skel.items,
-        violations: Vec::new(),
-        changes: Vec::new(),
-        findings: Vec::new(),
-    };
     writeln!(
         out,
         "{}: {} ({}), {} items",
@@ -360,7 +346,7 @@ fn print_report(
             "      {}",
             style.dim(&format!("hint: {}", v.rule.hint()))
         )?;
-        if let Some(e) = report.api_error(v) {
+        if let Some(e) = api_error(scanned.detection.format, v) {
             writeln!(
                 out,
                 "      {}",
