@@ -33,7 +33,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::error::Error;
@@ -66,8 +65,6 @@ pub struct Guard {
     repair: RepairOptions,
     format: Option<Format>,
     flight_recorder: Option<PathBuf>,
-    /// Conversations already told about calls the ledger never saw.
-    noted_unseen: Mutex<HashSet<String>>,
 }
 
 impl Guard {
@@ -80,7 +77,6 @@ impl Guard {
             repair: RepairOptions::default(),
             format: None,
             flight_recorder: None,
-            noted_unseen: Mutex::new(HashSet::new()),
         }
     }
 
@@ -256,7 +252,7 @@ impl Guard {
             .filter_map(|e| e.id())
             .find(|id| !snap.calls.contains_key(self.ledger.key(id)));
         if let Some(id) = unseen {
-            if self.noted_unseen.lock().insert(conversation.to_owned()) {
+            if self.ledger.note_unseen(conversation) {
                 tracing::warn!(
                     target: TARGET,
                     conversation = %escape_id(conversation),

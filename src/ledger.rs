@@ -312,6 +312,8 @@ struct Conversation {
     last_used: u64,
     evicted_records: u64,
     wakers: Vec<Waker>,
+    /// Whether the guard has warned about calls this ledger never saw.
+    unseen_noted: bool,
 }
 
 struct State {
@@ -624,6 +626,15 @@ impl Ledger {
             deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
             timer_armed: false,
         }
+    }
+
+    /// Marks the conversation as warned about unseen calls; true only the first time. Kept here
+    /// rather than in the guard so that it goes when the conversation is evicted.
+    pub(crate) fn note_unseen(&self, conversation: &str) -> bool {
+        let mut st = self.inner.state.lock();
+        st.conversations
+            .get_mut(self.key(conversation))
+            .is_some_and(|c| !std::mem::replace(&mut c.unseen_noted, true))
     }
 
     fn with<T>(&self, conversation: &str, f: impl FnOnce(&Conversation) -> T) -> Option<T> {
