@@ -62,6 +62,14 @@ fn history(format: Format, items: usize, missing_every: Option<usize>) -> Value 
     }
 }
 
+/// Writes a buffer larger than the last-level cache, pushing everything else out of it.
+fn evict(scratch: &mut [u8]) {
+    for (i, b) in scratch.iter_mut().enumerate().step_by(64) {
+        *b = b.wrapping_add(i as u8);
+    }
+    black_box(scratch);
+}
+
 fn bench(c: &mut Criterion) {
     for format in [Format::Responses, Format::Chat, Format::Anthropic] {
         // Items are counted as Responses items (6 per turn); the body is the same conversation.
@@ -95,6 +103,26 @@ fn bench(c: &mut Criterion) {
                             BatchSize::LargeInput,
                         )
                     });
+                    // The same with the body evicted from the caches first: a 10k body fits
+                    // the 32 MB L3 and a 100k body does not, so only cold runs compare the
+                    // work itself across sizes.
+                    if items >= 10_000 {
+                        let mut scratch = vec![0u8; 96 << 20];
+                        g.bench_function("repair_cold", |b| {
+                            b.iter_batched(
+                                || {
+                                    let copy = body.clone();
+                                    evict(&mut scratch);
+                                    copy
+                                },
+                                |mut body| {
+                                    let _ = toolseq::repair(&mut body, Some(format), &opts);
+                                    body
+                                },
+                                BatchSize::LargeInput,
+                            )
+                        });
+                    }
                 }
                 g.finish();
             }

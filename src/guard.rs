@@ -185,7 +185,7 @@ impl Guard {
         }
         if self.policy == Policy::Repair {
             let plan = crate::repair::plan_from(&analysis);
-            let skel = skel.into_owned();
+            let skel = plan.detach(&skel);
             report.changes = wire::apply(body, detection.format, &skel, &plan, &opts);
             self.count_repairs(conversation, &mut report);
         }

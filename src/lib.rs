@@ -89,8 +89,7 @@ pub fn repair(
     let changes = if plan.is_empty() {
         Vec::new()
     } else {
-        // The ids are borrowed from the body that is about to change.
-        wire::apply(body, detection.format, &skel.into_owned(), &plan, opts)
+        wire::apply(body, detection.format, &plan.detach(&skel), &plan, opts)
     };
     Ok(Report {
         detection,

@@ -274,6 +274,22 @@ pub fn synthetic_item(format: Format, family: Family, call_id: &str, text: &str)
 }
 
 /// Applies a plan (made from `skel`, read from this same body) and returns what changed.
+///
+/// `skel` borrows from the body it was read from; pass [`Plan::detach`] of it here.
+///
+/// ```
+/// use serde_json::json;
+/// use toolseq::{repair::{plan, RepairOptions}, wire::{apply, read, Format}};
+///
+/// let mut body = json!({"input": [
+///     {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"}]});
+/// let skel = read(&body, Format::Responses).unwrap();
+/// let p = plan(&skel);
+/// let skel = p.detach(&skel);
+/// let changes = apply(&mut body, Format::Responses, &skel, &p, &RepairOptions::default());
+/// assert_eq!(changes.len(), 1);
+/// assert_eq!(body["input"][1]["type"], "function_call_output");
+/// ```
 pub fn apply(
     body: &mut Value,
     format: Format,
