@@ -132,7 +132,8 @@ struct Fields {
     tool: Option<String>,
     family: Option<Family>,
     conversation: Option<String>,
-    operation: Option<String>,
+    /// What `gen_ai.operation.name` makes of the span, classified when read: no copy kept.
+    operation: Option<SpanRole>,
     event: Option<EventKind>,
     result: bool,
 }
@@ -180,7 +181,13 @@ impl Visitor<'_> {
             FieldRole::Conversation => f.conversation = Some(value.into_owned()),
             FieldRole::Tool => f.tool = Some(value.into_owned()),
             FieldRole::Family => f.family = family_from_name(&value),
-            FieldRole::Operation => f.operation = Some(value.into_owned()),
+            FieldRole::Operation => {
+                f.operation = Some(match &*value {
+                    "execute_tool" => SpanRole::Call,
+                    op if REQUEST_OPERATIONS.contains(&op) => SpanRole::Request,
+                    _ => SpanRole::Carrier,
+                })
+            }
             FieldRole::Event => f.event = EventKind::from_field_value(&value),
             FieldRole::Result => f.result = true,
         }
@@ -250,15 +257,15 @@ where
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let meta = attrs.metadata();
         let f = self.visit(|v| attrs.record(v));
-        let op = f.operation.as_deref();
-        let role = if self.convention.is_call_span_name(meta.name()) || op == Some("execute_tool") {
+        let op = f.operation;
+        let role = if self.convention.is_call_span_name(meta.name()) || op == Some(SpanRole::Call) {
             SpanRole::Call
         } else if self
             .convention
             .request_spans
             .iter()
             .any(|n| n == meta.name())
-            || op.is_some_and(|o| REQUEST_OPERATIONS.contains(&o))
+            || op == Some(SpanRole::Request)
         {
             SpanRole::Request
         } else {
