@@ -251,8 +251,9 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
         Adjacency::FollowingRun | Adjacency::NextMessageHead => {
             let same_message_only = skel.adjacency == Adjacency::NextMessageHead;
             let mut group: Option<usize> = None;
-            let mut run: Option<(usize, usize)> = None; // (group message, last output's message)
-                                                        // Indexed by source item: a message's anchor is its last call or output entry.
+            // (group message, last output's message)
+            let mut run: Option<(usize, usize)> = None;
+            // Indexed by source item: a message's anchor is its last call or output entry.
             let mut group_anchor: Vec<Option<usize>> =
                 vec![None; entries.iter().map(|e| e.index + 1).max().unwrap_or(0)];
             for (i, e) in entries.iter().enumerate() {
