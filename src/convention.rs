@@ -1,29 +1,36 @@
-//! Which span and field names the layer reads: OpenTelemetry's GenAI vocabulary by default, plus
-//! whatever names a client already uses.
+//! Which span and field names the layer reads: OpenTelemetry's GenAI vocabulary and the Codex
+//! CLI's own instrumentation by default, plus whatever names a client already uses.
 //!
-//! | what | recognised by default |
-//! | --- | --- |
-//! | tool call span | name `execute_tool` or `execute_tool {name}`, or field `gen_ai.operation.name = "execute_tool"` |
-//! | call id | field `gen_ai.tool.call.id` |
-//! | tool name | field `gen_ai.tool.name` |
-//! | pairing family | field `toolseq.tool.family` (`function`, `custom`, `local_shell`, `tool_search`, `computer`) |
-//! | conversation | field `gen_ai.conversation.id` on the span or event, else the nearest ancestor span carrying it, else `default` |
-//! | tool output | event with `toolseq.event = "tool_output"`, or an event named `gen_ai.tool.message`; or the call span recording `gen_ai.tool.call.result` |
-//! | user / assistant message | `toolseq.event = "user_message"` / `"assistant_message"`, or events named `gen_ai.user.message` / `gen_ai.assistant.message` |
-//! | interrupt | `toolseq.event = "interrupt"` |
-//! | model request span | name `toolseq.model_request`, or `gen_ai.operation.name` = `chat`, `text_completion` or `generate_content` |
+//! | what | OpenTelemetry GenAI | Codex (codex-rs) |
+//! | --- | --- | --- |
+//! | tool call span | name `execute_tool` or `execute_tool {name}`, or field `gen_ai.operation.name = "execute_tool"` | `dispatch_tool_call_with_code_mode_result` (TRACE), `mcp.tools.call` |
+//! | call id | field `gen_ai.tool.call.id` | `call_id`, `tool.call_id` |
+//! | tool name | field `gen_ai.tool.name` | `tool_name`, `tool.name` |
+//! | cancelled | the call span closes with no output | also: the call span records `aborted = true` |
+//! | conversation | field `gen_ai.conversation.id` on the span or event, else the nearest ancestor span carrying one, else `default` | `conversation.id`, or `thread.id` on the `turn` span |
+//! | tool output | event with `toolseq.event = "tool_output"`, or an event named `gen_ai.tool.message`; or the call span recording `gen_ai.tool.call.result` | event with `event.name = "codex.tool_result"` (Codex emits it twice; it counts once) |
+//! | user / assistant message | `toolseq.event = "user_message"` / `"assistant_message"`, or events named `gen_ai.user.message` / `gen_ai.assistant.message` | `event.name = "codex.user_prompt"` |
+//! | interrupt | `toolseq.event = "interrupt"` | |
+//! | model request | span named `toolseq.model_request`, or `gen_ai.operation.name` = `chat`, `text_completion` or `generate_content` | `event.name = "codex.api_request"` or `"codex.websocket_request"` |
+//! | pairing family | field `toolseq.tool.family` (`function`, `custom`, `local_shell`, `tool_search`, `computer`) | |
+//!
+//! Only these fields are read: arguments, outputs, message texts and the e-mail address that
+//! Codex's log-only events carry are never looked at, let alone recorded.
+//!
+//! Codex's dispatch span is at TRACE level. The layer's own filter asks for it, so it reaches the
+//! ledger whatever `RUST_LOG` says, as long as the `EnvFilter` sits on the fmt layer.
 //!
 //! A client with its own names maps them once:
 //!
 //! ```
 //! use toolseq::convention::Convention;
 //!
-//! // Codex-style: a `handle_function_call` span with `call_id` and `conversation_id` fields.
+//! // A client whose `run_tool` span carries `tool_call_id` and `session_id` fields.
 //! let convention = Convention::default()
-//!     .call_span("handle_function_call")
-//!     .call_id_field("call_id")
-//!     .tool_name_field("tool_name")
-//!     .conversation_field("conversation_id");
+//!     .call_span("run_tool")
+//!     .call_id_field("tool_call_id")
+//!     .tool_name_field("tool")
+//!     .conversation_field("session_id");
 //! ```
 
 /// What an event means to the ledger.
@@ -37,6 +44,8 @@ pub enum EventKind {
     AssistantMessage,
     /// The user interrupted the turn.
     Interrupt,
+    /// A model request was sent.
+    ModelRequest,
 }
 
 impl EventKind {
@@ -47,6 +56,7 @@ impl EventKind {
             EventKind::UserMessage => "user_message",
             EventKind::AssistantMessage => "assistant_message",
             EventKind::Interrupt => "interrupt",
+            EventKind::ModelRequest => "model_request",
         }
     }
 
@@ -56,6 +66,7 @@ impl EventKind {
             EventKind::UserMessage,
             EventKind::AssistantMessage,
             EventKind::Interrupt,
+            EventKind::ModelRequest,
         ]
         .into_iter()
         .find(|k| k.field_value() == v)
@@ -74,6 +85,7 @@ pub struct Convention {
     pub(crate) conversation_fields: Vec<String>,
     pub(crate) operation_fields: Vec<String>,
     pub(crate) result_fields: Vec<String>,
+    pub(crate) cancel_fields: Vec<String>,
     pub(crate) event_fields: Vec<String>,
     pub(crate) events: Vec<(String, EventKind)>,
 }
@@ -88,17 +100,26 @@ fn names(list: &[&str]) -> Vec<String> {
 impl Default for Convention {
     fn default() -> Self {
         Convention {
-            call_spans: names(&["execute_tool"]),
+            call_spans: names(&[
+                "execute_tool",
+                "dispatch_tool_call_with_code_mode_result",
+                "mcp.tools.call",
+            ]),
             call_span_prefixes: names(&["execute_tool "]),
             request_spans: names(&["toolseq.model_request"]),
-            call_id_fields: names(&["gen_ai.tool.call.id"]),
-            tool_name_fields: names(&["gen_ai.tool.name"]),
+            call_id_fields: names(&["gen_ai.tool.call.id", "call_id", "tool.call_id"]),
+            tool_name_fields: names(&["gen_ai.tool.name", "tool_name", "tool.name"]),
             family_fields: names(&["toolseq.tool.family"]),
-            conversation_fields: names(&["gen_ai.conversation.id"]),
+            conversation_fields: names(&["gen_ai.conversation.id", "conversation.id", "thread.id"]),
             operation_fields: names(&["gen_ai.operation.name"]),
             result_fields: names(&["gen_ai.tool.call.result"]),
-            event_fields: names(&["toolseq.event"]),
+            cancel_fields: names(&["aborted"]),
+            event_fields: names(&["toolseq.event", "event.name"]),
             events: vec![
+                ("codex.tool_result".into(), EventKind::ToolOutput),
+                ("codex.user_prompt".into(), EventKind::UserMessage),
+                ("codex.api_request".into(), EventKind::ModelRequest),
+                ("codex.websocket_request".into(), EventKind::ModelRequest),
                 ("gen_ai.tool.message".into(), EventKind::ToolOutput),
                 ("gen_ai.user.message".into(), EventKind::UserMessage),
                 (
@@ -153,7 +174,14 @@ impl Convention {
         self
     }
 
-    /// Also treat events with this name (`tracing::info!(name: "...", ...)`) as `kind`.
+    /// Also treat a call span that records this field as `true` as cancelled at that moment.
+    pub fn cancel_field(mut self, name: impl Into<String>) -> Self {
+        self.cancel_fields.push(name.into());
+        self
+    }
+
+    /// Also treat events with this name (`tracing::info!(name: "...", ...)`), or whose event
+    /// field (`toolseq.event`, `event.name`) has this value, as `kind`.
     pub fn event(mut self, name: impl Into<String>, kind: EventKind) -> Self {
         self.events.push((name.into(), kind));
         self

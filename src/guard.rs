@@ -117,29 +117,96 @@ impl Guard {
         &self.ledger
     }
 
-    /// Waits (blocking) for running calls to settle, then checks and handles the body.
-    pub fn prepare(&self, conversation: &str, body: &mut Value) -> Result<Report, Error> {
-        let detection = self.detect(body)?;
+    /// Waits (blocking, up to `settle_timeout`) for the conversation's running calls, **then**
+    /// calls `build` once to build the request body, so the body carries every output that
+    /// landed during the wait; then checks it and applies the policy. Returns the body to send
+    /// and its report.
+    ///
+    /// A call still running when the wait ends is answered with a synthetic output saying so
+    /// (and no longer holds up later requests); an interrupted call with one saying it was
+    /// cancelled. If its real output lands later, the next request keeps the synthetic answer
+    /// and returns the real one as a [`Finding::LateOutput`].
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use toolseq::{ledger::Ledger, Guard};
+    ///
+    /// let ledger = Ledger::new();
+    /// let guard = Guard::new(&ledger);
+    /// let history = vec![json!({"type": "message", "role": "user", "content": "hi"})];
+    /// let (body, report) = guard
+    ///     .prepare_with("conv-1", || json!({"model": "gpt-5", "input": history.clone()}))?;
+    /// assert!(report.is_clean());
+    /// # let _ = body;
+    /// # Ok::<(), toolseq::Error>(())
+    /// ```
+    pub fn prepare_with(
+        &self,
+        conversation: &str,
+        build: impl FnOnce() -> Value,
+    ) -> Result<(Value, Report), Error> {
         if !self.settle_timeout.is_zero() {
             self.ledger.wait_settled(conversation, self.settle_timeout);
         }
-        self.handle(conversation, body, detection)
+        self.build_and_handle(conversation, build)
     }
 
-    /// Waits (as a future, on any runtime) for running calls to settle, then checks and handles
-    /// the body.
+    /// [`prepare_with`](Guard::prepare_with) as a future, on any async runtime: waits for the
+    /// conversation's running calls without blocking a thread, then builds the body.
+    pub async fn prepare_with_async(
+        &self,
+        conversation: &str,
+        build: impl FnOnce() -> Value,
+    ) -> Result<(Value, Report), Error> {
+        if !self.settle_timeout.is_zero() {
+            self.ledger
+                .settled(conversation, Some(self.settle_timeout))
+                .await;
+        }
+        self.build_and_handle(conversation, build)
+    }
+
+    fn build_and_handle(
+        &self,
+        conversation: &str,
+        build: impl FnOnce() -> Value,
+    ) -> Result<(Value, Report), Error> {
+        let start = self.ledger.now();
+        let mut body = build();
+        let detection = self.detect(&body)?;
+        let report = self.handle(conversation, &mut body, detection, start)?;
+        Ok((body, report))
+    }
+
+    /// Checks and handles a body that was built **before** this call, waiting first (blocking)
+    /// for running calls. Prefer [`prepare_with`](Guard::prepare_with): an output that lands
+    /// while this waits cannot be in a body that already exists, so its call is answered
+    /// synthetically although its real output arrived in time (the report says so with a
+    /// [`Finding::LostOutput`] whose `during_wait` is true).
+    pub fn prepare(&self, conversation: &str, body: &mut Value) -> Result<Report, Error> {
+        let detection = self.detect(body)?;
+        let start = self.ledger.now();
+        if !self.settle_timeout.is_zero() {
+            self.ledger.wait_settled(conversation, self.settle_timeout);
+        }
+        self.handle(conversation, body, detection, start)
+    }
+
+    /// [`prepare`](Guard::prepare) as a future, on any async runtime. Prefer
+    /// [`prepare_with_async`](Guard::prepare_with_async), for the reason `prepare` gives.
     pub async fn prepare_async(
         &self,
         conversation: &str,
         body: &mut Value,
     ) -> Result<Report, Error> {
         let detection = self.detect(body)?;
+        let start = self.ledger.now();
         if !self.settle_timeout.is_zero() {
             self.ledger
                 .settled(conversation, Some(self.settle_timeout))
                 .await;
         }
-        self.handle(conversation, body, detection)
+        self.handle(conversation, body, detection, start)
     }
 
     fn detect(&self, body: &Value) -> Result<Detection, Error> {
@@ -152,11 +219,14 @@ impl Guard {
         }
     }
 
+    /// `waited_from`: when the guard began waiting, on the ledger's clock; an output produced
+    /// after it and missing from the body landed while the guard waited.
     fn handle(
         &self,
         conversation: &str,
         body: &mut Value,
         detection: Detection,
+        waited_from: Duration,
     ) -> Result<Report, Error> {
         let skel = wire::read(body, detection.format)?;
         let analysis = crate::rules::analyze(&skel);
@@ -167,11 +237,18 @@ impl Guard {
             items: skel.items,
             violations,
             changes: Vec::new(),
-            findings: Vec::new(),
+            findings: crate::report::server_side_findings(&skel),
         };
         let mut opts = self.repair.clone();
         if let Some(snap) = &snap {
-            self.cross_check(conversation, snap, &skel, &mut report, &mut opts);
+            self.cross_check(
+                conversation,
+                snap,
+                &skel,
+                &mut report,
+                &mut opts,
+                waited_from,
+            );
         }
         if report.violations.is_empty() {
             tracing::debug!(
@@ -188,6 +265,9 @@ impl Guard {
             let skel = plan.detach(&skel);
             report.changes = wire::apply(body, detection.format, &skel, &plan, &opts);
             self.count_repairs(conversation, &mut report);
+            if let Some(snap) = &snap {
+                self.late_outputs(body, snap, &mut report, &opts);
+            }
         }
         self.log(conversation, &report, snap.as_ref());
         self.record_flight(conversation, &report);
@@ -206,6 +286,7 @@ impl Guard {
         skel: &crate::skeleton::Skeleton,
         report: &mut Report,
         opts: &mut RepairOptions,
+        waited_from: Duration,
     ) {
         let now = self.ledger.now();
         for v in report
@@ -220,13 +301,17 @@ impl Guard {
                 continue;
             };
             let finding = match call.state {
-                CallState::Answered | CallState::AnsweredAfterCancel => Finding::LostOutput {
-                    call_id: id.to_owned(),
-                    produced_at: call.output_at.unwrap_or_default(),
-                    ago: now.saturating_sub(call.output_at.unwrap_or_default()),
-                },
+                CallState::Answered | CallState::AnsweredAfterCancel => {
+                    let produced_at = call.output_at.unwrap_or_default();
+                    Finding::LostOutput {
+                        call_id: id.to_owned(),
+                        produced_at,
+                        ago: now.saturating_sub(produced_at),
+                        during_wait: produced_at >= waited_from,
+                    }
+                }
                 CallState::Running => {
-                    opts.cancelled.insert(id.to_owned());
+                    opts.running.insert(id.to_owned());
                     Finding::StillRunning {
                         call_id: id.to_owned(),
                         age: now.saturating_sub(call.started.unwrap_or_default()),
@@ -267,6 +352,46 @@ impl Guard {
         }
     }
 
+    /// Turns the removed second outputs of calls the guard had answered synthetically into
+    /// late-output findings, and delivers them as notes when the options ask for it.
+    fn late_outputs(
+        &self,
+        body: &mut Value,
+        snap: &Snapshot,
+        report: &mut Report,
+        opts: &RepairOptions,
+    ) {
+        let format = report.detection.format;
+        let mut late = Vec::new();
+        for c in &report.changes {
+            let Change::Removed {
+                rule: Rule::DuplicateOutput,
+                call_id: Some(id),
+                item,
+                ..
+            } = c
+            else {
+                continue;
+            };
+            let Some(call) = snap.calls.get(self.ledger.key(id)) else {
+                continue;
+            };
+            let Some(answered_at) = call.synthetic_at else {
+                continue;
+            };
+            let late_by = call.output_at.map(|o| o.saturating_sub(answered_at));
+            let delivered = opts.deliver_late_outputs
+                && wire::place_note(body, format, id, &late_note(id, late_by, item));
+            late.push(Finding::LateOutput {
+                call_id: id.clone(),
+                late_by,
+                item: item.clone(),
+                delivered,
+            });
+        }
+        report.findings.extend(late);
+    }
+
     /// Notes each repaired call in the ledger; the second repair of one call is an ERROR.
     fn count_repairs(&self, conversation: &str, report: &mut Report) {
         let mut seen = HashSet::new();
@@ -279,6 +404,9 @@ impl Guard {
                 continue;
             }
             let times = self.ledger.note_repaired(conversation, id);
+            if matches!(c, Change::Inserted { .. }) {
+                self.ledger.note_synthetic(conversation, id);
+            }
             if times > 1 {
                 report.findings.push(Finding::RepeatedRepair {
                     call_id: id.clone(),
@@ -323,7 +451,22 @@ impl Guard {
             );
         }
         for f in &report.findings {
-            if matches!(f, Finding::LostOutput { .. } | Finding::StillRunning { .. }) {
+            if let Finding::LostOutput {
+                during_wait: true, ..
+            } = f
+            {
+                tracing::warn!(
+                    target: TARGET,
+                    conversation = %escape_id(conversation),
+                    hint = "build the body inside Guard::prepare_with, after the wait, so it carries outputs that land meanwhile",
+                    "{f}"
+                );
+            } else if matches!(
+                f,
+                Finding::LostOutput { .. }
+                    | Finding::StillRunning { .. }
+                    | Finding::LateOutput { .. }
+            ) {
                 tracing::warn!(target: TARGET, conversation = %escape_id(conversation), "{f}");
             }
         }
@@ -347,12 +490,22 @@ impl Guard {
             Policy::Repair => match v.rule {
                 Rule::MissingOutput
                     if v.call_id.as_deref().is_some_and(|id| {
-                        report.findings.iter().any(|f| {
-                            matches!(f, Finding::Cancelled { call_id } | Finding::StillRunning { call_id, .. } if call_id == id)
-                        })
+                        report
+                            .findings
+                            .iter()
+                            .any(|f| matches!(f, Finding::Cancelled { call_id } if call_id == id))
                     }) =>
                 {
                     "inserted_cancelled_output"
+                }
+                Rule::MissingOutput
+                    if v.call_id.as_deref().is_some_and(|id| {
+                        report.findings.iter().any(
+                            |f| matches!(f, Finding::StillRunning { call_id, .. } if call_id == id),
+                        )
+                    }) =>
+                {
+                    "inserted_still_running_output"
                 }
                 Rule::MissingOutput => "inserted_output",
                 Rule::InterleavedMessage | Rule::OutputBeforeCall => "moved_output",
@@ -389,4 +542,20 @@ impl Guard {
             tracing::warn!(target: TARGET, path = %path.display(), error = %e, "cannot write the flight recorder");
         }
     }
+}
+
+/// What the model is shown for a late output: which call, how late, and the output itself.
+pub(crate) fn late_note(call_id: &str, late_by: Option<Duration>, item: &Value) -> String {
+    let output = ["output", "content"]
+        .iter()
+        .find_map(|k| item.get(*k))
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    let when = late_by.map_or_else(String::new, |d| format!(" {} ms", d.as_millis()));
+    format!(
+        "[late tool output] Tool call {call_id} finished{when} after it was reported as still running. Its output:\n{output}"
+    )
 }

@@ -123,6 +123,7 @@ struct SpanState {
     family: Option<Family>,
     conversation: Option<String>,
     answered: bool,
+    /// Whether this span owns its call: it started it in the ledger, so its closing ends it.
     started: bool,
 }
 
@@ -136,6 +137,7 @@ struct Fields {
     operation: Option<SpanRole>,
     event: Option<EventKind>,
     result: bool,
+    aborted: bool,
 }
 
 struct Visitor<'a> {
@@ -153,13 +155,14 @@ enum FieldRole {
     Operation,
     Event,
     Result,
+    Cancel,
 }
 
 impl Visitor<'_> {
     /// One pass over the convention's lists per field; most fields match none.
     fn role(&self, name: &str) -> Option<FieldRole> {
         let c = self.convention;
-        let lists: [(&[String], FieldRole); 7] = [
+        let lists: [(&[String], FieldRole); 8] = [
             (&c.call_id_fields, FieldRole::CallId),
             (&c.conversation_fields, FieldRole::Conversation),
             (&c.tool_name_fields, FieldRole::Tool),
@@ -167,6 +170,7 @@ impl Visitor<'_> {
             (&c.event_fields, FieldRole::Event),
             (&c.family_fields, FieldRole::Family),
             (&c.result_fields, FieldRole::Result),
+            (&c.cancel_fields, FieldRole::Cancel),
         ];
         lists
             .into_iter()
@@ -188,8 +192,12 @@ impl Visitor<'_> {
                     _ => SpanRole::Carrier,
                 })
             }
-            FieldRole::Event => f.event = EventKind::from_field_value(&value),
+            FieldRole::Event => {
+                f.event = EventKind::from_field_value(&value)
+                    .or_else(|| self.convention.event_named(&value))
+            }
             FieldRole::Result => f.result = true,
+            FieldRole::Cancel => f.aborted = &*value == "true",
         }
     }
 }
@@ -291,9 +299,12 @@ where
         match role {
             SpanRole::Call => {
                 if let Some(call_id) = &state.call_id {
-                    self.ledger
-                        .call_started(conv, call_id, state.tool.as_deref(), state.family);
-                    state.started = true;
+                    state.started = self.ledger.call_started(
+                        conv,
+                        call_id,
+                        state.tool.as_deref(),
+                        state.family,
+                    );
                 }
             }
             SpanRole::Request => self.ledger.model_request(conv),
@@ -321,10 +332,21 @@ where
                     .conversation
                     .as_deref()
                     .unwrap_or(DEFAULT_CONVERSATION);
-                self.ledger
-                    .call_started(conv, &call_id, state.tool.as_deref(), state.family);
+                state.started =
+                    self.ledger
+                        .call_started(conv, &call_id, state.tool.as_deref(), state.family);
                 state.call_id = Some(call_id);
-                state.started = true;
+            }
+        }
+        // An interrupted call whose span records it (Codex's `aborted`) is cancelled now,
+        // whenever the span itself closes.
+        if f.aborted && state.role == SpanRole::Call && state.started && !state.answered {
+            if let Some(call_id) = &state.call_id {
+                let conv = state
+                    .conversation
+                    .as_deref()
+                    .unwrap_or(DEFAULT_CONVERSATION);
+                self.ledger.call_ended(conv, call_id, false);
             }
         }
     }
@@ -355,6 +377,7 @@ where
             EventKind::UserMessage => self.ledger.user_message(conv),
             EventKind::AssistantMessage => self.ledger.assistant_message(conv),
             EventKind::Interrupt => self.ledger.interrupt(conv),
+            EventKind::ModelRequest => self.ledger.model_request(conv),
         }
     }
 

@@ -242,10 +242,19 @@ pub struct CallInfo {
     pub cancelled_at: Option<Duration>,
     /// How many times the guard has repaired it.
     pub repairs: u32,
+    /// When the guard first answered it with a synthetic output. A call answered so no longer
+    /// holds up requests, even while its tool still runs; an output recorded after this time is
+    /// a late output.
+    pub synthetic_at: Option<Duration>,
     first_seq: u64,
 }
 
 impl CallInfo {
+    /// Whether this call holds up a request: running, and not yet answered synthetically.
+    fn holds_up(&self) -> bool {
+        self.state == CallState::Running && self.synthetic_at.is_none()
+    }
+
     /// A call known only by its state, first recorded at `first_seq`.
     fn new(state: CallState, first_seq: u64) -> Self {
         CallInfo {
@@ -256,6 +265,7 @@ impl CallInfo {
             output_at: None,
             cancelled_at: None,
             repairs: 0,
+            synthetic_at: None,
             first_seq,
         }
     }
@@ -394,20 +404,23 @@ impl Ledger {
         cut(id, self.inner.config.max_id_len)
     }
 
-    /// A tool call started.
+    /// A tool call started. Returns false when the call was already known (a second span for
+    /// the same call, such as an MCP span inside a dispatch span): the first one owns the call.
     pub fn call_started(
         &self,
         conversation: &str,
         call_id: &str,
         tool: Option<&str>,
         family: Option<Family>,
-    ) {
+    ) -> bool {
         let tool = tool.map(|t| self.key(t).to_owned());
+        let mut new = false;
         self.update(conversation, |conv, rec| {
             let id = rec.id(call_id);
             if conv.calls.contains_key(&id) {
                 return;
             }
+            new = true;
             let seq = rec.push(
                 conv,
                 RecordKind::CallStarted {
@@ -427,12 +440,17 @@ impl Ledger {
                 },
             );
         });
+        new
     }
 
-    /// A call's output was produced.
+    /// A call's output was produced. A second report of the same output (clients such as Codex
+    /// emit each result event twice) adds nothing.
     pub fn output_recorded(&self, conversation: &str, call_id: &str) {
         self.update(conversation, |conv, rec| {
             let id = rec.id(call_id);
+            if conv.calls.get(&id).is_some_and(|c| c.output_at.is_some()) {
+                return;
+            }
             let seq = rec.push(
                 conv,
                 RecordKind::OutputRecorded {
@@ -447,8 +465,10 @@ impl Ledger {
             call.output_at.get_or_insert(at);
             match call.state {
                 CallState::Running => {
+                    if call.holds_up() {
+                        conv.running -= 1;
+                    }
                     call.state = CallState::Answered;
-                    conv.running -= 1;
                 }
                 CallState::Cancelled => call.state = CallState::AnsweredAfterCancel,
                 _ => {}
@@ -475,7 +495,9 @@ impl Ledger {
             if call.state != CallState::Running {
                 return;
             }
-            conv.running -= 1;
+            if call.holds_up() {
+                conv.running -= 1;
+            }
             let kind = if answered {
                 call.state = CallState::Answered;
                 call.output_at = Some(rec.at);
@@ -540,6 +562,26 @@ impl Ledger {
             rec.push(conv, RecordKind::Repaired { call_id: id, times });
         });
         times
+    }
+
+    /// Notes that the guard answered this call with a synthetic output. From then on the call
+    /// no longer holds up requests, and an output recorded for it is a late output.
+    pub fn note_synthetic(&self, conversation: &str, call_id: &str) {
+        self.update(conversation, |conv, rec| {
+            let id = rec.id(call_id);
+            let seq = rec.seq;
+            let call = conv
+                .calls
+                .entry(id)
+                .or_insert_with(|| CallInfo::new(CallState::Cancelled, seq + 1));
+            if call.synthetic_at.is_some() {
+                return;
+            }
+            if call.holds_up() {
+                conv.running -= 1;
+            }
+            call.synthetic_at = Some(rec.at);
+        });
     }
 
     /// A copy of one conversation's records and calls.

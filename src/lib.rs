@@ -66,7 +66,7 @@ pub fn check(body: &Value, format: Option<Format>) -> Result<Report, Error> {
         items: skel.items,
         violations: rules::check(&skel),
         changes: Vec::new(),
-        findings: Vec::new(),
+        findings: report::server_side_findings(&skel),
     })
 }
 
@@ -86,6 +86,7 @@ pub fn repair(
     let violations = rules::violations(&skel, &analysis);
     let plan = repair::plan_from(&analysis);
     let items = skel.items;
+    let findings = report::server_side_findings(&skel);
     let changes = if plan.is_empty() {
         Vec::new()
     } else {
@@ -96,7 +97,7 @@ pub fn repair(
         items,
         violations,
         changes,
-        findings: Vec::new(),
+        findings,
     })
 }
 

@@ -12,8 +12,10 @@ use std::collections::{HashMap, HashSet};
 use crate::rules::{analyze, Analysis, Rule, Verdict};
 use crate::skeleton::{Entry, Skeleton};
 
-/// What a synthetic output says, and which calls were cancelled rather than lost.
+/// What a synthetic output says, which calls were cancelled or still running rather than lost,
+/// and what to do with outputs that arrive late.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RepairOptions {
     /// Text of the synthetic output for a call whose output is missing. Default `aborted`.
     pub missing_text: String,
@@ -21,8 +23,18 @@ pub struct RepairOptions {
     /// [`cancelled`](RepairOptions::cancelled)). Default `cancelled: the user interrupted this
     /// tool call before it finished`.
     pub cancelled_text: String,
-    /// Call ids known to have been cancelled or still running (filled by the guard from the ledger).
+    /// Text of the synthetic output for a call still running when the request was sent (see
+    /// [`running`](RepairOptions::running)). Default `still running: …`.
+    pub running_text: String,
+    /// Call ids known to have been cancelled (filled by the guard from the ledger).
     pub cancelled: HashSet<String>,
+    /// Call ids still running when the guard stopped waiting (filled by the guard).
+    pub running: HashSet<String>,
+    /// Whether the guard shows a late output (one that arrived after its call was answered
+    /// synthetically) to the model as a short user message placed after the call's outputs,
+    /// instead of only returning it in the report. Default `false`: the model is never sent
+    /// anything the caller did not ask for.
+    pub deliver_late_outputs: bool,
     /// Texts for particular call ids, taking precedence over the two above (used to replay a
     /// repair on a stored history with [`Report::apply_to`](crate::Report::apply_to)).
     pub texts: HashMap<String, String>,
@@ -34,7 +46,11 @@ impl Default for RepairOptions {
             missing_text: "aborted".to_owned(),
             cancelled_text: "cancelled: the user interrupted this tool call before it finished"
                 .to_owned(),
+            running_text: "still running: this tool call had not finished when the request was sent, so its result is not available"
+                .to_owned(),
             cancelled: HashSet::new(),
+            running: HashSet::new(),
+            deliver_late_outputs: false,
             texts: HashMap::new(),
         }
     }
@@ -53,12 +69,27 @@ impl RepairOptions {
         self
     }
 
+    /// Sets the text of synthetic outputs for calls still running.
+    pub fn running_text(mut self, text: impl Into<String>) -> Self {
+        self.running_text = text.into();
+        self
+    }
+
+    /// Delivers late outputs to the model as a short message (see
+    /// [`deliver_late_outputs`](RepairOptions::deliver_late_outputs)).
+    pub fn deliver_late_outputs(mut self, deliver: bool) -> Self {
+        self.deliver_late_outputs = deliver;
+        self
+    }
+
     /// The synthetic text for this call id.
     pub fn text_for(&self, call_id: &str) -> &str {
         if let Some(text) = self.texts.get(call_id) {
             text
         } else if self.cancelled.contains(call_id) {
             &self.cancelled_text
+        } else if self.running.contains(call_id) {
+            &self.running_text
         } else {
             &self.missing_text
         }
@@ -157,6 +188,7 @@ impl Plan {
             entries,
             adjacency: skel.adjacency,
             items: skel.items,
+            server_history: skel.server_history,
         }
     }
 }

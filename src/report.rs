@@ -19,6 +19,8 @@ pub enum Change {
         call_index: usize,
         /// Whether the call was known to be cancelled (the text says so) rather than lost.
         cancelled: bool,
+        /// Whether the call was still running when the request was sent (the text says so).
+        still_running: bool,
         /// The text the synthetic output carries.
         text: String,
         /// The inserted item, as inserted.
@@ -48,8 +50,10 @@ pub enum Change {
     },
 }
 
-/// What the guard learned by comparing the body with the ledger.
+/// What toolseq learned beyond the rules: what the guard found by comparing the body with the
+/// ledger, and what a check could not judge.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Finding {
     /// The ledger saw this call's output produced, but the body lacks it (compaction, a resume
     /// from a log, a store that dropped it).
@@ -60,8 +64,12 @@ pub enum Finding {
         produced_at: Duration,
         /// How long ago that was.
         ago: Duration,
+        /// Whether it landed while the guard waited, after the body had been built: the call
+        /// the body should have been built inside [`Guard::prepare_with`](crate::Guard::prepare_with).
+        during_wait: bool,
     },
-    /// The call was still running when the guard stopped waiting.
+    /// The call was still running when the guard stopped waiting; it was answered with a
+    /// synthetic output saying so.
     StillRunning {
         /// The call.
         call_id: String,
@@ -79,6 +87,31 @@ pub enum Finding {
         /// The call.
         call_id: String,
     },
+    /// An output that arrived after its call had been answered with a synthetic output. It is
+    /// never sent as a second output for that call: it was removed from the body and is kept
+    /// here whole (and, with [`RepairOptions::deliver_late_outputs`](crate::RepairOptions),
+    /// shown to the model as a short user message after the call's outputs).
+    LateOutput {
+        /// The call.
+        call_id: String,
+        /// How long after the synthetic answer the output arrived, when the ledger saw both.
+        late_by: Option<Duration>,
+        /// The removed output item, as it was in the body.
+        item: Value,
+        /// Whether it was delivered to the model as a message.
+        delivered: bool,
+    },
+    /// An output whose call is not in the body, in a body whose calls may be stored
+    /// server-side: left alone, because the server may pair it.
+    ServerSide {
+        /// The output's call id.
+        call_id: String,
+        /// Its source index.
+        index: usize,
+        /// Why the call may be server-side: `previous_response_id`, `conversation` or
+        /// `item_reference`.
+        reason: &'static str,
+    },
     /// The guard repaired this call again: the repaired history is not being stored.
     RepeatedRepair {
         /// The call.
@@ -91,15 +124,26 @@ pub enum Finding {
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Finding::LostOutput { call_id, ago, .. } => write!(
-                f,
-                "lost output: call {} produced an output {} ms ago that the body lacks",
-                escape_id(call_id),
-                ago.as_millis()
-            ),
+            Finding::LostOutput {
+                call_id,
+                ago,
+                during_wait,
+                ..
+            } => {
+                write!(
+                    f,
+                    "lost output: call {} produced an output {} ms ago that the body lacks",
+                    escape_id(call_id),
+                    ago.as_millis()
+                )?;
+                if *during_wait {
+                    f.write_str(" (it landed while the guard waited, after the body was built: build it inside Guard::prepare_with)")?;
+                }
+                Ok(())
+            }
             Finding::StillRunning { call_id, age } => write!(
                 f,
-                "still running: call {} after {} ms; answered as cancelled",
+                "still running: call {} after {} ms; answered with a synthetic output saying so",
                 escape_id(call_id),
                 age.as_millis()
             ),
@@ -109,6 +153,31 @@ impl fmt::Display for Finding {
             Finding::UnseenCall { call_id } => write!(
                 f,
                 "unseen call: the ledger never saw call {} (is a tracing filter hiding toolseq's spans, or was the session resumed?)",
+                escape_id(call_id)
+            ),
+            Finding::LateOutput {
+                call_id,
+                late_by,
+                delivered,
+                ..
+            } => {
+                write!(f, "late output: call {} was answered synthetically", escape_id(call_id))?;
+                if let Some(d) = late_by {
+                    write!(f, "; its output arrived {} ms later", d.as_millis())?;
+                }
+                f.write_str(if *delivered {
+                    "; removed as a second output and delivered as a message"
+                } else {
+                    "; removed as a second output (kept in this report)"
+                })
+            }
+            Finding::ServerSide {
+                call_id,
+                index,
+                reason,
+            } => write!(
+                f,
+                "not checked: output {} at {index} may answer a call stored server-side (`{reason}`); left alone",
                 escape_id(call_id)
             ),
             Finding::RepeatedRepair { call_id, times } => write!(
@@ -153,7 +222,8 @@ impl Report {
 
     /// Applies this report's repairs to a stored copy of the history (the client's own store), so
     /// that the next request built from it needs no repair. The synthetic outputs carry the same
-    /// texts as the ones this report inserted. Returns the report of that repair.
+    /// texts as the ones this report inserted, and late outputs delivered as notes are stored as
+    /// those notes. Returns the report of that repair.
     ///
     /// ```
     /// use serde_json::json;
@@ -171,7 +241,29 @@ impl Report {
                 opts.texts.insert(call_id.clone(), text.clone());
             }
         }
-        crate::repair(stored, Some(self.detection.format), &opts)
+        let format = self.detection.format;
+        let replay = crate::repair(stored, Some(format), &opts)?;
+        // A late output shown to the model as a note is stored as that note, once: only where
+        // the stored history still held the late output.
+        for f in &self.findings {
+            let Finding::LateOutput {
+                call_id,
+                late_by,
+                item,
+                delivered: true,
+            } = f
+            else {
+                continue;
+            };
+            let removed_here = replay.changes.iter().any(|c| {
+                matches!(c, Change::Removed { rule: Rule::DuplicateOutput, call_id: Some(id), .. } if id == call_id)
+            });
+            if removed_here {
+                let note = crate::guard::late_note(call_id, *late_by, item);
+                crate::wire::place_note(stored, format, call_id, &note);
+            }
+        }
+        Ok(replay)
     }
 
     /// Where a violation sits, as a JSON-path-like location (`input[3]`, `messages[2].content[0]`).
@@ -195,6 +287,19 @@ impl Report {
     pub fn api_error(&self, v: &Violation) -> Option<String> {
         api_error(self.detection.format, v)
     }
+}
+
+/// Notes for the outputs a check cannot judge because their calls may be stored server-side.
+pub(crate) fn server_side_findings(skel: &crate::skeleton::Skeleton) -> Vec<Finding> {
+    let reason = skel.server_history.unwrap_or("item_reference");
+    crate::rules::server_side_outputs(skel)
+        .into_iter()
+        .map(|(e, id)| Finding::ServerSide {
+            call_id: id.to_owned(),
+            index: skel.entries[e].index,
+            reason,
+        })
+        .collect()
 }
 
 fn location(format: Format, index: usize, block: Option<usize>) -> String {

@@ -133,12 +133,31 @@ pub(crate) enum Verdict {
     Answer { call: usize, placed: bool },
     /// An output with no call.
     Orphan,
+    /// An output with no call in the body, in a body whose calls may live server-side: left
+    /// alone, because the server may pair it.
+    ServerSide,
     /// An output with an empty or absent id.
     EmptyOutput,
     /// An output of another family than `call`.
     Mismatch { call: usize },
     /// An output for `call`, which has a better answer.
     DuplicateOutput { call: usize },
+}
+
+/// Outputs whose call is not in the body but may be stored server-side (see
+/// [`Skeleton::may_pair_server_side`]): neither violations nor repaired, only worth a note.
+/// Yields `(entry, call id)` in document order.
+pub fn server_side_outputs<'s>(skel: &'s Skeleton<'s>) -> Vec<(usize, &'s str)> {
+    if !skel.may_pair_server_side() {
+        return Vec::new();
+    }
+    let a = analyze(skel);
+    a.verdicts
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| **v == Verdict::ServerSide)
+        .filter_map(|(i, _)| Some((i, skel.entries[i].id()?)))
+        .collect()
 }
 
 /// The shared analysis behind [`check`] and the repair planner.
@@ -179,6 +198,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     }
 
     let (placed_zone, anchor) = placement(skel);
+    let server_side = skel.may_pair_server_side();
 
     // Each call keeps its best candidate: well placed, then after the call, then before it;
     // first in document order on ties.
@@ -192,7 +212,11 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             continue;
         };
         let Some(&c) = calls.get(id) else {
-            verdicts[i] = Verdict::Orphan;
+            verdicts[i] = if server_side {
+                Verdict::ServerSide
+            } else {
+                Verdict::Orphan
+            };
             continue;
         };
         if entries[c].family != e.family {
@@ -330,7 +354,7 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
     for (i, e) in entries.iter().enumerate() {
         let call_at = |c: usize| Some(entries[c].index);
         let (rule, call_index) = match a.verdicts[i] {
-            Verdict::Plain => continue,
+            Verdict::Plain | Verdict::ServerSide => continue,
             Verdict::Malformed => (Rule::MalformedItem, None),
             Verdict::EmptyCall | Verdict::EmptyOutput => (Rule::EmptyCallId, None),
             Verdict::Call if a.answer[i].is_none() => (Rule::MissingOutput, None),

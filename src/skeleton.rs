@@ -44,6 +44,9 @@ pub enum Kind {
     Message(Role),
     /// Anything that pairs with nothing (reasoning, server-executed tools, unknown types).
     Other,
+    /// A reference to an item stored server-side (Responses `item_reference`): it may be a call
+    /// whose output the body carries, so such outputs cannot be judged orphans.
+    Reference,
     /// An item the adapter could not read; the reason says why.
     Malformed(&'static str),
 }
@@ -132,15 +135,25 @@ pub struct Skeleton<'a> {
     pub adjacency: Adjacency,
     /// Number of source items (a Chat or Anthropic message counts once).
     pub items: usize,
+    /// Why calls answered in this body may live server-side, out of its sight (the Responses
+    /// field `previous_response_id` or `conversation`); `None` when the body is the whole history.
+    pub server_history: Option<&'static str>,
 }
 
 impl Skeleton<'_> {
+    /// Whether an output whose call is not in the body may still be answering a call the server
+    /// holds: the body continues a stored response, or references stored items.
+    pub fn may_pair_server_side(&self) -> bool {
+        self.server_history.is_some() || self.entries.iter().any(|e| e.kind == Kind::Reference)
+    }
+
     /// An empty skeleton with the given ordering rule.
     pub fn new(adjacency: Adjacency) -> Self {
         Skeleton {
             entries: Vec::new(),
             adjacency,
             items: 0,
+            server_history: None,
         }
     }
 
@@ -150,6 +163,7 @@ impl Skeleton<'_> {
             entries: self.entries.into_iter().map(Entry::into_owned).collect(),
             adjacency: self.adjacency,
             items: self.items,
+            server_history: self.server_history,
         }
     }
 }

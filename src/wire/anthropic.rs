@@ -13,6 +13,34 @@ pub(super) fn read(messages: &[Value]) -> Skeleton<'_> {
     super::read_messages(messages, Adjacency::NextMessageHead, read_message)
 }
 
+/// Appends a text block to the user message at `at` (after its `tool_result` blocks), or inserts
+/// a user message there when the message at `at` is not a user's.
+pub(super) fn append_text(messages: &mut Vec<Value>, at: usize, text: &str) {
+    let block = json!({"type": "text", "text": text});
+    let target = messages
+        .get_mut(at)
+        .filter(|m| m.get("role").and_then(Value::as_str) == Some("user"))
+        .and_then(Value::as_object_mut);
+    let Some(msg) = target else {
+        messages.insert(
+            at.min(messages.len()),
+            json!({"role": "user", "content": [block]}),
+        );
+        return;
+    };
+    match msg.get_mut("content") {
+        Some(Value::Array(blocks)) => blocks.push(block),
+        // The API refuses empty text blocks, so an empty string is not kept as one.
+        Some(Value::String(s)) if !s.is_empty() => {
+            let first = json!({"type": "text", "text": std::mem::take(s)});
+            msg.insert("content".into(), json!([first, block]));
+        }
+        _ => {
+            msg.insert("content".into(), json!([block]));
+        }
+    }
+}
+
 fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: usize) {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "message");
     let [role, content] = fields(obj, ["role", "content"]);

@@ -224,7 +224,11 @@ fn list_mut(body: &mut Value, format: Format) -> Option<&mut Vec<Value>> {
 /// Reads a body of the given format into a skeleton.
 pub fn read(body: &Value, format: Format) -> Result<Skeleton<'_>, Error> {
     let items = list(body, format)?.map_or(&[][..], Vec::as_slice);
-    Ok(read_items(items, format))
+    let mut skel = read_items(items, format);
+    if format == Format::Responses {
+        skel.server_history = responses::server_history(body);
+    }
+    Ok(skel)
 }
 
 /// Reads a list of items, messages or rollout lines into a skeleton.
@@ -411,6 +415,7 @@ impl<'a> Edits<'a> {
                 let item = synthetic_item(self.format, family, &id, text);
                 self.changes.push(Change::Inserted {
                     cancelled: self.opts.cancelled.contains(&id),
+                    still_running: self.opts.running.contains(&id),
                     text: text.to_owned(),
                     call_id: id,
                     call_index: c.index,
@@ -477,4 +482,52 @@ pub(crate) fn fields<'a, const N: usize>(
 /// more than the comparison itself.
 fn same_bytes(a: &str, b: &str) -> bool {
     a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
+/// Shows a note to the model as a short user message placed after the outputs that follow the
+/// call `call_id` (Anthropic: a text block at the end of the user message holding its result),
+/// so it never separates a call from an output. Returns false when the call is not in the body.
+pub fn place_note(body: &mut Value, format: Format, call_id: &str, note: &str) -> bool {
+    let Some(items) = list_mut(body, format) else {
+        return false;
+    };
+    let (call_item, after_run) = {
+        let skel = read_items(items, format);
+        let Some(call) = skel
+            .entries
+            .iter()
+            .position(|e| e.kind == Kind::Call && e.id() == Some(call_id))
+        else {
+            return false;
+        };
+        let m = skel.entries[call].index;
+        // The first source item after the call's that is neither a call nor an output.
+        let mut next = m + 1;
+        for e in &skel.entries[call..] {
+            if e.index < next {
+                continue;
+            }
+            if e.index == next && matches!(e.kind, Kind::Call | Kind::Output) {
+                next += 1;
+            } else {
+                break;
+            }
+        }
+        (m, next)
+    };
+    match format {
+        Format::Responses => items.insert(after_run, responses::user_message(note)),
+        Format::Rollout => {
+            let timestamp = items[after_run - 1].get("timestamp").cloned();
+            let line = serde_json::json!({"timestamp": timestamp, "type": "response_item",
+                                          "payload": responses::user_message(note)});
+            items.insert(after_run, line);
+        }
+        Format::Chat => items.insert(
+            after_run,
+            serde_json::json!({"role": "user", "content": note}),
+        ),
+        Format::Anthropic => anthropic::append_text(items, call_item + 1, note),
+    }
+    true
 }

@@ -14,7 +14,12 @@ pub(super) fn is_item_type(t: &str) -> bool {
     pairing(t).is_some()
         || matches!(
             t,
-            "message" | "reasoning" | "web_search_call" | "image_generation_call" | "compaction"
+            "message"
+                | "reasoning"
+                | "web_search_call"
+                | "image_generation_call"
+                | "compaction"
+                | "item_reference"
         )
 }
 
@@ -53,6 +58,15 @@ pub(super) fn read(items: &[Value], rollout: bool) -> Skeleton<'_> {
     skel
 }
 
+/// The field that makes a request body continue a history stored server-side, if any: its calls
+/// may then be answered by outputs in this body that the body cannot show the call of.
+pub(super) fn server_history(body: &Value) -> Option<&'static str> {
+    let obj = body.as_object()?;
+    ["previous_response_id", "conversation"]
+        .into_iter()
+        .find(|k| obj.get(*k).is_some_and(|v| !v.is_null()))
+}
+
 /// The Responses item of a rollout line, `None` for lines of other types.
 pub(crate) fn rollout_payload(line: &Value) -> Result<Option<&Value>, &'static str> {
     let obj = line
@@ -73,10 +87,13 @@ fn entry(item: &Value, i: usize) -> Entry<'_> {
     let Some(obj) = item.as_object() else {
         return malformed("item is not a JSON object");
     };
-    let [ty, role, call_id, execution] = fields(obj, ["type", "role", "call_id", "execution"]);
+    let [ty, role, call_id, execution, id] =
+        fields(obj, ["type", "role", "call_id", "execution", "id"]);
     let t = match ty {
         Some(Value::String(t)) => t.as_str(),
         None if role.is_some() => "message",
+        // The API accepts an item reference without its `type`.
+        None if id.is_some_and(Value::is_string) => "item_reference",
         None => return malformed("item has neither `type` nor `role`"),
         Some(_) => return malformed("item `type` is not a string"),
     };
@@ -86,6 +103,9 @@ fn entry(item: &Value, i: usize) -> Entry<'_> {
             Some(_) => Entry::new(Kind::Message(Role::User), i, None, "message"),
             None => malformed("message without a string `role`"),
         };
+    }
+    if t == "item_reference" {
+        return Entry::new(Kind::Reference, i, None, "item_reference");
     }
     let Some((kind, family, label)) = pairing(t) else {
         return Entry::new(Kind::Other, i, None, "item");
@@ -98,6 +118,11 @@ fn entry(item: &Value, i: usize) -> Entry<'_> {
         Ok(id) => Entry::paired(kind, family, id, i, None, label),
         Err(()) => Entry::new(Kind::Malformed("`call_id` is not a string"), i, None, label),
     }
+}
+
+/// A user message item holding `text`.
+pub(super) fn user_message(text: &str) -> Value {
+    json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
 }
 
 /// The output item answering a call of this family.

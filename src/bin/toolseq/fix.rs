@@ -185,6 +185,7 @@ fn stream(
                         call_id: id,
                         call_index: c.index,
                         cancelled: false,
+                        still_running: false,
                         text,
                         item: payload,
                     });
