@@ -1,15 +1,21 @@
 //! Reproduces the interrupted-tool bug in a simulated agent loop (no network) and shows the guard
 //! mending it.
 //!
-//! A fake model asks for two tool calls in parallel; one is slow; the user interrupts while it
-//! runs (its future is dropped, so no output is ever recorded) and types a new message. The
-//! history now holds a call with no output: a strict API refuses it with HTTP 400. The guard,
-//! consulted before the request, answers the interrupted call and the request goes through.
+//! A fake model asks for three tool calls in parallel. The user interrupts one (its task is
+//! aborted, so no output is ever recorded) and types a new message while another is still
+//! running. A body built at that moment lacks both outputs: a strict API refuses it with HTTP
+//! 400. The guard waits for the running tool, then has the body built (`prepare_with`), so the
+//! real output that landed meanwhile is sent, and answers the interrupted call as cancelled.
 //!
 //! Run: `cargo run --example harness` (set `RUST_LOG` to change what the fmt layer prints; the
 //! default shows toolseq's diagnostics at debug).
 
+use std::io::IsTerminal;
+use std::sync::Arc;
 use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::task::JoinHandle;
 
 use serde_json::{json, Value};
 use tracing::Instrument;
@@ -93,15 +99,29 @@ fn user(text: &str) -> Value {
     json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
 }
 
-/// A tool that takes time, instrumented with toolseq's one-line span helper.
-async fn run_tool(name: &'static str, call_id: &'static str, millis: u64) -> Value {
-    async move {
-        tokio::time::sleep(Duration::from_millis(millis)).await;
-        toolseq::tool_output!(call_id);
-        json!({"type": "function_call_output", "call_id": call_id, "output": format!("{name}: ok")})
-    }
-    .instrument(toolseq::tool_call_span!(call_id, name))
-    .await
+type History = Arc<Mutex<Vec<Value>>>;
+
+/// A tool that takes time, as its own task, instrumented with toolseq's one-line span helper.
+/// Its output goes into the history first, then the ledger hears of it, so a guard woken by
+/// that builds a body holding it.
+fn spawn_tool(
+    history: &History,
+    name: &'static str,
+    call_id: &'static str,
+    millis: u64,
+) -> JoinHandle<()> {
+    let history = history.clone();
+    tokio::spawn(
+        async move {
+            tokio::time::sleep(Duration::from_millis(millis)).await;
+            history
+                .lock()
+                .push(json!({"type": "function_call_output", "call_id": call_id,
+                                       "output": format!("{name}: ok")}));
+            toolseq::tool_output!(call_id);
+        }
+        .instrument(toolseq::tool_call_span!(call_id, name)),
+    )
 }
 
 fn show(items: &Value) {
@@ -120,68 +140,65 @@ async fn main() {
     let ledger = Ledger::new();
     // RUST_LOG's filter goes on the fmt layer only; the toolseq layer brings its own filter.
     let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("toolseq=debug"));
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     tracing_subscriber::registry()
         .with(
             tracing_subscriber::fmt::layer()
                 .with_target(true)
+                .with_ansi(colour)
                 .with_filter(env),
         )
         .with(toolseq::layer::layer(&ledger))
         .init();
 
     let turn = toolseq::conversation_span!(CONVERSATION);
-    let mut history: Vec<Value> = Vec::new();
+    let history: History = Arc::new(Mutex::new(Vec::new()));
     async {
-        println!("== turn 1: the user asks; the fake model calls two tools in parallel");
-        history.push(user("run the tests and list the files"));
+        println!("== turn 1: the user asks; the fake model calls three tools in parallel");
+        history
+            .lock()
+            .push(user("list the files, build, and run the tests"));
         toolseq::user_message!();
-        history.push(json!({"type": "function_call", "call_id": "call_ls", "name": "list_files", "arguments": "{}"}));
-        history.push(json!({"type": "function_call", "call_id": "call_test", "name": "run_tests", "arguments": "{}"}));
-
-        let ls = run_tool("list_files", "call_ls", 30);
-        let tests = run_tool("run_tests", "call_test", 60_000);
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let _ = tx.send(()); // the user presses Esc
-        });
-        let mut ls = std::pin::pin!(ls);
-        let mut tests = std::pin::pin!(tests);
-        let mut rx = rx;
-        let mut ls_done = false;
-        loop {
-            tokio::select! {
-                out = &mut ls, if !ls_done => { history.push(out); ls_done = true; }
-                out = &mut tests => { history.push(out); break; }
-                _ = &mut rx => {
-                    println!("== the user interrupts while run_tests is still running");
-                    toolseq::interrupt!();
-                    break;
-                }
-            }
+        for (id, name) in [
+            ("call_ls", "list_files"),
+            ("call_build", "build"),
+            ("call_test", "run_tests"),
+        ] {
+            history.lock().push(
+                json!({"type": "function_call", "call_id": id, "name": name, "arguments": "{}"}),
+            );
         }
+        let _ls = spawn_tool(&history, "list_files", "call_ls", 30);
+        let _build = spawn_tool(&history, "build", "call_build", 600);
+        let tests = spawn_tool(&history, "run_tests", "call_test", 60_000);
+
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        println!("== at 300 ms the user presses Esc: run_tests is dropped (build keeps running)");
+        tests.abort();
+        toolseq::interrupt!();
+        println!("== ... and types a new message; build will finish 300 ms later");
+        history
+            .lock()
+            .push(user("never mind the tests, just summarise"));
+        toolseq::user_message!();
     }
     .instrument(turn.clone())
-    .await; // leaving the block drops the run_tests future: its output never arrives
+    .await;
 
-    turn.in_scope(|| {
-        println!("== the user types a new message");
-        history.push(user("never mind the tests, just summarise"));
-        toolseq::user_message!();
-    });
-
-    let items = Value::Array(history.clone());
-    println!("\n== the client's history (an OpenAI Responses input):");
+    // What a client that builds the body when the user hits enter would send.
+    let early: Vec<Value> = history.lock().clone();
+    let items = Value::Array(early.clone());
+    println!("\n== the body built when the user hit enter (an OpenAI Responses input):");
     show(&items);
 
-    println!("\n== without the guard, a strict API refuses the request in every format:");
+    println!("\n== without the guard, a strict API refuses it in every format:");
     let bodies = [
         (
             Format::Responses,
             json!({"model": "fake", "input": items.clone()}),
         ),
-        (Format::Chat, as_chat(&history)),
-        (Format::Anthropic, as_anthropic(&history)),
+        (Format::Chat, as_chat(&early)),
+        (Format::Anthropic, as_anthropic(&early)),
     ];
     for (format, body) in &bodies {
         let answer = strict_api(*format, body)
@@ -191,12 +208,18 @@ async fn main() {
     }
 
     println!(
-        "\n== with the guard before the request (its diagnostics come from target toolseq::guard):"
+        "\n== with the guard: it waits for the running build, then builds the body (diagnostics from target toolseq::guard):"
     );
-    let guard = Guard::new(&ledger).settle_timeout(Duration::from_millis(200));
-    let [(_, mut body), rest @ ..] = bodies;
-    let report = match guard.prepare(CONVERSATION, &mut body) {
-        Ok(report) => report,
+    let guard = Guard::new(&ledger).settle_timeout(Duration::from_secs(2));
+    let started = std::time::Instant::now();
+    let prepared = guard
+        .prepare_with_async(
+            CONVERSATION,
+            || json!({"model": "fake", "input": history.lock().clone()}),
+        )
+        .await;
+    let (body, report) = match prepared {
+        Ok(done) => done,
         Err(e) => {
             eprintln!("guard refused: {e}");
             std::process::exit(1);
@@ -205,17 +228,30 @@ async fn main() {
     let answer = strict_api(Format::Responses, &body)
         .err()
         .unwrap_or_else(|| "accepted".into());
-    println!("  responses -> {answer}\n\n  what was sent:");
+    println!(
+        "  waited {} ms; responses -> {answer}\n\n  what was sent:",
+        started.elapsed().as_millis()
+    );
     show(&body["input"]);
     println!("\n  the report:\n{}", indent(&report.to_string()));
+    let real_build = body["input"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|i| i["call_id"] == "call_build" && i["output"] == "build: ok");
+    println!("\n  build's real output was sent: {real_build}");
     // Store the repair, so the next turn's request needs none.
-    let mut stored = items.clone();
+    let mut stored = Value::Array(history.lock().clone());
     if let Err(e) = report.apply_to(&mut stored) {
         eprintln!("cannot store the repair: {e}");
     }
 
-    println!("\n== the same repair on the other wire formats:");
-    for (format, mut body) in rest {
+    println!("\n== the same repair on the other wire formats (bodies built after the wait):");
+    let settled: Vec<Value> = history.lock().clone();
+    for (format, mut body) in [
+        (Format::Chat, as_chat(&settled)),
+        (Format::Anthropic, as_anthropic(&settled)),
+    ] {
         let opts = toolseq::RepairOptions::default();
         let changes = toolseq::repair(&mut body, Some(format), &opts)
             .map(|r| r.changes.len())
@@ -223,7 +259,7 @@ async fn main() {
         let answer = strict_api(format, &body)
             .err()
             .unwrap_or_else(|| "accepted".into());
-        println!("  {format:<9} -> {answer} ({changes} change)");
+        println!("  {format:<9} -> {answer} ({changes} change(s))");
     }
 
     println!("\n== the ledger timeline:");
@@ -244,7 +280,7 @@ async fn main() {
         .map(|r| r.is_clean())
         .unwrap_or(false);
     println!("\n== next turn from the stored history needs no repair: {clean}");
-    if !clean {
+    if !clean || !real_build {
         std::process::exit(1);
     }
 }

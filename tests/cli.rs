@@ -245,3 +245,26 @@ fn timeline_reads_a_real_ledger_dump() {
     assert_eq!(code, 0);
     assert!(out.contains("arrived while call_1 still running"), "{out}");
 }
+
+#[test]
+fn a_body_continuing_a_stored_response_is_checked_clean_and_fixed_byte_for_byte() {
+    let file = data("stateful_body.json");
+    let (code, out, _) = run(&["check", &file]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("2 output(s) may answer calls stored server-side (`previous_response_id`)"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["check", "--json", &file]);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["violations"].as_array().unwrap().len(), 0);
+    assert_eq!(v["not_checked"][1]["call_id"], "call_b");
+    assert_eq!(v["not_checked"][1]["reason"], "previous_response_id");
+    let fixed = tmp("stateful-fixed.json");
+    let (code, _, err) = run(&["fix", &file, "-o", fixed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        std::fs::read(&fixed).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+}

@@ -13,8 +13,8 @@ pub(super) fn read(messages: &[Value]) -> Skeleton<'_> {
     super::read_messages(messages, Adjacency::NextMessageHead, read_message)
 }
 
-/// Appends a text block to the user message at `at` (after its `tool_result` blocks), or inserts
-/// a user message there when the message at `at` is not a user's.
+/// Puts a text block in the user message at `at`, right after the `tool_result` blocks that open
+/// it, or inserts a user message there when the message at `at` is not a user's.
 pub(super) fn append_text(messages: &mut Vec<Value>, at: usize, text: &str) {
     let block = json!({"type": "text", "text": text});
     let target = messages
@@ -29,7 +29,13 @@ pub(super) fn append_text(messages: &mut Vec<Value>, at: usize, text: &str) {
         return;
     };
     match msg.get_mut("content") {
-        Some(Value::Array(blocks)) => blocks.push(block),
+        Some(Value::Array(blocks)) => {
+            let results = blocks
+                .iter()
+                .take_while(|b| block_type(b) == Some("tool_result"))
+                .count();
+            blocks.insert(results, block);
+        }
         // The API refuses empty text blocks, so an empty string is not kept as one.
         Some(Value::String(s)) if !s.is_empty() => {
             let first = json!({"type": "text", "text": std::mem::take(s)});

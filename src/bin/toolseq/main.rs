@@ -290,7 +290,26 @@ fn as_json(scanned: &Scanned, violations: &[toolseq::Violation], p: &Plan) -> Va
             "api_error": api_error(scanned.detection.format, v),
         })).collect::<Vec<_>>(),
         "repairs": repairs(scanned, p),
+        "not_checked": not_checked(scanned).iter().map(|(index, id)| json!({
+            "call_id": id,
+            "index": index,
+            "line": scanned.line_of(*index),
+            "reason": server_side_reason(scanned),
+        })).collect::<Vec<_>>(),
     })
+}
+
+/// Outputs whose call may be stored server-side: `(item index, call id)`.
+fn not_checked(scanned: &Scanned) -> Vec<(usize, &str)> {
+    let skel = &scanned.skel;
+    toolseq::rules::server_side_outputs(skel)
+        .into_iter()
+        .map(|(e, id)| (skel.entries[e].index, id))
+        .collect()
+}
+
+fn server_side_reason(scanned: &Scanned) -> &'static str {
+    scanned.skel.server_history.unwrap_or("item_reference")
 }
 
 fn print_report(
@@ -353,6 +372,18 @@ fn print_report(
                 style.dim(&format!("API would answer: {e}"))
             )?;
         }
+    }
+    let unchecked = not_checked(scanned);
+    if !unchecked.is_empty() {
+        writeln!(
+            out,
+            "  {}",
+            style.dim(&format!(
+                "note: {} output(s) may answer calls stored server-side (`{}`); not checked, left alone",
+                unchecked.len(),
+                server_side_reason(scanned)
+            ))
+        )?;
     }
     if violations.is_empty() {
         return writeln!(
