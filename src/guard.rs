@@ -15,16 +15,16 @@
 //! ledger.call_started("conv", "call_1", Some("shell"), None);
 //! ledger.call_ended("conv", "call_1", false); // interrupted
 //! let guard = Guard::new(&ledger);
-//! let mut body = json!({"input": [
+//! let mut history = json!([
 //!     {"type": "function_call", "call_id": "call_1", "name": "shell", "arguments": "{}"},
-//!     {"type": "message", "role": "user", "content": "try something else"}]});
-//! let report = guard.prepare("conv", &mut body).unwrap();
+//!     {"type": "message", "role": "user", "content": "try something else"}]);
+//! // Waits for running calls first, then builds the body, so it holds outputs that landed.
+//! let (body, report) = guard.prepare_with("conv", || json!({"input": history.clone()})).unwrap();
 //! assert_eq!(body["input"][1]["type"], "function_call_output");
 //! assert!(body["input"][1]["output"].as_str().unwrap().starts_with("cancelled"));
 //! // Store the repair so the next request does not need it again:
-//! # let mut stored_history = json!([{"type": "function_call", "call_id": "call_1", "name": "shell", "arguments": "{}"},
-//! #     {"type": "message", "role": "user", "content": "try something else"}]);
-//! report.apply_to(&mut stored_history).unwrap();
+//! report.apply_to(&mut history).unwrap();
+//! assert_eq!(history, body["input"]);
 //! ```
 
 use std::collections::HashSet;
