@@ -398,7 +398,7 @@ impl Guard {
         for c in &report.changes {
             let id = match c {
                 Change::Inserted { call_id, .. } | Change::Moved { call_id, .. } => call_id,
-                Change::Removed { .. } => continue,
+                _ => continue,
             };
             if !seen.insert(id.clone()) {
                 continue;

@@ -211,6 +211,11 @@ pub fn family_name(f: Family) -> &'static str {
         Family::Custom => "custom",
         Family::ToolSearch => "tool_search",
         Family::Computer => "computer",
+        Family::Shell => "shell",
+        Family::ApplyPatch => "apply_patch",
+        Family::McpApproval => "mcp_approval",
+        Family::Program => "program",
+        Family::ServerTool => "server_tool",
     }
 }
 
@@ -221,6 +226,11 @@ pub fn family_from_name(name: &str) -> Option<Family> {
         "custom" => Family::Custom,
         "tool_search" => Family::ToolSearch,
         "computer" => Family::Computer,
+        "shell" => Family::Shell,
+        "apply_patch" => Family::ApplyPatch,
+        "mcp_approval" => Family::McpApproval,
+        "program" => Family::Program,
+        "server_tool" => Family::ServerTool,
         _ => return None,
     })
 }

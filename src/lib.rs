@@ -23,6 +23,7 @@
 pub mod convention;
 pub mod error;
 pub mod guard;
+mod ids;
 mod instrument;
 pub mod layer;
 pub mod ledger;

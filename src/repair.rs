@@ -9,6 +9,7 @@
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
+use crate::ids::Action;
 use crate::rules::{analyze, Analysis, Rule, Verdict};
 use crate::skeleton::{Entry, Skeleton};
 
@@ -132,6 +133,38 @@ pub struct Removal {
     pub rule: Rule,
 }
 
+/// Give the call or output at this skeleton entry a new call id. Every entry holding the old id
+/// gets the same new one, so pairs stay pairs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rewrite {
+    /// Skeleton entry whose call id changes.
+    pub entry: usize,
+    /// The new call id.
+    pub new_id: String,
+    /// Why.
+    pub rule: Rule,
+}
+
+/// A field an edit removes from an item, leaving the item in place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// The item's server id (Responses `id`), which the API does not need on a replayed item.
+    ItemId,
+    /// An empty list of calls (Chat `tool_calls: []`).
+    EmptyCallList,
+}
+
+/// Remove `field` from the item at this skeleton entry, because of `rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Strip {
+    /// Skeleton entry of the item.
+    pub entry: usize,
+    /// The field.
+    pub field: Field,
+    /// Why.
+    pub rule: Rule,
+}
+
 /// An edit plan over a skeleton. Inserts are sorted by anchor, and inserts sharing an anchor
 /// are in the order their calls were made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -140,12 +173,27 @@ pub struct Plan {
     pub removals: Vec<Removal>,
     /// Outputs to put in place.
     pub inserts: Vec<Insert>,
+    /// Call ids to replace in place.
+    pub rewrites: Vec<Rewrite>,
+    /// Fields to remove in place.
+    pub strips: Vec<Strip>,
 }
 
 impl Plan {
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.removals.is_empty() && self.inserts.is_empty()
+        self.removals.is_empty()
+            && self.inserts.is_empty()
+            && self.rewrites.is_empty()
+            && self.strips.is_empty()
+    }
+
+    /// The new call id the plan gives this entry, if it rewrites it.
+    pub fn new_id(&self, entry: usize) -> Option<&str> {
+        self.rewrites
+            .iter()
+            .find(|r| r.entry == entry)
+            .map(|r| r.new_id.as_str())
     }
 
     /// What applying this plan needs of `skel`, detached from the body `skel` borrows its ids
@@ -167,21 +215,33 @@ impl Plan {
                 Placed::Moved { call, .. } | Placed::Synthetic { call } => name(call),
             }
         }
+        for r in &self.rewrites {
+            name(r.entry);
+        }
+        let renamed: std::collections::HashMap<usize, &str> = self
+            .rewrites
+            .iter()
+            .map(|r| (r.entry, r.new_id.as_str()))
+            .collect();
         let entries = skel
             .entries
             .iter()
             .zip(named)
-            .map(|(e, named)| Entry {
+            .enumerate()
+            .map(|(i, (e, named))| Entry {
                 kind: e.kind,
                 family: e.family,
-                call_id: e
-                    .call_id
-                    .as_deref()
+                // A rewritten call is answered under its new id.
+                call_id: renamed
+                    .get(&i)
+                    .copied()
+                    .or(e.call_id.as_deref())
                     .filter(|_| named)
                     .map(|id| Cow::Owned(id.to_owned())),
                 index: e.index,
                 block: e.block,
                 label: e.label,
+                item_id: None,
             })
             .collect();
         Skeleton {
@@ -189,6 +249,7 @@ impl Plan {
             adjacency: skel.adjacency,
             items: skel.items,
             server_history: skel.server_history,
+            call_ids: skel.call_ids,
         }
     }
 }
@@ -213,6 +274,23 @@ pub fn plan(skel: &Skeleton) -> Plan {
 /// The plan that mends what an analysis found.
 pub(crate) fn plan_from(a: &Analysis) -> Plan {
     let mut p = Plan::default();
+    for f in &a.ids {
+        let (entry, rule) = (f.entry, f.rule);
+        match &f.action {
+            Action::Remove => p.removals.push(Removal { entry, rule }),
+            Action::Strip(field) => p.strips.push(Strip {
+                entry,
+                field: *field,
+                rule,
+            }),
+            Action::Rewrite(new_id) => p.rewrites.push(Rewrite {
+                entry,
+                new_id: new_id.clone(),
+                rule,
+            }),
+            Action::Leave => {}
+        }
+    }
     for (i, v) in a.verdicts.iter().enumerate() {
         let rule = match *v {
             Verdict::DuplicateCall { .. } => Rule::DuplicateCall,

@@ -35,6 +35,31 @@ pub enum Change {
         /// Source index of the call.
         call_index: usize,
     },
+    /// A call id the API refuses was replaced, identically on the call and its outputs.
+    Rewritten {
+        /// The old call id.
+        from: String,
+        /// The new call id.
+        to: String,
+        /// Why.
+        rule: Rule,
+        /// Source index of the item.
+        index: usize,
+        /// Position inside that source item.
+        block: Option<usize>,
+    },
+    /// A field was removed from an item left in place (a replayed item's server id, an empty
+    /// `tool_calls` list).
+    Stripped {
+        /// The field's name in the body.
+        field: &'static str,
+        /// Its value, kept so that nothing is lost silently.
+        value: Value,
+        /// Why.
+        rule: Rule,
+        /// Source index of the item.
+        index: usize,
+    },
     /// An item was removed; it is kept here whole so that nothing is lost silently.
     Removed {
         /// Why.
@@ -322,6 +347,8 @@ fn location(format: Format, index: usize, block: Option<usize>) -> String {
 /// hold violations without a report (an incremental reader, say).
 pub fn api_error(format: Format, v: &Violation) -> Option<String> {
     let id = escape_id(v.call_id.as_deref().unwrap_or(""));
+    let item = escape_id(v.item_id.as_deref().unwrap_or(""));
+    let id_len = v.call_id.as_deref().map_or(0, |s| s.chars().count());
     let i = v.index;
     let call_at = v.call_index.unwrap_or(i);
     let empty_id = |field: &str| {
@@ -345,7 +372,24 @@ pub fn api_error(format: Format, v: &Violation) -> Option<String> {
                     format!("Duplicate item found with id {id}.")
                 }
                 Rule::EmptyCallId => empty_id("call_id"),
-                Rule::InterleavedMessage | Rule::MalformedItem => return None,
+                Rule::ReasoningWithoutFollowing => format!(
+                    "Item '{item}' of type 'reasoning' was provided without its required following item."
+                ),
+                Rule::MissingReasoning => format!(
+                    "Item '{item}' of type '{}' was provided without its required 'reasoning' item: 'rs_…'.",
+                    v.label
+                ),
+                Rule::DuplicateItemId => format!(
+                    "Duplicate item found with id {item}. Remove duplicate items from your input and try again."
+                ),
+                Rule::CallIdTooLong => format!(
+                    "Invalid '{}.call_id': string too long. Expected a string with maximum length 64, but got a string with length {id_len} instead.",
+                    location(format, i, None)
+                ),
+                Rule::InterleavedMessage
+                | Rule::MalformedItem
+                | Rule::InvalidCallId
+                | Rule::EmptyToolCalls => return None,
             }
         }
         Format::Chat => match v.rule {
@@ -358,7 +402,17 @@ pub fn api_error(format: Format, v: &Violation) -> Option<String> {
             ),
             Rule::EmptyCallId if v.on_call => empty_id("id"),
             Rule::EmptyCallId => empty_id("tool_call_id"),
-            Rule::DuplicateCall | Rule::KindMismatch | Rule::MalformedItem => return None,
+            Rule::EmptyToolCalls => format!(
+                "Invalid 'messages[{i}].tool_calls': empty array. Expected an array with minimum length 1, but got an empty array instead."
+            ),
+            Rule::DuplicateCall
+            | Rule::KindMismatch
+            | Rule::MalformedItem
+            | Rule::ReasoningWithoutFollowing
+            | Rule::MissingReasoning
+            | Rule::DuplicateItemId
+            | Rule::CallIdTooLong
+            | Rule::InvalidCallId => return None,
         },
         Format::Anthropic => {
             let b = v.block.unwrap_or(0);
@@ -369,8 +423,20 @@ pub fn api_error(format: Format, v: &Violation) -> Option<String> {
                 Rule::InterleavedMessage => format!(
                     "messages.{call_at}: `tool_use` ids were found without `tool_result` blocks immediately after: {id}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
                 ),
+                Rule::OrphanOutput | Rule::OutputBeforeCall | Rule::KindMismatch
+                    if v.label != "tool_result" =>
+                {
+                    format!(
+                        "messages.{i}.content.{b}: unexpected `tool_use_id` found in `{}` blocks: {id}. Each `{}` block must have a corresponding `server_tool_use` block before it in the same message.",
+                        v.label, v.label
+                    )
+                }
                 Rule::OrphanOutput | Rule::OutputBeforeCall | Rule::KindMismatch => format!(
                     "messages.{i}.content.{b}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+                ),
+                Rule::InvalidCallId => format!(
+                    "messages.{i}.content.{b}.{}: String should match pattern '^[a-zA-Z0-9_-]+$'",
+                    if v.on_call { "id" } else { "tool_use_id" }
                 ),
                 Rule::DuplicateCall => format!("messages.{i}.content.{b}: `tool_use` ids must be unique"),
                 Rule::DuplicateOutput => format!(
@@ -380,7 +446,12 @@ pub fn api_error(format: Format, v: &Violation) -> Option<String> {
                     "messages.{i}.content.{b}.{}: String should have at least 1 character",
                     if v.on_call { "id" } else { "tool_use_id" }
                 ),
-                Rule::MalformedItem => return None,
+                Rule::MalformedItem
+                | Rule::ReasoningWithoutFollowing
+                | Rule::MissingReasoning
+                | Rule::DuplicateItemId
+                | Rule::CallIdTooLong
+                | Rule::EmptyToolCalls => return None,
             }
         }
     })
@@ -436,15 +507,24 @@ impl fmt::Display for Report {
             writeln!(f, "  {finding}")?;
         }
         if !self.changes.is_empty() {
-            let (mut ins, mut mov, mut rem) = (0, 0, 0);
+            let (mut ins, mut mov, mut rem, mut ed) = (0, 0, 0, 0);
             for c in &self.changes {
                 match c {
                     Change::Inserted { .. } => ins += 1,
                     Change::Moved { .. } => mov += 1,
                     Change::Removed { .. } => rem += 1,
+                    Change::Rewritten { .. } | Change::Stripped { .. } => ed += 1,
                 }
             }
-            writeln!(f, "repaired: {ins} inserted, {mov} moved, {rem} removed")?;
+            writeln!(
+                f,
+                "repaired: {ins} inserted, {mov} moved, {rem} removed, {ed} edited in place"
+            )?;
+            for c in &self.changes {
+                if let Change::Rewritten { from, to, .. } = c {
+                    writeln!(f, "  call id {} -> {}", escape_id(from), escape_id(to))?;
+                }
+            }
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::skeleton::{Adjacency, Entry, Kind, Skeleton};
+use crate::skeleton::{Adjacency, Entry, Family, Kind, Skeleton};
 
 /// The name of a broken pairing rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,11 +25,28 @@ pub enum Rule {
     EmptyCallId,
     /// An item the adapter could not read.
     MalformedItem,
+    /// A reasoning item not followed by the item it was produced with.
+    ReasoningWithoutFollowing,
+    /// An item with a server id, from a response that reasoned, replayed without its reasoning
+    /// item (as far as the body shows it).
+    MissingReasoning,
+    /// Two items or item references with one server id.
+    DuplicateItemId,
+    /// A call id longer than the API accepts (Responses: 64 characters).
+    CallIdTooLong,
+    /// A call id with characters the API's pattern refuses (Anthropic: `^[a-zA-Z0-9_-]+$`).
+    InvalidCallId,
+    /// An assistant message with an empty list of calls (Chat `tool_calls: []`).
+    EmptyToolCalls,
 }
 
 impl Rule {
+    /// Version of the rule set: it grows when rules are added or change meaning, so scripts
+    /// reading `--json` notice.
+    pub const SET_VERSION: u32 = 2;
+
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 9] = [
+    pub const ALL: [Rule; 15] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -39,6 +56,12 @@ impl Rule {
         Rule::KindMismatch,
         Rule::EmptyCallId,
         Rule::MalformedItem,
+        Rule::ReasoningWithoutFollowing,
+        Rule::MissingReasoning,
+        Rule::DuplicateItemId,
+        Rule::CallIdTooLong,
+        Rule::InvalidCallId,
+        Rule::EmptyToolCalls,
     ];
 
     /// The stable snake_case name (`missing_output`, `orphan_output`, ...), as used in JSON output.
@@ -53,6 +76,12 @@ impl Rule {
             Rule::KindMismatch => "kind_mismatch",
             Rule::EmptyCallId => "empty_call_id",
             Rule::MalformedItem => "malformed_item",
+            Rule::ReasoningWithoutFollowing => "reasoning_without_following",
+            Rule::MissingReasoning => "missing_reasoning",
+            Rule::DuplicateItemId => "duplicate_item_id",
+            Rule::CallIdTooLong => "call_id_too_long",
+            Rule::InvalidCallId => "invalid_call_id",
+            Rule::EmptyToolCalls => "empty_tool_calls",
         }
     }
 
@@ -73,6 +102,12 @@ impl Rule {
             Rule::KindMismatch => "the output type does not answer this call type (custom vs function)",
             Rule::EmptyCallId => "the item has no call id, so nothing can pair with it; fix where it is built",
             Rule::MalformedItem => "the item could not be read; it is left as it is",
+            Rule::ReasoningWithoutFollowing => "keep a reasoning item with the item after it in its response (and that item's id); repair removes a reasoning item left alone",
+            Rule::MissingReasoning => "the reasoning item of this response was dropped; replay it, or drop this item's id (repair does, where the API allows)",
+            Rule::DuplicateItemId => "the same item was replayed twice (often a reasoning item once per parallel call); keep one",
+            Rule::CallIdTooLong => "the id came from another provider or client; repair gives the call and its outputs a shorter one",
+            Rule::InvalidCallId => "the id came from another provider (e.g. `functions.read_file:0`); repair gives the call and its outputs a valid one",
+            Rule::EmptyToolCalls => "send no `tool_calls` rather than an empty list; repair drops it",
         }
     }
 }
@@ -90,6 +125,8 @@ pub struct Violation {
     pub rule: Rule,
     /// The call id involved, when the item has one.
     pub call_id: Option<String>,
+    /// The server item id involved (`rs_…`, `fc_…`), for the rules about item ids.
+    pub item_id: Option<String>,
     /// Index of the offending source item (Responses item, Chat or Anthropic message).
     pub index: usize,
     /// Position inside that item (Chat `tool_calls` slot, Anthropic content block).
@@ -111,6 +148,11 @@ impl Violation {
         match self.rule {
             Rule::MalformedItem => false,
             Rule::EmptyCallId => !self.on_call,
+            Rule::MissingReasoning => crate::ids::id_optional(self.label),
+            Rule::DuplicateItemId => {
+                matches!(self.label, "reasoning" | "item_reference")
+                    || crate::ids::id_optional(self.label)
+            }
             _ => true,
         }
     }
@@ -163,6 +205,8 @@ pub fn server_side_outputs<'s>(skel: &'s Skeleton<'s>) -> Vec<(usize, &'s str)> 
 /// The shared analysis behind [`check`] and the repair planner.
 pub(crate) struct Analysis {
     pub verdicts: Vec<Verdict>,
+    /// What the id rules found, by entry.
+    pub ids: Vec<crate::ids::Found>,
     /// For each first call entry: the entry answering it.
     pub answer: Vec<Option<usize>>,
     /// For each call entry: where new or moved outputs for it go (after this entry's slot).
@@ -223,6 +267,12 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             verdicts[i] = Verdict::Mismatch { call: c };
             continue;
         }
+        // A server tool's result belongs in its call's message, after it; elsewhere the API
+        // knows no such call.
+        if e.family == Some(Family::ServerTool) && !(entries[c].index == e.index && i > c) {
+            verdicts[i] = Verdict::Orphan;
+            continue;
+        }
         let rank = if placed_zone(c, i) {
             0
         } else if i > c {
@@ -246,8 +296,10 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         }
     }
     drop(best);
+    let ids = crate::ids::analyze(skel, &verdicts);
     Analysis {
         verdicts,
+        ids,
         answer,
         anchor,
     }
@@ -281,6 +333,11 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
             let mut group_anchor: Vec<Option<usize>> =
                 vec![None; entries.iter().map(|e| e.index + 1).max().unwrap_or(0)];
             for (i, e) in entries.iter().enumerate() {
+                // Server tools pair inside one assistant message and are placed by the server.
+                if e.family == Some(Family::ServerTool) {
+                    zone[i] = Some(e.index);
+                    continue;
+                }
                 match e.kind {
                     Kind::Call => {
                         group = Some(e.index);
@@ -321,7 +378,9 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
     }
     let loose = skel.adjacency == Adjacency::NoMessageBetween;
     let test = move |c: usize, o: usize| {
-        if loose {
+        if entries[c].family == Some(Family::ServerTool) {
+            entries[o].index == entries[c].index && o > c
+        } else if loose {
             o > c && zone[o] == zone[c]
         } else {
             zone[o] == Some(entries[c].index)
@@ -351,12 +410,23 @@ pub fn check(skel: &Skeleton) -> Vec<Violation> {
 pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
     let entries = &skel.entries;
     let mut out = Vec::new();
+    let mut ids = a.ids.iter().filter(|f| f.violation).peekable();
     for (i, e) in entries.iter().enumerate() {
+        while let Some(f) = ids.next_if(|f| f.entry == i) {
+            let mut v = violation(e, f.rule, None);
+            v.item_id = match f.rule {
+                Rule::CallIdTooLong | Rule::InvalidCallId => None,
+                _ => e.item_id.as_deref().map(str::to_owned),
+            };
+            out.push(v);
+        }
         let call_at = |c: usize| Some(entries[c].index);
         let (rule, call_index) = match a.verdicts[i] {
             Verdict::Plain | Verdict::ServerSide => continue,
             Verdict::Malformed => (Rule::MalformedItem, None),
             Verdict::EmptyCall | Verdict::EmptyOutput => (Rule::EmptyCallId, None),
+            // A server tool still running at the end of its message is paused, not broken.
+            Verdict::Call if e.family == Some(Family::ServerTool) => continue,
             Verdict::Call if a.answer[i].is_none() => (Rule::MissingOutput, None),
             Verdict::Call => continue,
             Verdict::DuplicateCall { first } => (Rule::DuplicateCall, call_at(first)),
@@ -376,6 +446,7 @@ fn violation(e: &Entry, rule: Rule, call_index: Option<usize>) -> Violation {
     Violation {
         rule,
         call_id: e.call_id.as_deref().map(str::to_owned),
+        item_id: None,
         index: e.index,
         block: e.block,
         label: e.label,

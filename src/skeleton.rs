@@ -22,6 +22,17 @@ pub enum Family {
     ToolSearch,
     /// `computer_call` / `computer_call_output`.
     Computer,
+    /// `shell_call` / `shell_call_output`.
+    Shell,
+    /// `apply_patch_call` / `apply_patch_call_output`.
+    ApplyPatch,
+    /// `mcp_approval_request` / `mcp_approval_response` (paired by the request's `id`).
+    McpApproval,
+    /// `program` / `program_output`.
+    Program,
+    /// Anthropic server tools: `server_tool_use` / `*_tool_result` in the same assistant message,
+    /// and `mcp_tool_use` / `mcp_tool_result`.
+    ServerTool,
 }
 
 /// Who wrote a message.
@@ -42,8 +53,12 @@ pub enum Kind {
     Output,
     /// Text from a person or the model.
     Message(Role),
-    /// Anything that pairs with nothing (reasoning, server-executed tools, unknown types).
+    /// Anything that pairs with nothing (server-executed tools, unknown types).
     Other,
+    /// A reasoning item: it must be followed by the item it was produced with.
+    Reasoning,
+    /// A list of calls that is present but empty (Chat `tool_calls: []`), which the API refuses.
+    EmptyCallList,
     /// A reference to an item stored server-side (Responses `item_reference`): it may be a call
     /// whose output the body carries, so such outputs cannot be judged orphans.
     Reference,
@@ -63,6 +78,52 @@ pub enum Adjacency {
     NextMessageHead,
 }
 
+/// What call ids a format accepts, and how a repair names a call whose id it refuses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallIdRule {
+    /// Longest id accepted, in characters (OpenAI Responses: 64).
+    pub max_len: Option<usize>,
+    /// Whether only `[a-zA-Z0-9_-]` is accepted (Anthropic).
+    pub word_chars_only: bool,
+    /// Prefix of the ids a repair makes up (`call_`, `toolu_`).
+    pub prefix: &'static str,
+}
+
+impl CallIdRule {
+    /// Every non-empty id is accepted.
+    pub const ANY: CallIdRule = CallIdRule {
+        max_len: None,
+        word_chars_only: false,
+        prefix: "call_",
+    };
+
+    /// Whether `id` breaks the length limit.
+    pub fn too_long(&self, id: &str) -> bool {
+        self.max_len.is_some_and(|max| id.chars().count() > max)
+    }
+
+    /// Whether `id` holds a character the pattern refuses.
+    pub fn bad_chars(&self, id: &str) -> bool {
+        self.word_chars_only
+            && !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    }
+
+    /// The id a repair gives a call whose id is refused: the prefix and a hash of the old id,
+    /// so the same old id always becomes the same new one (on the call, on its outputs, and when
+    /// the repair is replayed on a stored history).
+    pub fn replacement(&self, id: &str) -> String {
+        // FNV-1a: stable across runs and platforms, unlike the std hasher.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in id.bytes() {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        format!("{}{h:016x}", self.prefix)
+    }
+}
+
 /// One entry of a [`Skeleton`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry<'a> {
@@ -78,6 +139,8 @@ pub struct Entry<'a> {
     pub block: Option<usize>,
     /// The wire name of the item (`function_call`, `tool_use`, ...), for diagnostics.
     pub label: &'static str,
+    /// The server id of the item (Responses `id`: `rs_…`, `fc_…`, `msg_…`), when it has one.
+    pub item_id: Option<Cow<'a, str>>,
 }
 
 impl<'a> Entry<'a> {
@@ -90,6 +153,7 @@ impl<'a> Entry<'a> {
             index,
             block,
             label,
+            item_id: None,
         }
     }
 
@@ -109,14 +173,26 @@ impl<'a> Entry<'a> {
             index,
             block,
             label,
+            item_id: None,
         }
     }
 
-    /// The same entry, owning its call id.
+    /// The same entry with its server item id.
+    pub fn with_item_id(mut self, id: Option<Cow<'a, str>>) -> Self {
+        self.item_id = id;
+        self
+    }
+
+    /// The same entry, owning its ids.
     pub fn into_owned(self) -> Entry<'static> {
         Entry {
             call_id: self.call_id.map(|id| Cow::Owned(id.into_owned())),
-            ..self
+            item_id: self.item_id.map(|id| Cow::Owned(id.into_owned())),
+            kind: self.kind,
+            family: self.family,
+            index: self.index,
+            block: self.block,
+            label: self.label,
         }
     }
 
@@ -135,6 +211,8 @@ pub struct Skeleton<'a> {
     pub adjacency: Adjacency,
     /// Number of source items (a Chat or Anthropic message counts once).
     pub items: usize,
+    /// What call ids the format accepts.
+    pub call_ids: CallIdRule,
     /// Why calls answered in this body may live server-side, out of its sight (the Responses
     /// field `previous_response_id` or `conversation`); `None` when the body is the whole history.
     pub server_history: Option<&'static str>,
@@ -154,6 +232,7 @@ impl Skeleton<'_> {
             adjacency,
             items: 0,
             server_history: None,
+            call_ids: CallIdRule::ANY,
         }
     }
 
@@ -164,6 +243,7 @@ impl Skeleton<'_> {
             adjacency: self.adjacency,
             items: self.items,
             server_history: self.server_history,
+            call_ids: self.call_ids,
         }
     }
 }

@@ -15,7 +15,7 @@ enum Step {
     Output(u8, String),
     User,
     Assistant,
-    Other,
+    Other(u8),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -24,7 +24,7 @@ fn step() -> impl Strategy<Value = Step> {
         4 => (0..4u8, id()).prop_map(|(k, i)| Step::Output(k, i)),
         2 => Just(Step::User),
         1 => Just(Step::Assistant),
-        1 => Just(Step::Other),
+        2 => (0..4u8).prop_map(Step::Other),
     ]
 }
 
@@ -48,7 +48,8 @@ fn build(format: Format, steps: &[Step]) -> Value {
                             "local_shell_call",
                             "function_call",
                         ][*k as usize];
-                        json!({"type": t, "call_id": id, "id": "lsh", "name": mark("x")})
+                        // Server ids from a small pool, so that duplicates happen.
+                        json!({"type": t, "call_id": id, "id": format!("fc_{k}"), "name": mark("x")})
                     }
                     Step::Output(k, id) => {
                         let t =
@@ -57,7 +58,14 @@ fn build(format: Format, steps: &[Step]) -> Value {
                     }
                     Step::User => json!({"type": "message", "role": "user", "content": mark("m")}),
                     Step::Assistant => json!({"role": "assistant", "content": mark("m")}),
-                    Step::Other => json!({"type": "reasoning", "summary": []}),
+                    Step::Other(0) => json!({"type": "reasoning", "summary": []}),
+                    Step::Other(1) => {
+                        json!({"type": "reasoning", "id": mark("rs_"), "summary": []})
+                    }
+                    Step::Other(2) => {
+                        json!({"type": "reasoning", "id": "rs_dup", "encrypted_content": "e"})
+                    }
+                    Step::Other(_) => json!({"type": "web_search_call", "id": "ws_1", "status": "completed"}),
                 })
                 .collect();
             json!({"input": items})
@@ -85,7 +93,7 @@ fn build(format: Format, steps: &[Step]) -> Value {
                     Step::Assistant => {
                         msgs.push(json!({"role": "assistant", "content": mark("m")}))
                     }
-                    Step::Other => msgs.push(json!({"role": "system", "content": mark("m")})),
+                    Step::Other(_) => msgs.push(json!({"role": "system", "content": mark("m")})),
                 }
             }
             json!({"messages": msgs})
@@ -102,7 +110,7 @@ fn build(format: Format, steps: &[Step]) -> Value {
                         "user",
                         json!({"type": "tool_result", "tool_use_id": id, "content": mark("x")}),
                     ),
-                    Step::User | Step::Other => {
+                    Step::User | Step::Other(_) => {
                         ("user", json!({"type": "text", "text": mark("m")}))
                     }
                     Step::Assistant => ("assistant", json!({"type": "text", "text": mark("m")})),
@@ -160,6 +168,16 @@ proptest! {
         let report = repair(&mut body, Some(f), &RepairOptions::default()).unwrap();
         let left: Vec<_> = check(&body, Some(f)).unwrap().violations.into_iter().filter(|v| v.repairable()).collect();
         prop_assert!(left.is_empty(), "left {:?}\nbefore {:#}\nafter {:#}", left, before, body);
+        // A reasoning item and the item it precedes survive or go together.
+        if let Some(items) = body["input"].as_array() {
+            for (i, it) in items.iter().enumerate() {
+                if it["type"] == "reasoning" && it.get("id").is_some() {
+                    let next = items.get(i + 1);
+                    prop_assert!(next.is_some_and(|n| n.get("id").is_some() && n["type"] != "reasoning"),
+                        "dangling reasoning at {}: {:#}", i, body);
+                }
+            }
+        }
         let once = body.clone();
         let again = repair(&mut body, Some(f), &RepairOptions::default()).unwrap();
         prop_assert_eq!(&body, &once);

@@ -7,10 +7,26 @@ use serde_json::{json, Map, Value};
 
 use super::{call_id_field, fields, Edits};
 use crate::report::Change;
-use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, Kind, Role, Skeleton};
+
+/// What tool ids the Messages API accepts.
+const CALL_IDS: CallIdRule = CallIdRule {
+    max_len: None,
+    word_chars_only: true,
+    prefix: "toolu_",
+};
 
 pub(super) fn read(messages: &[Value]) -> Skeleton<'_> {
-    super::read_messages(messages, Adjacency::NextMessageHead, read_message)
+    let mut skel = super::read_messages(messages, Adjacency::NextMessageHead, read_message);
+    skel.call_ids = CALL_IDS;
+    skel
+}
+
+/// Whether a block type is a server tool's result (`web_search_tool_result`,
+/// `code_execution_tool_result`, `mcp_tool_result`, ...), which sits in the assistant message
+/// beside its `server_tool_use` / `mcp_tool_use`.
+fn server_result(t: &str) -> bool {
+    t.ends_with("_tool_result") && t != "tool_result"
 }
 
 /// Puts a text block in the user message at `at`, right after the `tool_result` blocks that open
@@ -67,10 +83,12 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
     if role == Role::Assistant {
         // Text beside tool_use blocks is written together with them; it never separates a call
         // from its result, so it goes first.
-        if let Some(j) = blocks
-            .iter()
-            .position(|b| block_type(b) != Some("tool_use"))
-        {
+        if let Some(j) = blocks.iter().position(|b| {
+            !matches!(
+                block_type(b),
+                Some("tool_use" | "server_tool_use" | "mcp_tool_use")
+            ) && !block_type(b).is_some_and(server_result)
+        }) {
             out.push(message(Some(j)));
         }
     }
@@ -80,9 +98,25 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
             out.push(bad("content block is not a JSON object"));
             continue;
         };
-        let (kind, key, label) = match (role, block_type(b)) {
-            (Role::Assistant, Some("tool_use")) => (Kind::Call, "id", "tool_use"),
-            (Role::User, Some("tool_result")) => (Kind::Output, "tool_use_id", "tool_result"),
+        let (kind, key, label, family) = match (role, block_type(b)) {
+            (Role::Assistant, Some("tool_use")) => (Kind::Call, "id", "tool_use", Family::Function),
+            (Role::User, Some("tool_result")) => {
+                (Kind::Output, "tool_use_id", "tool_result", Family::Function)
+            }
+            (Role::Assistant, Some(t @ ("server_tool_use" | "mcp_tool_use"))) => {
+                let label = if t == "mcp_tool_use" {
+                    "mcp_tool_use"
+                } else {
+                    "server_tool_use"
+                };
+                (Kind::Call, "id", label, Family::ServerTool)
+            }
+            (Role::Assistant, Some(t)) if server_result(t) => (
+                Kind::Output,
+                "tool_use_id",
+                server_result_label(t),
+                Family::ServerTool,
+            ),
             (Role::Assistant, Some("tool_result")) => {
                 out.push(bad("`tool_result` in an assistant message"));
                 continue;
@@ -100,7 +134,7 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
             }
         };
         out.push(match call_id_field(block.get(key)) {
-            Ok(id) => Entry::paired(kind, Family::Function, id, i, Some(j), label),
+            Ok(id) => Entry::paired(kind, family, id, i, Some(j), label),
             Err(()) => Entry::new(
                 Kind::Malformed("block id is not a string"),
                 i,
@@ -109,6 +143,23 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
             ),
         });
     }
+}
+
+/// The label of a server tool result block, for diagnostics (the API names the block type).
+fn server_result_label(t: &str) -> &'static str {
+    const KNOWN: [&str; 7] = [
+        "web_search_tool_result",
+        "web_fetch_tool_result",
+        "code_execution_tool_result",
+        "bash_code_execution_tool_result",
+        "text_editor_code_execution_tool_result",
+        "tool_search_tool_result",
+        "mcp_tool_result",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == t)
+        .unwrap_or("server tool result")
 }
 
 fn block_type(b: &Value) -> Option<&str> {

@@ -38,7 +38,22 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
                     "assistant",
                 ));
             }
+            if calls.is_empty() && matches!(tool_calls, Some(Value::Array(_))) {
+                out.push(Entry::new(Kind::EmptyCallList, i, None, "tool_calls"));
+            }
             for (j, call) in calls.iter().enumerate() {
+                let named = call
+                    .get("function")
+                    .and_then(|f| f.get("name"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| !n.is_empty());
+                // The call still pairs with its output; only its name is broken.
+                let unnamed = Entry::new(
+                    Kind::Malformed("tool call with an empty or missing function name"),
+                    i,
+                    Some(j),
+                    "tool_calls",
+                );
                 out.push(match call.as_object().map(|c| call_id_field(c.get("id"))) {
                     Some(Ok(id)) => {
                         Entry::paired(Kind::Call, Family::Function, id, i, Some(j), "tool_calls")
@@ -56,6 +71,9 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
                         "tool_calls",
                     ),
                 });
+                if call.is_object() && !named {
+                    out.push(unnamed);
+                }
             }
         }
         // Legacy `function` messages pair by name, not id: nothing to check.

@@ -307,12 +307,112 @@ pub fn apply(
     let Some(items) = list_mut(body, format) else {
         return Vec::new();
     };
+    let mut changes = edit_in_place(items, format, skel, plan);
+    if plan.removals.is_empty() && plan.inserts.is_empty() {
+        return changes;
+    }
     let edits = Edits::new(skel, plan, opts, format);
-    match format {
+    changes.extend(match format {
         Format::Responses | Format::Rollout => responses::apply(items, skel, edits),
         Format::Chat => chat::apply(items, skel, edits),
         Format::Anthropic => anthropic::apply(items, skel, edits),
+    });
+    changes
+}
+
+/// The JSON object an entry stands for inside its source item: the item itself, the Chat tool
+/// call, the Anthropic block.
+fn object_of<'v>(
+    item: &'v mut Value,
+    format: Format,
+    e: &Entry,
+) -> Option<&'v mut serde_json::Map<String, Value>> {
+    let item = match format {
+        Format::Rollout => item.get_mut("payload")?,
+        _ => item,
+    };
+    let obj = match (format, e.block) {
+        (Format::Chat, Some(b)) => item.get_mut("tool_calls")?.get_mut(b)?,
+        (Format::Anthropic, Some(b)) => item.get_mut("content")?.get_mut(b)?,
+        _ => item,
+    };
+    obj.as_object_mut()
+}
+
+/// The field holding the call id of the object an entry stands for.
+fn call_id_key(format: Format, e: &Entry) -> &'static str {
+    match (format, e.kind) {
+        (Format::Responses | Format::Rollout, _) => responses::call_id_key(e.label),
+        (Format::Chat, Kind::Call) | (Format::Anthropic, Kind::Call) => "id",
+        (Format::Chat, _) => "tool_call_id",
+        (Format::Anthropic, _) => "tool_use_id",
     }
+}
+
+/// Applies the plan's in-place edits (call id rewrites, removed fields), which change no item's
+/// position, so they go first, on the source indexes the plan was made on.
+fn edit_in_place(items: &mut [Value], format: Format, skel: &Skeleton, plan: &Plan) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let named = plan
+        .rewrites
+        .iter()
+        .map(|r| r.entry)
+        .chain(plan.strips.iter().map(|s| s.entry));
+    let mut done = std::collections::HashSet::new();
+    for entry in named {
+        if !done.insert(entry) {
+            continue;
+        }
+        if let Some(item) = items.get_mut(skel.entries[entry].index) {
+            changes.extend(edit_entry(item, format, skel, plan, entry));
+        }
+    }
+    changes
+}
+
+/// Applies the plan's in-place edits for skeleton entry `entry` to its source item (a whole
+/// item, message or rollout line), for a caller that holds items one at a time.
+pub fn edit_entry(
+    item: &mut Value,
+    format: Format,
+    skel: &Skeleton,
+    plan: &Plan,
+    entry: usize,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let e = &skel.entries[entry];
+    for r in plan.rewrites.iter().filter(|r| r.entry == entry) {
+        let key = call_id_key(format, e);
+        let Some(obj) = object_of(item, format, e) else {
+            continue;
+        };
+        let old = obj.insert(key.to_owned(), Value::String(r.new_id.clone()));
+        changes.push(Change::Rewritten {
+            from: old
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            to: r.new_id.clone(),
+            rule: r.rule,
+            index: e.index,
+            block: e.block,
+        });
+    }
+    for s in plan.strips.iter().filter(|s| s.entry == entry) {
+        let (obj, field) = match s.field {
+            crate::repair::Field::ItemId => (object_of(item, format, e), "id"),
+            // The list sits on the message, not on a call.
+            crate::repair::Field::EmptyCallList => (item.as_object_mut(), "tool_calls"),
+        };
+        if let Some(value) = obj.and_then(|o| o.remove(field)) {
+            changes.push(Change::Stripped {
+                field,
+                value,
+                rule: s.rule,
+                index: e.index,
+            });
+        }
+    }
+    changes
 }
 
 /// A plan laid out for an adapter: what leaves each entry, and what goes after each anchor.

@@ -95,6 +95,23 @@ fn stream(
         after.entry(ins.anchor).or_default().push(ins.placed);
     }
 
+    // Items edited in place (a call id rewritten, an id dropped) are re-serialised; every other
+    // line is copied byte for byte.
+    let edited: std::collections::HashSet<usize> = p
+        .rewrites
+        .iter()
+        .map(|r| r.entry)
+        .chain(p.strips.iter().map(|s| s.entry))
+        .collect();
+    // One entry per line here, so entry and item index agree.
+    let format = scanned.detection.format;
+    let edit = |raw: &[u8], i: usize, changes: &mut Vec<Change>| -> Vec<u8> {
+        let Ok(mut v) = serde_json::from_slice::<Value>(raw) else {
+            return raw.to_vec();
+        };
+        changes.extend(wire::edit_entry(&mut v, format, &scanned.skel, p, i));
+        serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec())
+    };
     let mut held: HashMap<usize, Vec<u8>> = HashMap::new();
     let mut item = 0;
     each_line(
@@ -106,7 +123,11 @@ fn stream(
                 return Ok(());
             }
             if removed.contains_key(&item) || moved.contains_key(&item) {
-                held.insert(item, trim(line.raw).to_vec());
+                let mut raw = trim(line.raw).to_vec();
+                if edited.contains(&item) {
+                    raw = edit(&raw, item, &mut Vec::new());
+                }
+                held.insert(item, raw);
             }
             item += 1;
             Ok(())
@@ -141,7 +162,13 @@ fn stream(
         let i = item;
         item += 1;
         if !removed.contains_key(&i) && !moved.contains_key(&i) {
-            out.write_all(line.raw).map_err(io_err)?;
+            if edited.contains(&i) {
+                out.write_all(&edit(body, i, &mut changes))
+                    .map_err(io_err)?;
+                out.write_all(b"\n").map_err(io_err)?;
+            } else {
+                out.write_all(line.raw).map_err(io_err)?;
+            }
         }
         let Some(placed) = after.get(&i) else {
             return Ok(());

@@ -14,7 +14,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde_json::{json, Value};
-use toolseq::repair::{plan, Placed, Plan, RepairOptions};
+use toolseq::repair::{plan, Field, Placed, Plan, RepairOptions};
 use toolseq::report::{api_error, escape_id};
 use toolseq::{Format, Rule};
 
@@ -264,6 +264,27 @@ fn repairs(scanned: &Scanned, p: &Plan) -> Vec<Value> {
             }),
         });
     }
+    for r in &p.rewrites {
+        let e = &entries[r.entry];
+        out.push(json!({
+            "action": "rewrite_call_id",
+            "rule": r.rule.name(),
+            "call_id": e.call_id,
+            "new_call_id": r.new_id,
+            "index": e.index,
+            "line": scanned.line_of(e.index),
+        }));
+    }
+    for s in &p.strips {
+        let e = &entries[s.entry];
+        out.push(json!({
+            "action": "strip_field",
+            "rule": s.rule.name(),
+            "field": match s.field { Field::ItemId => "id", Field::EmptyCallList => "tool_calls" },
+            "index": e.index,
+            "line": scanned.line_of(e.index),
+        }));
+    }
     for r in &p.removals {
         let e = &entries[r.entry];
         out.push(json!({
@@ -279,11 +300,13 @@ fn repairs(scanned: &Scanned, p: &Plan) -> Vec<Value> {
 
 fn as_json(scanned: &Scanned, violations: &[toolseq::Violation], p: &Plan) -> Value {
     json!({
+        "rule_set": Rule::SET_VERSION,
         "format": scanned.detection.format.name(),
         "items": scanned.skel.items,
         "violations": violations.iter().map(|v| json!({
             "rule": v.rule.name(),
             "call_id": v.call_id,
+            "item_id": v.item_id,
             "index": v.index,
             "line": scanned.line_of(v.index),
             "block": v.block,
@@ -323,16 +346,25 @@ fn print_report(
 ) -> io::Result<()> {
     writeln!(
         out,
-        "{}: {} ({}), {} items",
-        name, scanned.detection.format, scanned.detection.evidence, scanned.skel.items
+        "{}: {} ({}), {} items, rule set v{}",
+        name,
+        scanned.detection.format,
+        scanned.detection.evidence,
+        scanned.skel.items,
+        Rule::SET_VERSION
     )?;
     for v in violations {
         let id = v
-            .call_id
+            .item_id
             .as_deref()
-            .filter(|s| !s.is_empty())
-            .map(escape_id)
-            .unwrap_or_else(|| "-".into());
+            .map(|i| format!("item {}", escape_id(i)))
+            .or_else(|| {
+                v.call_id
+                    .as_deref()
+                    .filter(|s| !s.is_empty())
+                    .map(|c| format!("call {}", escape_id(c)))
+            })
+            .unwrap_or_else(|| "call -".into());
         let mut at = format!(
             "{} {}",
             if scanned.lines.is_empty() {
@@ -356,7 +388,7 @@ fn print_report(
         };
         writeln!(
             out,
-            "  {rule} call {id}  {at}  {}{}",
+            "  {rule} {id}  {at}  {}{}",
             v.label,
             v.detail.map(|d| format!(": {d}")).unwrap_or_default()
         )?;

@@ -1,0 +1,183 @@
+//! Rules about ids themselves, beside pairing: server item ids (duplicates, a reasoning item and
+//! the item it was produced with, an id'd item replayed without its reasoning item) and call ids
+//! the API's pattern or length limit refuses, and empty call lists. Linear, on the skeleton
+//! alone.
+
+use std::collections::HashMap;
+
+use crate::repair::Field;
+use crate::rules::{Rule, Verdict};
+use crate::skeleton::{Kind, Role, Skeleton};
+
+/// What a repair does about one finding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Remove the item (returned whole in the report).
+    Remove,
+    /// Remove a field from the item.
+    Strip(Field),
+    /// Give the call or output this call id.
+    Rewrite(String),
+    /// Nothing honest can be done (a signed reasoning item cannot be made up, a server id a
+    /// server-executed item needs cannot be dropped): reported only.
+    Leave,
+}
+
+/// One finding: the entry, the rule it breaks (`None` for a removal that only follows from
+/// another repair), and what a repair does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Found {
+    pub entry: usize,
+    pub rule: Rule,
+    pub violation: bool,
+    pub action: Action,
+}
+
+/// Item types whose server `id` the API does not need on a replayed item, so a repair may drop
+/// it. Server-executed items (`web_search_call`, ...) and reasoning items need theirs.
+pub(crate) fn id_optional(label: &str) -> bool {
+    matches!(label, "function_call" | "custom_tool_call" | "message")
+}
+
+/// Whether an entry is an item the model produced in a response (and so may carry a server id
+/// and belong with a reasoning item).
+fn model_item(kind: Kind) -> bool {
+    matches!(
+        kind,
+        Kind::Call
+            | Kind::Message(Role::Assistant)
+            | Kind::Other
+            | Kind::Reasoning
+            | Kind::Reference
+    )
+}
+
+pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
+    let entries = &skel.entries;
+    let n = entries.len();
+    let removed_by_pairing = |i: usize| {
+        matches!(
+            verdicts[i],
+            Verdict::DuplicateCall { .. }
+                | Verdict::Orphan
+                | Verdict::EmptyOutput
+                | Verdict::Mismatch { .. }
+                | Verdict::DuplicateOutput { .. }
+        )
+    };
+    let mut found = Vec::new();
+    // Per entry: whether a repair removes the item or its id.
+    let mut loses_id: Vec<bool> = (0..n).map(removed_by_pairing).collect();
+
+    let rule = skel.call_ids;
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    let mut any_reasoning = false;
+    for (i, e) in entries.iter().enumerate() {
+        any_reasoning |= e.kind == Kind::Reasoning;
+        if e.kind == Kind::EmptyCallList {
+            found.push(Found {
+                entry: i,
+                rule: Rule::EmptyToolCalls,
+                violation: true,
+                action: Action::Strip(Field::EmptyCallList),
+            });
+        }
+        if matches!(e.kind, Kind::Call | Kind::Output)
+            && !removed_by_pairing(i)
+            && e.family != Some(crate::skeleton::Family::McpApproval)
+        {
+            if let Some(id) = e.id() {
+                let broken = if rule.too_long(id) {
+                    Some(Rule::CallIdTooLong)
+                } else if rule.bad_chars(id) {
+                    Some(Rule::InvalidCallId)
+                } else {
+                    None
+                };
+                if let Some(r) = broken {
+                    found.push(Found {
+                        entry: i,
+                        rule: r,
+                        violation: true,
+                        action: Action::Rewrite(rule.replacement(id)),
+                    });
+                }
+            }
+        }
+        let Some(item_id) = e.item_id.as_deref() else {
+            continue;
+        };
+        if removed_by_pairing(i) {
+            continue;
+        }
+        if seen.insert(item_id, i).is_some() {
+            let action = if matches!(e.kind, Kind::Reasoning | Kind::Reference) {
+                Action::Remove
+            } else if id_optional(e.label) {
+                Action::Strip(Field::ItemId)
+            } else {
+                Action::Leave
+            };
+            loses_id[i] = action != Action::Leave;
+            found.push(Found {
+                entry: i,
+                rule: Rule::DuplicateItemId,
+                violation: true,
+                action,
+            });
+        }
+    }
+
+    // A reasoning item goes with the id'd item right after it: broken in the body, or broken by
+    // a repair that removes that item or its id, the reasoning item goes too.
+    for (i, e) in entries.iter().enumerate() {
+        if e.kind != Kind::Reasoning || e.item_id.is_none() || loses_id[i] {
+            continue;
+        }
+        let next = entries.get(i + 1).filter(|f| f.index == e.index + 1);
+        let follows = next.is_some_and(|f| {
+            model_item(f.kind) && f.kind != Kind::Reasoning && f.item_id.is_some()
+        });
+        if !follows || loses_id[i + 1] {
+            loses_id[i] = true;
+            found.push(Found {
+                entry: i,
+                rule: Rule::ReasoningWithoutFollowing,
+                violation: !follows,
+                action: Action::Remove,
+            });
+        }
+    }
+
+    // In a body that shows reasoning items, an item with a server id that no reasoning item
+    // precedes since the last user message was replayed without its reasoning. Outputs a repair
+    // inserts or moves never cross a user message, so they cannot change this verdict.
+    if any_reasoning {
+        let mut reasoned = false;
+        for (i, e) in entries.iter().enumerate() {
+            match e.kind {
+                Kind::Message(Role::User) => reasoned = false,
+                Kind::Reasoning | Kind::Reference if !loses_id[i] => reasoned = true,
+                Kind::Call | Kind::Message(Role::Assistant) | Kind::Other
+                    if !reasoned && e.item_id.is_some() && !loses_id[i] =>
+                {
+                    let action = if id_optional(e.label) {
+                        loses_id[i] = true;
+                        Action::Strip(Field::ItemId)
+                    } else {
+                        Action::Leave
+                    };
+                    found.push(Found {
+                        entry: i,
+                        rule: Rule::MissingReasoning,
+                        violation: true,
+                        action,
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+    found.sort_by_key(|f| f.entry);
+    found
+}
