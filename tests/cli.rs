@@ -268,3 +268,62 @@ fn a_body_continuing_a_stored_response_is_checked_clean_and_fixed_byte_for_byte(
         std::fs::read(&file).unwrap()
     );
 }
+
+#[test]
+fn fix_rewrites_refused_ids_and_drops_duplicate_reasoning_line_by_line() {
+    let long = format!("call_{}", "y".repeat(80));
+    let lines = [
+        r#"{"type":"message","role":"user","content":"go"}"#.to_owned(),
+        r#"{"type":"reasoning","id":"rs_1","summary":[]}"#.to_owned(),
+        format!(
+            r#"{{"type":"function_call","id":"fc_1","call_id":"{long}","name":"ls","arguments":"{{}}"}}"#
+        ),
+        r#"{"type":"reasoning","id":"rs_1","summary":[]}"#.to_owned(),
+        r#"{"type":"function_call","id":"fc_2","call_id":"call_b","name":"ls","arguments":"{}"}"#
+            .to_owned(),
+        format!(r#"{{"type":"function_call_output","call_id":"{long}","output":"ok"}}"#),
+        r#"{"type": "function_call_output", "call_id": "call_b", "output": "ok"}"#.to_owned(),
+    ];
+    let input = tmp("ids.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let (code, out, _) = run(&["check", "--json", input.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["rule_set"], 2);
+    let found: Vec<&str> = v["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        found,
+        ["call_id_too_long", "duplicate_item_id", "call_id_too_long"]
+    );
+    assert_eq!(v["violations"][1]["item_id"], "rs_1");
+    let (_, human, _) = run(&["check", input.to_str().unwrap()]);
+    assert!(human.contains("rule set v2"), "{human}");
+
+    let fixed = tmp("ids-fixed.jsonl");
+    let (code, _, err) = run(&[
+        "fix",
+        input.to_str().unwrap(),
+        "-o",
+        fixed.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&fixed).unwrap();
+    let out: Vec<&str> = text.lines().collect();
+    assert_eq!(out.len(), 6, "{text}");
+    // Lines the repair does not name are copied byte for byte.
+    assert_eq!(out[0], lines[0]);
+    assert_eq!(out[1], lines[1]);
+    assert_eq!(out[3], lines[4]);
+    assert_eq!(out[5], lines[6]);
+    let call: Value = serde_json::from_str(out[2]).unwrap();
+    let answer: Value = serde_json::from_str(out[4]).unwrap();
+    assert_eq!(call["call_id"], answer["call_id"]);
+    assert!(call["call_id"].as_str().unwrap().len() <= 64);
+    let (code, report, _) = run(&["check", fixed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+}

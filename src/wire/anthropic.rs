@@ -22,6 +22,11 @@ pub(super) fn read(messages: &[Value]) -> Skeleton<'_> {
     skel
 }
 
+/// Whether a block type is a server tool's call or result, which only Anthropic bodies hold.
+pub(super) fn is_server_tool_block(t: &str) -> bool {
+    matches!(t, "server_tool_use" | "mcp_tool_use") || server_result(t)
+}
+
 /// Whether a block type is a server tool's result (`web_search_tool_result`,
 /// `code_execution_tool_result`, `mcp_tool_result`, ...), which sits in the assistant message
 /// beside its `server_tool_use` / `mcp_tool_use`.

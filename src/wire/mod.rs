@@ -162,6 +162,9 @@ fn scan(items: &[Value]) -> Option<Detection> {
                     Some("tool_use" | "tool_result") => {
                         return d(Format::Anthropic, "`tool_use` / `tool_result` blocks")
                     }
+                    Some(t) if anthropic::is_server_tool_block(t) => {
+                        return d(Format::Anthropic, "Anthropic server tool blocks")
+                    }
                     Some("input_text" | "output_text") => {
                         return d(Format::Responses, "Responses content parts")
                     }
