@@ -179,12 +179,12 @@ fn cases() -> Vec<Case> {
             expect: &[(InterleavedMessage, "a", 2)],
         },
         Case {
-            name: "chat: empty tool_call_id, malformed tool_calls",
+            name: "chat: empty tool_call_id, malformed tool_calls (the first also has no function name)",
             format: Chat,
             body: json!({"messages": [{"role": "assistant", "tool_calls": [{"id": ""}, 5]}, tool(""),
                         {"role": "assistant", "tool_calls": "x"}, {"content": "no role"}]}),
-            expect: &[(EmptyCallId, "", 0), (MalformedItem, "", 0), (EmptyCallId, "", 1),
-                      (MalformedItem, "", 2), (MalformedItem, "", 3)],
+            expect: &[(EmptyCallId, "", 0), (MalformedItem, "", 0), (MalformedItem, "", 0),
+                      (EmptyCallId, "", 1), (MalformedItem, "", 2), (MalformedItem, "", 3)],
         },
         Case {
             name: "anthropic: clean, parallel results out of order, text after results",
