@@ -134,7 +134,9 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         if e.kind != Kind::Reasoning || e.item_id.is_none() || loses_id[i] {
             continue;
         }
-        let next = entries.get(i + 1).filter(|f| f.index == e.index + 1);
+        // The next entry is the next item sent: items yield one entry each, and rollout lines
+        // that are not model input yield none.
+        let next = entries.get(i + 1);
         let follows = next.is_some_and(|f| {
             model_item(f.kind) && f.kind != Kind::Reasoning && f.item_id.is_some()
         });

@@ -334,10 +334,10 @@ fn location(format: Format, index: usize, block: Option<usize>) -> String {
         Format::Chat | Format::Anthropic => format!("messages[{index}]"),
     };
     if let Some(b) = block {
-        let field = if format == Format::Chat {
-            "tool_calls"
-        } else {
-            "content"
+        let field = match format {
+            Format::Chat => "tool_calls",
+            Format::Rollout => "replacement_history",
+            _ => "content",
         };
         let _ = write!(s, ".{field}[{b}]");
     }

@@ -327,3 +327,58 @@ fn fix_rewrites_refused_ids_and_drops_duplicate_reasoning_line_by_line() {
     let (code, report, _) = run(&["check", fixed.to_str().unwrap()]);
     assert_eq!(code, 0, "{report}");
 }
+
+#[test]
+fn fix_mends_rollouts_as_codex_resumes_them_inside_and_after_the_replacement_history() {
+    let lines = [
+        r#"{"timestamp":"t0","type":"session_meta","payload":{"id":"s"}}"#,
+        r#"{"timestamp":"t1","type":"response_item","payload":{"type":"message","role":"user","content":"go"}}"#,
+        r#"{"timestamp":"t2","type":"response_item","payload":{"type":"function_call","call_id":"call_old","name":"ls","arguments":"{}"}}"#,
+        r#"{"timestamp":"t3","ordinal":4,"type":"compacted","payload":{"message":"s","replacement_history":[{"type":"message","role":"user","content":"go"},{"type":"function_call","call_id":"call_kept","name":"ls","arguments":"{}"},{"type":"message","role":"user","content":"summary"}]}}"#,
+        r#"{"timestamp":"t4","type":"response_item","payload":{"type":"function_call_output","call_id":"call_gone","output":"x"}}"#,
+        r#"{"timestamp": "t5", "type": "event_msg", "payload": {"type": "token_count"}}"#,
+        r#"{"timestamp":"t6","type":"response_item","payload":{"type":"message","role":"user","content":"next"}}"#,
+    ];
+    let input = tmp("compacted.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let (code, out, _) = run(&["check", input.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    // call_old went with the compaction: not reported. call_kept lacks its output; call_gone's
+    // call was dropped by the compaction.
+    assert!(!out.contains("call_old"), "{out}");
+    assert!(
+        out.contains("missing_output       call call_kept  item 3.1, line 4"),
+        "{out}"
+    );
+    assert!(
+        out.contains("orphan_output        call call_gone  item 4, line 5"),
+        "{out}"
+    );
+
+    let fixed = tmp("compacted-fixed.jsonl");
+    let (code, _, err) = run(&[
+        "fix",
+        input.to_str().unwrap(),
+        "-o",
+        fixed.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&fixed).unwrap();
+    let out: Vec<&str> = text.lines().collect();
+    assert_eq!(out.len(), 6, "{text}");
+    for (i, same) in [(0, 0), (1, 1), (2, 2), (4, 5), (5, 6)] {
+        assert_eq!(
+            out[i], lines[same],
+            "line {same} must be copied byte for byte"
+        );
+    }
+    let compacted: Value = serde_json::from_str(out[3]).unwrap();
+    let history = compacted["payload"]["replacement_history"]
+        .as_array()
+        .unwrap();
+    assert_eq!(history[2]["type"], "function_call_output");
+    assert_eq!(history[2]["call_id"], "call_kept");
+    assert_eq!(compacted["ordinal"], 4);
+    let (code, report, _) = run(&["check", fixed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}");
+}

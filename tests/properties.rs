@@ -267,3 +267,75 @@ fn arb_json() -> impl Strategy<Value = Value> {
         ]
     })
 }
+
+#[derive(Debug, Clone)]
+enum RolloutStep {
+    Item(Step),
+    Compact(u8),
+    Rollback(u8),
+}
+
+fn rollout_step() -> impl Strategy<Value = RolloutStep> {
+    prop_oneof![
+        10 => step().prop_map(RolloutStep::Item),
+        1 => (0..6u8).prop_map(RolloutStep::Compact),
+        1 => (0..3u8).prop_map(RolloutStep::Rollback),
+    ]
+}
+
+/// Rollout lines: items as `response_item` lines, compactions keeping the last few items of
+/// the history so far (mid-turn ones included), rollbacks.
+fn build_rollout(steps: &[RolloutStep]) -> Value {
+    let mut lines = Vec::new();
+    let mut live: Vec<Value> = Vec::new();
+    let mut n = 0;
+    for s in steps {
+        n += 1;
+        match s {
+            RolloutStep::Item(step) => {
+                let one = build(Format::Responses, std::slice::from_ref(step));
+                let mut payload = one["input"][0].clone();
+                // Markers unique across the file.
+                if let Some(m) = payload.get_mut("output") {
+                    *m = json!(format!("x{n}"));
+                }
+                live.push(payload.clone());
+                lines.push(json!({"timestamp": n, "type": "response_item", "payload": payload}));
+            }
+            RolloutStep::Compact(k) => {
+                let keep = live.len().saturating_sub(*k as usize);
+                live = live.split_off(keep);
+                lines.push(json!({"timestamp": n, "type": "compacted",
+                                  "payload": {"message": "s", "replacement_history": live.clone()}}));
+            }
+            RolloutStep::Rollback(t) => lines.push(json!({"timestamp": n, "type": "event_msg",
+                "payload": {"type": "thread_rolled_back", "num_turns": t}})),
+        }
+    }
+    Value::Array(lines)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn rollout_repair_leaves_the_resumed_history_clean_and_is_idempotent(
+        steps in prop::collection::vec(rollout_step(), 0..40)
+    ) {
+        let mut body = build_rollout(&steps);
+        let before = body.clone();
+        repair(&mut body, Some(Format::Rollout), &RepairOptions::default()).unwrap();
+        let left: Vec<_> = check(&body, Some(Format::Rollout)).unwrap().violations.into_iter()
+            .filter(|v| v.repairable()).collect();
+        prop_assert!(left.is_empty(), "left {:?}\nbefore {:#}\nafter {:#}", left, before, body);
+        let once = body.clone();
+        let again = repair(&mut body, Some(Format::Rollout), &RepairOptions::default()).unwrap();
+        prop_assert_eq!(&body, &once);
+        prop_assert!(again.changes.is_empty());
+        // Lines that are not items are never touched.
+        let meta = |v: &Value| -> Vec<Value> {
+            v.as_array().unwrap().iter().filter(|l| l["type"] == "event_msg").cloned().collect()
+        };
+        prop_assert_eq!(meta(&once), meta(&before));
+    }
+}

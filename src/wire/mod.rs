@@ -6,6 +6,7 @@
 mod anthropic;
 mod chat;
 mod responses;
+pub mod rollout;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -237,8 +238,8 @@ pub fn read(body: &Value, format: Format) -> Result<Skeleton<'_>, Error> {
 /// Reads a list of items, messages or rollout lines into a skeleton.
 pub fn read_items(items: &[Value], format: Format) -> Skeleton<'_> {
     match format {
-        Format::Responses => responses::read(items, false),
-        Format::Rollout => responses::read(items, true),
+        Format::Responses => responses::read(items),
+        Format::Rollout => rollout::read(items),
         Format::Chat => chat::read(items),
         Format::Anthropic => anthropic::read(items),
     }
@@ -246,7 +247,10 @@ pub fn read_items(items: &[Value], format: Format) -> Skeleton<'_> {
 
 /// An empty skeleton for incremental reading with [`push_item`].
 pub fn empty_skeleton(format: Format) -> Skeleton<'static> {
-    read_items(&[], format)
+    match format {
+        Format::Rollout => rollout::empty(),
+        _ => read_items(&[], format),
+    }
 }
 
 /// Appends one item (a line of a JSON Lines file, say) to a skeleton built incrementally, so a
@@ -262,6 +266,11 @@ pub fn empty_skeleton(format: Format) -> Skeleton<'static> {
 /// ```
 pub fn push_item(skel: &mut Skeleton<'static>, item: &Value, format: Format) {
     let index = skel.items;
+    if format == Format::Rollout {
+        // A rollout line may replace or cut the history before it, not only append.
+        rollout::push(skel, rollout::effect(item, index).into_owned());
+        return;
+    }
     let one = read_items(std::slice::from_ref(item), format);
     skel.entries.extend(one.entries.into_iter().map(|mut e| {
         e.index = index;
@@ -310,6 +319,9 @@ pub fn apply(
     let Some(items) = list_mut(body, format) else {
         return Vec::new();
     };
+    if format == Format::Rollout {
+        return rollout::apply(items, skel, plan, Edits::new(skel, plan, opts, format));
+    }
     let mut changes = edit_in_place(items, format, skel, plan);
     if plan.removals.is_empty() && plan.inserts.is_empty() {
         return changes;
@@ -330,8 +342,12 @@ fn object_of<'v>(
     format: Format,
     e: &Entry,
 ) -> Option<&'v mut serde_json::Map<String, Value>> {
-    let item = match format {
-        Format::Rollout => item.get_mut("payload")?,
+    let item = match (format, e.block) {
+        (Format::Rollout, Some(k)) => item
+            .get_mut("payload")?
+            .get_mut("replacement_history")?
+            .get_mut(k)?,
+        (Format::Rollout, None) => item.get_mut("payload")?,
         _ => item,
     };
     let obj = match (format, e.block) {

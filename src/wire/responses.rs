@@ -1,4 +1,4 @@
-//! OpenAI Responses `input` items, and Codex rollout lines whose payloads are such items.
+//! OpenAI Responses `input` items.
 
 use std::collections::HashMap;
 
@@ -7,7 +7,6 @@ use serde_json::{json, Value};
 use std::borrow::Cow;
 
 use super::{call_id_field, fields, Edits};
-use crate::repair::Placed;
 use crate::report::Change;
 use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, Kind, Role, Skeleton};
 
@@ -74,22 +73,13 @@ pub(super) const CALL_IDS: CallIdRule = CallIdRule {
     prefix: "call_",
 };
 
-pub(super) fn read(items: &[Value], rollout: bool) -> Skeleton<'_> {
+pub(super) fn read(items: &[Value]) -> Skeleton<'_> {
     let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
     skel.call_ids = CALL_IDS;
     skel.items = items.len();
     skel.entries.reserve(items.len());
     for (i, item) in items.iter().enumerate() {
-        let entry = if rollout {
-            match rollout_payload(item) {
-                Ok(Some(payload)) => entry(payload, i),
-                Ok(None) => Entry::new(Kind::Other, i, None, "rollout line"),
-                Err(why) => Entry::new(Kind::Malformed(why), i, None, "rollout line"),
-            }
-        } else {
-            entry(item, i)
-        };
-        skel.entries.push(entry);
+        skel.entries.push(entry(item, i));
     }
     skel
 }
@@ -103,22 +93,7 @@ pub(super) fn server_history(body: &Value) -> Option<&'static str> {
         .find(|k| obj.get(*k).is_some_and(|v| !v.is_null()))
 }
 
-/// The Responses item of a rollout line, `None` for lines of other types.
-pub(crate) fn rollout_payload(line: &Value) -> Result<Option<&Value>, &'static str> {
-    let obj = line
-        .as_object()
-        .ok_or("rollout line is not a JSON object")?;
-    match obj.get("type") {
-        Some(Value::String(t)) if t == "response_item" => obj
-            .get("payload")
-            .map(Some)
-            .ok_or("response_item without payload"),
-        Some(Value::String(_)) => Ok(None),
-        _ => Err("rollout line without a string `type`"),
-    }
-}
-
-fn entry(item: &Value, i: usize) -> Entry<'_> {
+pub(super) fn entry(item: &Value, i: usize) -> Entry<'_> {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "item");
     let Some(obj) = item.as_object() else {
         return malformed("item is not a JSON object");
@@ -240,7 +215,6 @@ pub(super) fn call_id_key(label: &str) -> &'static str {
 }
 
 pub(super) fn apply(items: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits<'_>) -> Vec<Change> {
-    let rollout = edits.format == super::Format::Rollout;
     let mut slots: Vec<Option<Value>> = std::mem::take(items).into_iter().map(Some).collect();
     let mut moved: HashMap<usize, Value> = HashMap::new();
     for i in 0..slots.len().min(skel.entries.len()) {
@@ -259,24 +233,12 @@ pub(super) fn apply(items: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits<'_
     let mut pending = after.into_iter().peekable();
     let mut out = Vec::with_capacity(slots.len() + edits.skel.entries.len() / 2);
     for (i, slot) in slots.into_iter().enumerate() {
+        out.extend(slot);
         let Some((_, placed)) = pending.next_if(|(a, _)| *a == i) else {
-            out.extend(slot);
             continue;
         };
-        // A synthetic rollout line takes the time of the line it follows.
-        let timestamp = rollout
-            .then(|| slot.as_ref().and_then(|v| v.get("timestamp")).cloned())
-            .flatten();
-        out.extend(slot);
         for p in placed {
-            let synthetic = matches!(p, Placed::Synthetic { .. });
-            if let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) {
-                out.push(if rollout && synthetic {
-                    json!({"timestamp": timestamp, "type": "response_item", "payload": v})
-                } else {
-                    v
-                });
-            }
+            out.extend(edits.materialize(p, &mut |e| moved.remove(&e)));
         }
     }
     *items = out;

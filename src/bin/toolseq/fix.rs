@@ -5,10 +5,11 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use toolseq::repair::{plan, Placed, Plan, RepairOptions};
 use toolseq::rules::Rule;
 use toolseq::skeleton::Family;
+use toolseq::wire::rollout::LineOut;
 use toolseq::wire::{self, Format};
 use toolseq::Change;
 
@@ -49,7 +50,8 @@ pub fn fix(
         return Ok(Vec::new());
     }
     match format {
-        Format::Responses | Format::Rollout => stream(src, &scanned, &p, out, opts, progress),
+        Format::Rollout => stream_rollout(src, &scanned, &p, out, opts, progress),
+        Format::Responses => stream(src, &scanned, &p, out, opts, progress),
         Format::Chat | Format::Anthropic => {
             // Messages may be edited inside (tool calls, content blocks): read them all.
             let mut items = Vec::new();
@@ -73,7 +75,73 @@ pub fn fix(
     }
 }
 
-/// Responses items or rollout lines: one entry per item, so the plan maps to whole lines and
+/// A rollout: only the lines the plan touches are parsed and rewritten (a `compacted` line whose
+/// `replacement_history` changes among them); new lines follow their anchor; every other line is
+/// copied byte for byte.
+fn stream_rollout(
+    src: &Source,
+    scanned: &Scanned,
+    p: &Plan,
+    out: &mut dyn Write,
+    opts: &RepairOptions,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<Change>, ReadError> {
+    let touched = wire::rollout::touched_lines(&scanned.skel, p);
+    let mut fetched = HashMap::new();
+    let mut item = 0;
+    each_line(
+        src,
+        false,
+        |_| {},
+        |line| {
+            if trim(line.raw).is_empty() {
+                return Ok(());
+            }
+            if touched.contains(&item) {
+                let v: Value = serde_json::from_slice(trim(line.raw))
+                    .map_err(|e| src.json_error(&e, Some(line.number), false))?;
+                fetched.insert(item, v);
+            }
+            item += 1;
+            Ok(())
+        },
+    )?;
+    let (mut laid, changes) = wire::rollout::plan_lines(fetched, &scanned.skel, p, opts);
+    let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
+    let mut item = 0;
+    each_line(src, false, &mut *progress, |line| {
+        if trim(line.raw).is_empty() {
+            return out.write_all(line.raw).map_err(io_err);
+        }
+        let i = item;
+        item += 1;
+        let Some((what, after)) = laid.lines.remove(&i) else {
+            return out.write_all(line.raw).map_err(io_err);
+        };
+        let newline = |out: &mut dyn Write| out.write_all(b"\n").map_err(io_err);
+        match what {
+            LineOut::Keep => {
+                out.write_all(line.raw).map_err(io_err)?;
+                if !line.raw.ends_with(b"\n") && !after.is_empty() {
+                    newline(out)?;
+                }
+            }
+            LineOut::Drop => {}
+            LineOut::Replace(v) => {
+                serde_json::to_writer(&mut *out, &v).map_err(|e| io_err(e.into()))?;
+                newline(out)?;
+            }
+        }
+        for v in after {
+            serde_json::to_writer(&mut *out, &v).map_err(|e| io_err(e.into()))?;
+            newline(out)?;
+        }
+        Ok(())
+    })?;
+    Ok(changes)
+}
+
+/// Responses items: one entry per item, so the plan maps to whole lines and
 /// the file is rewritten in two more streaming passes (gather the lines that move, then write).
 fn stream(
     src: &Source,
@@ -84,7 +152,6 @@ fn stream(
     progress: &mut dyn FnMut(u64),
 ) -> Result<Vec<Change>, ReadError> {
     let entries = &scanned.skel.entries;
-    let rollout = scanned.detection.format == Format::Rollout;
     let removed: HashMap<usize, Rule> = p.removals.iter().map(|r| (r.entry, r.rule)).collect();
     let mut moved: HashMap<usize, usize> = HashMap::new();
     let mut after: HashMap<usize, Vec<Placed>> = HashMap::new();
@@ -201,13 +268,7 @@ fn stream(
                         &id,
                         &text,
                     );
-                    let written = if rollout {
-                        let anchor: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
-                        json!({"timestamp": anchor.get("timestamp"), "type": "response_item", "payload": payload})
-                    } else {
-                        payload.clone()
-                    };
-                    serde_json::to_writer(&mut *out, &written).map_err(|e| io_err(e.into()))?;
+                    serde_json::to_writer(&mut *out, &payload).map_err(|e| io_err(e.into()))?;
                     changes.push(Change::Inserted {
                         call_id: id,
                         call_index: c.index,

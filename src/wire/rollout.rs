@@ -1,0 +1,365 @@
+//! Codex rollout files (JSON Lines of `{"timestamp", "ordinal"?, "type", "payload"}`), read as
+//! the history Codex sends when it resumes them, not as the concatenation of their items.
+//!
+//! - `response_item` lines are Responses items; `inter_agent_communication` lines are model
+//!   input too.
+//! - A `compacted` line with `replacement_history` replaces everything before it with that list;
+//!   a legacy one without it keeps only the user messages, plus its `message` summary.
+//! - An `event_msg` line `{"type": "thread_rolled_back", "num_turns": N}` drops the last N user
+//!   turns, cut at the Nth-last user message.
+//!
+//! An entry's `index` is its line (counting lines that hold JSON); an item inside a
+//! `replacement_history` has `block = Some(position)`. Applying a plan edits those lines and
+//! arrays and leaves every other line as it was.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::{json, Value};
+
+use super::{responses, Edits};
+use crate::repair::Placed;
+use crate::report::Change;
+use crate::skeleton::{Adjacency, Entry, Kind, Role, Skeleton};
+
+/// What one rollout line does to the history.
+pub(super) enum Effect<'a> {
+    /// Appends these entries.
+    Append(Vec<Entry<'a>>),
+    /// Replaces the history with these entries (a `compacted` line with `replacement_history`).
+    Replace(Vec<Entry<'a>>),
+    /// Keeps only the user messages, then appends this summary (a legacy `compacted` line).
+    KeepUserMessages(Entry<'a>),
+    /// Drops the last N user turns.
+    RollBack(usize),
+}
+
+impl Effect<'_> {
+    pub(super) fn into_owned(self) -> Effect<'static> {
+        let own = |v: Vec<Entry<'_>>| v.into_iter().map(Entry::into_owned).collect();
+        match self {
+            Effect::Append(v) => Effect::Append(own(v)),
+            Effect::Replace(v) => Effect::Replace(own(v)),
+            Effect::KeepUserMessages(e) => Effect::KeepUserMessages(e.into_owned()),
+            Effect::RollBack(n) => Effect::RollBack(n),
+        }
+    }
+}
+
+pub(super) fn empty() -> Skeleton<'static> {
+    let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
+    skel.call_ids = responses::CALL_IDS;
+    skel
+}
+
+pub(super) fn read(lines: &[Value]) -> Skeleton<'_> {
+    let mut skel = empty();
+    for (i, line) in lines.iter().enumerate() {
+        let effect = effect(line, i);
+        push(&mut skel, effect);
+    }
+    skel
+}
+
+/// Applies one line's effect to a skeleton built line by line.
+pub(super) fn push<'a>(skel: &mut Skeleton<'a>, effect: Effect<'a>) {
+    skel.items += 1;
+    match effect {
+        Effect::Append(entries) => skel.entries.extend(entries),
+        Effect::Replace(entries) => skel.entries = entries,
+        Effect::KeepUserMessages(summary) => {
+            skel.entries.retain(|e| e.kind == Kind::Message(Role::User));
+            skel.entries.push(summary);
+        }
+        Effect::RollBack(turns) => {
+            let cut = skel
+                .entries
+                .iter()
+                .enumerate()
+                .rev()
+                .filter(|(_, e)| e.kind == Kind::Message(Role::User))
+                .nth(turns.saturating_sub(1))
+                .map(|(i, _)| i);
+            // Rolling back more turns than there are leaves nothing; zero turns, everything.
+            if turns > 0 {
+                skel.entries.truncate(cut.unwrap_or(0));
+            }
+        }
+    }
+}
+
+/// What line `i` does.
+pub(super) fn effect(line: &Value, i: usize) -> Effect<'_> {
+    let one = |e| Effect::Append(vec![e]);
+    let malformed = |why| one(Entry::new(Kind::Malformed(why), i, None, "rollout line"));
+    let Some(obj) = line.as_object() else {
+        return malformed("rollout line is not a JSON object");
+    };
+    let Some(Value::String(t)) = obj.get("type") else {
+        return malformed("rollout line without a string `type`");
+    };
+    let payload = obj.get("payload");
+    match t.as_str() {
+        "response_item" => match payload {
+            Some(p) => one(responses::entry(p, i)),
+            None => malformed("response_item without payload"),
+        },
+        "inter_agent_communication" => one(Entry::new(
+            Kind::Message(Role::User),
+            i,
+            None,
+            "inter_agent_communication",
+        )),
+        "compacted" => match payload.and_then(|p| p.get("replacement_history")) {
+            Some(Value::Array(items)) => Effect::Replace(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(k, item)| {
+                        let mut e = responses::entry(item, i);
+                        e.block = Some(k);
+                        e
+                    })
+                    .collect(),
+            ),
+            Some(_) => malformed("`replacement_history` is not an array"),
+            None => Effect::KeepUserMessages(Entry::new(
+                Kind::Message(Role::User),
+                i,
+                None,
+                "compacted summary",
+            )),
+        },
+        "event_msg" => match payload {
+            Some(p) if p.get("type").and_then(Value::as_str) == Some("thread_rolled_back") => {
+                match p.get("num_turns").and_then(Value::as_u64) {
+                    Some(n) => Effect::RollBack(usize::try_from(n).unwrap_or(usize::MAX)),
+                    None => malformed("thread_rolled_back without a number `num_turns`"),
+                }
+            }
+            _ => Effect::Append(Vec::new()),
+        },
+        _ => Effect::Append(Vec::new()),
+    }
+}
+
+/// What becomes of one line that a plan touches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LineOut {
+    /// The line stays as it is.
+    Keep,
+    /// The line goes (its item was removed or moved elsewhere).
+    Drop,
+    /// The line is replaced by this one (an item edited in place, a changed `replacement_history`).
+    Replace(Value),
+}
+
+/// A plan laid out line by line: for each touched line, what becomes of it and which new lines
+/// follow it. Lines not named are left as they are.
+#[derive(Debug, Default)]
+pub struct LinePlan {
+    /// Touched lines, by line index.
+    pub lines: HashMap<usize, (LineOut, Vec<Value>)>,
+}
+
+/// Which lines a plan touches: the caller fetches those (and only those) for [`plan_lines`].
+pub fn touched_lines(skel: &Skeleton, plan: &crate::repair::Plan) -> HashSet<usize> {
+    let at = |e: usize| skel.entries[e].index;
+    let mut lines = HashSet::new();
+    lines.extend(plan.removals.iter().map(|r| at(r.entry)));
+    lines.extend(plan.rewrites.iter().map(|r| at(r.entry)));
+    lines.extend(plan.strips.iter().map(|s| at(s.entry)));
+    for ins in &plan.inserts {
+        lines.insert(at(ins.anchor));
+        if let Placed::Moved { entry, .. } = ins.placed {
+            lines.insert(at(entry));
+        }
+    }
+    lines
+}
+
+/// Lays a plan out on the touched lines (`lines`, fetched by the caller, each a whole rollout
+/// line) and returns what changed.
+fn lay_out(
+    mut lines: HashMap<usize, Value>,
+    skel: &Skeleton,
+    plan: &crate::repair::Plan,
+    mut edits: Edits<'_>,
+) -> (LinePlan, Vec<Change>) {
+    let mut changes = Vec::new();
+    // In-place edits first, while every item is where the plan saw it.
+    let named: HashSet<usize> = plan
+        .rewrites
+        .iter()
+        .map(|r| r.entry)
+        .chain(plan.strips.iter().map(|s| s.entry))
+        .collect();
+    for &e in &named {
+        let entry = &skel.entries[e];
+        let item = lines
+            .get_mut(&entry.index)
+            .and_then(|line| item_of(line, entry.block));
+        if let Some(item) = item {
+            // Inside the line, the item is a plain Responses item.
+            changes.extend(super::edit_entry(
+                item,
+                super::Format::Responses,
+                skel,
+                plan,
+                e,
+            ));
+        }
+    }
+
+    // Take out what leaves its place; array slots become null, dropped when the array is rebuilt.
+    let mut moved: HashMap<usize, Value> = HashMap::new();
+    let mut dropped_lines: HashSet<usize> = HashSet::new();
+    let mut dropped_slots: HashMap<usize, HashSet<usize>> = HashMap::new();
+    for (e, entry) in skel.entries.iter().enumerate() {
+        if !edits.leaves(e) {
+            continue;
+        }
+        let Some(line) = lines.get_mut(&entry.index) else {
+            continue;
+        };
+        let value = match entry.block {
+            None => {
+                dropped_lines.insert(entry.index);
+                line.get_mut("payload").map(Value::take)
+            }
+            Some(k) => {
+                dropped_slots.entry(entry.index).or_default().insert(k);
+                item_of(line, Some(k)).map(Value::take)
+            }
+        };
+        let Some(value) = value else { continue };
+        if edits.moved.contains_key(&e) {
+            moved.insert(e, value);
+        } else {
+            edits.record_removal(e, value);
+        }
+    }
+
+    // Place outputs after their anchors: in the anchor's array, or as new lines after its line.
+    let mut new_lines: HashMap<usize, Vec<Value>> = HashMap::new();
+    let mut in_array: HashMap<(usize, usize), Vec<Value>> = HashMap::new();
+    for (anchor, list) in std::mem::take(&mut edits.after) {
+        let a = &skel.entries[anchor];
+        let timestamp = lines
+            .get(&a.index)
+            .and_then(|l| l.get("timestamp"))
+            .cloned();
+        for p in list {
+            let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) else {
+                continue;
+            };
+            match a.block {
+                Some(k) => in_array.entry((a.index, k)).or_default().push(v),
+                None => new_lines
+                    .entry(a.index)
+                    .or_default()
+                    .push(json!({"timestamp": timestamp, "type": "response_item", "payload": v})),
+            }
+        }
+    }
+    changes.extend(edits.changes);
+
+    let mut out = LinePlan::default();
+    for (i, mut line) in lines {
+        let array_changed = dropped_slots.contains_key(&i) || in_array.keys().any(|(l, _)| *l == i);
+        let edited = skel
+            .entries
+            .iter()
+            .enumerate()
+            .any(|(e, en)| en.index == i && named.contains(&e));
+        let what = if dropped_lines.contains(&i) {
+            LineOut::Drop
+        } else if array_changed {
+            rebuild_array(&mut line, i, dropped_slots.get(&i), &mut in_array);
+            LineOut::Replace(line)
+        } else if edited {
+            LineOut::Replace(line)
+        } else {
+            LineOut::Keep
+        };
+        out.lines
+            .insert(i, (what, new_lines.remove(&i).unwrap_or_default()));
+    }
+    (out, changes)
+}
+
+/// The item an entry stands for inside its line: the payload, or a replacement history slot.
+fn item_of(line: &mut Value, block: Option<usize>) -> Option<&mut Value> {
+    let payload = line.get_mut("payload")?;
+    match block {
+        None => Some(payload),
+        Some(k) => payload.get_mut("replacement_history")?.get_mut(k),
+    }
+}
+
+fn rebuild_array(
+    line: &mut Value,
+    i: usize,
+    dropped: Option<&HashSet<usize>>,
+    in_array: &mut HashMap<(usize, usize), Vec<Value>>,
+) {
+    let Some(Value::Array(old)) = line
+        .get_mut("payload")
+        .and_then(|p| p.get_mut("replacement_history"))
+        .map(Value::take)
+    else {
+        return;
+    };
+    let mut new = Vec::with_capacity(old.len() + 1);
+    for (k, item) in old.into_iter().enumerate() {
+        if !dropped.is_some_and(|d| d.contains(&k)) {
+            new.push(item);
+        }
+        new.extend(in_array.remove(&(i, k)).unwrap_or_default());
+    }
+    if let Some(p) = line.get_mut("payload").and_then(Value::as_object_mut) {
+        p.insert("replacement_history".into(), Value::Array(new));
+    }
+}
+
+/// Lays a plan out on the touched lines of a rollout read line by line (see
+/// [`touched_lines`]): `lines` holds those lines, parsed. Every other line stays as it is.
+pub fn plan_lines(
+    lines: HashMap<usize, Value>,
+    skel: &Skeleton,
+    plan: &crate::repair::Plan,
+    opts: &crate::repair::RepairOptions,
+) -> (LinePlan, Vec<Change>) {
+    let edits = Edits::new(skel, plan, opts, super::Format::Rollout);
+    lay_out(lines, skel, plan, edits)
+}
+
+/// Applies a plan to the lines of a rollout held as a JSON array.
+pub(super) fn apply(
+    lines: &mut Vec<Value>,
+    skel: &Skeleton,
+    plan: &crate::repair::Plan,
+    edits: Edits<'_>,
+) -> Vec<Change> {
+    let touched = touched_lines(skel, plan);
+    let fetched: HashMap<usize, Value> = touched
+        .iter()
+        .filter_map(|&i| Some((i, lines.get(i)?.clone())))
+        .collect();
+    let (mut laid, changes) = lay_out(fetched, skel, plan, edits);
+    let mut out = Vec::with_capacity(lines.len() + 4);
+    for (i, line) in std::mem::take(lines).into_iter().enumerate() {
+        match laid.lines.remove(&i) {
+            None => out.push(line),
+            Some((what, after)) => {
+                match what {
+                    LineOut::Keep => out.push(line),
+                    LineOut::Drop => {}
+                    LineOut::Replace(v) => out.push(v),
+                }
+                out.extend(after);
+            }
+        }
+    }
+    *lines = out;
+    changes
+}
