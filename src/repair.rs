@@ -173,9 +173,9 @@ pub struct Plan {
     pub removals: Vec<Removal>,
     /// Outputs to put in place.
     pub inserts: Vec<Insert>,
-    /// Call ids to replace in place.
+    /// Call ids to replace in place, sorted by entry.
     pub rewrites: Vec<Rewrite>,
-    /// Fields to remove in place.
+    /// Fields to remove in place, sorted by entry.
     pub strips: Vec<Strip>,
 }
 
@@ -186,14 +186,6 @@ impl Plan {
             && self.inserts.is_empty()
             && self.rewrites.is_empty()
             && self.strips.is_empty()
-    }
-
-    /// The new call id the plan gives this entry, if it rewrites it.
-    pub fn new_id(&self, entry: usize) -> Option<&str> {
-        self.rewrites
-            .iter()
-            .find(|r| r.entry == entry)
-            .map(|r| r.new_id.as_str())
     }
 
     /// What applying this plan needs of `skel`, detached from the body `skel` borrows its ids

@@ -335,6 +335,14 @@ pub fn apply(
     changes
 }
 
+/// The run of `list` (sorted by entry) that names `entry`: a binary search, so editing many
+/// items stays linear.
+fn sorted_slice<T>(list: &[T], entry: usize, key: impl Fn(&T) -> usize) -> &[T] {
+    let start = list.partition_point(|x| key(x) < entry);
+    let end = start + list[start..].partition_point(|x| key(x) == entry);
+    &list[start..end]
+}
+
 /// The JSON object an entry stands for inside its source item: the item itself, the Chat tool
 /// call, the Anthropic block.
 fn object_of<'v>(
@@ -400,7 +408,7 @@ pub fn edit_entry(
 ) -> Vec<Change> {
     let mut changes = Vec::new();
     let e = &skel.entries[entry];
-    for r in plan.rewrites.iter().filter(|r| r.entry == entry) {
+    for r in sorted_slice(&plan.rewrites, entry, |r| r.entry) {
         let key = call_id_key(format, e);
         let Some(obj) = object_of(item, format, e) else {
             continue;
@@ -416,7 +424,7 @@ pub fn edit_entry(
             block: e.block,
         });
     }
-    for s in plan.strips.iter().filter(|s| s.entry == entry) {
+    for s in sorted_slice(&plan.strips, entry, |s| s.entry) {
         let (obj, field) = match s.field {
             crate::repair::Field::ItemId => (object_of(item, format, e), "id"),
             // The list sits on the message, not on a call.

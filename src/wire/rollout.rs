@@ -263,14 +263,12 @@ fn lay_out(
     }
     changes.extend(edits.changes);
 
+    let arrays_grown: HashSet<usize> = in_array.keys().map(|&(l, _)| l).collect();
+    let edited: HashSet<usize> = named.iter().map(|&e| skel.entries[e].index).collect();
     let mut out = LinePlan::default();
     for (i, mut line) in lines {
-        let array_changed = dropped_slots.contains_key(&i) || in_array.keys().any(|(l, _)| *l == i);
-        let edited = skel
-            .entries
-            .iter()
-            .enumerate()
-            .any(|(e, en)| en.index == i && named.contains(&e));
+        let array_changed = dropped_slots.contains_key(&i) || arrays_grown.contains(&i);
+        let edited = edited.contains(&i);
         let what = if dropped_lines.contains(&i) {
             LineOut::Drop
         } else if array_changed {
