@@ -382,3 +382,17 @@ fn fix_mends_rollouts_as_codex_resumes_them_inside_and_after_the_replacement_his
     let (code, report, _) = run(&["check", fixed.to_str().unwrap()]);
     assert_eq!(code, 0, "{report}");
 }
+
+#[test]
+fn a_bedrock_body_exits_2_never_0() {
+    let path = tmp("bedrock.json");
+    std::fs::write(
+        &path,
+        r#"{"messages": [{"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "ls", "input": {}}}]},
+                        {"role": "user", "content": [{"text": "stop"}]}]}"#,
+    )
+    .unwrap();
+    let (code, out, err) = run(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}");
+    assert!(err.contains("Bedrock Converse"), "{err}");
+}

@@ -154,3 +154,34 @@ proptest! {
         prop_assert!(left.is_empty(), "{:?}", left);
     }
 }
+
+#[test]
+fn bodies_of_a_format_toolseq_does_not_read_are_refused_never_called_clean() {
+    // Bedrock Converse: a call with no result, which used to be read as Chat and called clean.
+    let bedrock = json!({"messages": [
+        {"role": "user", "content": [{"text": "list files"}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "ls", "input": {}}}]},
+        {"role": "user", "content": [{"text": "never mind"}]}]});
+    let err = check(&bedrock, None).unwrap_err().to_string();
+    assert!(err.contains("Bedrock Converse"), "{err}");
+    let mut body = bedrock.clone();
+    assert!(repair(&mut body, None, &RepairOptions::default()).is_err());
+    assert_eq!(body, bedrock);
+    let gemini = json!({"contents": [{"role": "model", "parts": [{"functionCall": {"name": "ls", "args": {}}}]}]});
+    assert!(check(&gemini, None)
+        .unwrap_err()
+        .to_string()
+        .contains("Gemini"));
+    // A Chat body with typed content parts is still read.
+    let chat = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]});
+    assert!(check(&chat, None).unwrap().is_clean());
+}
+
+#[test]
+fn a_forced_format_reports_blocks_it_does_not_understand() {
+    let bedrock = json!({"messages": [
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "ls", "input": {}}}]},
+        {"role": "user", "content": [{"text": "never mind"}]}]});
+    let report = check(&bedrock, Some(toolseq::Format::Anthropic)).unwrap();
+    assert_eq!(report.count(Rule::MalformedItem), 2, "{report}");
+}

@@ -130,6 +130,11 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
                 out.push(bad("`tool_use` in a user message"));
                 continue;
             }
+            // Not understood, so never passed as clean.
+            (_, None) => {
+                out.push(bad("content block without a `type`"));
+                continue;
+            }
             (Role::Assistant, _) => continue,
             (Role::User, _) => {
                 if out.len() == start || out.last().map(|e| e.kind) != Some(Kind::Message(role)) {

@@ -102,13 +102,22 @@ impl fmt::Display for Detection {
 pub fn detect(body: &Value) -> Result<Detection, Error> {
     let found = |format, evidence| Ok(Detection { format, evidence });
     let list = match body {
-        Value::Array(items) => items,
+        Value::Array(items) => {
+            refuse_unknown(items)?;
+            items
+        }
         Value::Object(map) => {
+            if map.contains_key("contents") && !map.contains_key("messages") {
+                return Err(Error::Shape(
+                    "a Gemini `contents` body: toolseq does not read this format yet, so nothing was checked".into(),
+                ));
+            }
             if map.contains_key("input") {
                 return found(Format::Responses, "request body has `input`");
             }
             match map.get("messages") {
                 Some(Value::Array(items)) => {
+                    refuse_unknown(items)?;
                     if let Some(d) = scan(items) {
                         return Ok(d);
                     }
@@ -136,6 +145,41 @@ pub fn detect(body: &Value) -> Result<Detection, Error> {
         format: Format::Responses,
         evidence: "array with no tool items; assumed",
     }))
+}
+
+/// Refuses messages whose content blocks no known format holds (blocks without a `type`, such as
+/// Bedrock Converse's `{"toolUse": …}`), rather than reading them as a format they are not and
+/// calling them clean.
+fn refuse_unknown(items: &[Value]) -> Result<(), Error> {
+    // Message content blocks without a `type`, with their positions. Responses items carry
+    // `type` themselves and are not message lists.
+    let untyped = items
+        .iter()
+        .enumerate()
+        .filter(|(_, item)| item.get("role").is_some() || item.get("type").is_none())
+        .filter_map(|(i, item)| Some((i, item.get("content")?.as_array()?)))
+        .flat_map(|(i, blocks)| {
+            blocks
+                .iter()
+                .enumerate()
+                .filter_map(move |(j, b)| Some((i, j, b.as_object()?)))
+        })
+        .filter(|(_, _, b)| !b.contains_key("type"));
+    let mut first = None;
+    for (i, j, b) in untyped {
+        if b.contains_key("toolUse") || b.contains_key("toolResult") {
+            return Err(Error::Shape(format!(
+                "messages[{i}].content[{j}] is a Bedrock Converse `toolUse` / `toolResult` block: toolseq does not read this format yet, so nothing was checked"
+            )));
+        }
+        first.get_or_insert((i, j));
+    }
+    match first {
+        Some((i, j)) => Err(Error::Shape(format!(
+            "messages[{i}].content[{j}] is a content block without a `type`: toolseq does not read this format yet, so nothing was checked"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Looks for one item that only one format could hold.
