@@ -237,7 +237,7 @@ impl Guard {
             items: skel.items,
             violations,
             changes: Vec::new(),
-            findings: crate::report::server_side_findings(&skel),
+            findings: crate::report::server_side_findings(&skel, &analysis),
         };
         let mut opts = self.repair.clone();
         if let Some(snap) = &snap {
@@ -488,26 +488,20 @@ impl Guard {
             Policy::Block => "blocked",
             Policy::Repair if !v.repairable() => "left",
             Policy::Repair => match v.rule {
-                Rule::MissingOutput
-                    if v.call_id.as_deref().is_some_and(|id| {
-                        report
-                            .findings
-                            .iter()
-                            .any(|f| matches!(f, Finding::Cancelled { call_id } if call_id == id))
-                    }) =>
-                {
-                    "inserted_cancelled_output"
+                Rule::MissingOutput => {
+                    let known = v.call_id.as_deref().and_then(|id| {
+                        report.findings.iter().find_map(|f| match f {
+                            Finding::Cancelled { call_id } if call_id == id => {
+                                Some("inserted_cancelled_output")
+                            }
+                            Finding::StillRunning { call_id, .. } if call_id == id => {
+                                Some("inserted_still_running_output")
+                            }
+                            _ => None,
+                        })
+                    });
+                    known.unwrap_or("inserted_output")
                 }
-                Rule::MissingOutput
-                    if v.call_id.as_deref().is_some_and(|id| {
-                        report.findings.iter().any(
-                            |f| matches!(f, Finding::StillRunning { call_id, .. } if call_id == id),
-                        )
-                    }) =>
-                {
-                    "inserted_still_running_output"
-                }
-                Rule::MissingOutput => "inserted_output",
                 Rule::InterleavedMessage | Rule::OutputBeforeCall => "moved_output",
                 _ => "removed",
             },

@@ -55,16 +55,7 @@ fn model_item(kind: Kind) -> bool {
 pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let entries = &skel.entries;
     let n = entries.len();
-    let removed_by_pairing = |i: usize| {
-        matches!(
-            verdicts[i],
-            Verdict::DuplicateCall { .. }
-                | Verdict::Orphan
-                | Verdict::EmptyOutput
-                | Verdict::Mismatch { .. }
-                | Verdict::DuplicateOutput { .. }
-        )
-    };
+    let removed_by_pairing = |i: usize| verdicts[i].removal().is_some();
     let mut found = Vec::new();
     // Per entry: whether a repair removes the item or its id.
     let mut loses_id: Vec<bool> = (0..n).map(removed_by_pairing).collect();

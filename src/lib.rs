@@ -62,12 +62,13 @@ fn detection(body: &Value, format: Option<Format>) -> Result<Detection, Error> {
 pub fn check(body: &Value, format: Option<Format>) -> Result<Report, Error> {
     let detection = detection(body, format)?;
     let skel = wire::read(body, detection.format)?;
+    let analysis = rules::analyze(&skel);
     Ok(Report {
         detection,
         items: skel.items,
-        violations: rules::check(&skel),
+        violations: rules::violations(&skel, &analysis),
         changes: Vec::new(),
-        findings: report::server_side_findings(&skel),
+        findings: report::server_side_findings(&skel, &analysis),
     })
 }
 
@@ -87,7 +88,7 @@ pub fn repair(
     let violations = rules::violations(&skel, &analysis);
     let plan = repair::plan_from(&analysis);
     let items = skel.items;
-    let findings = report::server_side_findings(&skel);
+    let findings = report::server_side_findings(&skel, &analysis);
     let changes = if plan.is_empty() {
         Vec::new()
     } else {

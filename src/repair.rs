@@ -180,6 +180,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The entries edited in place (rewritten or stripped), in order, possibly repeated.
+    pub fn edited_entries(&self) -> impl Iterator<Item = usize> + '_ {
+        self.rewrites
+            .iter()
+            .map(|r| r.entry)
+            .chain(self.strips.iter().map(|s| s.entry))
+    }
+
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
         self.removals.is_empty()
@@ -207,8 +215,8 @@ impl Plan {
                 Placed::Moved { call, .. } | Placed::Synthetic { call } => name(call),
             }
         }
-        for r in &self.rewrites {
-            name(r.entry);
+        for e in self.edited_entries() {
+            name(e);
         }
         let renamed: std::collections::HashMap<usize, &str> = self
             .rewrites
@@ -284,35 +292,30 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
         }
     }
     for (i, v) in a.verdicts.iter().enumerate() {
-        let rule = match *v {
-            Verdict::DuplicateCall { .. } => Rule::DuplicateCall,
-            Verdict::Orphan => Rule::OrphanOutput,
-            Verdict::EmptyOutput => Rule::EmptyCallId,
-            Verdict::Mismatch { .. } => Rule::KindMismatch,
-            Verdict::DuplicateOutput { .. } => Rule::DuplicateOutput,
-            Verdict::Call => {
-                let placed = match a.answer[i] {
-                    None => Placed::Synthetic { call: i },
-                    Some(o)
-                        if a.verdicts[o]
-                            == (Verdict::Answer {
-                                call: i,
-                                placed: false,
-                            }) =>
-                    {
-                        Placed::Moved { entry: o, call: i }
-                    }
-                    Some(_) => continue,
-                };
-                p.inserts.push(Insert {
-                    anchor: a.anchor[i],
-                    placed,
-                });
-                continue;
+        if let Some(rule) = v.removal() {
+            p.removals.push(Removal { entry: i, rule });
+            continue;
+        }
+        if *v != Verdict::Call {
+            continue;
+        }
+        let placed = match a.answer[i] {
+            None => Placed::Synthetic { call: i },
+            Some(o)
+                if a.verdicts[o]
+                    == (Verdict::Answer {
+                        call: i,
+                        placed: false,
+                    }) =>
+            {
+                Placed::Moved { entry: o, call: i }
             }
-            _ => continue,
+            Some(_) => continue,
         };
-        p.removals.push(Removal { entry: i, rule });
+        p.inserts.push(Insert {
+            anchor: a.anchor[i],
+            placed,
+        });
     }
     p
 }

@@ -315,9 +315,12 @@ impl Report {
 }
 
 /// Notes for the outputs a check cannot judge because their calls may be stored server-side.
-pub(crate) fn server_side_findings(skel: &crate::skeleton::Skeleton) -> Vec<Finding> {
+pub(crate) fn server_side_findings(
+    skel: &crate::skeleton::Skeleton,
+    analysis: &crate::rules::Analysis,
+) -> Vec<Finding> {
     let reason = skel.server_history.unwrap_or("item_reference");
-    crate::rules::server_side_outputs(skel)
+    crate::rules::server_side_of(skel, analysis)
         .into_iter()
         .map(|(e, id)| Finding::ServerSide {
             call_id: id.to_owned(),

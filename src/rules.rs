@@ -186,14 +186,33 @@ pub(crate) enum Verdict {
     DuplicateOutput { call: usize },
 }
 
-/// Outputs whose call is not in the body but may be stored server-side (see
-/// [`Skeleton::may_pair_server_side`]): neither violations nor repaired, only worth a note.
+impl Verdict {
+    /// The rule for which a repair removes an entry with this verdict, if it does.
+    pub(crate) fn removal(self) -> Option<Rule> {
+        Some(match self {
+            Verdict::DuplicateCall { .. } => Rule::DuplicateCall,
+            Verdict::Orphan => Rule::OrphanOutput,
+            Verdict::EmptyOutput => Rule::EmptyCallId,
+            Verdict::Mismatch { .. } => Rule::KindMismatch,
+            Verdict::DuplicateOutput { .. } => Rule::DuplicateOutput,
+            _ => return None,
+        })
+    }
+}
+
+/// Outputs whose call is not in the body but may be stored server-side (the body continues a
+/// stored response, see [`Skeleton::server_history`], or references stored items): neither
+/// violations nor repaired, only worth a note.
 /// Yields `(entry, call id)` in document order.
 pub fn server_side_outputs<'s>(skel: &'s Skeleton<'s>) -> Vec<(usize, &'s str)> {
-    if !skel.may_pair_server_side() {
+    server_side_of(skel, &analyze(skel))
+}
+
+/// [`server_side_outputs`] from an analysis already made.
+pub(crate) fn server_side_of<'s>(skel: &'s Skeleton<'s>, a: &Analysis) -> Vec<(usize, &'s str)> {
+    if !a.server_side {
         return Vec::new();
     }
-    let a = analyze(skel);
     a.verdicts
         .iter()
         .enumerate()
@@ -211,6 +230,8 @@ pub(crate) struct Analysis {
     pub answer: Vec<Option<usize>>,
     /// For each call entry: where new or moved outputs for it go (after this entry's slot).
     pub anchor: Vec<usize>,
+    /// Whether outputs without a call in the body may answer calls stored server-side.
+    pub server_side: bool,
 }
 
 /// Computes placement, answers and anchors in a fixed number of linear passes.
@@ -224,9 +245,14 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     let mut calls: foldhash::HashMap<&str, usize> =
         foldhash::HashMap::with_capacity_and_hasher(call_count, Default::default());
 
+    let mut references = false;
     for (i, e) in entries.iter().enumerate() {
         verdicts[i] = match e.kind {
             Kind::Malformed(_) => Verdict::Malformed,
+            Kind::Reference => {
+                references = true;
+                Verdict::Plain
+            }
             Kind::Call => match e.id() {
                 None => Verdict::EmptyCall,
                 Some(id) => match calls.get(id) {
@@ -242,7 +268,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     }
 
     let (placed_zone, anchor) = placement(skel);
-    let server_side = skel.may_pair_server_side();
+    let server_side = references || skel.server_history.is_some();
 
     // Each call keeps its best candidate: well placed, then after the call, then before it;
     // first in document order on ties.
@@ -302,6 +328,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         ids,
         answer,
         anchor,
+        server_side,
     }
 }
 

@@ -219,12 +219,6 @@ pub struct Skeleton<'a> {
 }
 
 impl Skeleton<'_> {
-    /// Whether an output whose call is not in the body may still be answering a call the server
-    /// holds: the body continues a stored response, or references stored items.
-    pub fn may_pair_server_side(&self) -> bool {
-        self.server_history.is_some() || self.entries.iter().any(|e| e.kind == Kind::Reference)
-    }
-
     /// An empty skeleton with the given ordering rule.
     pub fn new(adjacency: Adjacency) -> Self {
         Skeleton {

@@ -47,13 +47,6 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
                     .and_then(|f| f.get("name"))
                     .and_then(Value::as_str)
                     .is_some_and(|n| !n.is_empty());
-                // The call still pairs with its output; only its name is broken.
-                let unnamed = Entry::new(
-                    Kind::Malformed("tool call with an empty or missing function name"),
-                    i,
-                    Some(j),
-                    "tool_calls",
-                );
                 out.push(match call.as_object().map(|c| call_id_field(c.get("id"))) {
                     Some(Ok(id)) => {
                         Entry::paired(Kind::Call, Family::Function, id, i, Some(j), "tool_calls")
@@ -71,8 +64,14 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
                         "tool_calls",
                     ),
                 });
+                // The call still pairs with its output; only its name is broken.
                 if call.is_object() && !named {
-                    out.push(unnamed);
+                    out.push(Entry::new(
+                        Kind::Malformed("tool call with an empty or missing function name"),
+                        i,
+                        Some(j),
+                        "tool_calls",
+                    ));
                 }
             }
         }

@@ -424,13 +424,8 @@ fn call_id_key(format: Format, e: &Entry) -> &'static str {
 /// position, so they go first, on the source indexes the plan was made on.
 fn edit_in_place(items: &mut [Value], format: Format, skel: &Skeleton, plan: &Plan) -> Vec<Change> {
     let mut changes = Vec::new();
-    let named = plan
-        .rewrites
-        .iter()
-        .map(|r| r.entry)
-        .chain(plan.strips.iter().map(|s| s.entry));
     let mut done = std::collections::HashSet::new();
-    for entry in named {
+    for entry in plan.edited_entries() {
         if !done.insert(entry) {
             continue;
         }

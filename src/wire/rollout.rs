@@ -166,8 +166,7 @@ pub fn touched_lines(skel: &Skeleton, plan: &crate::repair::Plan) -> HashSet<usi
     let at = |e: usize| skel.entries[e].index;
     let mut lines = HashSet::new();
     lines.extend(plan.removals.iter().map(|r| at(r.entry)));
-    lines.extend(plan.rewrites.iter().map(|r| at(r.entry)));
-    lines.extend(plan.strips.iter().map(|s| at(s.entry)));
+    lines.extend(plan.edited_entries().map(at));
     for ins in &plan.inserts {
         lines.insert(at(ins.anchor));
         if let Placed::Moved { entry, .. } = ins.placed {
@@ -187,12 +186,7 @@ fn lay_out(
 ) -> (LinePlan, Vec<Change>) {
     let mut changes = Vec::new();
     // In-place edits first, while every item is where the plan saw it.
-    let named: HashSet<usize> = plan
-        .rewrites
-        .iter()
-        .map(|r| r.entry)
-        .chain(plan.strips.iter().map(|s| s.entry))
-        .collect();
+    let named: HashSet<usize> = plan.edited_entries().collect();
     for &e in &named {
         let entry = &skel.entries[e];
         let item = lines

@@ -13,7 +13,7 @@ use toolseq::wire::rollout::LineOut;
 use toolseq::wire::{self, Format};
 use toolseq::Change;
 
-use crate::input::{each_line, trim, ReadError, Shape, Source};
+use crate::input::{each_line, trim, Line, ReadError, Shape, Source};
 use crate::scan::Scanned;
 
 pub fn fix(
@@ -75,6 +75,22 @@ pub fn fix(
     }
 }
 
+/// Each line of the input with the index of the item it holds (`None` for a blank line).
+fn each_item(
+    src: &Source,
+    progress: impl FnMut(u64),
+    mut f: impl FnMut(Option<usize>, &Line<'_>) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let mut next = 0;
+    each_line(src, false, progress, |line| {
+        let item = (!trim(line.raw).is_empty()).then(|| {
+            next += 1;
+            next - 1
+        });
+        f(item, &line)
+    })
+}
+
 /// A rollout: only the lines the plan touches are parsed and rewritten (a `compacted` line whose
 /// `replacement_history` changes among them); new lines follow their anchor; every other line is
 /// copied byte for byte.
@@ -88,34 +104,22 @@ fn stream_rollout(
 ) -> Result<Vec<Change>, ReadError> {
     let touched = wire::rollout::touched_lines(&scanned.skel, p);
     let mut fetched = HashMap::new();
-    let mut item = 0;
-    each_line(
+    each_item(
         src,
-        false,
         |_| {},
-        |line| {
-            if trim(line.raw).is_empty() {
-                return Ok(());
-            }
-            if touched.contains(&item) {
+        |item, line| {
+            if let Some(i) = item.filter(|i| touched.contains(i)) {
                 let v: Value = serde_json::from_slice(trim(line.raw))
                     .map_err(|e| src.json_error(&e, Some(line.number), false))?;
-                fetched.insert(item, v);
+                fetched.insert(i, v);
             }
-            item += 1;
             Ok(())
         },
     )?;
     let (mut laid, changes) = wire::rollout::plan_lines(fetched, &scanned.skel, p, opts);
     let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
-    let mut item = 0;
-    each_line(src, false, &mut *progress, |line| {
-        if trim(line.raw).is_empty() {
-            return out.write_all(line.raw).map_err(io_err);
-        }
-        let i = item;
-        item += 1;
-        let Some((what, after)) = laid.lines.remove(&i) else {
+    each_item(src, &mut *progress, |item, line| {
+        let Some((what, after)) = item.and_then(|i| laid.lines.remove(&i)) else {
             return out.write_all(line.raw).map_err(io_err);
         };
         let newline = |out: &mut dyn Write| out.write_all(b"\n").map_err(io_err);
@@ -164,12 +168,7 @@ fn stream(
 
     // Items edited in place (a call id rewritten, an id dropped) are re-serialised; every other
     // line is copied byte for byte.
-    let edited: std::collections::HashSet<usize> = p
-        .rewrites
-        .iter()
-        .map(|r| r.entry)
-        .chain(p.strips.iter().map(|s| s.entry))
-        .collect();
+    let edited: std::collections::HashSet<usize> = p.edited_entries().collect();
     // One entry per line here, so entry and item index agree.
     let format = scanned.detection.format;
     let edit = |raw: &[u8], i: usize, changes: &mut Vec<Change>| -> Vec<u8> {
@@ -180,23 +179,18 @@ fn stream(
         serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec())
     };
     let mut held: HashMap<usize, Vec<u8>> = HashMap::new();
-    let mut item = 0;
-    each_line(
+    each_item(
         src,
-        false,
         |_| {},
-        |line| {
-            if trim(line.raw).is_empty() {
+        |item, line| {
+            let Some(i) = item.filter(|i| removed.contains_key(i) || moved.contains_key(i)) else {
                 return Ok(());
+            };
+            let mut raw = trim(line.raw).to_vec();
+            if edited.contains(&i) {
+                raw = edit(&raw, i, &mut Vec::new());
             }
-            if removed.contains_key(&item) || moved.contains_key(&item) {
-                let mut raw = trim(line.raw).to_vec();
-                if edited.contains(&item) {
-                    raw = edit(&raw, item, &mut Vec::new());
-                }
-                held.insert(item, raw);
-            }
-            item += 1;
+            held.insert(i, raw);
             Ok(())
         },
     )?;
@@ -220,14 +214,11 @@ fn stream(
     });
 
     let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
-    let mut item = 0;
-    each_line(src, false, &mut *progress, |line| {
-        let body = trim(line.raw);
-        if body.is_empty() {
+    each_item(src, &mut *progress, |item, line| {
+        let Some(i) = item else {
             return out.write_all(line.raw).map_err(io_err);
-        }
-        let i = item;
-        item += 1;
+        };
+        let body = trim(line.raw);
         if !removed.contains_key(&i) && !moved.contains_key(&i) {
             if edited.contains(&i) {
                 out.write_all(&edit(body, i, &mut changes))
