@@ -52,6 +52,7 @@ fn history(format: Format, items: usize, missing_every: Option<usize>) -> Value 
                 v.push(json!({"role": "user", "content": results}));
                 v.push(json!({"role": "assistant", "content": [{"type": "text", "text": text}]}));
             }
+            other => panic!("no benchmark history for {other}"),
         }
         n += 1;
     }

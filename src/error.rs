@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use crate::format::ReadError;
 use crate::report::Report;
 
 /// Why toolseq could not check, or refused, a history.
@@ -10,21 +11,26 @@ use crate::report::Report;
 pub enum Error {
     /// The body is not a history toolseq can read; the body is left untouched.
     Shape(String),
-    /// A format name other than `responses`, `chat`, `anthropic`, `rollout`.
+    /// A format name toolseq does not know (see [`Format::ALL`](crate::Format::ALL)).
     UnknownFormat(String),
     /// The guard's `block` policy refused a history with violations; the report says why.
     Blocked(Box<Report>),
 }
 
+impl From<ReadError> for Error {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Shape(why) => Error::Shape(why),
+            ReadError::UnknownFormat(name) => Error::UnknownFormat(name),
+        }
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Shape(why) => write!(f, "not a conversation history: {why}"),
-            Error::UnknownFormat(name) => write!(
-                f,
-                "unknown format `{}` (expected responses, chat, anthropic or rollout)",
-                name.escape_debug()
-            ),
+            Error::Shape(why) => ReadError::Shape(why.clone()).fmt(f),
+            Error::UnknownFormat(name) => ReadError::UnknownFormat(name.clone()).fmt(f),
             Error::Blocked(report) => write!(
                 f,
                 "request blocked: {} tool pairing violation(s)\n{report}",

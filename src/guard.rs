@@ -210,13 +210,7 @@ impl Guard {
     }
 
     fn detect(&self, body: &Value) -> Result<Detection, Error> {
-        match self.format {
-            Some(format) => Ok(Detection {
-                format,
-                evidence: "given",
-            }),
-            None => wire::detect(body),
-        }
+        crate::detection(body, self.format)
     }
 
     /// `waited_from`: when the guard began waiting, on the ledger's clock; an output produced

@@ -18,6 +18,8 @@ pub(crate) enum Action {
     Strip(Field),
     /// Give the call or output this call id.
     Rewrite(String),
+    /// Move the message's conversation blocks out of its tool-result turn.
+    Separate,
     /// Nothing honest can be done (a signed reasoning item cannot be made up, a server id a
     /// server-executed item needs cannot be dropped): reported only.
     Leave,

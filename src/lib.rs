@@ -20,8 +20,11 @@
 //! ```
 #![deny(missing_docs)]
 
+mod change;
 pub mod convention;
 pub mod error;
+mod escape;
+pub mod format;
 pub mod guard;
 mod ids;
 mod instrument;
@@ -32,6 +35,7 @@ pub mod report;
 pub mod rules;
 pub mod skeleton;
 mod timer;
+mod turns;
 pub mod wire;
 
 use serde_json::Value;
@@ -40,19 +44,19 @@ use serde_json::Value;
 pub use tracing as __tracing;
 
 pub use error::Error;
+pub use format::{Detection, Format};
 pub use guard::{Guard, Policy};
 pub use repair::RepairOptions;
 pub use report::{Change, Finding, Report};
 pub use rules::{Rule, Violation};
-pub use wire::{Detection, Format};
 
-fn detection(body: &Value, format: Option<Format>) -> Result<Detection, Error> {
+pub(crate) fn detection(body: &Value, format: Option<Format>) -> Result<Detection, Error> {
     match format {
         Some(format) => Ok(Detection {
             format,
             evidence: "given",
         }),
-        None => wire::detect(body),
+        None => Ok(wire::detect(body)?),
     }
 }
 

@@ -165,6 +165,16 @@ pub struct Strip {
     pub rule: Rule,
 }
 
+/// Move the conversation blocks of the message at this skeleton entry out of the tool-result
+/// turn that holds them, into a user message right after it, because of `rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Separation {
+    /// Skeleton entry of the message blocks.
+    pub entry: usize,
+    /// Why.
+    pub rule: Rule,
+}
+
 /// An edit plan over a skeleton. Inserts are sorted by anchor, and inserts sharing an anchor
 /// are in the order their calls were made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -177,6 +187,8 @@ pub struct Plan {
     pub rewrites: Vec<Rewrite>,
     /// Fields to remove in place, sorted by entry.
     pub strips: Vec<Strip>,
+    /// Conversation blocks to move out of tool-result turns.
+    pub separations: Vec<Separation>,
 }
 
 impl Plan {
@@ -190,10 +202,12 @@ impl Plan {
 
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
-        self.removals.is_empty()
-            && self.inserts.is_empty()
-            && self.rewrites.is_empty()
-            && self.strips.is_empty()
+        !self.moves_items() && self.rewrites.is_empty() && self.strips.is_empty()
+    }
+
+    /// Whether the plan removes, moves or inserts anything (beyond editing items in place).
+    pub fn moves_items(&self) -> bool {
+        !(self.removals.is_empty() && self.inserts.is_empty() && self.separations.is_empty())
     }
 
     /// What applying this plan needs of `skel`, detached from the body `skel` borrows its ids
@@ -217,6 +231,9 @@ impl Plan {
         }
         for e in self.edited_entries() {
             name(e);
+        }
+        for s in &self.separations {
+            name(s.entry);
         }
         let renamed: std::collections::HashMap<usize, &str> = self
             .rewrites
@@ -250,6 +267,8 @@ impl Plan {
             items: skel.items,
             server_history: skel.server_history,
             call_ids: skel.call_ids,
+            calls_follow_user: skel.calls_follow_user,
+            alternating_roles: skel.alternating_roles,
         }
     }
 }
@@ -288,6 +307,7 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
                 new_id: new_id.clone(),
                 rule,
             }),
+            Action::Separate => p.separations.push(Separation { entry, rule }),
             Action::Leave => {}
         }
     }

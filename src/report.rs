@@ -1,79 +1,14 @@
 //! What a check or repair found and did: readable by a person (`Display`), inspectable by a program.
 
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
 
+pub use crate::change::Change;
+pub use crate::escape::escape_id;
+use crate::format::{Detection, Format};
 use crate::rules::{Rule, Violation};
-use crate::wire::{Detection, Format};
-
-/// One change a repair made to the body.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    /// A synthetic output was inserted to answer a call.
-    Inserted {
-        /// The call it answers.
-        call_id: String,
-        /// Source index of that call.
-        call_index: usize,
-        /// Whether the call was known to be cancelled (the text says so) rather than lost.
-        cancelled: bool,
-        /// Whether the call was still running when the request was sent (the text says so).
-        still_running: bool,
-        /// The text the synthetic output carries.
-        text: String,
-        /// The inserted item, as inserted.
-        item: Value,
-    },
-    /// An existing output was moved up next to its call.
-    Moved {
-        /// The call it answers.
-        call_id: String,
-        /// Source index the output was at.
-        from: usize,
-        /// Source index of the call.
-        call_index: usize,
-    },
-    /// A call id the API refuses was replaced, identically on the call and its outputs.
-    Rewritten {
-        /// The old call id.
-        from: String,
-        /// The new call id.
-        to: String,
-        /// Why.
-        rule: Rule,
-        /// Source index of the item.
-        index: usize,
-        /// Position inside that source item.
-        block: Option<usize>,
-    },
-    /// A field was removed from an item left in place (a replayed item's server id, an empty
-    /// `tool_calls` list).
-    Stripped {
-        /// The field's name in the body.
-        field: &'static str,
-        /// Its value, kept so that nothing is lost silently.
-        value: Value,
-        /// Why.
-        rule: Rule,
-        /// Source index of the item.
-        index: usize,
-    },
-    /// An item was removed; it is kept here whole so that nothing is lost silently.
-    Removed {
-        /// Why.
-        rule: Rule,
-        /// Its call id, if it had one.
-        call_id: Option<String>,
-        /// Source index it was at.
-        index: usize,
-        /// Position inside that source item.
-        block: Option<usize>,
-        /// The removed item (a whole item, message, tool call or content block).
-        item: Value,
-    },
-}
 
 /// What toolseq learned beyond the rules: what the guard found by comparing the body with the
 /// ledger, and what a check could not judge.
@@ -331,152 +266,13 @@ pub(crate) fn server_side_findings(
 }
 
 fn location(format: Format, index: usize, block: Option<usize>) -> String {
-    let mut s = match format {
-        Format::Responses => format!("input[{index}]"),
-        Format::Rollout => format!("item[{index}]"),
-        Format::Chat | Format::Anthropic => format!("messages[{index}]"),
-    };
-    if let Some(b) = block {
-        let field = match format {
-            Format::Chat => "tool_calls",
-            Format::Rollout => "replacement_history",
-            _ => "content",
-        };
-        let _ = write!(s, ".{field}[{b}]");
-    }
-    s
+    format.adapter().location(index, block)
 }
+
 /// [`Report::api_error`] for a violation found in a history of this format, for callers that
 /// hold violations without a report (an incremental reader, say).
 pub fn api_error(format: Format, v: &Violation) -> Option<String> {
-    let id = escape_id(v.call_id.as_deref().unwrap_or(""));
-    let item = escape_id(v.item_id.as_deref().unwrap_or(""));
-    let id_len = v.call_id.as_deref().map_or(0, |s| s.chars().count());
-    let i = v.index;
-    let call_at = v.call_index.unwrap_or(i);
-    let empty_id = |field: &str| {
-        let path = location(format, i, v.block);
-        if v.call_id.is_none() {
-            format!("Missing required parameter: '{path}.{field}'.")
-        } else {
-            format!("Invalid '{path}.{field}': empty string. Expected a string with minimum length 1, but got an empty string instead.")
-        }
-    };
-    Some(match format {
-        Format::Responses | Format::Rollout => {
-            let words = v.label.trim_end_matches("_output").replace('_', " ");
-            match v.rule {
-                Rule::MissingOutput => format!("No tool output found for {words} {id}."),
-                Rule::OrphanOutput | Rule::KindMismatch | Rule::OutputBeforeCall => {
-                    let words = v.label.replace('_', " ");
-                    format!("No tool call found for {words} with call_id {id}.")
-                }
-                Rule::DuplicateCall | Rule::DuplicateOutput => {
-                    format!("Duplicate item found with id {id}.")
-                }
-                Rule::EmptyCallId => empty_id("call_id"),
-                Rule::ReasoningWithoutFollowing => format!(
-                    "Item '{item}' of type 'reasoning' was provided without its required following item."
-                ),
-                Rule::MissingReasoning => format!(
-                    "Item '{item}' of type '{}' was provided without its required 'reasoning' item: 'rs_…'.",
-                    v.label
-                ),
-                Rule::DuplicateItemId => format!(
-                    "Duplicate item found with id {item}. Remove duplicate items from your input and try again."
-                ),
-                Rule::CallIdTooLong => format!(
-                    "Invalid '{}.call_id': string too long. Expected a string with maximum length 64, but got a string with length {id_len} instead.",
-                    location(format, i, None)
-                ),
-                Rule::InterleavedMessage
-                | Rule::MalformedItem
-                | Rule::InvalidCallId
-                | Rule::EmptyToolCalls => return None,
-            }
-        }
-        Format::Chat => match v.rule {
-            Rule::MissingOutput | Rule::InterleavedMessage => format!(
-                "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {id}"
-            ),
-            Rule::OrphanOutput | Rule::OutputBeforeCall => "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.".to_owned(),
-            Rule::DuplicateOutput => format!(
-                "Invalid parameter: 'tool_call_id' of '{id}' not found in 'tool_calls' of previous message."
-            ),
-            Rule::EmptyCallId if v.on_call => empty_id("id"),
-            Rule::EmptyCallId => empty_id("tool_call_id"),
-            Rule::EmptyToolCalls => format!(
-                "Invalid 'messages[{i}].tool_calls': empty array. Expected an array with minimum length 1, but got an empty array instead."
-            ),
-            Rule::DuplicateCall
-            | Rule::KindMismatch
-            | Rule::MalformedItem
-            | Rule::ReasoningWithoutFollowing
-            | Rule::MissingReasoning
-            | Rule::DuplicateItemId
-            | Rule::CallIdTooLong
-            | Rule::InvalidCallId => return None,
-        },
-        Format::Anthropic => {
-            let b = v.block.unwrap_or(0);
-            match v.rule {
-                Rule::MissingOutput => format!(
-                    "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {id}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
-                ),
-                Rule::InterleavedMessage => format!(
-                    "messages.{call_at}: `tool_use` ids were found without `tool_result` blocks immediately after: {id}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
-                ),
-                Rule::OrphanOutput | Rule::OutputBeforeCall | Rule::KindMismatch
-                    if v.label != "tool_result" =>
-                {
-                    format!(
-                        "messages.{i}.content.{b}: unexpected `tool_use_id` found in `{}` blocks: {id}. Each `{}` block must have a corresponding `server_tool_use` block before it in the same message.",
-                        v.label, v.label
-                    )
-                }
-                Rule::OrphanOutput | Rule::OutputBeforeCall | Rule::KindMismatch => format!(
-                    "messages.{i}.content.{b}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
-                ),
-                Rule::InvalidCallId => format!(
-                    "messages.{i}.content.{b}.{}: String should match pattern '^[a-zA-Z0-9_-]+$'",
-                    if v.on_call { "id" } else { "tool_use_id" }
-                ),
-                Rule::DuplicateCall => format!("messages.{i}.content.{b}: `tool_use` ids must be unique"),
-                Rule::DuplicateOutput => format!(
-                    "messages.{i}.content.{b}: each tool_use must have a single result. Found multiple `tool_result` blocks with id: {id}"
-                ),
-                Rule::EmptyCallId => format!(
-                    "messages.{i}.content.{b}.{}: String should have at least 1 character",
-                    if v.on_call { "id" } else { "tool_use_id" }
-                ),
-                Rule::MalformedItem
-                | Rule::ReasoningWithoutFollowing
-                | Rule::MissingReasoning
-                | Rule::DuplicateItemId
-                | Rule::CallIdTooLong
-                | Rule::EmptyToolCalls => return None,
-            }
-        }
-    })
-}
-
-/// Escapes an id that came from a model before it reaches a terminal or a log: control
-/// characters and quotes are shown as escapes, and very long ids are cut.
-pub fn escape_id(id: &str) -> String {
-    const MAX: usize = 128;
-    let mut out = String::with_capacity(id.len().min(MAX) + 2);
-    for (n, c) in id.chars().enumerate() {
-        if n == MAX {
-            out.push('…');
-            break;
-        }
-        if c.is_control() || c == '"' || c == '\\' || c == '\u{1b}' {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    format.adapter().api_error(v)
 }
 
 impl fmt::Display for Report {
@@ -516,7 +312,9 @@ impl fmt::Display for Report {
                     Change::Inserted { .. } => ins += 1,
                     Change::Moved { .. } => mov += 1,
                     Change::Removed { .. } => rem += 1,
-                    Change::Rewritten { .. } | Change::Stripped { .. } => ed += 1,
+                    Change::Rewritten { .. }
+                    | Change::Stripped { .. }
+                    | Change::Separated { .. } => ed += 1,
                 }
             }
             writeln!(

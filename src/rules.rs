@@ -38,15 +38,26 @@ pub enum Rule {
     InvalidCallId,
     /// An assistant message with an empty list of calls (Chat `tool_calls: []`).
     EmptyToolCalls,
+    /// Outputs of one call message spread over several messages instead of all in the next
+    /// one (Bedrock, Gemini).
+    SplitResults,
+    /// A message holding tool outputs and conversation blocks (text, images) together
+    /// (Bedrock, Gemini).
+    MixedResultTurn,
+    /// A message of calls that follows neither a user message nor a message of outputs
+    /// (Gemini).
+    CallWithoutPrecedingUserTurn,
+    /// Two client messages, or two model messages, in a row (Bedrock).
+    RolesNotAlternating,
 }
 
 impl Rule {
     /// Version of the rule set: it grows when rules are added or change meaning, so scripts
     /// reading `--json` notice.
-    pub const SET_VERSION: u32 = 2;
+    pub const SET_VERSION: u32 = 3;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 15] = [
+    pub const ALL: [Rule; 19] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -62,6 +73,10 @@ impl Rule {
         Rule::CallIdTooLong,
         Rule::InvalidCallId,
         Rule::EmptyToolCalls,
+        Rule::SplitResults,
+        Rule::MixedResultTurn,
+        Rule::CallWithoutPrecedingUserTurn,
+        Rule::RolesNotAlternating,
     ];
 
     /// The stable snake_case name (`missing_output`, `orphan_output`, ...), as used in JSON output.
@@ -82,6 +97,10 @@ impl Rule {
             Rule::CallIdTooLong => "call_id_too_long",
             Rule::InvalidCallId => "invalid_call_id",
             Rule::EmptyToolCalls => "empty_tool_calls",
+            Rule::SplitResults => "split_results",
+            Rule::MixedResultTurn => "mixed_result_turn",
+            Rule::CallWithoutPrecedingUserTurn => "call_without_preceding_user_turn",
+            Rule::RolesNotAlternating => "roles_not_alternating",
         }
     }
 
@@ -108,6 +127,10 @@ impl Rule {
             Rule::CallIdTooLong => "the id came from another provider or client; repair gives the call and its outputs a shorter one",
             Rule::InvalidCallId => "the id came from another provider (e.g. `functions.read_file:0`); repair gives the call and its outputs a valid one",
             Rule::EmptyToolCalls => "send no `tool_calls` rather than an empty list; repair drops it",
+            Rule::SplitResults => "all results of one turn go in the one message after it; repair moves them there",
+            Rule::MixedResultTurn => "send the text in its own user message after the results; repair moves it there, in order",
+            Rule::CallWithoutPrecedingUserTurn => "a model turn with calls must follow the user's turn or a turn of responses; put back the turn that was dropped, or merge this turn into the model turn before it",
+            Rule::RolesNotAlternating => "user and assistant messages must alternate; merge the two messages (text cannot join a message of tool results: put it after the model's reply)",
         }
     }
 }
@@ -148,6 +171,7 @@ impl Violation {
         match self.rule {
             Rule::MalformedItem => false,
             Rule::EmptyCallId => !self.on_call,
+            Rule::CallWithoutPrecedingUserTurn | Rule::RolesNotAlternating => false,
             Rule::MissingReasoning => crate::ids::id_optional(self.label),
             Rule::DuplicateItemId => {
                 matches!(self.label, "reasoning" | "item_reference")
@@ -322,7 +346,12 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         }
     }
     drop(best);
-    let ids = crate::ids::analyze(skel, &verdicts);
+    let mut ids = crate::ids::analyze(skel, &verdicts);
+    let turns = crate::turns::analyze(skel, &verdicts);
+    if !turns.is_empty() {
+        ids.extend(turns);
+        ids.sort_by_key(|f| f.entry);
+    }
     Analysis {
         verdicts,
         ids,
@@ -349,6 +378,23 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
                     seg += 1;
                 }
                 zone[i] = Some(seg);
+            }
+        }
+        Adjacency::NextMessageOnly => {
+            let items = entries.iter().map(|e| e.index + 1).max().unwrap_or(0);
+            let mut last_output: Vec<Option<usize>> = vec![None; items + 1];
+            let mut last_entry: Vec<usize> = vec![0; items + 1];
+            for (i, e) in entries.iter().enumerate() {
+                last_entry[e.index] = i;
+                if e.kind == Kind::Output && e.family != Some(Family::ServerTool) {
+                    last_output[e.index] = Some(i);
+                    zone[i] = e.index.checked_sub(1);
+                }
+            }
+            for (i, e) in entries.iter().enumerate() {
+                if e.kind == Kind::Call {
+                    anchor[i] = last_output[e.index + 1].unwrap_or(last_entry[e.index]);
+                }
             }
         }
         Adjacency::FollowingRun | Adjacency::NextMessageHead => {
@@ -436,6 +482,7 @@ pub fn check(skel: &Skeleton) -> Vec<Violation> {
 /// The violations an analysis of `skel` found, in document order.
 pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
     let entries = &skel.entries;
+    let split = crate::turns::split_results(skel);
     let mut out = Vec::new();
     let mut ids = a.ids.iter().filter(|f| f.violation).peekable();
     for (i, e) in entries.iter().enumerate() {
@@ -462,6 +509,7 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
             Verdict::DuplicateOutput { call } => (Rule::DuplicateOutput, call_at(call)),
             Verdict::Answer { placed: true, .. } => continue,
             Verdict::Answer { call, .. } if i < call => (Rule::OutputBeforeCall, call_at(call)),
+            Verdict::Answer { call, .. } if split(call, i) => (Rule::SplitResults, call_at(call)),
             Verdict::Answer { call, .. } => (Rule::InterleavedMessage, call_at(call)),
         };
         out.push(violation(e, rule, call_index));

@@ -76,6 +76,9 @@ pub enum Adjacency {
     FollowingRun,
     /// In the run of outputs that opens the very next message (Anthropic `tool_result` blocks).
     NextMessageHead,
+    /// In the very next message, which holds every output of the call message and nothing else
+    /// (Bedrock `toolResult` blocks, Gemini `functionResponse` parts).
+    NextMessageOnly,
 }
 
 /// What call ids a format accepts, and how a repair names a call whose id it refuses.
@@ -216,6 +219,12 @@ pub struct Skeleton<'a> {
     /// Why calls answered in this body may live server-side, out of its sight (the Responses
     /// field `previous_response_id` or `conversation`); `None` when the body is the whole history.
     pub server_history: Option<&'static str>,
+    /// Whether a message holding calls must follow a user message or a message of outputs
+    /// (Gemini: "function call turn comes immediately after a user turn or after a function
+    /// response turn").
+    pub calls_follow_user: bool,
+    /// Whether the client's and the model's messages must alternate (Bedrock).
+    pub alternating_roles: bool,
 }
 
 impl Skeleton<'_> {
@@ -227,6 +236,8 @@ impl Skeleton<'_> {
             items: 0,
             server_history: None,
             call_ids: CallIdRule::ANY,
+            calls_follow_user: false,
+            alternating_roles: false,
         }
     }
 
@@ -238,6 +249,8 @@ impl Skeleton<'_> {
             items: self.items,
             server_history: self.server_history,
             call_ids: self.call_ids,
+            calls_follow_user: self.calls_follow_user,
+            alternating_roles: self.alternating_roles,
         }
     }
 }

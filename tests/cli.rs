@@ -289,7 +289,7 @@ fn fix_rewrites_refused_ids_and_drops_duplicate_reasoning_line_by_line() {
     let (code, out, _) = run(&["check", "--json", input.to_str().unwrap()]);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["rule_set"], 2);
+    assert_eq!(v["rule_set"], 3);
     let found: Vec<&str> = v["violations"]
         .as_array()
         .unwrap()
@@ -302,7 +302,7 @@ fn fix_rewrites_refused_ids_and_drops_duplicate_reasoning_line_by_line() {
     );
     assert_eq!(v["violations"][1]["item_id"], "rs_1");
     let (_, human, _) = run(&["check", input.to_str().unwrap()]);
-    assert!(human.contains("rule set v2"), "{human}");
+    assert!(human.contains("rule set v3"), "{human}");
 
     let fixed = tmp("ids-fixed.jsonl");
     let (code, _, err) = run(&[
@@ -384,15 +384,64 @@ fn fix_mends_rollouts_as_codex_resumes_them_inside_and_after_the_replacement_his
 }
 
 #[test]
-fn a_bedrock_body_exits_2_never_0() {
+fn a_broken_bedrock_body_exits_1_and_an_unknown_shape_exits_2_never_0() {
     let path = tmp("bedrock.json");
     std::fs::write(
         &path,
-        r#"{"messages": [{"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "ls", "input": {}}}]},
+        r#"{"messages": [{"role": "user", "content": [{"text": "list"}]},
+                        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "ls", "input": {}}}]},
                         {"role": "user", "content": [{"text": "stop"}]}]}"#,
     )
     .unwrap();
-    let (code, out, err) = run(&["check", path.to_str().unwrap()]);
+    let (code, out, _) = run(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("bedrock") && out.contains("missing_output"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Expected toolResult blocks at messages.2.content"),
+        "{out}"
+    );
+    let (code, out, _) = run(&["check", "--format", "bedrock", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+
+    let odd = tmp("odd.json");
+    std::fs::write(
+        &odd,
+        r#"{"messages": [{"role": "user", "content": [{"mystery": 1}]}]}"#,
+    )
+    .unwrap();
+    let (code, out, err) = run(&["check", odd.to_str().unwrap()]);
     assert_eq!(code, 2, "{out}");
-    assert!(err.contains("Bedrock Converse"), "{err}");
+    assert!(err.contains("mystery"), "{err}");
+}
+
+#[test]
+fn gemini_documents_and_lines_are_checked_and_fixed() {
+    let doc = tmp("gemini.json");
+    std::fs::write(
+        &doc,
+        r#"{"contents": [{"role": "user", "parts": [{"text": "weather?"}]},
+                        {"role": "model", "parts": [{"functionCall": {"name": "weather", "args": {}}}]},
+                        {"role": "user", "parts": [{"text": "hurry"}]}]}"#,
+    )
+    .unwrap();
+    let (code, out, _) = run(&["check", doc.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("weather#0@contents[1]"), "{out}");
+    let fixed = tmp("gemini.fixed.json");
+    let (code, out, err) = run(&["fix", doc.to_str().unwrap(), "-o", fixed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, _) = run(&["check", fixed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    // One content per line: read whole, since responses without ids pair by place.
+    let lines = tmp("gemini.jsonl");
+    std::fs::write(
+        &lines,
+        "{\"role\": \"user\", \"parts\": [{\"text\": \"go\"}]}\n{\"role\": \"model\", \"parts\": [{\"functionCall\": {\"name\": \"ls\", \"args\": {}}}]}\n{\"role\": \"user\", \"parts\": [{\"functionResponse\": {\"name\": \"ls\", \"response\": {}}}]}\n",
+    )
+    .unwrap();
+    let (code, out, err) = run(&["check", "--format", "gemini", lines.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
 }

@@ -125,6 +125,7 @@ fn build(format: Format, steps: &[Step]) -> Value {
             }
             json!({"messages": msgs})
         }
+        other => panic!("no builder for {other}"),
     }
 }
 

@@ -156,22 +156,23 @@ proptest! {
 }
 
 #[test]
-fn bodies_of_a_format_toolseq_does_not_read_are_refused_never_called_clean() {
+fn bodies_once_refused_are_read_and_never_called_clean() {
     // Bedrock Converse: a call with no result, which used to be read as Chat and called clean.
     let bedrock = json!({"messages": [
         {"role": "user", "content": [{"text": "list files"}]},
         {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "ls", "input": {}}}]},
         {"role": "user", "content": [{"text": "never mind"}]}]});
-    let err = check(&bedrock, None).unwrap_err().to_string();
-    assert!(err.contains("Bedrock Converse"), "{err}");
-    let mut body = bedrock.clone();
-    assert!(repair(&mut body, None, &RepairOptions::default()).is_err());
-    assert_eq!(body, bedrock);
+    let report = check(&bedrock, None).unwrap();
+    assert_eq!(report.detection.format, toolseq::Format::Bedrock);
+    assert_eq!(report.count(Rule::MissingOutput), 1, "{report}");
     let gemini = json!({"contents": [{"role": "model", "parts": [{"functionCall": {"name": "ls", "args": {}}}]}]});
-    assert!(check(&gemini, None)
-        .unwrap_err()
-        .to_string()
-        .contains("Gemini"));
+    assert!(!check(&gemini, None).unwrap().is_clean());
+    // A body no format holds is refused, and the body is left as it was.
+    let odd =
+        json!({"messages": [{"role": "user", "content": [{"mystery": {"toolUseId": "t1"}}]}]});
+    let mut body = odd.clone();
+    assert!(repair(&mut body, None, &RepairOptions::default()).is_err());
+    assert_eq!(body, odd);
     // A Chat body with typed content parts is still read.
     let chat = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]});
     assert!(check(&chat, None).unwrap().is_clean());

@@ -1,13 +1,129 @@
 //! Anthropic Messages `messages`: assistant `tool_use` blocks, answered by `tool_result` blocks
 //! opening the next user message.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-
 use serde_json::{json, Map, Value};
 
-use super::{call_id_field, fields, Edits};
-use crate::report::Change;
+use super::blocks::{self, Shape};
+use super::{call_id_field, fields, Adapter, Edits};
+use crate::change::Change;
+use crate::escape::escape_id;
+use crate::format::Format;
+use crate::rules::{Rule, Violation};
 use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, Kind, Role, Skeleton};
+
+/// The Anthropic Messages adapter.
+pub(super) struct Anthropic;
+
+impl Adapter for Anthropic {
+    fn format(&self) -> Format {
+        Format::Anthropic
+    }
+
+    fn list_key(&self) -> Option<&'static str> {
+        Some("messages")
+    }
+
+    fn recognize(&self, item: &Map<String, Value>) -> Option<&'static str> {
+        for b in item.get("content")?.as_array()? {
+            match block_type(b) {
+                Some("tool_use" | "tool_result") => {
+                    return Some("`tool_use` / `tool_result` blocks")
+                }
+                Some(t) if is_server_tool_block(t) => return Some("Anthropic server tool blocks"),
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn hints_body(&self, body: &Map<String, Value>) -> Option<&'static str> {
+        body.contains_key("system").then_some("top-level `system`")
+    }
+
+    fn read<'a>(&self, messages: &'a [Value]) -> Skeleton<'a> {
+        let mut skel = super::read_messages(messages, Adjacency::NextMessageHead, read_message);
+        skel.call_ids = CALL_IDS;
+        skel
+    }
+
+    fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Value {
+        (SHAPE.synthetic)(None, family, call_id, text)
+    }
+
+    fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
+        match e.block {
+            Some(b) => item.get_mut("content")?.get_mut(b)?.as_object_mut(),
+            None => item.as_object_mut(),
+        }
+    }
+
+    fn call_id_key(&self, e: &Entry) -> &'static str {
+        if e.kind == Kind::Call {
+            "id"
+        } else {
+            "tool_use_id"
+        }
+    }
+
+    fn rebuild(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
+        blocks::rebuild(&SHAPE, items, edits)
+    }
+
+    fn place_note(
+        &self,
+        items: &mut Vec<Value>,
+        call_item: usize,
+        _after_run: usize,
+        note: &str,
+    ) -> bool {
+        append_text(items, call_item + 1, note);
+        true
+    }
+
+    fn location(&self, index: usize, block: Option<usize>) -> String {
+        match block {
+            Some(b) => format!("messages[{index}].content[{b}]"),
+            None => format!("messages[{index}]"),
+        }
+    }
+
+    fn api_error(&self, v: &Violation) -> Option<String> {
+        let id = escape_id(v.call_id.as_deref().unwrap_or(""));
+        let (i, b) = (v.index, v.block.unwrap_or(0));
+        let call_at = v.call_index.unwrap_or(i);
+        let field = if v.on_call { "id" } else { "tool_use_id" };
+        Some(match v.rule {
+            Rule::MissingOutput => format!(
+                "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {id}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+            ),
+            Rule::InterleavedMessage => format!(
+                "messages.{call_at}: `tool_use` ids were found without `tool_result` blocks immediately after: {id}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+            ),
+            Rule::OrphanOutput | Rule::OutputBeforeCall | Rule::KindMismatch
+                if v.label != "tool_result" =>
+            {
+                format!(
+                    "messages.{i}.content.{b}: unexpected `tool_use_id` found in `{}` blocks: {id}. Each `{}` block must have a corresponding `server_tool_use` block before it in the same message.",
+                    v.label, v.label
+                )
+            }
+            Rule::OrphanOutput | Rule::OutputBeforeCall | Rule::KindMismatch => format!(
+                "messages.{i}.content.{b}: unexpected `tool_use_id` found in `tool_result` blocks: {id}. Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+            ),
+            Rule::InvalidCallId => format!(
+                "messages.{i}.content.{b}.{field}: String should match pattern '^[a-zA-Z0-9_-]+$'"
+            ),
+            Rule::DuplicateCall => format!("messages.{i}.content.{b}: `tool_use` ids must be unique"),
+            Rule::DuplicateOutput => format!(
+                "messages.{i}.content.{b}: each tool_use must have a single result. Found multiple `tool_result` blocks with id: {id}"
+            ),
+            Rule::EmptyCallId => format!(
+                "messages.{i}.content.{b}.{field}: String should have at least 1 character"
+            ),
+            _ => return None,
+        })
+    }
+}
 
 /// What tool ids the Messages API accepts.
 const CALL_IDS: CallIdRule = CallIdRule {
@@ -16,14 +132,8 @@ const CALL_IDS: CallIdRule = CallIdRule {
     prefix: "toolu_",
 };
 
-pub(super) fn read(messages: &[Value]) -> Skeleton<'_> {
-    let mut skel = super::read_messages(messages, Adjacency::NextMessageHead, read_message);
-    skel.call_ids = CALL_IDS;
-    skel
-}
-
 /// Whether a block type is a server tool's call or result, which only Anthropic bodies hold.
-pub(super) fn is_server_tool_block(t: &str) -> bool {
+fn is_server_tool_block(t: &str) -> bool {
     matches!(t, "server_tool_use" | "mcp_tool_use") || server_result(t)
 }
 
@@ -36,7 +146,7 @@ fn server_result(t: &str) -> bool {
 
 /// Puts a text block in the user message at `at`, right after the `tool_result` blocks that open
 /// it, or inserts a user message there when the message at `at` is not a user's.
-pub(super) fn append_text(messages: &mut Vec<Value>, at: usize, text: &str) {
+fn append_text(messages: &mut Vec<Value>, at: usize, text: &str) {
     let block = json!({"type": "text", "text": text});
     let target = messages
         .get_mut(at)
@@ -176,134 +286,12 @@ fn block_type(b: &Value) -> Option<&str> {
     b.get("type").and_then(Value::as_str)
 }
 
-pub(super) fn synthetic(call_id: &str, text: &str) -> Value {
-    json!({"type": "tool_result", "tool_use_id": call_id, "content": text, "is_error": true})
-}
-
-/// Where an inserted block goes.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Target {
-    /// First in this user message.
-    Head(usize),
-    /// Right after this block of this message.
-    AfterBlock(usize, usize),
-    /// In a new user message right after this message.
-    NewAfter(usize),
-}
-
-pub(super) fn apply(
-    messages: &mut Vec<Value>,
-    skel: &Skeleton,
-    mut edits: Edits<'_>,
-) -> Vec<Change> {
-    let mut slots: Vec<Option<Value>> = std::mem::take(messages).into_iter().map(Some).collect();
-    let mut moved: HashMap<usize, Value> = HashMap::new();
-    let mut dead: BTreeMap<usize, HashSet<usize>> = BTreeMap::new();
-    for (e, entry) in skel.entries.iter().enumerate() {
-        let Some(b) = entry.block.filter(|_| edits.leaves(e)) else {
-            continue;
-        };
-        let Some(block) = content_mut(&mut slots[entry.index]).and_then(|c| c.get_mut(b)) else {
-            continue;
-        };
-        let v = block.take();
-        dead.entry(entry.index).or_default().insert(b);
-        if edits.moved.contains_key(&e) {
-            moved.insert(e, v);
-        } else {
-            edits.record_removal(e, v);
-        }
-    }
-
-    let mut placed: HashMap<Target, Vec<Value>> = HashMap::new();
-    for (anchor, list) in std::mem::take(&mut edits.after) {
-        let a = &skel.entries[anchor];
-        let target = match (a.kind, a.block) {
-            (Kind::Output, Some(b)) => Target::AfterBlock(a.index, b),
-            _ if opens_with_user(slots.get(a.index + 1)) => Target::Head(a.index + 1),
-            _ => Target::NewAfter(a.index),
-        };
-        for p in list {
-            if let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) {
-                placed.entry(target).or_default().push(v);
-            }
-        }
-    }
-
-    let mut touched: HashSet<usize> = dead.keys().copied().collect();
-    for t in placed.keys() {
-        match *t {
-            Target::Head(i) | Target::AfterBlock(i, _) => touched.insert(i),
-            Target::NewAfter(_) => false,
-        };
-    }
-    let mut out = Vec::with_capacity(slots.len() + 1);
-    for (i, slot) in slots.into_iter().enumerate() {
-        let mut slot = slot;
-        if touched.contains(&i) {
-            slot = rebuild(slot, i, dead.get(&i), &mut placed);
-        }
-        if let Some(v) = slot {
-            out.push(v);
-        }
-        if let Some(blocks) = placed.remove(&Target::NewAfter(i)) {
-            out.push(json!({"role": "user", "content": blocks}));
-        }
-    }
-    *messages = out;
-    edits.changes
-}
-
-fn opens_with_user(m: Option<&Option<Value>>) -> bool {
-    let Some(Some(Value::Object(m))) = m else {
-        return false;
-    };
-    m.get("role").and_then(Value::as_str) == Some("user")
-        && matches!(
-            m.get("content"),
-            None | Some(Value::Null | Value::String(_) | Value::Array(_))
-        )
-}
-
-fn content_mut(slot: &mut Option<Value>) -> Option<&mut Vec<Value>> {
-    slot.as_mut()?.get_mut("content")?.as_array_mut()
-}
-
-/// Rebuilds message `i`'s content: placed blocks first, then the survivors with blocks placed
-/// after them. A message left with no content only carried what was removed, so it goes too.
-fn rebuild(
-    slot: Option<Value>,
-    i: usize,
-    dead: Option<&HashSet<usize>>,
-    placed: &mut HashMap<Target, Vec<Value>>,
-) -> Option<Value> {
-    let Some(Value::Object(mut msg)) = slot else {
-        return slot;
-    };
-    let old = match msg.get_mut("content").map(Value::take) {
-        Some(Value::Array(blocks)) => blocks,
-        Some(Value::String(s)) if s.is_empty() => Vec::new(),
-        Some(Value::String(s)) => vec![json!({"type": "text", "text": s})],
-        _ => Vec::new(),
-    };
-    let had_content = !old.is_empty();
-    let mut content = placed.remove(&Target::Head(i)).unwrap_or_default();
-    for (b, block) in old.into_iter().enumerate() {
-        if !dead.is_some_and(|d| d.contains(&b)) {
-            content.push(block);
-        }
-        if let Some(more) = placed.remove(&Target::AfterBlock(i, b)) {
-            content.extend(more);
-        }
-    }
-    if content.is_empty() && had_content {
-        return None;
-    }
-    match msg.get_mut("content") {
-        Some(slot) => *slot = Value::Array(content),
-        None => {
-            msg.insert("content".into(), Value::Array(content));
-        }
-    }
-    Some(Value::Object(msg))
-}
+/// How Anthropic messages hold blocks.
+const SHAPE: Shape = Shape {
+    field: "content",
+    user: "user",
+    results_only: false,
+    is_result: |b| block_type(b) == Some("tool_result"),
+    text_block: Some(|text| json!({"type": "text", "text": text})),
+    synthetic: |_, _, call_id, text| json!({"type": "tool_result", "tool_use_id": call_id, "content": text, "is_error": true}),
+};

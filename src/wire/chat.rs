@@ -4,12 +4,96 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{json, Map, Value};
 
-use super::{call_id_field, fields, Edits};
-use crate::report::Change;
+use super::{call_id_field, fields, Adapter, Edits};
+use crate::change::Change;
+use crate::escape::escape_id;
+use crate::format::Format;
+use crate::rules::{Rule, Violation};
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
 
-pub(super) fn read(messages: &[Value]) -> Skeleton<'_> {
-    super::read_messages(messages, Adjacency::FollowingRun, read_message)
+/// The Chat Completions adapter.
+pub(super) struct Chat;
+
+impl Adapter for Chat {
+    fn format(&self) -> Format {
+        Format::Chat
+    }
+
+    fn list_key(&self) -> Option<&'static str> {
+        Some("messages")
+    }
+
+    fn recognize(&self, item: &Map<String, Value>) -> Option<&'static str> {
+        (item.contains_key("tool_calls")
+            || item.get("role").and_then(Value::as_str) == Some("tool"))
+        .then_some("`tool_calls` / `role: tool` messages")
+    }
+
+    fn read<'a>(&self, messages: &'a [Value]) -> Skeleton<'a> {
+        super::read_messages(messages, Adjacency::FollowingRun, read_message)
+    }
+
+    fn synthetic(&self, _family: Family, call_id: &str, text: &str) -> Value {
+        json!({"role": "tool", "tool_call_id": call_id, "content": text})
+    }
+
+    fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
+        match e.block {
+            Some(b) => item.get_mut("tool_calls")?.get_mut(b)?.as_object_mut(),
+            None => item.as_object_mut(),
+        }
+    }
+
+    fn call_id_key(&self, e: &Entry) -> &'static str {
+        if e.kind == Kind::Call {
+            "id"
+        } else {
+            "tool_call_id"
+        }
+    }
+
+    fn rebuild(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
+        rebuild(items, edits)
+    }
+
+    fn place_note(
+        &self,
+        items: &mut Vec<Value>,
+        _call_item: usize,
+        after_run: usize,
+        note: &str,
+    ) -> bool {
+        items.insert(after_run, json!({"role": "user", "content": note}));
+        true
+    }
+
+    fn location(&self, index: usize, block: Option<usize>) -> String {
+        match block {
+            Some(b) => format!("messages[{index}].tool_calls[{b}]"),
+            None => format!("messages[{index}]"),
+        }
+    }
+
+    fn api_error(&self, v: &Violation) -> Option<String> {
+        let id = escape_id(v.call_id.as_deref().unwrap_or(""));
+        let path = self.location(v.index, v.block);
+        Some(match v.rule {
+            Rule::MissingOutput | Rule::InterleavedMessage => format!(
+                "An assistant message with 'tool_calls' must be followed by tool messages responding to each 'tool_call_id'. The following tool_call_ids did not have response messages: {id}"
+            ),
+            Rule::OrphanOutput | Rule::OutputBeforeCall => "Invalid parameter: messages with role 'tool' must be a response to a preceeding message with 'tool_calls'.".to_owned(),
+            Rule::DuplicateOutput => format!(
+                "Invalid parameter: 'tool_call_id' of '{id}' not found in 'tool_calls' of previous message."
+            ),
+            Rule::EmptyCallId if v.on_call => super::empty_id_error(&path, "id", v),
+            Rule::EmptyCallId => super::empty_id_error(&path, "tool_call_id", v),
+            Rule::EmptyToolCalls => format!(
+                "Invalid 'messages[{}].tool_calls': empty array. Expected an array with minimum length 1, but got an empty array instead.",
+                v.index
+            ),
+            _ => return None,
+        })
+    }
 }
 
 fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: usize) {
@@ -90,15 +174,8 @@ fn has_content(content: Option<&Value>) -> bool {
     }
 }
 
-pub(super) fn synthetic(call_id: &str, text: &str) -> Value {
-    json!({"role": "tool", "tool_call_id": call_id, "content": text})
-}
-
-pub(super) fn apply(
-    messages: &mut Vec<Value>,
-    skel: &Skeleton,
-    mut edits: Edits<'_>,
-) -> Vec<Change> {
+fn rebuild(messages: &mut Vec<Value>, mut edits: Edits<'_>) -> Vec<Change> {
+    let skel = edits.skel;
     let mut slots: Vec<Option<Value>> = std::mem::take(messages).into_iter().map(Some).collect();
     let mut moved: HashMap<usize, Value> = HashMap::new();
     // Duplicate calls to drop, per assistant message.

@@ -1,95 +1,59 @@
 //! Wire adapters: read a request body into a [`Skeleton`] and apply a [`Plan`] back to it.
 //!
-//! One adapter per format; each touches only what the plan names and leaves every other item
-//! exactly as it was.
+//! One adapter per format (see [`Format::ALL`]), each behind the one interface in `adapter.rs`;
+//! each touches only what the plan names and leaves every other item exactly as it was.
 
+mod adapter;
 mod anthropic;
+mod bedrock;
+mod blocks;
 mod chat;
+mod gemini;
 mod responses;
 pub mod rollout;
 
 use std::borrow::Cow;
-use std::collections::HashMap;
-use std::fmt;
-use std::str::FromStr;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::error::Error;
-use crate::repair::{Placed, Plan, RepairOptions};
-use crate::report::Change;
-use crate::rules::Rule;
+use crate::change::Change;
+pub use crate::format::{Detection, Format, ReadError};
+use crate::repair::{Plan, RepairOptions};
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Skeleton};
-
-/// A wire format of conversation history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    /// OpenAI Responses API `input` items.
-    Responses,
-    /// OpenAI Chat Completions `messages`.
-    Chat,
-    /// Anthropic Messages `messages`.
-    Anthropic,
-    /// Codex rollout lines (`{"timestamp", "type": "response_item", "payload"}` among others),
-    /// as a JSON array of line objects; the payloads are Responses items.
-    Rollout,
-}
+pub(crate) use adapter::{Adapter, Edits};
 
 impl Format {
-    /// Lower-case name: `responses`, `chat`, `anthropic`, `rollout`.
-    pub fn name(self) -> &'static str {
+    /// The adapter that reads and repairs this format.
+    pub(crate) fn adapter(self) -> &'static dyn Adapter {
         match self {
-            Format::Responses => "responses",
-            Format::Chat => "chat",
-            Format::Anthropic => "anthropic",
-            Format::Rollout => "rollout",
+            Format::Responses => &responses::Responses,
+            Format::Chat => &chat::Chat,
+            Format::Anthropic => &anthropic::Anthropic,
+            Format::Rollout => &rollout::Rollout,
+            Format::Gemini => &gemini::Gemini,
+            Format::Bedrock => &bedrock::Bedrock,
         }
     }
-}
 
-impl fmt::Display for Format {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.name())
+    /// Whether each item of this format is one call, output or message, so that a repair
+    /// removes, inserts or edits whole items and a JSON Lines file can be rewritten line by line
+    /// (Responses). Otherwise a repair may edit inside an item (a message's blocks).
+    pub fn flat(self) -> bool {
+        self.adapter().flat()
+    }
+
+    /// Whether a history of this format can be read one item at a time with [`push_item`]
+    /// (Gemini cannot: a response without an id pairs by its place in the call turn).
+    pub fn incremental(self) -> bool {
+        self.adapter().incremental()
     }
 }
 
-impl FromStr for Format {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "responses" => Ok(Format::Responses),
-            "chat" => Ok(Format::Chat),
-            "anthropic" => Ok(Format::Anthropic),
-            "rollout" => Ok(Format::Rollout),
-            other => Err(Error::UnknownFormat(other.to_owned())),
-        }
-    }
-}
-
-/// Which format a body was read as, and why.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Detection {
-    /// The format.
-    pub format: Format,
-    /// Why: `given`, or the evidence that decided it.
-    pub evidence: &'static str,
-}
-
-impl Detection {
-    /// Whether nothing in the body decided the format (no tool items): the format was assumed.
-    pub fn is_assumed(&self) -> bool {
-        self.evidence.ends_with("assumed")
-    }
-}
-
-impl fmt::Display for Detection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({})", self.format, self.evidence)
-    }
-}
-
-/// Finds the format of a body: a request body (`{"input": ...}`, `{"messages": ...}`) or a bare
-/// array of items, messages or rollout lines.
+/// Finds the format of a body: a request body (`{"input": ...}`, `{"messages": ...}`,
+/// `{"contents": ...}`) or a bare array of items, messages, contents or rollout lines.
+///
+/// A body no format holds is refused with what was not understood, never read as a format it is
+/// not: a history toolseq did not understand is never called clean.
 ///
 /// ```
 /// use serde_json::json;
@@ -98,127 +62,98 @@ impl fmt::Display for Detection {
 /// let body = json!({"messages": [{"role": "assistant", "content": [
 ///     {"type": "tool_use", "id": "toolu_1", "name": "ls", "input": {}}]}]});
 /// assert_eq!(detect(&body).unwrap().format, Format::Anthropic);
+/// let body = json!({"messages": [{"role": "assistant", "content": [
+///     {"toolUse": {"toolUseId": "t1", "name": "ls", "input": {}}}]}]});
+/// assert_eq!(detect(&body).unwrap().format, Format::Bedrock);
+/// assert!(detect(&json!({"prompt": "hi"})).is_err());
 /// ```
-pub fn detect(body: &Value) -> Result<Detection, Error> {
-    let found = |format, evidence| Ok(Detection { format, evidence });
-    let list = match body {
-        Value::Array(items) => {
-            refuse_unknown(items)?;
-            items
-        }
+pub fn detect(body: &Value) -> Result<Detection, ReadError> {
+    let adapters = Format::ALL.map(Format::adapter);
+    let found = |a: &dyn Adapter, evidence| Detection {
+        format: a.format(),
+        evidence,
+    };
+    let (items, body) = match body {
+        Value::Array(items) => (items, None),
         Value::Object(map) => {
-            if map.contains_key("contents") && !map.contains_key("messages") {
-                return Err(Error::Shape(
-                    "a Gemini `contents` body: toolseq does not read this format yet, so nothing was checked".into(),
-                ));
-            }
-            if map.contains_key("input") {
-                return found(Format::Responses, "request body has `input`");
+            for a in adapters {
+                if let Some(evidence) = a.claims_body(map) {
+                    return Ok(found(a, evidence));
+                }
             }
             match map.get("messages") {
-                Some(Value::Array(items)) => {
-                    refuse_unknown(items)?;
-                    if let Some(d) = scan(items) {
-                        return Ok(d);
-                    }
-                    if map.contains_key("system") {
-                        return found(Format::Anthropic, "top-level `system`");
-                    }
-                    return found(Format::Chat, "`messages` with no tool items; assumed");
+                Some(Value::Array(items)) => (items, Some(map)),
+                Some(other) => {
+                    return Err(ReadError::Shape(format!(
+                        "`messages` is a {}, not an array",
+                        json_type(other)
+                    )))
                 }
-                Some(_) => return Err(Error::Shape("`messages` is not an array".into())),
                 None => {
-                    return Err(Error::Shape(
-                        "an object without `input` or `messages`".into(),
-                    ))
+                    let keys: Vec<&str> = map.keys().take(8).map(String::as_str).collect();
+                    return Err(ReadError::Shape(format!(
+                        "an object without `input`, `messages` or `contents` (its fields: {})",
+                        keys.join(", ")
+                    )));
                 }
             }
         }
         other => {
-            return Err(Error::Shape(format!(
+            return Err(ReadError::Shape(format!(
                 "a JSON {} where an object or array was expected",
                 json_type(other)
             )))
         }
     };
-    Ok(scan(list).unwrap_or(Detection {
-        format: Format::Responses,
-        evidence: "array with no tool items; assumed",
-    }))
-}
-
-/// Refuses messages whose content blocks no known format holds (blocks without a `type`, such as
-/// Bedrock Converse's `{"toolUse": …}`), rather than reading them as a format they are not and
-/// calling them clean.
-fn refuse_unknown(items: &[Value]) -> Result<(), Error> {
-    // Message content blocks without a `type`, with their positions. Responses items carry
-    // `type` themselves and are not message lists.
-    let untyped = items
-        .iter()
-        .enumerate()
-        .filter(|(_, item)| item.get("role").is_some() || item.get("type").is_none())
-        .filter_map(|(i, item)| Some((i, item.get("content")?.as_array()?)))
-        .flat_map(|(i, blocks)| {
-            blocks
-                .iter()
-                .enumerate()
-                .filter_map(move |(j, b)| Some((i, j, b.as_object()?)))
-        })
-        .filter(|(_, _, b)| !b.contains_key("type"));
-    let mut first = None;
-    for (i, j, b) in untyped {
-        if b.contains_key("toolUse") || b.contains_key("toolResult") {
-            return Err(Error::Shape(format!(
-                "messages[{i}].content[{j}] is a Bedrock Converse `toolUse` / `toolResult` block: toolseq does not read this format yet, so nothing was checked"
-            )));
+    for item in items.iter().filter_map(Value::as_object) {
+        for a in adapters {
+            if let Some(evidence) = a.recognize(item) {
+                return Ok(found(a, evidence));
+            }
         }
-        first.get_or_insert((i, j));
     }
-    match first {
-        Some((i, j)) => Err(Error::Shape(format!(
-            "messages[{i}].content[{j}] is a content block without a `type`: toolseq does not read this format yet, so nothing was checked"
-        ))),
-        None => Ok(()),
+    refuse_unknown(items)?;
+    if let Some(map) = body {
+        for a in adapters {
+            if let Some(evidence) = a.hints_body(map) {
+                return Ok(found(a, evidence));
+            }
+        }
     }
+    Ok(match body {
+        Some(_) => Detection {
+            format: Format::Chat,
+            evidence: "`messages` with no tool items; assumed",
+        },
+        None => Detection {
+            format: Format::Responses,
+            evidence: "array with no tool items; assumed",
+        },
+    })
 }
 
-/// Looks for one item that only one format could hold.
-fn scan(items: &[Value]) -> Option<Detection> {
-    let d = |format, evidence| Some(Detection { format, evidence });
-    for item in items {
-        let Some(obj) = item.as_object() else {
+/// Refuses a list no format recognised that holds content blocks without a `type` no format
+/// knows, rather than reading them as a format they are not and calling them clean.
+fn refuse_unknown(items: &[Value]) -> Result<(), ReadError> {
+    for (i, item) in items.iter().enumerate() {
+        let Some(blocks) = item.get("content").and_then(Value::as_array) else {
             continue;
         };
-        if obj.get("type").and_then(Value::as_str) == Some("response_item") {
-            return d(Format::Rollout, "rollout `response_item` lines");
+        // Responses items carry `type` themselves and are not message lists.
+        if item.get("role").is_none() && item.get("type").is_some() {
+            continue;
         }
-        if let Some(t) = obj.get("type").and_then(Value::as_str) {
-            if responses::is_item_type(t) {
-                return d(Format::Responses, "Responses item types");
-            }
-        }
-        if obj.contains_key("tool_calls") || obj.get("role").and_then(Value::as_str) == Some("tool")
-        {
-            return d(Format::Chat, "`tool_calls` / `role: tool` messages");
-        }
-        if let Some(Value::Array(blocks)) = obj.get("content") {
-            for b in blocks {
-                match b.get("type").and_then(Value::as_str) {
-                    Some("tool_use" | "tool_result") => {
-                        return d(Format::Anthropic, "`tool_use` / `tool_result` blocks")
-                    }
-                    Some(t) if anthropic::is_server_tool_block(t) => {
-                        return d(Format::Anthropic, "Anthropic server tool blocks")
-                    }
-                    Some("input_text" | "output_text") => {
-                        return d(Format::Responses, "Responses content parts")
-                    }
-                    _ => {}
-                }
+        for (j, b) in blocks.iter().enumerate() {
+            if let Some(b) = b.as_object().filter(|b| !b.contains_key("type")) {
+                let keys: Vec<&str> = b.keys().take(4).map(String::as_str).collect();
+                return Err(ReadError::Shape(format!(
+                    "messages[{i}].content[{j}] is a content block without a `type` that no format toolseq reads holds (its fields: {}), so nothing was checked",
+                    keys.join(", ")
+                )));
             }
         }
     }
-    None
+    Ok(())
 }
 
 pub(crate) fn json_type(v: &Value) -> &'static str {
@@ -233,24 +168,20 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
 }
 
 /// The item list inside a body, for a known format. `None` for a Responses string `input`.
-fn list(body: &Value, format: Format) -> Result<Option<&Vec<Value>>, Error> {
-    let key = match format {
-        Format::Responses => "input",
-        Format::Chat | Format::Anthropic => "messages",
-        Format::Rollout => "",
-    };
-    match body {
-        Value::Array(items) => Ok(Some(items)),
-        Value::Object(map) if !key.is_empty() => match map.get(key) {
+fn list(body: &Value, format: Format) -> Result<Option<&Vec<Value>>, ReadError> {
+    let key = format.adapter().list_key();
+    match (body, key) {
+        (Value::Array(items), _) => Ok(Some(items)),
+        (Value::Object(map), Some(key)) => match map.get(key) {
             Some(Value::Array(items)) => Ok(Some(items)),
-            Some(Value::String(_)) if format == Format::Responses => Ok(None),
-            Some(other) => Err(Error::Shape(format!(
+            Some(Value::String(_)) if format.adapter().text_history() => Ok(None),
+            Some(other) => Err(ReadError::Shape(format!(
                 "`{key}` is a {}, not an array",
                 json_type(other)
             ))),
-            None => Err(Error::Shape(format!("no `{key}` in a {format} body"))),
+            None => Err(ReadError::Shape(format!("no `{key}` in a {format} body"))),
         },
-        other => Err(Error::Shape(format!(
+        (other, _) => Err(ReadError::Shape(format!(
             "a JSON {} is not a {format} history",
             json_type(other)
         ))),
@@ -258,79 +189,61 @@ fn list(body: &Value, format: Format) -> Result<Option<&Vec<Value>>, Error> {
 }
 
 fn list_mut(body: &mut Value, format: Format) -> Option<&mut Vec<Value>> {
-    let key = match format {
-        Format::Responses => "input",
-        _ => "messages",
-    };
     match body {
         Value::Array(items) => Some(items),
-        Value::Object(map) => map.get_mut(key).and_then(Value::as_array_mut),
+        Value::Object(map) => map
+            .get_mut(format.adapter().list_key()?)
+            .and_then(Value::as_array_mut),
         _ => None,
     }
 }
 
 /// Reads a body of the given format into a skeleton.
-pub fn read(body: &Value, format: Format) -> Result<Skeleton<'_>, Error> {
+pub fn read(body: &Value, format: Format) -> Result<Skeleton<'_>, ReadError> {
     let items = list(body, format)?.map_or(&[][..], Vec::as_slice);
-    let mut skel = read_items(items, format);
-    if format == Format::Responses {
-        skel.server_history = responses::server_history(body);
-    }
+    let adapter = format.adapter();
+    let mut skel = adapter.read(items);
+    adapter.read_body(body, &mut skel);
     Ok(skel)
 }
 
-/// Reads a list of items, messages or rollout lines into a skeleton.
+/// Reads a list of items, messages, contents or rollout lines into a skeleton.
 pub fn read_items(items: &[Value], format: Format) -> Skeleton<'_> {
-    match format {
-        Format::Responses => responses::read(items),
-        Format::Rollout => rollout::read(items),
-        Format::Chat => chat::read(items),
-        Format::Anthropic => anthropic::read(items),
-    }
+    format.adapter().read(items)
 }
 
 /// An empty skeleton for incremental reading with [`push_item`].
 pub fn empty_skeleton(format: Format) -> Skeleton<'static> {
-    match format {
-        Format::Rollout => rollout::empty(),
-        _ => read_items(&[], format),
-    }
+    format.adapter().read(&[])
 }
 
 /// Appends one item (a line of a JSON Lines file, say) to a skeleton built incrementally, so a
 /// huge file is checked without holding its items: only the small skeleton grows.
+///
+/// Refused for a format whose items cannot be read one at a time ([`Format::incremental`]):
+/// read the whole list with [`read_items`] instead.
 ///
 /// ```
 /// use serde_json::json;
 /// use toolseq::wire::{empty_skeleton, push_item, Format};
 ///
 /// let mut skel = empty_skeleton(Format::Responses);
-/// push_item(&mut skel, &json!({"type": "function_call", "call_id": "c", "name": "f", "arguments": ""}), Format::Responses);
+/// push_item(&mut skel, &json!({"type": "function_call", "call_id": "c", "name": "f", "arguments": ""}), Format::Responses).unwrap();
 /// assert_eq!(toolseq::rules::check(&skel)[0].rule, toolseq::Rule::MissingOutput);
 /// ```
-pub fn push_item(skel: &mut Skeleton<'static>, item: &Value, format: Format) {
-    let index = skel.items;
-    if format == Format::Rollout {
-        // A rollout line may replace or cut the history before it, not only append.
-        rollout::push(skel, rollout::effect(item, index).into_owned());
-        return;
-    }
-    let one = read_items(std::slice::from_ref(item), format);
-    skel.entries.extend(one.entries.into_iter().map(|mut e| {
-        e.index = index;
-        e.into_owned()
-    }));
-    skel.items += 1;
+pub fn push_item(
+    skel: &mut Skeleton<'static>,
+    item: &Value,
+    format: Format,
+) -> Result<(), ReadError> {
+    format.adapter().push(skel, item)
 }
 
 /// The synthetic output item a repair inserts for a call of this family, in this format (for a
-/// rollout: the Responses payload of the line).
+/// rollout: the Responses payload of the line). A Gemini response also names the function: a
+/// repair fills that in from the call, this function cannot.
 pub fn synthetic_item(format: Format, family: Family, call_id: &str, text: &str) -> Value {
-    match format {
-        Format::Responses | Format::Rollout => responses::synthetic(family, call_id, text),
-        Format::Chat => chat::synthetic(call_id, text),
-        Format::Anthropic => anthropic::synthetic(call_id, text),
-    }
+    format.adapter().synthetic(family, call_id, text)
 }
 
 /// Applies a plan (made from `skel`, read from this same body) and returns what changed.
@@ -360,23 +273,13 @@ pub fn apply(
     if plan.is_empty() {
         return Vec::new();
     }
-    let Some(items) = list_mut(body, format) else {
-        return Vec::new();
-    };
-    if format == Format::Rollout {
-        return rollout::apply(items, skel, plan, Edits::new(skel, plan, opts, format));
+    match list_mut(body, format) {
+        Some(items) => {
+            let adapter = format.adapter();
+            adapter.apply(items, Edits::new(skel, plan, opts, adapter))
+        }
+        None => Vec::new(),
     }
-    let mut changes = edit_in_place(items, format, skel, plan);
-    if plan.removals.is_empty() && plan.inserts.is_empty() {
-        return changes;
-    }
-    let edits = Edits::new(skel, plan, opts, format);
-    changes.extend(match format {
-        Format::Responses | Format::Rollout => responses::apply(items, skel, edits),
-        Format::Chat => chat::apply(items, skel, edits),
-        Format::Anthropic => anthropic::apply(items, skel, edits),
-    });
-    changes
 }
 
 /// The run of `list` (sorted by entry) that names `entry`: a binary search, so editing many
@@ -387,42 +290,14 @@ fn sorted_slice<T>(list: &[T], entry: usize, key: impl Fn(&T) -> usize) -> &[T] 
     &list[start..end]
 }
 
-/// The JSON object an entry stands for inside its source item: the item itself, the Chat tool
-/// call, the Anthropic block.
-fn object_of<'v>(
-    item: &'v mut Value,
-    format: Format,
-    e: &Entry,
-) -> Option<&'v mut serde_json::Map<String, Value>> {
-    let item = match (format, e.block) {
-        (Format::Rollout, Some(k)) => item
-            .get_mut("payload")?
-            .get_mut("replacement_history")?
-            .get_mut(k)?,
-        (Format::Rollout, None) => item.get_mut("payload")?,
-        _ => item,
-    };
-    let obj = match (format, e.block) {
-        (Format::Chat, Some(b)) => item.get_mut("tool_calls")?.get_mut(b)?,
-        (Format::Anthropic, Some(b)) => item.get_mut("content")?.get_mut(b)?,
-        _ => item,
-    };
-    obj.as_object_mut()
-}
-
-/// The field holding the call id of the object an entry stands for.
-fn call_id_key(format: Format, e: &Entry) -> &'static str {
-    match (format, e.kind) {
-        (Format::Responses | Format::Rollout, _) => responses::call_id_key(e.label),
-        (Format::Chat, Kind::Call) | (Format::Anthropic, Kind::Call) => "id",
-        (Format::Chat, _) => "tool_call_id",
-        (Format::Anthropic, _) => "tool_use_id",
-    }
-}
-
 /// Applies the plan's in-place edits (call id rewrites, removed fields), which change no item's
 /// position, so they go first, on the source indexes the plan was made on.
-fn edit_in_place(items: &mut [Value], format: Format, skel: &Skeleton, plan: &Plan) -> Vec<Change> {
+fn edit_in_place(
+    adapter: &(impl Adapter + ?Sized),
+    items: &mut [Value],
+    skel: &Skeleton,
+    plan: &Plan,
+) -> Vec<Change> {
     let mut changes = Vec::new();
     let mut done = std::collections::HashSet::new();
     for entry in plan.edited_entries() {
@@ -430,7 +305,7 @@ fn edit_in_place(items: &mut [Value], format: Format, skel: &Skeleton, plan: &Pl
             continue;
         }
         if let Some(item) = items.get_mut(skel.entries[entry].index) {
-            changes.extend(edit_entry(item, format, skel, plan, entry));
+            changes.extend(edit_with(adapter, item, skel, plan, entry));
         }
     }
     changes
@@ -445,11 +320,21 @@ pub fn edit_entry(
     plan: &Plan,
     entry: usize,
 ) -> Vec<Change> {
+    edit_with(format.adapter(), item, skel, plan, entry)
+}
+
+fn edit_with(
+    adapter: &(impl Adapter + ?Sized),
+    item: &mut Value,
+    skel: &Skeleton,
+    plan: &Plan,
+    entry: usize,
+) -> Vec<Change> {
     let mut changes = Vec::new();
     let e = &skel.entries[entry];
     for r in sorted_slice(&plan.rewrites, entry, |r| r.entry) {
-        let key = call_id_key(format, e);
-        let Some(obj) = object_of(item, format, e) else {
+        let key = adapter.call_id_key(e);
+        let Some(obj) = adapter.object_of(item, e) else {
             continue;
         };
         let old = obj.insert(key.to_owned(), Value::String(r.new_id.clone()));
@@ -465,7 +350,7 @@ pub fn edit_entry(
     }
     for s in sorted_slice(&plan.strips, entry, |s| s.entry) {
         let (obj, field) = match s.field {
-            crate::repair::Field::ItemId => (object_of(item, format, e), "id"),
+            crate::repair::Field::ItemId => (adapter.object_of(item, e), "id"),
             // The list sits on the message, not on a call.
             crate::repair::Field::EmptyCallList => (item.as_object_mut(), "tool_calls"),
         };
@@ -481,123 +366,11 @@ pub fn edit_entry(
     changes
 }
 
-/// A plan laid out for an adapter: what leaves each entry, and what goes after each anchor.
-pub(crate) struct Edits<'a> {
-    pub skel: &'a Skeleton<'a>,
-    opts: &'a RepairOptions,
-    pub format: Format,
-    /// Entry -> why it is removed.
-    pub removed: HashMap<usize, Rule>,
-    /// Entries whose item moves elsewhere.
-    pub moved: HashMap<usize, usize>,
-    /// Per entry: whether its item leaves its place (removed or moved); a flat array, because
-    /// the flat formats ask for every item.
-    leaving: Vec<bool>,
-    /// Anchor entry -> outputs to put after its slot, in order.
-    pub after: Vec<(usize, Vec<Placed>)>,
-    pub changes: Vec<Change>,
-}
-
-impl<'a> Edits<'a> {
-    fn new(skel: &'a Skeleton, plan: &Plan, opts: &'a RepairOptions, format: Format) -> Self {
-        let removed: HashMap<usize, Rule> =
-            plan.removals.iter().map(|r| (r.entry, r.rule)).collect();
-        let mut leaving = vec![false; skel.entries.len()];
-        for &e in removed.keys() {
-            leaving[e] = true;
-        }
-        let mut moved = HashMap::new();
-        let mut after: Vec<(usize, Vec<Placed>)> = Vec::new();
-        for ins in &plan.inserts {
-            if let Placed::Moved { entry, call } = ins.placed {
-                moved.insert(entry, call);
-                leaving[entry] = true;
-            }
-            match after.last_mut() {
-                Some((a, list)) if *a == ins.anchor => list.push(ins.placed),
-                _ => after.push((ins.anchor, vec![ins.placed])),
-            }
-        }
-        Edits {
-            skel,
-            opts,
-            format,
-            removed,
-            moved,
-            leaving,
-            after,
-            changes: Vec::new(),
-        }
-    }
-
-    /// Whether the item at this entry leaves its place.
-    pub fn leaves(&self, entry: usize) -> bool {
-        self.leaving.get(entry).copied().unwrap_or(false)
-    }
-
-    /// Records a removed item, keeping it whole for the report.
-    pub fn record_removal(&mut self, entry: usize, item: Value) {
-        let e = &self.skel.entries[entry];
-        let rule = self
-            .removed
-            .get(&entry)
-            .copied()
-            .unwrap_or(Rule::MalformedItem);
-        self.changes.push(Change::Removed {
-            rule,
-            call_id: e.call_id.as_deref().map(str::to_owned),
-            index: e.index,
-            block: e.block,
-            item,
-        });
-    }
-
-    /// Turns a placement into the item to insert, taking moved items from `take`.
-    pub fn materialize(
-        &mut self,
-        placed: Placed,
-        take: &mut impl FnMut(usize) -> Option<Value>,
-    ) -> Option<Value> {
-        let entries = &self.skel.entries;
-        match placed {
-            Placed::Moved { entry, call } => {
-                let item = take(entry)?;
-                self.changes.push(Change::Moved {
-                    call_id: entries[call]
-                        .call_id
-                        .as_deref()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    from: entries[entry].index,
-                    call_index: entries[call].index,
-                });
-                Some(item)
-            }
-            Placed::Synthetic { call } => {
-                let c = &entries[call];
-                let id = c.call_id.as_deref().unwrap_or_default().to_owned();
-                let text = self.opts.text_for(&id);
-                let family = c.family.unwrap_or(Family::Function);
-                let item = synthetic_item(self.format, family, &id, text);
-                self.changes.push(Change::Inserted {
-                    cancelled: self.opts.cancelled.contains(&id),
-                    still_running: self.opts.running.contains(&id),
-                    text: text.to_owned(),
-                    call_id: id,
-                    call_index: c.index,
-                    item: item.clone(),
-                });
-                Some(item)
-            }
-        }
-    }
-}
-
 /// Reads Chat or Anthropic messages; `read_message` turns one message object into its entries.
-fn read_messages<'a>(
+pub(crate) fn read_messages<'a>(
     messages: &'a [Value],
     adjacency: Adjacency,
-    read_message: fn(&mut Vec<Entry<'a>>, &'a serde_json::Map<String, Value>, usize),
+    read_message: fn(&mut Vec<Entry<'a>>, &'a Map<String, Value>, usize),
 ) -> Skeleton<'a> {
     let mut skel = Skeleton::new(adjacency);
     skel.items = messages.len();
@@ -629,7 +402,7 @@ pub(crate) fn call_id_field(value: Option<&Value>) -> Result<Option<Cow<'_, str>
 /// length (stored beside the pointer) matches: on a large history, reading costs mostly cache
 /// misses on key strings, and a plain `get` per key touches every key it passes.
 pub(crate) fn fields<'a, const N: usize>(
-    obj: &'a serde_json::Map<String, Value>,
+    obj: &'a Map<String, Value>,
     keys: [&str; N],
 ) -> [Option<&'a Value>; N] {
     let mut found = [None; N];
@@ -652,13 +425,16 @@ fn same_bytes(a: &str, b: &str) -> bool {
 
 /// Shows a note to the model as a short user message placed after the outputs that follow the
 /// call `call_id` (Anthropic: a text block at the end of the user message holding its result),
-/// so it never separates a call from an output. Returns false when the call is not in the body.
+/// so it never separates a call from an output. Returns false when the call is not in the body,
+/// or the format has no place for a note that breaks nothing (Bedrock, when no user message
+/// follows the results: its roles must alternate).
 pub fn place_note(body: &mut Value, format: Format, call_id: &str, note: &str) -> bool {
     let Some(items) = list_mut(body, format) else {
         return false;
     };
+    let adapter = format.adapter();
     let (call_item, after_run) = {
-        let skel = read_items(items, format);
+        let skel = adapter.read(items);
         let Some(call) = skel
             .entries
             .iter()
@@ -681,19 +457,14 @@ pub fn place_note(body: &mut Value, format: Format, call_id: &str, note: &str) -
         }
         (m, next)
     };
-    match format {
-        Format::Responses => items.insert(after_run, responses::user_message(note)),
-        Format::Rollout => {
-            let timestamp = items[after_run - 1].get("timestamp").cloned();
-            let line = serde_json::json!({"timestamp": timestamp, "type": "response_item",
-                                          "payload": responses::user_message(note)});
-            items.insert(after_run, line);
-        }
-        Format::Chat => items.insert(
-            after_run,
-            serde_json::json!({"role": "user", "content": note}),
-        ),
-        Format::Anthropic => anthropic::append_text(items, call_item + 1, note),
+    adapter.place_note(items, call_item, after_run, note)
+}
+
+/// OpenAI's refusal of an empty or absent id field of the object at `path`.
+fn empty_id_error(path: &str, field: &str, v: &crate::rules::Violation) -> String {
+    if v.call_id.is_none() {
+        format!("Missing required parameter: '{path}.{field}'.")
+    } else {
+        format!("Invalid '{path}.{field}': empty string. Expected a string with minimum length 1, but got an empty string instead.")
     }
-    true
 }

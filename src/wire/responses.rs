@@ -1,14 +1,142 @@
 //! OpenAI Responses `input` items.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use std::borrow::Cow;
-
-use super::{call_id_field, fields, Edits};
-use crate::report::Change;
+use super::{call_id_field, fields, Adapter, Edits};
+use crate::change::Change;
+use crate::escape::escape_id;
+use crate::format::Format;
+use crate::rules::{Rule, Violation};
 use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, Kind, Role, Skeleton};
+
+/// The Responses adapter.
+pub(super) struct Responses;
+
+impl Adapter for Responses {
+    fn format(&self) -> Format {
+        Format::Responses
+    }
+
+    fn list_key(&self) -> Option<&'static str> {
+        Some("input")
+    }
+
+    fn text_history(&self) -> bool {
+        true
+    }
+
+    fn claims_body(&self, body: &Map<String, Value>) -> Option<&'static str> {
+        body.contains_key("input")
+            .then_some("request body has `input`")
+    }
+
+    fn recognize(&self, item: &Map<String, Value>) -> Option<&'static str> {
+        if item
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(is_item_type)
+        {
+            return Some("Responses item types");
+        }
+        let parts = item.get("content")?.as_array()?;
+        parts
+            .iter()
+            .any(|p| {
+                matches!(
+                    p.get("type").and_then(Value::as_str),
+                    Some("input_text" | "output_text")
+                )
+            })
+            .then_some("Responses content parts")
+    }
+
+    fn read<'a>(&self, items: &'a [Value]) -> Skeleton<'a> {
+        read(items)
+    }
+
+    fn read_body(&self, body: &Value, skel: &mut Skeleton<'_>) {
+        skel.server_history = server_history(body);
+    }
+
+    fn flat(&self) -> bool {
+        true
+    }
+
+    fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Value {
+        synthetic(family, call_id, text)
+    }
+
+    fn object_of<'v>(&self, item: &'v mut Value, _e: &Entry) -> Option<&'v mut Map<String, Value>> {
+        item.as_object_mut()
+    }
+
+    fn call_id_key(&self, e: &Entry) -> &'static str {
+        call_id_key(e.label)
+    }
+
+    fn rebuild(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
+        rebuild(items, edits)
+    }
+
+    fn place_note(
+        &self,
+        items: &mut Vec<Value>,
+        _call_item: usize,
+        after_run: usize,
+        note: &str,
+    ) -> bool {
+        items.insert(after_run, user_message(note));
+        true
+    }
+
+    fn location(&self, index: usize, block: Option<usize>) -> String {
+        match block {
+            Some(b) => format!("input[{index}].content[{b}]"),
+            None => format!("input[{index}]"),
+        }
+    }
+
+    fn api_error(&self, v: &Violation) -> Option<String> {
+        api_error(v, &|i| self.location(i, None))
+    }
+}
+
+/// The Responses API's refusal of a violation; `at` locates an item (rollouts name lines).
+pub(super) fn api_error(v: &Violation, at: &dyn Fn(usize) -> String) -> Option<String> {
+    let id = escape_id(v.call_id.as_deref().unwrap_or(""));
+    let item = escape_id(v.item_id.as_deref().unwrap_or(""));
+    let words = v.label.trim_end_matches("_output").replace('_', " ");
+    Some(match v.rule {
+        Rule::MissingOutput => format!("No tool output found for {words} {id}."),
+        Rule::OrphanOutput | Rule::KindMismatch | Rule::OutputBeforeCall => {
+            let words = v.label.replace('_', " ");
+            format!("No tool call found for {words} with call_id {id}.")
+        }
+        Rule::DuplicateCall | Rule::DuplicateOutput => {
+            format!("Duplicate item found with id {id}.")
+        }
+        Rule::EmptyCallId => super::empty_id_error(&at(v.index), "call_id", v),
+        Rule::ReasoningWithoutFollowing => format!(
+            "Item '{item}' of type 'reasoning' was provided without its required following item."
+        ),
+        Rule::MissingReasoning => format!(
+            "Item '{item}' of type '{}' was provided without its required 'reasoning' item: 'rs_…'.",
+            v.label
+        ),
+        Rule::DuplicateItemId => format!(
+            "Duplicate item found with id {item}. Remove duplicate items from your input and try again."
+        ),
+        Rule::CallIdTooLong => format!(
+            "Invalid '{}.call_id': string too long. Expected a string with maximum length 64, but got a string with length {} instead.",
+            at(v.index),
+            v.call_id.as_deref().map_or(0, |s| s.chars().count())
+        ),
+        _ => return None,
+    })
+}
 
 /// Item types only the Responses API uses, for format detection.
 pub(super) fn is_item_type(t: &str) -> bool {
@@ -214,7 +342,8 @@ pub(super) fn call_id_key(label: &str) -> &'static str {
     }
 }
 
-pub(super) fn apply(items: &mut Vec<Value>, skel: &Skeleton, mut edits: Edits<'_>) -> Vec<Change> {
+fn rebuild(items: &mut Vec<Value>, mut edits: Edits<'_>) -> Vec<Change> {
+    let skel = edits.skel;
     let mut slots: Vec<Option<Value>> = std::mem::take(items).into_iter().map(Some).collect();
     let mut moved: HashMap<usize, Value> = HashMap::new();
     for i in 0..slots.len().min(skel.entries.len()) {

@@ -14,15 +14,101 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
-use super::{responses, Edits};
-use crate::repair::Placed;
-use crate::report::Change;
-use crate::skeleton::{Adjacency, Entry, Kind, Role, Skeleton};
+use super::{responses, Adapter, Edits};
+use crate::change::Change;
+use crate::format::{Format, ReadError};
+use crate::repair::{Placed, Plan, RepairOptions};
+use crate::rules::Violation;
+use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+
+/// The Codex rollout adapter: lines whose payloads are Responses items.
+pub(super) struct Rollout;
+
+impl Adapter for Rollout {
+    fn format(&self) -> Format {
+        Format::Rollout
+    }
+
+    fn list_key(&self) -> Option<&'static str> {
+        None
+    }
+
+    fn recognize(&self, item: &Map<String, Value>) -> Option<&'static str> {
+        (item.get("type").and_then(Value::as_str) == Some("response_item"))
+            .then_some("rollout `response_item` lines")
+    }
+
+    fn read<'a>(&self, lines: &'a [Value]) -> Skeleton<'a> {
+        let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
+        skel.call_ids = responses::CALL_IDS;
+        for (i, line) in lines.iter().enumerate() {
+            push(&mut skel, effect(line, i));
+        }
+        skel
+    }
+
+    fn push(&self, skel: &mut Skeleton<'static>, line: &Value) -> Result<(), ReadError> {
+        // A line may replace or cut the history before it, not only append.
+        let index = skel.items;
+        push(skel, effect(line, index).into_owned());
+        Ok(())
+    }
+
+    fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Value {
+        responses::Responses.synthetic(family, call_id, text)
+    }
+
+    fn object_of<'v>(&self, line: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
+        item_of(line, e.block)?.as_object_mut()
+    }
+
+    fn call_id_key(&self, e: &Entry) -> &'static str {
+        responses::Responses.call_id_key(e)
+    }
+
+    fn apply(&self, lines: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
+        // In-place edits are laid out line by line with the rest, as `toolseq fix` streams them.
+        self.rebuild(lines, edits)
+    }
+
+    fn rebuild(&self, lines: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
+        apply(lines, edits)
+    }
+
+    fn place_note(
+        &self,
+        lines: &mut Vec<Value>,
+        _call_item: usize,
+        after_run: usize,
+        note: &str,
+    ) -> bool {
+        let timestamp = after_run
+            .checked_sub(1)
+            .and_then(|i| lines.get(i))
+            .and_then(|l| l.get("timestamp"))
+            .cloned();
+        let line = json!({"timestamp": timestamp, "type": "response_item",
+                          "payload": responses::user_message(note)});
+        lines.insert(after_run, line);
+        true
+    }
+
+    fn location(&self, index: usize, block: Option<usize>) -> String {
+        match block {
+            Some(b) => format!("item[{index}].replacement_history[{b}]"),
+            None => format!("item[{index}]"),
+        }
+    }
+
+    fn api_error(&self, v: &Violation) -> Option<String> {
+        responses::api_error(v, &|i| self.location(i, None))
+    }
+}
 
 /// What one rollout line does to the history.
-pub(super) enum Effect<'a> {
+enum Effect<'a> {
     /// Appends these entries.
     Append(Vec<Entry<'a>>),
     /// Replaces the history with these entries (a `compacted` line with `replacement_history`).
@@ -34,7 +120,7 @@ pub(super) enum Effect<'a> {
 }
 
 impl Effect<'_> {
-    pub(super) fn into_owned(self) -> Effect<'static> {
+    fn into_owned(self) -> Effect<'static> {
         let own = |v: Vec<Entry<'_>>| v.into_iter().map(Entry::into_owned).collect();
         match self {
             Effect::Append(v) => Effect::Append(own(v)),
@@ -45,23 +131,8 @@ impl Effect<'_> {
     }
 }
 
-pub(super) fn empty() -> Skeleton<'static> {
-    let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
-    skel.call_ids = responses::CALL_IDS;
-    skel
-}
-
-pub(super) fn read(lines: &[Value]) -> Skeleton<'_> {
-    let mut skel = empty();
-    for (i, line) in lines.iter().enumerate() {
-        let effect = effect(line, i);
-        push(&mut skel, effect);
-    }
-    skel
-}
-
 /// Applies one line's effect to a skeleton built line by line.
-pub(super) fn push<'a>(skel: &mut Skeleton<'a>, effect: Effect<'a>) {
+fn push<'a>(skel: &mut Skeleton<'a>, effect: Effect<'a>) {
     skel.items += 1;
     match effect {
         Effect::Append(entries) => skel.entries.extend(entries),
@@ -88,7 +159,7 @@ pub(super) fn push<'a>(skel: &mut Skeleton<'a>, effect: Effect<'a>) {
 }
 
 /// What line `i` does.
-pub(super) fn effect(line: &Value, i: usize) -> Effect<'_> {
+fn effect(line: &Value, i: usize) -> Effect<'_> {
     let one = |e| Effect::Append(vec![e]);
     let malformed = |why| one(Entry::new(Kind::Malformed(why), i, None, "rollout line"));
     let Some(obj) = line.as_object() else {
@@ -162,7 +233,7 @@ pub struct LinePlan {
 }
 
 /// Which lines a plan touches: the caller fetches those (and only those) for [`plan_lines`].
-pub fn touched_lines(skel: &Skeleton, plan: &crate::repair::Plan) -> HashSet<usize> {
+pub fn touched_lines(skel: &Skeleton, plan: &Plan) -> HashSet<usize> {
     let at = |e: usize| skel.entries[e].index;
     let mut lines = HashSet::new();
     lines.extend(plan.removals.iter().map(|r| at(r.entry)));
@@ -178,12 +249,8 @@ pub fn touched_lines(skel: &Skeleton, plan: &crate::repair::Plan) -> HashSet<usi
 
 /// Lays a plan out on the touched lines (`lines`, fetched by the caller, each a whole rollout
 /// line) and returns what changed.
-fn lay_out(
-    mut lines: HashMap<usize, Value>,
-    skel: &Skeleton,
-    plan: &crate::repair::Plan,
-    mut edits: Edits<'_>,
-) -> (LinePlan, Vec<Change>) {
+fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan, Vec<Change>) {
+    let (skel, plan) = (edits.skel, edits.plan);
     let mut changes = Vec::new();
     // In-place edits first, while every item is where the plan saw it.
     let named: HashSet<usize> = plan.edited_entries().collect();
@@ -194,13 +261,7 @@ fn lay_out(
             .and_then(|line| item_of(line, entry.block));
         if let Some(item) = item {
             // Inside the line, the item is a plain Responses item.
-            changes.extend(super::edit_entry(
-                item,
-                super::Format::Responses,
-                skel,
-                plan,
-                e,
-            ));
+            changes.extend(super::edit_with(&responses::Responses, item, skel, plan, e));
         }
     }
 
@@ -318,26 +379,20 @@ fn rebuild_array(
 pub fn plan_lines(
     lines: HashMap<usize, Value>,
     skel: &Skeleton,
-    plan: &crate::repair::Plan,
-    opts: &crate::repair::RepairOptions,
+    plan: &Plan,
+    opts: &RepairOptions,
 ) -> (LinePlan, Vec<Change>) {
-    let edits = Edits::new(skel, plan, opts, super::Format::Rollout);
-    lay_out(lines, skel, plan, edits)
+    lay_out(lines, Edits::new(skel, plan, opts, &Rollout))
 }
 
 /// Applies a plan to the lines of a rollout held as a JSON array.
-pub(super) fn apply(
-    lines: &mut Vec<Value>,
-    skel: &Skeleton,
-    plan: &crate::repair::Plan,
-    edits: Edits<'_>,
-) -> Vec<Change> {
-    let touched = touched_lines(skel, plan);
+fn apply(lines: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
+    let touched = touched_lines(edits.skel, edits.plan);
     let fetched: HashMap<usize, Value> = touched
         .iter()
         .filter_map(|&i| Some((i, lines.get(i)?.clone())))
         .collect();
-    let (mut laid, changes) = lay_out(fetched, skel, plan, edits);
+    let (mut laid, changes) = lay_out(fetched, edits);
     let mut out = Vec::with_capacity(lines.len() + 4);
     for (i, line) in std::mem::take(lines).into_iter().enumerate() {
         match laid.lines.remove(&i) {

@@ -84,6 +84,7 @@ pub fn body(format: Format, items: &[Item]) -> Value {
             }
             json!({"model": "m", "system": "be brief", "max_tokens": 100, "messages": msgs})
         }
+        other => panic!("no rendering for {other}"),
     }
 }
 
@@ -146,6 +147,7 @@ pub fn order(format: Format, body: &Value) -> Vec<String> {
                 }
             }
         }
+        other => panic!("no rendering for {other}"),
     }
     out
 }

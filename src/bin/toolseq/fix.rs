@@ -49,30 +49,30 @@ pub fn fix(
         io::copy(&mut src.reader()?, out).map_err(io_err)?;
         return Ok(Vec::new());
     }
-    match format {
-        Format::Rollout => stream_rollout(src, &scanned, &p, out, opts, progress),
-        Format::Responses => stream(src, &scanned, &p, out, opts, progress),
-        Format::Chat | Format::Anthropic => {
-            // Messages may be edited inside (tool calls, content blocks): read them all.
-            let mut items = Vec::new();
-            each_line(
-                src,
-                true,
-                |_| {},
-                |line| {
-                    items.extend(line.value);
-                    Ok(())
-                },
-            )?;
-            let mut arr = Value::Array(items);
-            let changes = wire::apply(&mut arr, format, &scanned.skel, &p, opts);
-            for v in arr.as_array().into_iter().flatten() {
-                serde_json::to_writer(&mut *out, v).map_err(|e| io_err(e.into()))?;
-                out.write_all(b"\n").map_err(io_err)?;
-            }
-            Ok(changes)
-        }
+    if format == Format::Rollout {
+        return stream_rollout(src, &scanned, &p, out, opts, progress);
     }
+    if format.flat() {
+        return stream(src, &scanned, &p, out, opts, progress);
+    }
+    // Items may be edited inside (tool calls, content blocks): read them all.
+    let mut items = Vec::new();
+    each_line(
+        src,
+        true,
+        |_| {},
+        |line| {
+            items.extend(line.value);
+            Ok(())
+        },
+    )?;
+    let mut arr = Value::Array(items);
+    let changes = wire::apply(&mut arr, format, &scanned.skel, &p, opts);
+    for v in arr.as_array().into_iter().flatten() {
+        serde_json::to_writer(&mut *out, v).map_err(|e| io_err(e.into()))?;
+        out.write_all(b"\n").map_err(io_err)?;
+    }
+    Ok(changes)
 }
 
 /// Each line of the input with the index of the item it holds (`None` for a blank line).

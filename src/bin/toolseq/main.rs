@@ -12,7 +12,7 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use serde_json::{json, Value};
 use toolseq::repair::{plan, Field, Placed, Plan, RepairOptions};
 use toolseq::report::{api_error, escape_id};
@@ -65,32 +65,23 @@ enum Command {
 
 #[derive(Args)]
 struct Opts {
-    /// The input's format.
-    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
-    format: FormatArg,
+    /// The input's format: auto, or one of toolseq's formats.
+    #[arg(long, default_value = "auto", value_parser = format_names(), value_name = "FORMAT")]
+    format: String,
     /// Print one JSON object instead of text (schema in the README).
     #[arg(long)]
     json: bool,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum FormatArg {
-    Auto,
-    Responses,
-    Chat,
-    Anthropic,
-    Rollout,
+/// `auto` and every format's name, so `--help` and the error for a wrong name list them all.
+fn format_names() -> clap::builder::PossibleValuesParser {
+    let names = std::iter::once("auto").chain(Format::ALL.map(Format::name));
+    clap::builder::PossibleValuesParser::new(names)
 }
 
-impl FormatArg {
-    fn format(self) -> Option<Format> {
-        match self {
-            FormatArg::Auto => None,
-            FormatArg::Responses => Some(Format::Responses),
-            FormatArg::Chat => Some(Format::Chat),
-            FormatArg::Anthropic => Some(Format::Anthropic),
-            FormatArg::Rollout => Some(Format::Rollout),
-        }
+impl Opts {
+    fn format(&self) -> Option<Format> {
+        self.format.parse().ok()
     }
 }
 
@@ -123,9 +114,7 @@ fn main() -> ExitCode {
 fn read(src: &Source, opts: &Opts) -> Result<Scanned, ReadError> {
     let shape = input::sniff(src)?;
     let mut progress = Progress::new("checking", src.len);
-    let scanned = scan::scan(src, shape, opts.format.format(), &mut |n| {
-        progress.update(n)
-    });
+    let scanned = scan::scan(src, shape, opts.format(), &mut |n| progress.update(n));
     progress.finish();
     scanned
 }

@@ -26,9 +26,43 @@ impl Scanned {
     }
 }
 
-fn push(skel: &mut Skeleton<'static>, lines: &mut Vec<usize>, d: &Detection, n: usize, v: &Value) {
-    wire::push_item(skel, v, d.format);
-    lines.push(n);
+/// The skeleton of JSON Lines, built line by line; a format whose items cannot be read one at
+/// a time (Gemini) holds its items and reads them whole at the end.
+struct Reader {
+    skel: Skeleton<'static>,
+    lines: Vec<usize>,
+    held: Vec<Value>,
+}
+
+impl Reader {
+    fn new(format: Format) -> Self {
+        Reader {
+            skel: wire::empty_skeleton(format),
+            lines: Vec::new(),
+            held: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, d: &Detection, n: usize, v: Value) {
+        self.lines.push(n);
+        if d.format.incremental() {
+            // Cannot fail for an incremental format.
+            let _ = wire::push_item(&mut self.skel, &v, d.format);
+        } else {
+            self.held.push(v);
+        }
+    }
+
+    fn finish(self, d: &Detection) -> (Skeleton<'static>, Vec<usize>) {
+        if d.format.incremental() {
+            (self.skel, self.lines)
+        } else {
+            (
+                wire::read_items(&self.held, d.format).into_owned(),
+                self.lines,
+            )
+        }
+    }
 }
 
 pub fn scan(
@@ -64,13 +98,12 @@ pub fn scan(
     }
 
     let mut detection = format.map(given);
-    let mut skel = wire::empty_skeleton(format.unwrap_or(Format::Responses));
-    let mut lines = Vec::new();
+    let mut reader = Reader::new(format.unwrap_or(Format::Responses));
     let mut peeked: Vec<(usize, Value)> = Vec::new();
     each_line(src, true, &mut *progress, |line| {
         let Some(v) = line.value else { return Ok(()) };
         if let Some(d) = &detection {
-            push(&mut skel, &mut lines, d, line.number, &v);
+            reader.push(d, line.number, v);
             return Ok(());
         }
         let one = Value::Array(vec![v]);
@@ -83,9 +116,9 @@ pub fn scan(
                 format: Format::Responses,
                 evidence: "JSON Lines with no tool items; assumed",
             });
-            skel = wire::empty_skeleton(d.format);
+            reader = Reader::new(d.format);
             for (n, v) in peeked.drain(..) {
-                push(&mut skel, &mut lines, &d, n, &v);
+                reader.push(&d, n, v);
             }
             detection = Some(d);
         }
@@ -101,13 +134,14 @@ pub fn scan(
                 format: Format::Responses,
                 evidence: "JSON Lines with no tool items; assumed",
             };
-            skel = wire::empty_skeleton(d.format);
+            reader = Reader::new(d.format);
             for (n, v) in peeked.drain(..) {
-                push(&mut skel, &mut lines, &d, n, &v);
+                reader.push(&d, n, v);
             }
             d
         }
     };
+    let (skel, lines) = reader.finish(&detection);
     Ok(Scanned {
         detection,
         shape,

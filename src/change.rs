@@ -1,0 +1,80 @@
+//! What a repair changed in a body, item by item, with every removed item kept whole.
+
+use serde_json::Value;
+
+use crate::rules::Rule;
+
+/// One change a repair made to the body.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    /// A synthetic output was inserted to answer a call.
+    Inserted {
+        /// The call it answers.
+        call_id: String,
+        /// Source index of that call.
+        call_index: usize,
+        /// Whether the call was known to be cancelled (the text says so) rather than lost.
+        cancelled: bool,
+        /// Whether the call was still running when the request was sent (the text says so).
+        still_running: bool,
+        /// The text the synthetic output carries.
+        text: String,
+        /// The inserted item, as inserted.
+        item: Value,
+    },
+    /// An existing output was moved up next to its call.
+    Moved {
+        /// The call it answers.
+        call_id: String,
+        /// Source index the output was at.
+        from: usize,
+        /// Source index of the call.
+        call_index: usize,
+    },
+    /// A call id the API refuses was replaced, identically on the call and its outputs.
+    Rewritten {
+        /// The old call id.
+        from: String,
+        /// The new call id.
+        to: String,
+        /// Why.
+        rule: Rule,
+        /// Source index of the item.
+        index: usize,
+        /// Position inside that source item.
+        block: Option<usize>,
+    },
+    /// A field was removed from an item left in place (a replayed item's server id, an empty
+    /// `tool_calls` list).
+    Stripped {
+        /// The field's name in the body.
+        field: &'static str,
+        /// Its value, kept so that nothing is lost silently.
+        value: Value,
+        /// Why.
+        rule: Rule,
+        /// Source index of the item.
+        index: usize,
+    },
+    /// Conversation blocks (text, images) were moved out of a message that also holds tool
+    /// results, into a user message right after it, in their order.
+    Separated {
+        /// Source index of the message.
+        index: usize,
+        /// How many blocks moved.
+        blocks: usize,
+    },
+    /// An item was removed; it is kept here whole so that nothing is lost silently.
+    Removed {
+        /// Why.
+        rule: Rule,
+        /// Its call id, if it had one.
+        call_id: Option<String>,
+        /// Source index it was at.
+        index: usize,
+        /// Position inside that source item.
+        block: Option<usize>,
+        /// The removed item (a whole item, message, tool call or content block).
+        item: Value,
+    },
+}

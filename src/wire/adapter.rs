@@ -1,0 +1,254 @@
+//! The interface every wire format implements, and the plan laid out for it.
+//!
+//! An adapter reads its format's items into a [`Skeleton`], says which items only it holds,
+//! lays a [`Plan`] out on its items, makes the synthetic output a call of its format is answered
+//! with, and words the API's refusals. Everything else in toolseq works on the skeleton and the
+//! plan, so adding a format is one file implementing [`Adapter`] and a line in
+//! [`Format::adapter`](crate::Format).
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value};
+
+use crate::change::Change;
+use crate::format::{Format, ReadError};
+use crate::repair::{Placed, Plan, RepairOptions};
+use crate::rules::{Rule, Violation};
+use crate::skeleton::{Entry, Family, Skeleton};
+
+/// One wire format.
+pub(crate) trait Adapter: Sync {
+    /// The format this adapter reads.
+    fn format(&self) -> Format;
+
+    /// The field of a request body that holds the history (`input`, `messages`, `contents`);
+    /// `None` when the format is only ever a bare list (rollout lines).
+    fn list_key(&self) -> Option<&'static str>;
+
+    /// Whether the list field may instead hold a plain string (Responses `input`): one user
+    /// message, with nothing to pair.
+    fn text_history(&self) -> bool {
+        false
+    }
+
+    /// Evidence, from a request body's top-level fields alone, that it is of this format
+    /// (Responses `input`, Gemini `contents`). Tried before any item is looked at.
+    fn claims_body(&self, _body: &Map<String, Value>) -> Option<&'static str> {
+        None
+    }
+
+    /// Evidence, from one item of a history, that only this format holds such an item.
+    fn recognize(&self, item: &Map<String, Value>) -> Option<&'static str>;
+
+    /// Weaker evidence from a body's top-level fields, used when no item decided (Anthropic
+    /// `system`, Bedrock `inferenceConfig`).
+    fn hints_body(&self, _body: &Map<String, Value>) -> Option<&'static str> {
+        None
+    }
+
+    /// Reads a list of items into a skeleton.
+    fn read<'a>(&self, items: &'a [Value]) -> Skeleton<'a>;
+
+    /// Adds what the body around the list says (Responses: a stored history it continues).
+    fn read_body(&self, _body: &Value, _skel: &mut Skeleton<'_>) {}
+
+    /// Appends one item to a skeleton built incrementally. A format whose items cannot be read
+    /// one at a time (Gemini pairs responses without ids by position in the call turn) refuses.
+    fn push(&self, skel: &mut Skeleton<'static>, item: &Value) -> Result<(), ReadError> {
+        let index = skel.items;
+        let one = self.read(std::slice::from_ref(item));
+        skel.entries.extend(one.entries.into_iter().map(|mut e| {
+            e.index = index;
+            e.into_owned()
+        }));
+        skel.items += 1;
+        Ok(())
+    }
+
+    /// Whether items can be read one at a time with [`push`](Adapter::push).
+    fn incremental(&self) -> bool {
+        true
+    }
+
+    /// Whether each item is one call, output or message and a repair only removes, inserts or
+    /// edits whole items, so that items can be rewritten one at a time.
+    fn flat(&self) -> bool {
+        false
+    }
+
+    /// The output a repair inserts for a call of this family.
+    fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Value;
+
+    /// The JSON object an entry stands for inside its source item (the item itself, a Chat tool
+    /// call, a content block).
+    fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>>;
+
+    /// The field of that object holding the call id.
+    fn call_id_key(&self, e: &Entry) -> &'static str;
+
+    /// Applies a plan made on `skel` to the items: in-place edits first, then what moves.
+    fn apply(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
+        let mut changes = super::edit_in_place(self, items, edits.skel, edits.plan);
+        if edits.plan.moves_items() {
+            changes.extend(self.rebuild(items, edits));
+        }
+        changes
+    }
+
+    /// Removes, moves and inserts what `edits` says; every other item stays as it is.
+    fn rebuild(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change>;
+
+    /// Puts a short user note at `after_run`, the first item after the call at `call_item`
+    /// and the outputs that follow it, where it separates no call from its output. False when
+    /// the format has no such place.
+    fn place_note(
+        &self,
+        items: &mut Vec<Value>,
+        call_item: usize,
+        after_run: usize,
+        note: &str,
+    ) -> bool;
+
+    /// Where an item (and a block inside it) sits, as a JSON-path-like location.
+    fn location(&self, index: usize, block: Option<usize>) -> String;
+
+    /// The error the API answers for this violation, in its own words; `None` where it is not
+    /// known to refuse it with a specific message.
+    fn api_error(&self, v: &Violation) -> Option<String>;
+}
+
+/// A plan laid out for an adapter: what leaves each entry, and what goes after each anchor.
+pub(crate) struct Edits<'a> {
+    pub skel: &'a Skeleton<'a>,
+    pub plan: &'a Plan,
+    opts: &'a RepairOptions,
+    adapter: &'a dyn Adapter,
+    /// Entry -> why it is removed.
+    pub removed: HashMap<usize, Rule>,
+    /// Entries whose item moves elsewhere.
+    pub moved: HashMap<usize, usize>,
+    /// Per entry: whether its item leaves its place (removed or moved); a flat array, because
+    /// the flat formats ask for every item.
+    leaving: Vec<bool>,
+    /// Anchor entry -> outputs to put after its slot, in order.
+    pub after: Vec<(usize, Vec<Placed>)>,
+    /// Message entries whose blocks move out of a tool-result turn, into a user message after.
+    pub separated: Vec<usize>,
+    pub changes: Vec<Change>,
+}
+
+impl<'a> Edits<'a> {
+    pub(crate) fn new(
+        skel: &'a Skeleton,
+        plan: &'a Plan,
+        opts: &'a RepairOptions,
+        adapter: &'a dyn Adapter,
+    ) -> Self {
+        let removed: HashMap<usize, Rule> =
+            plan.removals.iter().map(|r| (r.entry, r.rule)).collect();
+        let mut leaving = vec![false; skel.entries.len()];
+        for &e in removed.keys() {
+            leaving[e] = true;
+        }
+        let mut moved = HashMap::new();
+        let mut after: Vec<(usize, Vec<Placed>)> = Vec::new();
+        for ins in &plan.inserts {
+            if let Placed::Moved { entry, call } = ins.placed {
+                moved.insert(entry, call);
+                leaving[entry] = true;
+            }
+            match after.last_mut() {
+                Some((a, list)) if *a == ins.anchor => list.push(ins.placed),
+                _ => after.push((ins.anchor, vec![ins.placed])),
+            }
+        }
+        Edits {
+            skel,
+            plan,
+            opts,
+            adapter,
+            removed,
+            moved,
+            leaving,
+            after,
+            separated: plan.separations.iter().map(|s| s.entry).collect(),
+            changes: Vec::new(),
+        }
+    }
+
+    /// Whether the item at this entry leaves its place.
+    pub fn leaves(&self, entry: usize) -> bool {
+        self.leaving.get(entry).copied().unwrap_or(false)
+    }
+
+    /// Records a removed item, keeping it whole for the report.
+    pub fn record_removal(&mut self, entry: usize, item: Value) {
+        let e = &self.skel.entries[entry];
+        let rule = self
+            .removed
+            .get(&entry)
+            .copied()
+            .unwrap_or(Rule::MalformedItem);
+        self.changes.push(Change::Removed {
+            rule,
+            call_id: e.call_id.as_deref().map(str::to_owned),
+            index: e.index,
+            block: e.block,
+            item,
+        });
+    }
+
+    /// Turns a placement into the item to insert, taking moved items from `take`; synthetic
+    /// outputs are the adapter's.
+    pub fn materialize(
+        &mut self,
+        placed: Placed,
+        take: &mut impl FnMut(usize) -> Option<Value>,
+    ) -> Option<Value> {
+        let adapter = self.adapter;
+        self.materialize_with(placed, take, |family, id, text| {
+            adapter.synthetic(family, id, text)
+        })
+    }
+
+    /// [`materialize`](Edits::materialize) with the synthetic output made by `make` (a format
+    /// whose outputs need more of the call than its id: Gemini's name).
+    pub fn materialize_with(
+        &mut self,
+        placed: Placed,
+        take: &mut impl FnMut(usize) -> Option<Value>,
+        make: impl FnOnce(Family, &str, &str) -> Value,
+    ) -> Option<Value> {
+        let entries = &self.skel.entries;
+        match placed {
+            Placed::Moved { entry, call } => {
+                let item = take(entry)?;
+                self.changes.push(Change::Moved {
+                    call_id: entries[call]
+                        .call_id
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    from: entries[entry].index,
+                    call_index: entries[call].index,
+                });
+                Some(item)
+            }
+            Placed::Synthetic { call } => {
+                let c = &entries[call];
+                let id = c.call_id.as_deref().unwrap_or_default().to_owned();
+                let text = self.opts.text_for(&id);
+                let item = make(c.family.unwrap_or(Family::Function), &id, text);
+                self.changes.push(Change::Inserted {
+                    cancelled: self.opts.cancelled.contains(&id),
+                    still_running: self.opts.running.contains(&id),
+                    text: text.to_owned(),
+                    call_id: id,
+                    call_index: c.index,
+                    item: item.clone(),
+                });
+                Some(item)
+            }
+        }
+    }
+}

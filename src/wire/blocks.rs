@@ -1,0 +1,242 @@
+//! Laying a plan out on messages that hold lists of blocks (Anthropic and Bedrock `content`,
+//! Gemini `parts`): blocks leave and arrive inside messages, a message left empty goes, and new
+//! messages are made only where no message can take the blocks.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde_json::{json, Map, Value};
+
+use super::Edits;
+use crate::change::Change;
+use crate::repair::Placed;
+use crate::skeleton::{Family, Kind};
+
+/// How one format's messages hold blocks.
+pub(super) struct Shape {
+    /// The field holding a message's blocks.
+    pub field: &'static str,
+    /// The role of the client's messages (where outputs go).
+    pub user: &'static str,
+    /// Whether a message holding outputs may hold nothing else (Bedrock, Gemini), so outputs
+    /// only join a following user message that holds outputs alone.
+    pub results_only: bool,
+    /// Whether a block is a tool output.
+    pub is_result: fn(&Value) -> bool,
+    /// The block a string `content` stands for, if the format allows string content.
+    pub text_block: Option<fn(String) -> Value>,
+    /// The output answering a call, given the call's block.
+    pub synthetic: fn(Option<&Value>, Family, &str, &str) -> Value,
+}
+
+/// Where an inserted block goes.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Target {
+    /// First in this user message.
+    Head(usize),
+    /// Right after this block of this message.
+    AfterBlock(usize, usize),
+    /// In a new user message right after this message.
+    NewAfter(usize),
+}
+
+pub(super) fn rebuild(
+    shape: &Shape,
+    messages: &mut Vec<Value>,
+    mut edits: Edits<'_>,
+) -> Vec<Change> {
+    let skel = edits.skel;
+    let mut slots: Vec<Option<Value>> = std::mem::take(messages).into_iter().map(Some).collect();
+    let mut moved: HashMap<usize, Value> = HashMap::new();
+    let mut dead: BTreeMap<usize, HashSet<usize>> = BTreeMap::new();
+    for (e, entry) in skel.entries.iter().enumerate() {
+        let Some(b) = entry.block.filter(|_| edits.leaves(e)) else {
+            continue;
+        };
+        let Some(block) = blocks_mut(shape, &mut slots[entry.index]).and_then(|c| c.get_mut(b))
+        else {
+            continue;
+        };
+        let v = block.take();
+        dead.entry(entry.index).or_default().insert(b);
+        if edits.moved.contains_key(&e) {
+            moved.insert(e, v);
+        } else {
+            edits.record_removal(e, v);
+        }
+    }
+
+    // Messages whose conversation blocks move out, and which of their blocks stay: outputs and
+    // anything not understood.
+    let separated: HashSet<usize> = edits
+        .separated
+        .iter()
+        .map(|&e| skel.entries[e].index)
+        .collect();
+    let staying: HashSet<(usize, usize)> = skel
+        .entries
+        .iter()
+        .filter(|e| separated.contains(&e.index))
+        .filter(|e| matches!(e.kind, Kind::Output | Kind::Malformed(_)))
+        .filter_map(|e| Some((e.index, e.block?)))
+        .collect();
+
+    let mut placed: HashMap<Target, Vec<Value>> = HashMap::new();
+    for (anchor, list) in std::mem::take(&mut edits.after) {
+        let a = &skel.entries[anchor];
+        let next = a.index + 1;
+        let target = match (a.kind, a.block) {
+            (Kind::Output, Some(b)) => Target::AfterBlock(a.index, b),
+            _ if takes_results(
+                shape,
+                slots.get(next),
+                dead.get(&next),
+                separated.contains(&next),
+            ) =>
+            {
+                Target::Head(next)
+            }
+            _ => Target::NewAfter(a.index),
+        };
+        for p in list {
+            let call_block = match p {
+                Placed::Synthetic { call } => {
+                    let c = &skel.entries[call];
+                    slots[c.index]
+                        .as_ref()
+                        .and_then(|m| m.get(shape.field)?.get(c.block?))
+                }
+                Placed::Moved { .. } => None,
+            };
+            let v = edits.materialize_with(p, &mut |e| moved.remove(&e), |family, id, text| {
+                (shape.synthetic)(call_block, family, id, text)
+            });
+            if let Some(v) = v {
+                placed.entry(target).or_default().push(v);
+            }
+        }
+    }
+
+    let mut touched: HashSet<usize> = dead.keys().copied().collect();
+    touched.extend(separated.iter().copied());
+    for t in placed.keys() {
+        match *t {
+            Target::Head(i) | Target::AfterBlock(i, _) => touched.insert(i),
+            Target::NewAfter(_) => false,
+        };
+    }
+    let mut out = Vec::with_capacity(slots.len() + 1);
+    for (i, slot) in slots.into_iter().enumerate() {
+        let mut slot = slot;
+        let mut apart = Vec::new();
+        if touched.contains(&i) {
+            let keep = |b: usize| !separated.contains(&i) || staying.contains(&(i, b));
+            slot = rebuild_one(shape, slot, i, dead.get(&i), &mut placed, keep, &mut apart);
+        }
+        out.extend(slot);
+        if let Some(blocks) = placed.remove(&Target::NewAfter(i)) {
+            out.push(json!({"role": shape.user, shape.field: blocks}));
+        }
+        if !apart.is_empty() {
+            edits.changes.push(Change::Separated {
+                index: i,
+                blocks: apart.len(),
+            });
+            out.push(json!({"role": shape.user, shape.field: apart}));
+        }
+    }
+    *messages = out;
+    edits.changes
+}
+
+/// Whether outputs may open message `m`: a user message (in a format that wants outputs alone,
+/// one left holding nothing but outputs).
+fn takes_results(
+    shape: &Shape,
+    m: Option<&Option<Value>>,
+    dead: Option<&HashSet<usize>>,
+    separated: bool,
+) -> bool {
+    let Some(Some(Value::Object(m))) = m else {
+        return false;
+    };
+    if m.get("role").and_then(Value::as_str) != Some(shape.user) {
+        return false;
+    }
+    match m.get(shape.field) {
+        None | Some(Value::Null) => true,
+        Some(Value::String(_)) => shape.text_block.is_some() && !shape.results_only,
+        Some(Value::Array(blocks)) => {
+            !shape.results_only
+                || separated
+                || blocks.iter().enumerate().all(|(b, block)| {
+                    dead.is_some_and(|d| d.contains(&b)) || (shape.is_result)(block)
+                })
+        }
+        Some(_) => false,
+    }
+}
+
+fn blocks_mut<'v>(shape: &Shape, slot: &'v mut Option<Value>) -> Option<&'v mut Vec<Value>> {
+    slot.as_mut()?.get_mut(shape.field)?.as_array_mut()
+}
+
+/// Rebuilds message `i`'s blocks: placed blocks first, then the survivors with blocks placed
+/// after them; survivors `keep` refuses go to `apart`. A message left with no blocks only
+/// carried what was removed or moved out, so it goes too.
+fn rebuild_one(
+    shape: &Shape,
+    slot: Option<Value>,
+    i: usize,
+    dead: Option<&HashSet<usize>>,
+    placed: &mut HashMap<Target, Vec<Value>>,
+    keep: impl Fn(usize) -> bool,
+    apart: &mut Vec<Value>,
+) -> Option<Value> {
+    let Some(Value::Object(mut msg)) = slot else {
+        return slot;
+    };
+    let old = match msg.get_mut(shape.field).map(Value::take) {
+        Some(Value::Array(blocks)) => blocks,
+        Some(Value::String(s)) if s.is_empty() => Vec::new(),
+        Some(Value::String(s)) => match shape.text_block {
+            Some(text_block) => vec![text_block(s)],
+            None => {
+                msg.insert(shape.field.into(), Value::String(s));
+                return Some(Value::Object(msg));
+            }
+        },
+        _ => Vec::new(),
+    };
+    let had_blocks = !old.is_empty();
+    let mut blocks = placed.remove(&Target::Head(i)).unwrap_or_default();
+    for (b, block) in old.into_iter().enumerate() {
+        if !dead.is_some_and(|d| d.contains(&b)) {
+            if keep(b) {
+                blocks.push(block);
+            } else {
+                apart.push(block);
+            }
+        }
+        if let Some(more) = placed.remove(&Target::AfterBlock(i, b)) {
+            blocks.extend(more);
+        }
+    }
+    if blocks.is_empty() {
+        // Left with conversation blocks alone, the message is no longer a mixed one.
+        std::mem::swap(&mut blocks, apart);
+    }
+    if blocks.is_empty() && had_blocks {
+        return None;
+    }
+    set(&mut msg, shape.field, blocks);
+    Some(Value::Object(msg))
+}
+
+fn set(msg: &mut Map<String, Value>, field: &str, blocks: Vec<Value>) {
+    match msg.get_mut(field) {
+        Some(slot) => *slot = Value::Array(blocks),
+        None => {
+            msg.insert(field.into(), Value::Array(blocks));
+        }
+    }
+}

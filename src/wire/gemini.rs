@@ -1,0 +1,297 @@
+//! Google Gemini `generateContent` `contents`: `functionCall` parts in a `model` turn, answered
+//! by `functionResponse` parts filling the next turn. Ids are optional: a response without one
+//! answers the call of its name at the same rank in the call turn before it.
+
+use std::borrow::Cow;
+
+use serde_json::{json, Map, Value};
+
+use super::blocks::{self, Shape};
+use super::{Adapter, Edits};
+use crate::change::Change;
+use crate::format::{Format, ReadError};
+use crate::rules::{Rule, Violation};
+use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+
+/// The Gemini adapter.
+pub(super) struct Gemini;
+
+/// Part fields (camelCase as the REST API documents them, snake_case as its proto accepts).
+const CALL: [&str; 2] = ["functionCall", "function_call"];
+const RESPONSE: [&str; 2] = ["functionResponse", "function_response"];
+/// Data fields of conversation parts.
+const CONTENT: [&str; 6] = [
+    "text",
+    "inlineData",
+    "inline_data",
+    "fileData",
+    "file_data",
+    "thought",
+];
+/// Data fields of the server's own code execution, which pairs with nothing.
+const CODE: [&str; 4] = [
+    "executableCode",
+    "executable_code",
+    "codeExecutionResult",
+    "code_execution_result",
+];
+
+const SHAPE: Shape = Shape {
+    field: "parts",
+    user: "user",
+    results_only: true,
+    is_result: |p| one_of(p, RESPONSE).is_some(),
+    text_block: None,
+    synthetic: response,
+};
+
+fn one_of<'v>(part: &'v Value, keys: [&str; 2]) -> Option<&'v Value> {
+    keys.into_iter().find_map(|k| part.get(k))
+}
+
+/// The response answering a call: its name and (when the call had one) its id, with the text
+/// as the error the API documents for a failed function.
+fn response(call: Option<&Value>, _family: Family, call_id: &str, text: &str) -> Value {
+    let call = call.and_then(|p| one_of(p, CALL));
+    let name = call
+        .and_then(|c| c.get("name"))
+        .cloned()
+        .unwrap_or(json!(""));
+    let mut inner = json!({"name": name, "response": {"error": text}});
+    if call
+        .and_then(|c| c.get("id"))
+        .is_some_and(|id| !id.is_null())
+    {
+        inner["id"] = json!(call_id);
+    }
+    json!({"functionResponse": inner})
+}
+
+/// The key pairing an id-less call or response: its name and rank among the parts of that name
+/// in the call turn `turn`.
+fn positional(name: &str, rank: usize, turn: Option<usize>) -> String {
+    match turn {
+        Some(t) => format!("{name}#{rank}@contents[{t}]"),
+        None => format!("{name}#{rank}"),
+    }
+}
+
+impl Adapter for Gemini {
+    fn format(&self) -> Format {
+        Format::Gemini
+    }
+
+    fn list_key(&self) -> Option<&'static str> {
+        Some("contents")
+    }
+
+    fn claims_body(&self, body: &Map<String, Value>) -> Option<&'static str> {
+        (body.contains_key("contents") && !body.contains_key("messages"))
+            .then_some("request body has `contents`")
+    }
+
+    fn recognize(&self, item: &Map<String, Value>) -> Option<&'static str> {
+        item.get("parts")
+            .is_some_and(Value::is_array)
+            .then_some("`contents` turns with `parts`")
+    }
+
+    fn read<'a>(&self, contents: &'a [Value]) -> Skeleton<'a> {
+        let mut skel = Skeleton::new(Adjacency::NextMessageOnly);
+        skel.calls_follow_user = true;
+        skel.items = contents.len();
+        let mut call_turn = CallTurn::default();
+        for (i, turn) in contents.iter().enumerate() {
+            read_turn(&mut skel.entries, &mut call_turn, turn, i);
+        }
+        skel
+    }
+
+    fn incremental(&self) -> bool {
+        false
+    }
+
+    fn push(&self, _skel: &mut Skeleton<'static>, _item: &Value) -> Result<(), ReadError> {
+        Err(ReadError::Shape(
+            "Gemini contents are read whole: a response without an id pairs by its place in the call turn before it".into(),
+        ))
+    }
+
+    fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Value {
+        response(None, family, call_id, text)
+    }
+
+    fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
+        let part = item.get_mut("parts")?.get_mut(e.block?)?;
+        let keys = if e.kind == Kind::Call { CALL } else { RESPONSE };
+        let key = keys.into_iter().find(|k| part.get(*k).is_some())?;
+        part.get_mut(key)?.as_object_mut()
+    }
+
+    fn call_id_key(&self, _e: &Entry) -> &'static str {
+        "id"
+    }
+
+    fn rebuild(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
+        blocks::rebuild(&SHAPE, items, edits)
+    }
+
+    fn place_note(
+        &self,
+        items: &mut Vec<Value>,
+        _call_item: usize,
+        after_run: usize,
+        note: &str,
+    ) -> bool {
+        items.insert(
+            after_run,
+            json!({"role": "user", "parts": [{"text": note}]}),
+        );
+        true
+    }
+
+    fn location(&self, index: usize, block: Option<usize>) -> String {
+        match block {
+            Some(b) => format!("contents[{index}].parts[{b}]"),
+            None => format!("contents[{index}]"),
+        }
+    }
+
+    fn api_error(&self, v: &Violation) -> Option<String> {
+        const COUNT: &str = "Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn.";
+        Some(match v.rule {
+            Rule::MissingOutput | Rule::DuplicateOutput | Rule::SplitResults | Rule::KindMismatch => {
+                COUNT.to_owned()
+            }
+            Rule::OrphanOutput | Rule::InterleavedMessage | Rule::OutputBeforeCall => {
+                "Please ensure that function response turn comes immediately after a function call turn.".to_owned()
+            }
+            Rule::CallWithoutPrecedingUserTurn => {
+                "Please ensure that function call turn comes immediately after a user turn or after a function response turn.".to_owned()
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// The last turn that held calls: where it is, and each call's name and key, in order.
+#[derive(Default)]
+struct CallTurn<'a> {
+    index: Option<usize>,
+    calls: Vec<(&'a str, Cow<'a, str>)>,
+}
+
+impl<'a> CallTurn<'a> {
+    /// The key of the `rank`-th call named `name`, if the turn has one.
+    fn key(&self, name: &str, rank: usize) -> Option<Cow<'a, str>> {
+        self.calls
+            .iter()
+            .filter(|(n, _)| *n == name)
+            .nth(rank)
+            .map(|(_, k)| k.clone())
+    }
+}
+
+/// How many of `seen` are `name`, counting this one in.
+fn rank_of<'a>(seen: &mut Vec<&'a str>, name: &'a str) -> usize {
+    let rank = seen.iter().filter(|n| **n == name).count();
+    seen.push(name);
+    rank
+}
+
+fn read_turn<'a>(
+    out: &mut Vec<Entry<'a>>,
+    call_turn: &mut CallTurn<'a>,
+    turn: &'a Value,
+    i: usize,
+) {
+    let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "content");
+    let Some(obj) = turn.as_object() else {
+        return out.push(malformed("content is not a JSON object"));
+    };
+    let role = match obj.get("role").map(Value::as_str) {
+        // A single-turn request may leave the role out: it is the user's.
+        None | Some(Some("user" | "function" | "tool")) => Role::User,
+        Some(Some("model")) => Role::Assistant,
+        _ => return out.push(malformed("`role` is not `user` or `model`")),
+    };
+    let Some(Value::Array(parts)) = obj.get("parts") else {
+        return out.push(malformed("`parts` is not an array"));
+    };
+    let message = |block| Entry::new(Kind::Message(role), i, block, "content");
+    if role == Role::Assistant {
+        // Text beside calls is written with them; it goes first.
+        if let Some(j) = parts
+            .iter()
+            .position(|p| one_of(p, CALL).is_none() && CONTENT.iter().any(|k| p.get(*k).is_some()))
+        {
+            out.push(message(Some(j)));
+        }
+    }
+    let mut names: Vec<&str> = Vec::new();
+    let mut turn_calls = Vec::new();
+    for (j, part) in parts.iter().enumerate() {
+        let bad = |why| Entry::new(Kind::Malformed(why), i, Some(j), "part");
+        if !part.is_object() {
+            out.push(bad("part is not a JSON object"));
+            continue;
+        }
+        let paired = match (role, one_of(part, CALL), one_of(part, RESPONSE)) {
+            (Role::Assistant, Some(call), None) => Some((Kind::Call, call, "functionCall")),
+            (Role::User, None, Some(resp)) => Some((Kind::Output, resp, "functionResponse")),
+            (Role::User, Some(_), _) => {
+                out.push(bad("`functionCall` in a user turn"));
+                continue;
+            }
+            (Role::Assistant, _, Some(_)) => {
+                out.push(bad("`functionResponse` in a model turn"));
+                continue;
+            }
+            _ => None,
+        };
+        let Some((kind, inner, label)) = paired else {
+            if CODE.iter().any(|k| part.get(*k).is_some()) {
+                out.push(Entry::new(Kind::Other, i, Some(j), "executableCode"));
+            } else if !CONTENT.iter().any(|k| part.get(*k).is_some()) {
+                out.push(bad("part without a field Gemini knows"));
+            } else if role == Role::User
+                && out.last().map(|e| (e.kind, e.index)) != Some((Kind::Message(role), i))
+            {
+                out.push(message(Some(j)));
+            }
+            continue;
+        };
+        let name = inner.get("name").and_then(Value::as_str).unwrap_or("");
+        let rank = rank_of(&mut names, name);
+        let key = match inner.get("id") {
+            Some(Value::String(id)) if !id.is_empty() => Cow::Borrowed(id.as_str()),
+            None | Some(Value::Null | Value::String(_)) if kind == Kind::Call => {
+                Cow::Owned(positional(name, rank, Some(i)))
+            }
+            None | Some(Value::Null | Value::String(_)) => call_turn
+                .key(name, rank)
+                .unwrap_or_else(|| Cow::Owned(positional(name, rank, call_turn.index))),
+            Some(_) => {
+                out.push(bad("`id` is not a string"));
+                continue;
+            }
+        };
+        if kind == Kind::Call {
+            turn_calls.push((name, key.clone()));
+        }
+        out.push(Entry::paired(
+            kind,
+            Family::Function,
+            Some(key),
+            i,
+            Some(j),
+            label,
+        ));
+    }
+    if !turn_calls.is_empty() {
+        *call_turn = CallTurn {
+            index: Some(i),
+            calls: turn_calls,
+        };
+    }
+}
