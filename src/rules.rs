@@ -336,7 +336,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         verdicts[i] = Verdict::DuplicateOutput { call: c };
     }
     let mut answer = vec![None; n];
-    for c in calls.into_values() {
+    for &c in calls.values() {
         if let Some((rank, o)) = best[c] {
             verdicts[o] = Verdict::Answer {
                 call: c,
@@ -347,7 +347,17 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     }
     drop(best);
     let mut ids = crate::ids::analyze(skel, &verdicts);
-    let turns = crate::turns::analyze(skel, &verdicts);
+    // Where a repair puts outputs: after the anchor of each call not answered in place.
+    let incoming = calls
+        .values()
+        .filter(|&&c| {
+            !matches!(
+                answer[c].map(|o| verdicts[o]),
+                Some(Verdict::Answer { placed: true, .. })
+            )
+        })
+        .map(|&c| anchor[c]);
+    let turns = crate::turns::analyze(skel, &verdicts, incoming);
     if !turns.is_empty() {
         ids.extend(turns);
         ids.sort_by_key(|f| f.entry);

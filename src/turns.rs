@@ -22,7 +22,14 @@ fn output(e: &crate::skeleton::Entry) -> bool {
 
 /// Findings of `mixed_result_turn`, `call_without_preceding_user_turn` and
 /// `roles_not_alternating`, by entry.
-pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
+///
+/// `incoming` says, per call entry, the entry after which a repair puts its output, if it
+/// puts one: a message that receives outputs counts as holding them.
+pub(crate) fn analyze(
+    skel: &Skeleton,
+    verdicts: &[Verdict],
+    incoming: impl Iterator<Item = usize>,
+) -> Vec<Found> {
     let strict = skel.adjacency == Adjacency::NextMessageOnly;
     if !strict && !skel.calls_follow_user && !skel.alternating_roles {
         return Vec::new();
@@ -47,6 +54,11 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         }
         if output(e) || e.kind == Kind::Message(Role::User) {
             by_user[e.index] = true;
+        }
+    }
+    for a in incoming {
+        if output(&entries[a]) {
+            results[entries[a].index] = true;
         }
     }
     let side = |m: usize| match (by_user[m], by_model[m]) {

@@ -150,6 +150,58 @@ fn interrupted_call_gets_a_cancelled_output_and_the_new_message_follows() {
 }
 
 #[test]
+fn gemini_and_bedrock_histories_are_guarded_in_their_own_shapes() {
+    for f in [Format::Gemini, Format::Bedrock] {
+        let ledger = Ledger::new();
+        let (_cap, _g) = install(&ledger);
+        let _turn = toolseq::conversation_span!("c").entered();
+        toolseq::user_message!();
+        {
+            let _done = toolseq::tool_call_span!("call_b", "shell").entered();
+            toolseq::tool_output!("call_b");
+        }
+        drop(toolseq::tool_call_span!("call_a", "shell")); // future dropped: no output
+        toolseq::interrupt!();
+        toolseq::user_message!();
+        let mut b = body(
+            f,
+            &[
+                User("go"),
+                Call("call_a"),
+                Call("call_b"),
+                Output("call_b"),
+                User("stop"),
+            ],
+        );
+        let report = Guard::new(&ledger).format(f).prepare("c", &mut b).unwrap();
+        let out = format!("out:call_a:{CANCELLED}");
+        assert_eq!(
+            order(f, &b),
+            s(&[
+                "user:go",
+                "call:call_a",
+                "call:call_b",
+                "out:call_b:done",
+                &out,
+                "user:stop"
+            ]),
+            "{f}: {b:#}"
+        );
+        assert_eq!(
+            report.findings,
+            vec![Finding::Cancelled {
+                call_id: "call_a".into()
+            }],
+            "{f}"
+        );
+        // Results and the user's text never share a turn in these formats.
+        let after = toolseq::check(&b, Some(f)).unwrap();
+        assert_eq!(after.count(Rule::MixedResultTurn), 0, "{f}: {after}");
+        assert_eq!(after.count(Rule::MissingOutput), 0, "{f}: {after}");
+    }
+}
+
+#[test]
 fn parallel_calls_with_one_interrupted() {
     for f in FORMATS {
         let ledger = Ledger::new();

@@ -125,7 +125,64 @@ fn build(format: Format, steps: &[Step]) -> Value {
             }
             json!({"messages": msgs})
         }
+        Format::Gemini | Format::Bedrock => build_blocks(format, steps, &mut mark),
         other => panic!("no builder for {other}"),
+    }
+}
+
+/// Gemini contents or Bedrock messages: consecutive steps of one side share a turn. Gemini
+/// calls with an odd kind carry no id and are named by their id instead, so that responses pair
+/// by name and rank.
+fn build_blocks(format: Format, steps: &[Step], mark: &mut impl FnMut(&str) -> String) -> Value {
+    let gemini = format == Format::Gemini;
+    let (model, field) = if gemini {
+        ("model", "parts")
+    } else {
+        ("assistant", "content")
+    };
+    let mut turns: Vec<Value> = Vec::new();
+    for s in steps {
+        let (role, block) = match (s, gemini) {
+            (Step::Call(k, id), true) if k % 2 == 1 => (
+                model,
+                json!({"functionCall": {"name": id, "args": {"m": mark("x")}}}),
+            ),
+            (Step::Call(_, id), true) => (
+                model,
+                json!({"functionCall": {"id": id, "name": "f", "args": {"m": mark("x")}}}),
+            ),
+            (Step::Output(k, id), true) if k % 2 == 1 => (
+                "user",
+                json!({"functionResponse": {"name": id, "response": {"m": mark("x")}}}),
+            ),
+            (Step::Output(_, id), true) => (
+                "user",
+                json!({"functionResponse": {"id": id, "name": "f", "response": {"m": mark("x")}}}),
+            ),
+            (Step::Call(_, id), false) => (
+                model,
+                json!({"toolUse": {"toolUseId": id, "name": "ls", "input": {"m": mark("x")}}}),
+            ),
+            (Step::Output(k, id), false) => {
+                // Some results are errors; an error needs content, which these have.
+                let status = if k % 2 == 1 { "error" } else { "success" };
+                (
+                    "user",
+                    json!({"toolResult": {"toolUseId": id, "content": [{"text": mark("x")}], "status": status}}),
+                )
+            }
+            (Step::User | Step::Other(_), _) => ("user", json!({"text": mark("m")})),
+            (Step::Assistant, _) => (model, json!({"text": mark("m")})),
+        };
+        match turns.last_mut() {
+            Some(t) if t["role"] == role => t[field].as_array_mut().unwrap().push(block),
+            _ => turns.push(json!({"role": role, field: [block]})),
+        }
+    }
+    if gemini {
+        json!({"contents": turns})
+    } else {
+        json!({"messages": turns, "inferenceConfig": {"maxTokens": 10}})
     }
 }
 
@@ -155,7 +212,9 @@ fn format() -> impl Strategy<Value = Format> {
     prop_oneof![
         Just(Format::Responses),
         Just(Format::Chat),
-        Just(Format::Anthropic)
+        Just(Format::Anthropic),
+        Just(Format::Gemini),
+        Just(Format::Bedrock)
     ]
 }
 
@@ -208,8 +267,7 @@ proptest! {
     }
 
     #[test]
-    fn arbitrary_json_never_panics(v in arb_json(), forced in prop::option::of(prop_oneof![
-        Just(Format::Responses), Just(Format::Chat), Just(Format::Anthropic), Just(Format::Rollout)])) {
+    fn arbitrary_json_never_panics(v in arb_json(), forced in prop::option::of(prop::sample::select(Format::ALL.to_vec()))) {
         let _ = check(&v, forced);
         let mut w = v.clone();
         if let Ok(r) = repair(&mut w, forced, &RepairOptions::default()) {
@@ -235,6 +293,16 @@ fn arb_json() -> impl Strategy<Value = Value> {
         Just("input"),
         Just("payload"),
         Just("execution"),
+        Just("contents"),
+        Just("parts"),
+        Just("functionCall"),
+        Just("functionResponse"),
+        Just("name"),
+        Just("toolUse"),
+        Just("toolResult"),
+        Just("toolUseId"),
+        Just("status"),
+        Just("text"),
         Just("x")
     ];
     let leaf = prop_oneof![
@@ -254,6 +322,8 @@ fn arb_json() -> impl Strategy<Value = Value> {
             Just("tool"),
             Just("response_item"),
             Just("server"),
+            Just("model"),
+            Just("error"),
             Just("a"),
             Just("")
         ]

@@ -58,9 +58,10 @@ fn response(call: Option<&Value>, _family: Family, call_id: &str, text: &str) ->
         .cloned()
         .unwrap_or(json!(""));
     let mut inner = json!({"name": name, "response": {"error": text}});
+    // A positional key is toolseq's, never the API's: only a real id is sent back.
     if call
-        .and_then(|c| c.get("id"))
-        .is_some_and(|id| !id.is_null())
+        .and_then(|c| c.get("id")?.as_str())
+        .is_some_and(|id| !id.is_empty())
     {
         inner["id"] = json!(call_id);
     }
@@ -182,14 +183,23 @@ struct CallTurn<'a> {
 }
 
 impl<'a> CallTurn<'a> {
-    /// The key of the `rank`-th call named `name`, if the turn has one.
-    fn key(&self, name: &str, rank: usize) -> Option<Cow<'a, str>> {
+    /// The key of the `rank`-th call named `name` among those no response of the turn claims
+    /// by id, if the turn has one.
+    fn key(&self, name: &str, rank: usize, claimed: &[&str]) -> Option<Cow<'a, str>> {
         self.calls
             .iter()
-            .filter(|(n, _)| *n == name)
+            .filter(|(n, k)| *n == name && !claimed.contains(&k.as_ref()))
             .nth(rank)
             .map(|(_, k)| k.clone())
     }
+}
+
+/// The id of a call or response part, when it has a usable one.
+fn id_of(inner: &Value) -> Option<&str> {
+    inner
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
 }
 
 /// How many of `seen` are `name`, counting this one in.
@@ -228,6 +238,11 @@ fn read_turn<'a>(
             out.push(message(Some(j)));
         }
     }
+    // Responses with ids claim their calls; the others pair by name and rank among the rest.
+    let claimed: Vec<&str> = parts
+        .iter()
+        .filter_map(|p| id_of(one_of(p, RESPONSE)?))
+        .collect();
     let mut names: Vec<&str> = Vec::new();
     let mut turn_calls = Vec::new();
     for (j, part) in parts.iter().enumerate() {
@@ -262,18 +277,20 @@ fn read_turn<'a>(
             continue;
         };
         let name = inner.get("name").and_then(Value::as_str).unwrap_or("");
-        let rank = rank_of(&mut names, name);
-        let key = match inner.get("id") {
-            Some(Value::String(id)) if !id.is_empty() => Cow::Borrowed(id.as_str()),
-            None | Some(Value::Null | Value::String(_)) if kind == Kind::Call => {
-                Cow::Owned(positional(name, rank, Some(i)))
+        if !matches!(inner.get("id"), None | Some(Value::Null | Value::String(_))) {
+            out.push(bad("`id` is not a string"));
+            continue;
+        }
+        let key = match id_of(inner) {
+            Some(id) => Cow::Borrowed(id),
+            None if kind == Kind::Call => {
+                Cow::Owned(positional(name, rank_of(&mut names, name), Some(i)))
             }
-            None | Some(Value::Null | Value::String(_)) => call_turn
-                .key(name, rank)
-                .unwrap_or_else(|| Cow::Owned(positional(name, rank, call_turn.index))),
-            Some(_) => {
-                out.push(bad("`id` is not a string"));
-                continue;
+            None => {
+                let rank = rank_of(&mut names, name);
+                call_turn
+                    .key(name, rank, &claimed)
+                    .unwrap_or_else(|| Cow::Owned(positional(name, rank, call_turn.index)))
             }
         };
         if kind == Kind::Call {

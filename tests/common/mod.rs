@@ -84,6 +84,46 @@ pub fn body(format: Format, items: &[Item]) -> Value {
             }
             json!({"model": "m", "system": "be brief", "max_tokens": 100, "messages": msgs})
         }
+        Format::Gemini | Format::Bedrock => {
+            let gemini = format == Format::Gemini;
+            let (model, field) = if gemini {
+                ("model", "parts")
+            } else {
+                ("assistant", "content")
+            };
+            let mut msgs: Vec<Value> = Vec::new();
+            for i in items {
+                let (role, block) = match (i, gemini) {
+                    (Item::Call(id), true) => (
+                        model,
+                        json!({"functionCall": {"id": id, "name": "shell", "args": {}}}),
+                    ),
+                    (Item::Output(id), true) => (
+                        "user",
+                        json!({"functionResponse": {"id": id, "name": "shell", "response": {"output": "done"}}}),
+                    ),
+                    (Item::Call(id), false) => (
+                        model,
+                        json!({"toolUse": {"toolUseId": id, "name": "shell", "input": {}}}),
+                    ),
+                    (Item::Output(id), false) => (
+                        "user",
+                        json!({"toolResult": {"toolUseId": id, "content": [{"text": "done"}]}}),
+                    ),
+                    (Item::User(t), _) => ("user", json!({"text": t})),
+                    (Item::Assistant(t), _) => (model, json!({"text": t})),
+                };
+                match msgs.last_mut() {
+                    Some(m) if m["role"] == role => m[field].as_array_mut().unwrap().push(block),
+                    _ => msgs.push(json!({"role": role, field: [block]})),
+                }
+            }
+            if gemini {
+                json!({"contents": msgs})
+            } else {
+                json!({"modelId": "m", "messages": msgs})
+            }
+        }
         other => panic!("no rendering for {other}"),
     }
 }
@@ -143,6 +183,42 @@ pub fn order(format: Format, body: &Value) -> Vec<String> {
                             b["content"].as_str().unwrap()
                         )),
                         other => out.push(other.to_owned()),
+                    }
+                }
+            }
+        }
+        Format::Gemini | Format::Bedrock => {
+            let (list, field) = if format == Format::Gemini {
+                ("contents", "parts")
+            } else {
+                ("messages", "content")
+            };
+            for m in body[list].as_array().unwrap() {
+                let role = match m["role"].as_str().unwrap() {
+                    "model" => "assistant",
+                    r => r,
+                };
+                for b in m[field].as_array().unwrap() {
+                    if let Some(t) = b.get("text") {
+                        out.push(format!("{role}:{}", t.as_str().unwrap()));
+                    } else if let Some(c) = b.get("functionCall") {
+                        out.push(format!("call:{}", c["id"].as_str().unwrap()));
+                    } else if let Some(c) = b.get("toolUse") {
+                        out.push(format!("call:{}", c["toolUseId"].as_str().unwrap()));
+                    } else if let Some(r) = b.get("functionResponse") {
+                        let r2 = &r["response"];
+                        let text = r2.get("output").or(r2.get("error")).unwrap();
+                        out.push(format!(
+                            "out:{}:{}",
+                            r["id"].as_str().unwrap(),
+                            text.as_str().unwrap()
+                        ));
+                    } else if let Some(r) = b.get("toolResult") {
+                        out.push(format!(
+                            "out:{}:{}",
+                            r["toolUseId"].as_str().unwrap(),
+                            r["content"][0]["text"].as_str().unwrap()
+                        ));
                     }
                 }
             }

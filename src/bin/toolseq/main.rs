@@ -274,6 +274,18 @@ fn repairs(scanned: &Scanned, p: &Plan) -> Vec<Value> {
             "line": scanned.line_of(e.index),
         }));
     }
+    let mut separated = std::collections::BTreeSet::new();
+    for s in &p.separations {
+        let e = &entries[s.entry];
+        if separated.insert(e.index) {
+            out.push(json!({
+                "action": "separate_text",
+                "rule": s.rule.name(),
+                "index": e.index,
+                "line": scanned.line_of(e.index),
+            }));
+        }
+    }
     for r in &p.removals {
         let e = &entries[r.entry];
         out.push(json!({
