@@ -79,9 +79,21 @@ pub(crate) trait Adapter: Sync {
     /// The output a repair inserts for a call of this family.
     fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Value;
 
-    /// The JSON object an entry stands for inside its source item (the item itself, a Chat tool
-    /// call, a content block).
-    fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>>;
+    /// The field of an item holding the blocks an entry's `block` counts (`content`,
+    /// `tool_calls`, `parts`, `replacement_history`).
+    fn block_field(&self) -> &'static str;
+
+    /// The JSON object an entry stands for inside its source item: the item itself, or the
+    /// block it counts (a Chat tool call, a content block).
+    fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
+        match e.block {
+            Some(b) => item
+                .get_mut(self.block_field())?
+                .get_mut(b)?
+                .as_object_mut(),
+            None => item.as_object_mut(),
+        }
+    }
 
     /// The field of that object holding the call id.
     fn call_id_key(&self, e: &Entry) -> &'static str;
@@ -109,8 +121,15 @@ pub(crate) trait Adapter: Sync {
         note: &str,
     ) -> bool;
 
-    /// Where an item (and a block inside it) sits, as a JSON-path-like location.
-    fn location(&self, index: usize, block: Option<usize>) -> String;
+    /// Where an item (and a block inside it) sits, as a JSON-path-like location
+    /// (`messages[2].content[0]`; a bare list of rollout lines counts `item`s).
+    fn location(&self, index: usize, block: Option<usize>) -> String {
+        let list = self.list_key().unwrap_or("item");
+        match block {
+            Some(b) => format!("{list}[{index}].{}[{b}]", self.block_field()),
+            None => format!("{list}[{index}]"),
+        }
+    }
 
     /// The error the API answers for this violation, in its own words; `None` where it is not
     /// known to refuse it with a specific message.

@@ -50,11 +50,8 @@ impl Adapter for Anthropic {
         (SHAPE.synthetic)(None, family, call_id, text)
     }
 
-    fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
-        match e.block {
-            Some(b) => item.get_mut("content")?.get_mut(b)?.as_object_mut(),
-            None => item.as_object_mut(),
-        }
+    fn block_field(&self) -> &'static str {
+        SHAPE.field
     }
 
     fn call_id_key(&self, e: &Entry) -> &'static str {
@@ -78,13 +75,6 @@ impl Adapter for Anthropic {
     ) -> bool {
         append_text(items, call_item + 1, note);
         true
-    }
-
-    fn location(&self, index: usize, block: Option<usize>) -> String {
-        match block {
-            Some(b) => format!("messages[{index}].content[{b}]"),
-            None => format!("messages[{index}]"),
-        }
     }
 
     fn api_error(&self, v: &Violation) -> Option<String> {

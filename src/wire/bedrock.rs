@@ -100,13 +100,17 @@ impl Adapter for Bedrock {
     }
 
     fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
-        let block = item.get_mut("content")?.get_mut(e.block?)?;
+        let block = item.get_mut(SHAPE.field)?.get_mut(e.block?)?;
         let key = if e.kind == Kind::Call {
             "toolUse"
         } else {
             "toolResult"
         };
         block.get_mut(key)?.as_object_mut()
+    }
+
+    fn block_field(&self) -> &'static str {
+        SHAPE.field
     }
 
     fn call_id_key(&self, _e: &Entry) -> &'static str {
@@ -135,13 +139,6 @@ impl Adapter for Bedrock {
         };
         blocks.insert(0, json!({"text": note}));
         true
-    }
-
-    fn location(&self, index: usize, block: Option<usize>) -> String {
-        match block {
-            Some(b) => format!("messages[{index}].content[{b}]"),
-            None => format!("messages[{index}]"),
-        }
     }
 
     fn api_error(&self, v: &Violation) -> Option<String> {

@@ -37,11 +37,8 @@ impl Adapter for Chat {
         json!({"role": "tool", "tool_call_id": call_id, "content": text})
     }
 
-    fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
-        match e.block {
-            Some(b) => item.get_mut("tool_calls")?.get_mut(b)?.as_object_mut(),
-            None => item.as_object_mut(),
-        }
+    fn block_field(&self) -> &'static str {
+        "tool_calls"
     }
 
     fn call_id_key(&self, e: &Entry) -> &'static str {
@@ -65,13 +62,6 @@ impl Adapter for Chat {
     ) -> bool {
         items.insert(after_run, json!({"role": "user", "content": note}));
         true
-    }
-
-    fn location(&self, index: usize, block: Option<usize>) -> String {
-        match block {
-            Some(b) => format!("messages[{index}].tool_calls[{b}]"),
-            None => format!("messages[{index}]"),
-        }
     }
 
     fn api_error(&self, v: &Violation) -> Option<String> {

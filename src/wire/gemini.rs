@@ -123,10 +123,14 @@ impl Adapter for Gemini {
     }
 
     fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
-        let part = item.get_mut("parts")?.get_mut(e.block?)?;
+        let part = item.get_mut(SHAPE.field)?.get_mut(e.block?)?;
         let keys = if e.kind == Kind::Call { CALL } else { RESPONSE };
         let key = keys.into_iter().find(|k| part.get(*k).is_some())?;
         part.get_mut(key)?.as_object_mut()
+    }
+
+    fn block_field(&self) -> &'static str {
+        SHAPE.field
     }
 
     fn call_id_key(&self, _e: &Entry) -> &'static str {
@@ -149,13 +153,6 @@ impl Adapter for Gemini {
             json!({"role": "user", "parts": [{"text": note}]}),
         );
         true
-    }
-
-    fn location(&self, index: usize, block: Option<usize>) -> String {
-        match block {
-            Some(b) => format!("contents[{index}].parts[{b}]"),
-            None => format!("contents[{index}]"),
-        }
     }
 
     fn api_error(&self, v: &Violation) -> Option<String> {

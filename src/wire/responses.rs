@@ -70,7 +70,13 @@ impl Adapter for Responses {
     }
 
     fn object_of<'v>(&self, item: &'v mut Value, _e: &Entry) -> Option<&'v mut Map<String, Value>> {
+        // An item is never split into blocks; a rollout hands over replacement-history items
+        // whose entries count their place in that history, not a block of the item.
         item.as_object_mut()
+    }
+
+    fn block_field(&self) -> &'static str {
+        "content"
     }
 
     fn call_id_key(&self, e: &Entry) -> &'static str {
@@ -90,13 +96,6 @@ impl Adapter for Responses {
     ) -> bool {
         items.insert(after_run, user_message(note));
         true
-    }
-
-    fn location(&self, index: usize, block: Option<usize>) -> String {
-        match block {
-            Some(b) => format!("input[{index}].content[{b}]"),
-            None => format!("input[{index}]"),
-        }
     }
 
     fn api_error(&self, v: &Violation) -> Option<String> {

@@ -64,6 +64,10 @@ impl Adapter for Rollout {
         item_of(line, e.block)?.as_object_mut()
     }
 
+    fn block_field(&self) -> &'static str {
+        "replacement_history"
+    }
+
     fn call_id_key(&self, e: &Entry) -> &'static str {
         responses::Responses.call_id_key(e)
     }
@@ -93,13 +97,6 @@ impl Adapter for Rollout {
                           "payload": responses::user_message(note)});
         lines.insert(after_run, line);
         true
-    }
-
-    fn location(&self, index: usize, block: Option<usize>) -> String {
-        match block {
-            Some(b) => format!("item[{index}].replacement_history[{b}]"),
-            None => format!("item[{index}]"),
-        }
     }
 
     fn api_error(&self, v: &Violation) -> Option<String> {
