@@ -56,6 +56,19 @@ pub enum Change {
         /// Source index of the item.
         index: usize,
     },
+    /// A call missing its thought signature was given the value Google documents for skipping
+    /// the check ([`BYPASS_SIGNATURE`](crate::profile::BYPASS_SIGNATURE)); only when the caller
+    /// opted in.
+    Signed {
+        /// Where the value went (`thoughtSignature`, `extra_content.google.thought_signature`).
+        field: &'static str,
+        /// Why.
+        rule: Rule,
+        /// Source index of the item.
+        index: usize,
+        /// Position inside that source item.
+        block: Option<usize>,
+    },
     /// Conversation blocks (text, images) were moved out of a message that also holds tool
     /// results, into a user message right after it, in their order.
     Separated {

@@ -3,6 +3,7 @@
 use std::fmt;
 
 use crate::format::ReadError;
+use crate::profile::ProfileError;
 use crate::report::Report;
 
 /// Why toolseq could not check, or refused, a history.
@@ -13,6 +14,8 @@ pub enum Error {
     Shape(String),
     /// A format name toolseq does not know (see [`Format::ALL`](crate::Format::ALL)).
     UnknownFormat(String),
+    /// A profile that does not exist, or does not apply to the body (see [`ProfileError`]).
+    Profile(ProfileError),
     /// The guard's `block` policy refused a history with violations; the report says why.
     Blocked(Box<Report>),
 }
@@ -26,11 +29,18 @@ impl From<ReadError> for Error {
     }
 }
 
+impl From<ProfileError> for Error {
+    fn from(e: ProfileError) -> Self {
+        Error::Profile(e)
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Shape(why) => ReadError::Shape(why.clone()).fmt(f),
             Error::UnknownFormat(name) => ReadError::UnknownFormat(name.clone()).fmt(f),
+            Error::Profile(e) => e.fmt(f),
             Error::Blocked(report) => write!(
                 f,
                 "request blocked: {} tool pairing violation(s)\n{report}",

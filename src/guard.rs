@@ -99,6 +99,14 @@ impl Guard {
         self
     }
 
+    /// Checks bodies as this model would (a model or [`Profile`](crate::Profile) name), whatever
+    /// their `model` field says: for a client whose bodies do not name the model (Gemini's is in
+    /// the URL). Shorthand for [`RepairOptions::model`].
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.repair.model = Some(model.into());
+        self
+    }
+
     /// Reads bodies as this format instead of detecting it.
     pub fn format(mut self, format: Format) -> Self {
         self.format = Some(format);
@@ -222,12 +230,18 @@ impl Guard {
         detection: Detection,
         waited_from: Duration,
     ) -> Result<Report, Error> {
-        let skel = wire::read(body, detection.format)?;
+        let (skel, profile) = crate::read_profiled(
+            body,
+            detection.format,
+            self.repair.model.as_deref(),
+            self.repair.thought_signature_bypass,
+        )?;
         let analysis = crate::rules::analyze(&skel);
         let violations = crate::rules::violations(&skel, &analysis);
         let snap = self.ledger.snapshot(conversation);
         let mut report = Report {
             detection,
+            profile,
             items: skel.items,
             violations,
             changes: Vec::new(),

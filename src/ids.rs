@@ -3,7 +3,7 @@
 //! the API's pattern or length limit refuses, and empty call lists. Linear, on the skeleton
 //! alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::repair::Field;
 use crate::rules::{Rule, Verdict};
@@ -20,6 +20,9 @@ pub(crate) enum Action {
     Rewrite(String),
     /// Move the message's conversation blocks out of its tool-result turn.
     Separate,
+    /// Give the call the value Google documents for skipping the thought signature check
+    /// (only when the caller opted in).
+    Bypass,
     /// Nothing honest can be done (a signed reasoning item cannot be made up, a server id a
     /// server-executed item needs cannot be dropped): reported only.
     Leave,
@@ -63,6 +66,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let mut loses_id: Vec<bool> = (0..n).map(removed_by_pairing).collect();
 
     let rule = skel.call_ids;
+    let mut renames = Renames::default();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut any_reasoning = false;
     for (i, e) in entries.iter().enumerate() {
@@ -88,11 +92,12 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                     None
                 };
                 if let Some(r) = broken {
+                    let new_id = renames.name(skel, id);
                     found.push(Found {
                         entry: i,
                         rule: r,
                         violation: true,
-                        action: Action::Rewrite(rule.replacement(id)),
+                        action: Action::Rewrite(new_id),
                     });
                 }
             }
@@ -175,4 +180,35 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     }
     found.sort_by_key(|f| f.entry);
     found
+}
+
+/// The new ids given to refused call ids: one per old id, so a call and its outputs stay a
+/// pair, and never an id the body already uses or another old id got.
+#[derive(Default)]
+struct Renames<'s> {
+    given: HashMap<&'s str, String>,
+    /// Every id in the body and every id given; built at the first refused id only, so a
+    /// clean body pays nothing.
+    taken: Option<HashSet<String>>,
+}
+
+impl<'s> Renames<'s> {
+    fn name(&mut self, skel: &'s Skeleton<'s>, id: &'s str) -> String {
+        if let Some(new_id) = self.given.get(id) {
+            return new_id.clone();
+        }
+        let taken = self.taken.get_or_insert_with(|| {
+            skel.entries
+                .iter()
+                .filter_map(|e| e.id().map(str::to_owned))
+                .collect()
+        });
+        let new_id = (0..)
+            .map(|salt| skel.call_ids.replacement_salted(id, salt))
+            .find(|n| !taken.contains(n))
+            .unwrap_or_default();
+        taken.insert(new_id.clone());
+        self.given.insert(id, new_id.clone());
+        new_id
+    }
 }

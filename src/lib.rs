@@ -30,6 +30,7 @@ mod ids;
 mod instrument;
 pub mod layer;
 pub mod ledger;
+pub mod profile;
 pub mod repair;
 pub mod report;
 pub mod rules;
@@ -46,6 +47,7 @@ pub use tracing as __tracing;
 pub use error::Error;
 pub use format::{Detection, Format};
 pub use guard::{Guard, Policy};
+pub use profile::Profile;
 pub use repair::RepairOptions;
 pub use report::{Change, Finding, Report};
 pub use rules::{Rule, Violation};
@@ -60,15 +62,44 @@ pub(crate) fn detection(body: &Value, format: Option<Format>) -> Result<Detectio
     }
 }
 
-/// Checks a request body or bare list of items against every pairing rule.
+/// Reads a body and applies the profile of its model (`model` takes precedence over the body's
+/// `model` field).
+pub(crate) fn read_profiled<'a>(
+    body: &'a Value,
+    format: Format,
+    model: Option<&str>,
+    signature_bypass: bool,
+) -> Result<(skeleton::Skeleton<'a>, Option<profile::Selection>), Error> {
+    let mut skel = wire::read(body, format)?;
+    let selection = profile::select(body, format, model)?;
+    if let Some(s) = &selection {
+        profile::apply(&mut skel, s.profile, signature_bypass);
+    }
+    Ok((skel, selection))
+}
+
+/// Checks a request body or bare list of items against every pairing rule, and the rules of
+/// the body's `model` ([`profile`]).
 ///
 /// `format` is detected when `None`; the report says which format was used and why.
 pub fn check(body: &Value, format: Option<Format>) -> Result<Report, Error> {
+    check_model(body, format, None)
+}
+
+/// [`check`] as `model` would: a model name (`devstral-medium-2512`) or a [`Profile`] name
+/// (`gemini-3`), for a body that does not say (a bare list, a Gemini body, whose model is in
+/// the URL) or to see how another model would answer the same history.
+pub fn check_for(body: &Value, format: Option<Format>, model: &str) -> Result<Report, Error> {
+    check_model(body, format, Some(model))
+}
+
+fn check_model(body: &Value, format: Option<Format>, model: Option<&str>) -> Result<Report, Error> {
     let detection = detection(body, format)?;
-    let skel = wire::read(body, detection.format)?;
+    let (skel, profile) = read_profiled(body, detection.format, model, false)?;
     let analysis = rules::analyze(&skel);
     Ok(Report {
         detection,
+        profile,
         items: skel.items,
         violations: rules::violations(&skel, &analysis),
         changes: Vec::new(),
@@ -80,14 +111,19 @@ pub fn check(body: &Value, format: Option<Format>) -> Result<Report, Error> {
 /// moved next to their call, orphan and duplicate outputs removed (and returned in the report).
 ///
 /// On error the body is untouched. Malformed items and calls without ids are reported and left
-/// where they are.
+/// where they are. [`RepairOptions::model`] names the model when the body does not.
 pub fn repair(
     body: &mut Value,
     format: Option<Format>,
     opts: &RepairOptions,
 ) -> Result<Report, Error> {
     let detection = detection(body, format)?;
-    let skel = wire::read(body, detection.format)?;
+    let (skel, profile) = read_profiled(
+        body,
+        detection.format,
+        opts.model.as_deref(),
+        opts.thought_signature_bypass,
+    )?;
     let analysis = rules::analyze(&skel);
     let violations = rules::violations(&skel, &analysis);
     let plan = repair::plan_from(&analysis);
@@ -100,6 +136,7 @@ pub fn repair(
     };
     Ok(Report {
         detection,
+        profile,
         items,
         violations,
         changes,

@@ -39,6 +39,15 @@ pub struct RepairOptions {
     /// Texts for particular call ids, taking precedence over the two above (used to replay a
     /// repair on a stored history with [`Report::apply_to`](crate::Report::apply_to)).
     pub texts: HashMap<String, String>,
+    /// The model the body is sent to (`deepseek-reasoner`, `devstral-medium-2512`), or a
+    /// [`Profile`](crate::profile::Profile) name, taking precedence over the body's `model`
+    /// field: it selects the model's own rules. Default `None`: the body's `model` decides.
+    pub model: Option<String>,
+    /// Whether a call missing its Gemini 3 thought signature gets the value Google documents
+    /// for skipping the check ([`BYPASS_SIGNATURE`](crate::profile::BYPASS_SIGNATURE)). Default
+    /// `false`: the model then reasons without its earlier thoughts, which the caller must
+    /// choose; otherwise the violation is reported and left.
+    pub thought_signature_bypass: bool,
 }
 
 impl Default for RepairOptions {
@@ -53,6 +62,8 @@ impl Default for RepairOptions {
             running: HashSet::new(),
             deliver_late_outputs: false,
             texts: HashMap::new(),
+            model: None,
+            thought_signature_bypass: false,
         }
     }
 }
@@ -80,6 +91,20 @@ impl RepairOptions {
     /// [`deliver_late_outputs`](RepairOptions::deliver_late_outputs)).
     pub fn deliver_late_outputs(mut self, deliver: bool) -> Self {
         self.deliver_late_outputs = deliver;
+        self
+    }
+
+    /// Checks the body as this model (or [`Profile`](crate::profile::Profile) name) would (see
+    /// [`model`](RepairOptions::model)).
+    pub fn model(mut self, model: impl Into<String>) -> Self {
+        self.model = Some(model.into());
+        self
+    }
+
+    /// Answers missing Gemini 3 thought signatures with Google's documented skip value (see
+    /// [`thought_signature_bypass`](RepairOptions::thought_signature_bypass)).
+    pub fn thought_signature_bypass(mut self, bypass: bool) -> Self {
+        self.thought_signature_bypass = bypass;
         self
     }
 
@@ -175,6 +200,16 @@ pub struct Separation {
     pub rule: Rule,
 }
 
+/// Give the call at this skeleton entry the value Google documents for skipping the thought
+/// signature check, because of `rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bypass {
+    /// Skeleton entry of the call.
+    pub entry: usize,
+    /// Why.
+    pub rule: Rule,
+}
+
 /// An edit plan over a skeleton. Inserts are sorted by anchor, and inserts sharing an anchor
 /// are in the order their calls were made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -189,20 +224,24 @@ pub struct Plan {
     pub strips: Vec<Strip>,
     /// Conversation blocks to move out of tool-result turns.
     pub separations: Vec<Separation>,
+    /// Calls given the signature bypass value, sorted by entry (only when opted in).
+    pub bypasses: Vec<Bypass>,
 }
 
 impl Plan {
-    /// The entries edited in place (rewritten or stripped), in order, possibly repeated.
+    /// The entries edited in place (rewritten, stripped or given a bypass value), possibly
+    /// repeated.
     pub fn edited_entries(&self) -> impl Iterator<Item = usize> + '_ {
         self.rewrites
             .iter()
             .map(|r| r.entry)
             .chain(self.strips.iter().map(|s| s.entry))
+            .chain(self.bypasses.iter().map(|b| b.entry))
     }
 
     /// Whether the plan changes nothing.
     pub fn is_empty(&self) -> bool {
-        !self.moves_items() && self.rewrites.is_empty() && self.strips.is_empty()
+        !self.moves_items() && self.edited_entries().next().is_none()
     }
 
     /// Whether the plan removes, moves or inserts anything (beyond editing items in place).
@@ -259,6 +298,7 @@ impl Plan {
                 block: e.block,
                 label: e.label,
                 item_id: None,
+                trace: e.trace,
             })
             .collect();
         Skeleton {
@@ -269,6 +309,8 @@ impl Plan {
             call_ids: skel.call_ids,
             calls_follow_user: skel.calls_follow_user,
             alternating_roles: skel.alternating_roles,
+            profile: skel.profile,
+            signature_bypass: skel.signature_bypass,
         }
     }
 }
@@ -308,6 +350,7 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
                 rule,
             }),
             Action::Separate => p.separations.push(Separation { entry, rule }),
+            Action::Bypass => p.bypasses.push(Bypass { entry, rule }),
             Action::Leave => {}
         }
     }

@@ -154,6 +154,9 @@ impl fmt::Display for Finding {
 pub struct Report {
     /// The format the body was read as, and why.
     pub detection: Detection,
+    /// The model profile whose rules were applied too, and why; `None` when the body's model
+    /// (or the one given) has no rules of its own.
+    pub profile: Option<crate::profile::Selection>,
     /// Number of source items (messages for Chat and Anthropic).
     pub items: usize,
     /// Every violation found, in document order, located in the body as it was before repair.
@@ -196,9 +199,15 @@ impl Report {
     /// ```
     pub fn apply_to(&self, stored: &mut Value) -> Result<Report, crate::Error> {
         let mut opts = crate::RepairOptions::default();
+        // The stored copy is judged by the same model's rules, so its ids are renamed alike.
+        opts.model = self.profile.as_ref().map(|s| s.profile.name().to_owned());
         for c in &self.changes {
-            if let Change::Inserted { call_id, text, .. } = c {
-                opts.texts.insert(call_id.clone(), text.clone());
+            match c {
+                Change::Inserted { call_id, text, .. } => {
+                    opts.texts.insert(call_id.clone(), text.clone());
+                }
+                Change::Signed { .. } => opts.thought_signature_bypass = true,
+                _ => {}
             }
         }
         let format = self.detection.format;
@@ -224,6 +233,32 @@ impl Report {
             }
         }
         Ok(replay)
+    }
+
+    /// The call ids a repair replaced (the API refused them), old to new, each once: what a
+    /// client must rename in its own records (a tool still running under the old id, say).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let mut body = json!({"model": "mistral-large-latest", "messages": [
+    ///     {"role": "assistant", "tool_calls": [{"id": "call_Ab3", "type": "function",
+    ///         "function": {"name": "ls", "arguments": "{}"}}]},
+    ///     {"role": "tool", "tool_call_id": "call_Ab3", "content": "a.txt"}]});
+    /// let report = toolseq::repair(&mut body, None, &Default::default()).unwrap();
+    /// let renamed = report.renamed_call_ids();
+    /// let new_id = renamed["call_Ab3"];
+    /// assert_eq!(new_id.len(), 9);
+    /// assert_eq!(body["messages"][0]["tool_calls"][0]["id"], new_id);
+    /// assert_eq!(body["messages"][1]["tool_call_id"], new_id);
+    /// ```
+    pub fn renamed_call_ids(&self) -> std::collections::BTreeMap<&str, &str> {
+        self.changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Rewritten { from, to, .. } => Some((from.as_str(), to.as_str())),
+                _ => None,
+            })
+            .collect()
     }
 
     /// Where a violation sits, as a JSON-path-like location (`input[3]`, `messages[2].content[0]`).
@@ -284,6 +319,9 @@ impl fmt::Display for Report {
             self.items,
             self.violations.len()
         )?;
+        if let Some(p) = &self.profile {
+            writeln!(f, "  profile {p}")?;
+        }
         for v in &self.violations {
             write!(f, "  {:<20} {}", v.rule.name(), self.location(v))?;
             match &v.call_id {
@@ -314,6 +352,7 @@ impl fmt::Display for Report {
                     Change::Removed { .. } => rem += 1,
                     Change::Rewritten { .. }
                     | Change::Stripped { .. }
+                    | Change::Signed { .. }
                     | Change::Separated { .. } => ed += 1,
                 }
             }

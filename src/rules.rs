@@ -49,15 +49,24 @@ pub enum Rule {
     CallWithoutPrecedingUserTurn,
     /// Two client messages, or two model messages, in a row (Bedrock).
     RolesNotAlternating,
+    /// An assistant message with calls sent without the model's `reasoning_content` (profile
+    /// `deepseek-thinking`).
+    MissingReasoningContent,
+    /// The assistant message of the open tool loop does not start with a thinking block
+    /// (profile `anthropic-thinking`).
+    MissingThinkingBlock,
+    /// A call of the current turn, first of its model turn, sent without its thought
+    /// signature (profile `gemini-3`).
+    MissingThoughtSignature,
 }
 
 impl Rule {
     /// Version of the rule set: it grows when rules are added or change meaning, so scripts
     /// reading `--json` notice.
-    pub const SET_VERSION: u32 = 3;
+    pub const SET_VERSION: u32 = 4;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 22] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -77,6 +86,9 @@ impl Rule {
         Rule::MixedResultTurn,
         Rule::CallWithoutPrecedingUserTurn,
         Rule::RolesNotAlternating,
+        Rule::MissingReasoningContent,
+        Rule::MissingThinkingBlock,
+        Rule::MissingThoughtSignature,
     ];
 
     /// The stable snake_case name (`missing_output`, `orphan_output`, ...), as used in JSON output.
@@ -101,6 +113,9 @@ impl Rule {
             Rule::MixedResultTurn => "mixed_result_turn",
             Rule::CallWithoutPrecedingUserTurn => "call_without_preceding_user_turn",
             Rule::RolesNotAlternating => "roles_not_alternating",
+            Rule::MissingReasoningContent => "missing_reasoning_content",
+            Rule::MissingThinkingBlock => "missing_thinking_block",
+            Rule::MissingThoughtSignature => "missing_thought_signature",
         }
     }
 
@@ -131,6 +146,9 @@ impl Rule {
             Rule::MixedResultTurn => "send the text in its own user message after the results; repair moves it there, in order",
             Rule::CallWithoutPrecedingUserTurn => "a model turn with calls must follow the user's turn or a turn of responses; put back the turn that was dropped, or merge this turn into the model turn before it",
             Rule::RolesNotAlternating => "user and assistant messages must alternate; merge the two messages (text cannot join a message of tool results: put it after the model's reply)",
+            Rule::MissingReasoningContent => "the client dropped the model's `reasoning_content` when it stored this message; keep it and send it back (toolseq never invents it), or turn thinking off",
+            Rule::MissingThinkingBlock => "the client dropped the thinking block this message opened with; send it back unchanged (a signed block cannot be made up), or start a new user turn, or turn thinking off",
+            Rule::MissingThoughtSignature => "the client dropped the call's `thoughtSignature`; send it back as received (an opt-in repair puts the value Google documents for skipping the check instead)",
         }
     }
 }
@@ -172,6 +190,10 @@ impl Violation {
             Rule::MalformedItem => false,
             Rule::EmptyCallId => !self.on_call,
             Rule::CallWithoutPrecedingUserTurn | Rule::RolesNotAlternating => false,
+            // Only the model could write these back; the signature bypass is opt-in.
+            Rule::MissingReasoningContent
+            | Rule::MissingThinkingBlock
+            | Rule::MissingThoughtSignature => false,
             Rule::MissingReasoning => crate::ids::id_optional(self.label),
             Rule::DuplicateItemId => {
                 matches!(self.label, "reasoning" | "item_reference")
@@ -357,9 +379,10 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             )
         })
         .map(|&c| anchor[c]);
-    let turns = crate::turns::analyze(skel, &verdicts, incoming);
-    if !turns.is_empty() {
-        ids.extend(turns);
+    let mut more = crate::turns::analyze(skel, &verdicts, incoming);
+    more.extend(crate::profile::analyze(skel));
+    if !more.is_empty() {
+        ids.extend(more);
         ids.sort_by_key(|f| f.entry);
     }
     Analysis {
@@ -502,6 +525,10 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
                 Rule::CallIdTooLong | Rule::InvalidCallId => None,
                 _ => e.item_id.as_deref().map(str::to_owned),
             };
+            // The field sits on the message, not on the call it was found on.
+            if f.rule == Rule::MissingReasoningContent {
+                v.block = None;
+            }
             out.push(v);
         }
         let call_at = |c: usize| Some(entries[c].index);

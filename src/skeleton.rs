@@ -81,14 +81,28 @@ pub enum Adjacency {
     NextMessageOnly,
 }
 
-/// What call ids a format accepts, and how a repair names a call whose id it refuses.
+/// Which characters a call id may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdChars {
+    /// Any character.
+    Any,
+    /// `[a-zA-Z0-9_-]` (Anthropic, Bedrock).
+    Word,
+    /// `[a-zA-Z0-9]` (Mistral).
+    Alnum,
+}
+
+/// What call ids a format (or a model) accepts, and how a repair names a call whose id it
+/// refuses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallIdRule {
     /// Longest id accepted, in characters (OpenAI Responses: 64).
     pub max_len: Option<usize>,
-    /// Whether only `[a-zA-Z0-9_-]` is accepted (Anthropic).
-    pub word_chars_only: bool,
-    /// Prefix of the ids a repair makes up (`call_`, `toolu_`).
+    /// The only length accepted, in characters (Mistral: 9).
+    pub exact_len: Option<usize>,
+    /// Which characters are accepted.
+    pub chars: IdChars,
+    /// Prefix of the ids a repair makes up (`call_`, `toolu_`; none for Mistral).
     pub prefix: &'static str,
 }
 
@@ -96,8 +110,17 @@ impl CallIdRule {
     /// Every non-empty id is accepted.
     pub const ANY: CallIdRule = CallIdRule {
         max_len: None,
-        word_chars_only: false,
+        exact_len: None,
+        chars: IdChars::Any,
         prefix: "call_",
+    };
+
+    /// Mistral's: "Tool call id was … but must be a-z, A-Z, 0-9, with a length of 9."
+    pub const MISTRAL: CallIdRule = CallIdRule {
+        max_len: None,
+        exact_len: Some(9),
+        chars: IdChars::Alnum,
+        prefix: "",
     };
 
     /// Whether `id` breaks the length limit.
@@ -105,26 +128,65 @@ impl CallIdRule {
         self.max_len.is_some_and(|max| id.chars().count() > max)
     }
 
-    /// Whether `id` holds a character the pattern refuses.
+    /// Whether `id` holds a character the pattern refuses, or is not of the one length
+    /// accepted.
     pub fn bad_chars(&self, id: &str) -> bool {
-        self.word_chars_only
-            && !id
+        let chars_ok = match self.chars {
+            IdChars::Any => true,
+            IdChars::Word => id
                 .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'),
+            IdChars::Alnum => id.bytes().all(|b| b.is_ascii_alphanumeric()),
+        };
+        !chars_ok || self.exact_len.is_some_and(|n| id.len() != n)
     }
 
     /// The id a repair gives a call whose id is refused: the prefix and a hash of the old id,
     /// so the same old id always becomes the same new one (on the call, on its outputs, and when
     /// the repair is replayed on a stored history).
     pub fn replacement(&self, id: &str) -> String {
+        self.replacement_salted(id, 0)
+    }
+
+    /// [`replacement`](CallIdRule::replacement) with a salt, for when the unsalted id is
+    /// already taken in the body.
+    pub(crate) fn replacement_salted(&self, id: &str, salt: u32) -> String {
         // FNV-1a: stable across runs and platforms, unlike the std hasher.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in id.bytes() {
+        for b in id.bytes().chain(salt.to_le_bytes().into_iter().filter(|_| salt > 0)) {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        format!("{}{h:016x}", self.prefix)
+        match self.exact_len {
+            // 62^9 is close to 2^64: nine base-62 digits keep nearly all of the hash.
+            Some(n) => {
+                const DIGITS: &[u8; 62] =
+                    b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+                let mut out = String::from(self.prefix);
+                for _ in 0..n.saturating_sub(self.prefix.len()) {
+                    out.push(char::from(DIGITS[(h % 62) as usize]));
+                    h /= 62;
+                }
+                out
+            }
+            None => format!("{}{h:016x}", self.prefix),
+        }
     }
+}
+
+/// What the model's reasoning left on a call, which some models want sent back with it (see
+/// [`Profile`](crate::profile::Profile)). Read by the adapters; judged only under a profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Trace {
+    /// The message holding the call carries the model's reasoning text (Chat
+    /// `reasoning_content`).
+    pub reasoning: bool,
+    /// The message holding the call opens with a thinking block (Anthropic `thinking` or
+    /// `redacted_thinking`).
+    pub thinking_first: bool,
+    /// The call carries a thought signature (Gemini `thoughtSignature`, or
+    /// `extra_content.google.thought_signature` on a Chat tool call).
+    pub signature: bool,
 }
 
 /// One entry of a [`Skeleton`].
@@ -144,6 +206,8 @@ pub struct Entry<'a> {
     pub label: &'static str,
     /// The server id of the item (Responses `id`: `rs_…`, `fc_…`, `msg_…`), when it has one.
     pub item_id: Option<Cow<'a, str>>,
+    /// For a call: what the model's reasoning left on it.
+    pub trace: Trace,
 }
 
 impl<'a> Entry<'a> {
@@ -157,6 +221,7 @@ impl<'a> Entry<'a> {
             block,
             label,
             item_id: None,
+            trace: Trace::default(),
         }
     }
 
@@ -177,7 +242,14 @@ impl<'a> Entry<'a> {
             block,
             label,
             item_id: None,
+            trace: Trace::default(),
         }
+    }
+
+    /// The same entry with what the model's reasoning left on it.
+    pub fn with_trace(mut self, trace: Trace) -> Self {
+        self.trace = trace;
+        self
     }
 
     /// The same entry with its server item id.
@@ -196,6 +268,7 @@ impl<'a> Entry<'a> {
             index: self.index,
             block: self.block,
             label: self.label,
+            trace: self.trace,
         }
     }
 
@@ -225,6 +298,12 @@ pub struct Skeleton<'a> {
     pub calls_follow_user: bool,
     /// Whether the client's and the model's messages must alternate (Bedrock).
     pub alternating_roles: bool,
+    /// The model profile whose rules apply too, if any (see [`crate::profile`]).
+    pub profile: Option<crate::profile::Profile>,
+    /// Whether a repair may answer a missing thought signature with the value Google documents
+    /// for skipping its check (opt-in, see
+    /// [`RepairOptions::thought_signature_bypass`](crate::RepairOptions)).
+    pub signature_bypass: bool,
 }
 
 impl Skeleton<'_> {
@@ -238,6 +317,8 @@ impl Skeleton<'_> {
             call_ids: CallIdRule::ANY,
             calls_follow_user: false,
             alternating_roles: false,
+            profile: None,
+            signature_bypass: false,
         }
     }
 
@@ -251,6 +332,8 @@ impl Skeleton<'_> {
             call_ids: self.call_ids,
             calls_follow_user: self.calls_follow_user,
             alternating_roles: self.alternating_roles,
+            profile: self.profile,
+            signature_bypass: self.signature_bypass,
         }
     }
 }

@@ -98,6 +98,13 @@ pub(crate) trait Adapter: Sync {
     /// The field of that object holding the call id.
     fn call_id_key(&self, e: &Entry) -> &'static str;
 
+    /// Puts [`BYPASS_SIGNATURE`](crate::profile::BYPASS_SIGNATURE) on the call at `e` as its
+    /// thought signature and returns the field it went in; `None` where the format carries no
+    /// signatures.
+    fn sign(&self, _item: &mut Value, _e: &Entry) -> Option<&'static str> {
+        None
+    }
+
     /// Applies a plan made on `skel` to the items: in-place edits first, then what moves.
     fn apply(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
         let mut changes = super::edit_in_place(self, items, edits.skel, edits.plan);

@@ -9,7 +9,7 @@ use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, Kind, Role, Skeleton};
+use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, IdChars, Kind, Role, Skeleton, Trace};
 
 /// The Anthropic Messages adapter.
 pub(super) struct Anthropic;
@@ -104,6 +104,11 @@ impl Adapter for Anthropic {
                 "messages.{i}.content.{b}.{field}: String should match pattern '^[a-zA-Z0-9_-]+$'"
             ),
             Rule::DuplicateCall => format!("messages.{i}.content.{b}: `tool_use` ids must be unique"),
+            // Reported on the message's first call: block 0 is that call, or the text before it.
+            Rule::MissingThinkingBlock => format!(
+                "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking",
+                if v.block == Some(0) { v.label } else { "text" }
+            ),
             Rule::DuplicateOutput => format!(
                 "messages.{i}.content.{b}: each tool_use must have a single result. Found multiple `tool_result` blocks with id: {id}"
             ),
@@ -118,7 +123,8 @@ impl Adapter for Anthropic {
 /// What tool ids the Messages API accepts.
 const CALL_IDS: CallIdRule = CallIdRule {
     max_len: None,
-    word_chars_only: true,
+    exact_len: None,
+    chars: IdChars::Word,
     prefix: "toolu_",
 };
 
@@ -185,6 +191,13 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
         Some(_) => return out.push(malformed("`content` is neither a string nor an array")),
     };
     let start = out.len();
+    let trace = Trace {
+        thinking_first: matches!(
+            blocks.first().and_then(block_type),
+            Some("thinking" | "redacted_thinking")
+        ),
+        ..Trace::default()
+    };
     if role == Role::Assistant {
         // Text beside tool_use blocks is written together with them; it never separates a call
         // from its result, so it goes first.
@@ -244,7 +257,7 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
             }
         };
         out.push(match call_id_field(block.get(key)) {
-            Ok(id) => Entry::paired(kind, family, id, i, Some(j), label),
+            Ok(id) => Entry::paired(kind, family, id, i, Some(j), label).with_trace(trace),
             Err(()) => Entry::new(
                 Kind::Malformed("block id is not a string"),
                 i,

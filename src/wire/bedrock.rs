@@ -9,7 +9,7 @@ use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, Kind, Role, Skeleton};
+use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, IdChars, Kind, Role, Skeleton};
 
 /// The Bedrock Converse adapter.
 pub(super) struct Bedrock;
@@ -17,7 +17,8 @@ pub(super) struct Bedrock;
 /// What tool use ids Converse accepts: `[a-zA-Z0-9_-]+`, 1 to 64 characters.
 const CALL_IDS: CallIdRule = CallIdRule {
     max_len: Some(64),
-    word_chars_only: true,
+    exact_len: None,
+    chars: IdChars::Word,
     prefix: "tooluse_",
 };
 

@@ -9,7 +9,8 @@ use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+use crate::profile::BYPASS_SIGNATURE;
+use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton, Trace};
 
 /// The Chat Completions adapter.
 pub(super) struct Chat;
@@ -39,6 +40,21 @@ impl Adapter for Chat {
 
     fn block_field(&self) -> &'static str {
         "tool_calls"
+    }
+
+    fn sign(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
+        let call = item.get_mut("tool_calls")?.get_mut(e.block?)?.as_object_mut()?;
+        let mut at = call;
+        for key in ["extra_content", "google"] {
+            let next = at.entry(key).or_insert_with(|| json!({}));
+            if !next.is_object() {
+                // Never overwrite what the client put there.
+                return None;
+            }
+            at = next.as_object_mut()?;
+        }
+        at.insert("thought_signature".into(), BYPASS_SIGNATURE.into());
+        Some("extra_content.google.thought_signature")
     }
 
     fn call_id_key(&self, e: &Entry) -> &'static str {
@@ -77,6 +93,15 @@ impl Adapter for Chat {
             ),
             Rule::EmptyCallId if v.on_call => super::empty_id_error(&path, "id", v),
             Rule::EmptyCallId => super::empty_id_error(&path, "tool_call_id", v),
+            Rule::MissingReasoningContent => format!(
+                "Missing `reasoning_content` field in the assistant message at message index {}. For more information, please refer to https://api-docs.deepseek.com/guides/thinking_mode#tool-calls",
+                v.index
+            ),
+            // Only the Mistral profile refuses a Chat call id's characters or length.
+            Rule::InvalidCallId => format!(
+                "Tool call id was {id} but must be a-z, A-Z, 0-9, with a length of 9."
+            ),
+            Rule::MissingThoughtSignature => super::gemini::missing_signature_error(),
             Rule::EmptyToolCalls => format!(
                 "Invalid 'messages[{}].tool_calls': empty array. Expected an array with minimum length 1, but got an empty array instead.",
                 v.index
@@ -88,8 +113,16 @@ impl Adapter for Chat {
 
 fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: usize) {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "message");
-    let [role, tool_call_id, tool_calls, content] =
-        fields(obj, ["role", "tool_call_id", "tool_calls", "content"]);
+    let [role, tool_call_id, tool_calls, content, reasoning] = fields(
+        obj,
+        [
+            "role",
+            "tool_call_id",
+            "tool_calls",
+            "content",
+            "reasoning_content",
+        ],
+    );
     let Some(role) = role.and_then(Value::as_str) else {
         return out.push(malformed("message without a string `role`"));
     };
@@ -124,6 +157,11 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
                 out.push(match call.as_object().map(|c| call_id_field(c.get("id"))) {
                     Some(Ok(id)) => {
                         Entry::paired(Kind::Call, Family::Function, id, i, Some(j), "tool_calls")
+                            .with_trace(Trace {
+                                reasoning: reasoning.is_some_and(Value::is_string),
+                                signature: signature(call).is_some_and(|s| !s.is_empty()),
+                                ..Trace::default()
+                            })
                     }
                     Some(Err(())) => Entry::new(
                         Kind::Malformed("tool call `id` is not a string"),
@@ -153,6 +191,14 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
         "function" => out.push(Entry::new(Kind::Other, i, None, "function")),
         _ => out.push(Entry::new(Kind::Message(Role::User), i, None, "message")),
     }
+}
+
+/// The thought signature Gemini's OpenAI-compatible endpoint puts on a tool call.
+fn signature(call: &Value) -> Option<&str> {
+    call.get("extra_content")?
+        .get("google")?
+        .get("thought_signature")?
+        .as_str()
 }
 
 fn has_content(content: Option<&Value>) -> bool {

@@ -10,8 +10,9 @@ use super::blocks::{self, Shape};
 use super::{Adapter, Edits};
 use crate::change::Change;
 use crate::format::{Format, ReadError};
+use crate::profile::BYPASS_SIGNATURE;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton, Trace};
 
 /// The Gemini adapter.
 pub(super) struct Gemini;
@@ -133,6 +134,18 @@ impl Adapter for Gemini {
         SHAPE.field
     }
 
+    fn sign(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
+        let part = item.get_mut(SHAPE.field)?.get_mut(e.block?)?.as_object_mut()?;
+        // A part written in snake_case keeps to it.
+        let field = if part.contains_key("function_call") {
+            SIGNATURE[1]
+        } else {
+            SIGNATURE[0]
+        };
+        part.insert(field.to_owned(), BYPASS_SIGNATURE.into());
+        Some(field)
+    }
+
     fn call_id_key(&self, _e: &Entry) -> &'static str {
         "id"
     }
@@ -164,12 +177,22 @@ impl Adapter for Gemini {
             Rule::OrphanOutput | Rule::InterleavedMessage | Rule::OutputBeforeCall => {
                 "Please ensure that function response turn comes immediately after a function call turn.".to_owned()
             }
+            Rule::MissingThoughtSignature => missing_signature_error(),
             Rule::CallWithoutPrecedingUserTurn => {
                 "Please ensure that function call turn comes immediately after a user turn or after a function response turn.".to_owned()
             }
             _ => return None,
         })
     }
+}
+
+/// Where a part carries its thought signature.
+const SIGNATURE: [&str; 2] = ["thoughtSignature", "thought_signature"];
+
+/// Gemini 3's refusal of a call of the current turn without its thought signature (also from
+/// its OpenAI-compatible endpoint). The API goes on to name the function and position.
+pub(super) fn missing_signature_error() -> String {
+    "Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.".to_owned()
 }
 
 /// The last turn that held calls: where it is, and each call's name and key, in order.
@@ -293,14 +316,17 @@ fn read_turn<'a>(
         if kind == Kind::Call {
             turn_calls.push((name, key.clone()));
         }
-        out.push(Entry::paired(
-            kind,
-            Family::Function,
-            Some(key),
-            i,
-            Some(j),
-            label,
-        ));
+        let signed = SIGNATURE
+            .iter()
+            .any(|k| part.get(*k).and_then(Value::as_str).is_some_and(|s| !s.is_empty()));
+        out.push(
+            Entry::paired(kind, Family::Function, Some(key), i, Some(j), label).with_trace(
+                Trace {
+                    signature: signed,
+                    ..Trace::default()
+                },
+            ),
+        );
     }
     if !turn_calls.is_empty() {
         *call_turn = CallTurn {

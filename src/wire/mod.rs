@@ -348,6 +348,16 @@ fn edit_with(
             block: e.block,
         });
     }
+    for b in sorted_slice(&plan.bypasses, entry, |b| b.entry) {
+        if let Some(field) = adapter.sign(item, e) {
+            changes.push(Change::Signed {
+                field,
+                rule: b.rule,
+                index: e.index,
+                block: e.block,
+            });
+        }
+    }
     for s in sorted_slice(&plan.strips, entry, |s| s.entry) {
         let (obj, field) = match s.field {
             crate::repair::Field::ItemId => (adapter.object_of(item, e), "id"),

@@ -10,7 +10,7 @@ use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, Kind, Role, Skeleton};
+use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, IdChars, Kind, Role, Skeleton};
 
 /// The Responses adapter.
 pub(super) struct Responses;
@@ -196,7 +196,8 @@ fn server_executed(t: &str) -> Option<&'static str> {
 /// What call ids the Responses API accepts.
 pub(super) const CALL_IDS: CallIdRule = CallIdRule {
     max_len: Some(64),
-    word_chars_only: false,
+    exact_len: None,
+    chars: IdChars::Any,
     prefix: "call_",
 };
 

@@ -55,6 +55,11 @@ enum Command {
         /// Text of the synthetic outputs inserted for missing ones.
         #[arg(long, default_value = "aborted")]
         text: String,
+        /// Give Gemini 3 calls that lost their thought signature the value Google documents for
+        /// skipping the check (`skip_thought_signature_validator`); the model then continues
+        /// without its earlier reasoning. Off by default: such calls are reported and left.
+        #[arg(long)]
+        bypass_thought_signatures: bool,
     },
     /// Print a ledger dump (JSON Lines) as a per-conversation timeline, marking where order broke.
     Timeline {
@@ -71,6 +76,11 @@ struct Opts {
     /// Print one JSON object instead of text (schema in the README).
     #[arg(long)]
     json: bool,
+    /// The model the history is sent to (`deepseek-reasoner`, `devstral-medium-2512`,
+    /// `gemini-3-pro-preview`) or a profile name (deepseek-thinking, mistral,
+    /// anthropic-thinking, gemini-3): its own rules apply too. Default: the body's `model`.
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
 }
 
 /// `auto` and every format's name, so `--help` and the error for a wrong name list them all.
@@ -94,7 +104,14 @@ fn main() -> ExitCode {
             file,
             output,
             text,
-        } => fix(&opts, &file, output.as_deref(), text),
+            bypass_thought_signatures,
+        } => fix(
+            &opts,
+            &file,
+            output.as_deref(),
+            text,
+            bypass_thought_signatures,
+        ),
         Command::Timeline { file } => Source::open(&file).and_then(|src| {
             let stdout = io::stdout();
             let style = Style::for_stream(stdout.is_terminal());
@@ -111,17 +128,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn read(src: &Source, opts: &Opts) -> Result<Scanned, ReadError> {
+/// Reads the input and applies the profile of its model (`--model`, or a document's `model`).
+fn read(src: &Source, opts: &Opts, signature_bypass: bool) -> Result<Scanned, ReadError> {
     let shape = input::sniff(src)?;
     let mut progress = Progress::new("checking", src.len);
     let scanned = scan::scan(src, shape, opts.format(), &mut |n| progress.update(n));
     progress.finish();
-    scanned
+    let mut scanned = scanned?;
+    let body = scanned.doc.as_ref().map_or(&Value::Null, |(_, v)| v);
+    let format = scanned.detection.format;
+    scanned.profile = toolseq::profile::select(body, format, opts.model.as_deref())
+        .map_err(|e| src.error(None, None, e.to_string()))?;
+    if let Some(s) = &scanned.profile {
+        toolseq::profile::apply(&mut scanned.skel, s.profile, signature_bypass);
+    }
+    Ok(scanned)
 }
 
 fn check(opts: &Opts, file: &str) -> Result<u8, ReadError> {
     let src = Source::open(file)?;
-    let scanned = read(&src, opts)?;
+    let scanned = read(&src, opts, false)?;
     let violations = toolseq::rules::check(&scanned.skel);
     let p = plan(&scanned.skel);
     let stdout = io::stdout();
@@ -144,7 +170,13 @@ fn check(opts: &Opts, file: &str) -> Result<u8, ReadError> {
     Ok(u8::from(!violations.is_empty()))
 }
 
-fn fix(opts: &Opts, file: &str, output: Option<&Path>, text: String) -> Result<u8, ReadError> {
+fn fix(
+    opts: &Opts,
+    file: &str,
+    output: Option<&Path>,
+    text: String,
+    signature_bypass: bool,
+) -> Result<u8, ReadError> {
     let src = Source::open(file)?;
     if let Some(out) = output {
         let same = std::fs::canonicalize(out)
@@ -158,7 +190,7 @@ fn fix(opts: &Opts, file: &str, output: Option<&Path>, text: String) -> Result<u
             ));
         }
     }
-    let scanned = read(&src, opts)?;
+    let scanned = read(&src, opts, signature_bypass)?;
     let violations = toolseq::rules::check(&scanned.skel);
     let p = plan(&scanned.skel);
     let stderr = io::stderr();
@@ -264,6 +296,16 @@ fn repairs(scanned: &Scanned, p: &Plan) -> Vec<Value> {
             "line": scanned.line_of(e.index),
         }));
     }
+    for b in &p.bypasses {
+        let e = &entries[b.entry];
+        out.push(json!({
+            "action": "bypass_thought_signature",
+            "rule": b.rule.name(),
+            "call_id": e.call_id,
+            "index": e.index,
+            "line": scanned.line_of(e.index),
+        }));
+    }
     for s in &p.strips {
         let e = &entries[s.entry];
         out.push(json!({
@@ -303,6 +345,10 @@ fn as_json(scanned: &Scanned, violations: &[toolseq::Violation], p: &Plan) -> Va
     json!({
         "rule_set": Rule::SET_VERSION,
         "format": scanned.detection.format.name(),
+        "profile": scanned.profile.as_ref().map(|s| json!({
+            "name": s.profile.name(),
+            "evidence": s.evidence,
+        })),
         "items": scanned.skel.items,
         "violations": violations.iter().map(|v| json!({
             "rule": v.rule.name(),
@@ -354,6 +400,9 @@ fn print_report(
         scanned.skel.items,
         Rule::SET_VERSION
     )?;
+    if let Some(p) = &scanned.profile {
+        writeln!(out, "  profile {p}")?;
+    }
     for v in violations {
         let id = v
             .item_id

@@ -2,6 +2,7 @@
 //! streamed, so that only the skeleton and one line at a time are in memory.
 
 use serde_json::Value;
+use toolseq::profile::Selection;
 use toolseq::skeleton::Skeleton;
 use toolseq::wire::{self, Detection, Format};
 
@@ -18,6 +19,8 @@ pub struct Scanned {
     pub lines: Vec<usize>,
     /// For a document: its bytes and value.
     pub doc: Option<(Vec<u8>, Value)>,
+    /// The model profile applied, and why.
+    pub profile: Option<Selection>,
 }
 
 impl Scanned {
@@ -94,6 +97,7 @@ pub fn scan(
             skel,
             lines: Vec::new(),
             doc: Some((bytes, value)),
+            profile: None,
         });
     }
 
@@ -148,5 +152,6 @@ pub fn scan(
         skel,
         lines,
         doc: None,
+        profile: None,
     })
 }

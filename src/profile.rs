@@ -1,0 +1,354 @@
+//! Model profiles: refusals that depend on the model behind an API, not on the API.
+//!
+//! One Chat Completions history may be sent to DeepSeek, to Mistral and to Gemini, and each
+//! refuses something the others accept. A profile is the set of rules one family of models
+//! adds; it is selected by the body's `model` field (or a model or profile name the caller
+//! gives), and its rules never fire for another model.
+//!
+//! | profile | selected by | rule | refusal |
+//! | --- | --- | --- | --- |
+//! | `deepseek-thinking` | `deepseek-reasoner`, `deepseek-r1`, V4 models unless `thinking.type` is `disabled`, any DeepSeek model with `thinking.type` `enabled` | `missing_reasoning_content` | ``Missing `reasoning_content` field in the assistant message at message index 1.`` |
+//! | `mistral` | `mistral-*`, `devstral-*`, `codestral-*`, `magistral-*`, … | `invalid_call_id` | `Tool call id was call_… but must be a-z, A-Z, 0-9, with a length of 9.` |
+//! | `anthropic-thinking` | a `claude` model with `thinking.type` `enabled` or `adaptive` | `missing_thinking_block` | ``messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. …`` |
+//! | `gemini-3` | `gemini-3*` (not the image models, which do not check) | `missing_thought_signature` | `Function call is missing a thought_signature in functionCall parts. …` |
+//!
+//! Each rule keeps the model's own exceptions: an assistant message without calls needs no
+//! `reasoning_content`; only the tool loop still open (no user turn after it) needs its thinking
+//! block; only the calls of the current turn need signatures, and only the first call of each
+//! model turn. What only the model could write back (reasoning, signed thinking, signatures) is
+//! reported and never made up; Mistral ids are rewritten on the call and its outputs alike.
+//!
+//! ```
+//! use serde_json::json;
+//!
+//! let body = json!({"model": "deepseek-reasoner", "messages": [
+//!     {"role": "user", "content": "list the files"},
+//!     {"role": "assistant", "content": null, "tool_calls": [
+//!         {"id": "call_1", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
+//!     {"role": "tool", "tool_call_id": "call_1", "content": "a.txt"}]});
+//! let report = toolseq::check(&body, None).unwrap();
+//! assert_eq!(report.profile.as_ref().unwrap().profile, toolseq::Profile::DeepseekThinking);
+//! assert_eq!(report.violations[0].rule, toolseq::Rule::MissingReasoningContent);
+//! // The same history, sent to a Mistral model, breaks another rule.
+//! let report = toolseq::check_for(&body, None, "devstral-medium-2512").unwrap();
+//! assert_eq!(report.violations[0].rule, toolseq::Rule::InvalidCallId);
+//! ```
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde_json::Value;
+
+use crate::format::Format;
+use crate::ids::{Action, Found};
+use crate::rules::Rule;
+use crate::skeleton::{CallIdRule, Family, Kind, Role, Skeleton};
+
+/// The value Google documents for a function call whose thought signature was lost ("skip the
+/// validator"). The model then continues without its earlier reasoning, so a repair uses it only
+/// when the caller opts in ([`RepairOptions::thought_signature_bypass`](crate::RepairOptions)).
+pub const BYPASS_SIGNATURE: &str = "skip_thought_signature_validator";
+
+/// A family of models with rules of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Profile {
+    /// DeepSeek in thinking mode: assistant messages with calls keep their `reasoning_content`.
+    DeepseekThinking,
+    /// Mistral: call ids are exactly nine characters of `[a-zA-Z0-9]`.
+    Mistral,
+    /// Claude with thinking enabled: the open tool loop starts with a thinking block.
+    AnthropicThinking,
+    /// Gemini 3: the current turn's calls keep their thought signatures.
+    Gemini3,
+}
+
+impl Profile {
+    /// Every profile.
+    pub const ALL: [Profile; 4] = [
+        Profile::DeepseekThinking,
+        Profile::Mistral,
+        Profile::AnthropicThinking,
+        Profile::Gemini3,
+    ];
+
+    /// The stable name: `deepseek-thinking`, `mistral`, `anthropic-thinking`, `gemini-3`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Profile::DeepseekThinking => "deepseek-thinking",
+            Profile::Mistral => "mistral",
+            Profile::AnthropicThinking => "anthropic-thinking",
+            Profile::Gemini3 => "gemini-3",
+        }
+    }
+
+    /// The rules this profile adds.
+    pub fn rules(self) -> &'static [Rule] {
+        match self {
+            Profile::DeepseekThinking => &[Rule::MissingReasoningContent],
+            Profile::Mistral => &[Rule::InvalidCallId],
+            Profile::AnthropicThinking => &[Rule::MissingThinkingBlock],
+            Profile::Gemini3 => &[Rule::MissingThoughtSignature],
+        }
+    }
+
+    /// The formats its models are sent (Gemini also through its OpenAI-compatible Chat endpoint).
+    pub fn formats(self) -> &'static [Format] {
+        match self {
+            Profile::DeepseekThinking | Profile::Mistral => &[Format::Chat],
+            Profile::AnthropicThinking => &[Format::Anthropic],
+            Profile::Gemini3 => &[Format::Gemini, Format::Chat],
+        }
+    }
+
+    /// The profile of a model name, given the body's `thinking.type` (`enabled`, `disabled`,
+    /// `adaptive`), and why; `None` for a model with no rules of its own. A provider prefix
+    /// (`deepseek/`, `mistralai/`, `anthropic.`) is ignored.
+    pub fn of_model(model: &str, thinking: Option<&str>) -> Option<(Profile, &'static str)> {
+        let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+        let has = |s: &str| name.contains(s);
+        let word = |w: &str| name.split(['-', ':', '@', '.']).any(|t| t == w);
+        if has("deepseek") {
+            return match thinking {
+                Some("disabled") => None,
+                Some("enabled") => Some("`thinking.type` is `enabled`"),
+                _ if word("reasoner") || word("r1") => Some("the model always thinks"),
+                // DeepSeek V4 thinks unless told not to.
+                _ if word("v4") || word("flash") || word("pro") => {
+                    Some("thinking is on by default for this model")
+                }
+                _ => None,
+            }
+            .map(|why| (Profile::DeepseekThinking, why));
+        }
+        const MISTRAL: [&str; 10] = [
+            "mistral",
+            "mixtral",
+            "codestral",
+            "devstral",
+            "magistral",
+            "ministral",
+            "pixtral",
+            "voxtral",
+            "open-mistral",
+            "open-mixtral",
+        ];
+        let bare = name.rsplit('.').next().unwrap_or(&name);
+        if MISTRAL.iter().any(|m| bare.starts_with(m) || name.starts_with(m)) {
+            return Some((Profile::Mistral, "a Mistral model"));
+        }
+        if has("claude") {
+            return match thinking {
+                Some("enabled") => Some("`thinking.type` is `enabled`"),
+                Some("adaptive") => Some("`thinking.type` is `adaptive`"),
+                _ => None,
+            }
+            .map(|why| (Profile::AnthropicThinking, why));
+        }
+        if has("gemini-3") && !has("image") {
+            return Some((Profile::Gemini3, "a Gemini 3 model"));
+        }
+        None
+    }
+}
+
+impl fmt::Display for Profile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(self.name())
+    }
+}
+
+impl FromStr for Profile {
+    type Err = ProfileError;
+    fn from_str(s: &str) -> Result<Self, ProfileError> {
+        Profile::ALL
+            .into_iter()
+            .find(|p| p.name() == s)
+            .ok_or_else(|| ProfileError::Unknown(s.to_owned()))
+    }
+}
+
+/// A profile toolseq cannot apply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProfileError {
+    /// A profile name toolseq does not know (see [`Profile::ALL`]).
+    Unknown(String),
+    /// A profile named for a body its models are not sent in (`mistral` for an Anthropic
+    /// body): its rules cannot be checked there.
+    Format {
+        /// The profile named.
+        profile: Profile,
+        /// The body's format.
+        format: Format,
+    },
+}
+
+impl fmt::Display for ProfileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProfileError::Unknown(name) => {
+                write!(f, "unknown profile `{}` (expected ", name.escape_debug())?;
+                for (i, p) in Profile::ALL.iter().enumerate() {
+                    f.write_str(if i == 0 { "" } else { ", " })?;
+                    write!(f, "{p}")?;
+                }
+                f.write_str(")")
+            }
+            ProfileError::Format { profile, format } => {
+                write!(f, "profile `{profile}` applies to ")?;
+                for (i, fm) in profile.formats().iter().enumerate() {
+                    f.write_str(if i == 0 { "" } else { " or " })?;
+                    write!(f, "{fm}")?;
+                }
+                write!(f, " histories, not to a {format} body")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProfileError {}
+
+/// The profile applied to a history, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Selection {
+    /// The profile.
+    pub profile: Profile,
+    /// What decided it: which field or name matched (`body \`model\` is \`deepseek-reasoner\`:
+    /// the model always thinks`).
+    pub evidence: String,
+}
+
+impl fmt::Display for Selection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.profile, self.evidence)
+    }
+}
+
+/// The profile for a body of this format: from `named` (a model or profile name the caller
+/// gives) when present, else from the body's `model`, with the body's `thinking.type`.
+///
+/// A profile for other formats than the body's is not applied (a DeepSeek model behind an
+/// Anthropic-format endpoint keeps Anthropic's rules); naming such a profile outright is an
+/// error, since the caller asked for rules toolseq cannot check on this body.
+pub fn select(
+    body: &Value,
+    format: Format,
+    named: Option<&str>,
+) -> Result<Option<Selection>, ProfileError> {
+    let thinking = body
+        .get("thinking")
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str);
+    if let Some(profile) = named.and_then(|n| n.parse::<Profile>().ok()) {
+        if !profile.formats().contains(&format) {
+            return Err(ProfileError::Format { profile, format });
+        }
+        return Ok(Some(Selection {
+            profile,
+            evidence: format!("profile `{profile}` given"),
+        }));
+    }
+    let (model, whence) = match named {
+        Some(model) => (model, "given model"),
+        None => match body.get("model").and_then(Value::as_str) {
+            Some(model) => (model, "body `model`"),
+            None => return Ok(None),
+        },
+    };
+    Ok(Profile::of_model(model, thinking)
+        .filter(|(profile, _)| profile.formats().contains(&format))
+        .map(|(profile, why)| Selection {
+            profile,
+            evidence: format!("{whence} is `{}`: {why}", model.escape_debug()),
+        }))
+}
+
+/// Makes a skeleton's analysis include a profile's rules. `signature_bypass`: whether a repair
+/// may answer missing thought signatures with [`BYPASS_SIGNATURE`].
+pub fn apply(skel: &mut Skeleton<'_>, profile: Profile, signature_bypass: bool) {
+    skel.profile = Some(profile);
+    skel.signature_bypass = signature_bypass;
+    if profile == Profile::Mistral {
+        skel.call_ids = CallIdRule::MISTRAL;
+    }
+}
+
+/// What the profile's rules find (Mistral's ids are judged with the other ids, in `ids.rs`).
+pub(crate) fn analyze(skel: &Skeleton) -> Vec<Found> {
+    let Some(profile) = skel.profile else {
+        return Vec::new();
+    };
+    let entries = &skel.entries;
+    let leave = |entry, rule| Found {
+        entry,
+        rule,
+        violation: true,
+        action: Action::Leave,
+    };
+    // The first function call of each message, from `from` on.
+    let first_calls = |from: usize| {
+        let mut last_item = None;
+        (from..entries.len()).filter(move |&i| {
+            let e = &entries[i];
+            let first = e.kind == Kind::Call
+                && e.family == Some(Family::Function)
+                && last_item != Some(e.index);
+            if first {
+                last_item = Some(e.index);
+            }
+            first
+        })
+    };
+    match profile {
+        Profile::Mistral => Vec::new(),
+        // Every turn that called tools: DeepSeek asks for the reasoning of all of them back.
+        Profile::DeepseekThinking => first_calls(0)
+            .filter(|&i| !entries[i].trace.reasoning)
+            .map(|i| leave(i, Rule::MissingReasoningContent))
+            .collect(),
+        // Earlier turns' thinking is dropped by the API; only the open loop's is checked.
+        Profile::AnthropicThinking => first_calls(turn_start(skel))
+            .next()
+            .filter(|&i| !entries[i].trace.thinking_first)
+            .map(|i| leave(i, Rule::MissingThinkingBlock))
+            .into_iter()
+            .collect(),
+        Profile::Gemini3 => first_calls(turn_start(skel))
+            .filter(|&i| !entries[i].trace.signature)
+            .map(|entry| Found {
+                entry,
+                rule: Rule::MissingThoughtSignature,
+                violation: true,
+                action: if skel.signature_bypass {
+                    Action::Bypass
+                } else {
+                    Action::Leave
+                },
+            })
+            .collect(),
+    }
+}
+
+/// The first entry of the current turn: after the last message the user wrote that holds no
+/// tool outputs. A message of outputs with text beside them continues the turn, so a check never
+/// skips a loop the API may still see as open.
+fn turn_start(skel: &Skeleton) -> usize {
+    let entries = &skel.entries;
+    let mut start = 0;
+    let mut i = 0;
+    while i < entries.len() {
+        let index = entries[i].index;
+        let mut end = i + 1;
+        while entries.get(end).is_some_and(|e| e.index == index) {
+            end += 1;
+        }
+        let item = &entries[i..end];
+        let user = item.iter().any(|e| e.kind == Kind::Message(Role::User));
+        if user && !item.iter().any(|e| e.kind == Kind::Output) {
+            start = end;
+        }
+        i = end;
+    }
+    start
+}
