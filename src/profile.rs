@@ -41,7 +41,7 @@ use serde_json::Value;
 
 use crate::format::Format;
 use crate::ids::{Action, Found};
-use crate::rules::Rule;
+use crate::rules::{Rule, Verdict};
 use crate::skeleton::{CallIdRule, Family, Kind, Role, Skeleton};
 
 /// The value Google documents for a function call whose thought signature was lost ("skip the
@@ -105,7 +105,11 @@ impl Profile {
     /// `adaptive`), and why; `None` for a model with no rules of its own. A provider prefix
     /// (`deepseek/`, `mistralai/`, `anthropic.`) is ignored.
     pub fn of_model(model: &str, thinking: Option<&str>) -> Option<(Profile, &'static str)> {
-        let name = model.rsplit('/').next().unwrap_or(model).to_ascii_lowercase();
+        let name = model
+            .rsplit('/')
+            .next()
+            .unwrap_or(model)
+            .to_ascii_lowercase();
         let has = |s: &str| name.contains(s);
         let word = |w: &str| name.split(['-', ':', '@', '.']).any(|t| t == w);
         if has("deepseek") {
@@ -134,7 +138,10 @@ impl Profile {
             "open-mixtral",
         ];
         let bare = name.rsplit('.').next().unwrap_or(&name);
-        if MISTRAL.iter().any(|m| bare.starts_with(m) || name.starts_with(m)) {
+        if MISTRAL
+            .iter()
+            .any(|m| bare.starts_with(m) || name.starts_with(m))
+        {
             return Some((Profile::Mistral, "a Mistral model"));
         }
         if has("claude") {
@@ -275,7 +282,7 @@ pub fn apply(skel: &mut Skeleton<'_>, profile: Profile, signature_bypass: bool) 
 }
 
 /// What the profile's rules find (Mistral's ids are judged with the other ids, in `ids.rs`).
-pub(crate) fn analyze(skel: &Skeleton) -> Vec<Found> {
+pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let Some(profile) = skel.profile else {
         return Vec::new();
     };
@@ -314,19 +321,44 @@ pub(crate) fn analyze(skel: &Skeleton) -> Vec<Found> {
             .map(|i| leave(i, Rule::MissingThinkingBlock))
             .into_iter()
             .collect(),
-        Profile::Gemini3 => first_calls(turn_start(skel))
-            .filter(|&i| !entries[i].trace.signature)
-            .map(|entry| Found {
-                entry,
-                rule: Rule::MissingThoughtSignature,
-                violation: true,
-                action: if skel.signature_bypass {
+        Profile::Gemini3 => {
+            let action = || {
+                if skel.signature_bypass {
                     Action::Bypass
                 } else {
                     Action::Leave
-                },
-            })
-            .collect(),
+                }
+            };
+            let mut found = Vec::new();
+            for i in first_calls(turn_start(skel)) {
+                let removed = verdicts[i].removal().is_some();
+                if !entries[i].trace.signature {
+                    found.push(Found {
+                        entry: i,
+                        rule: Rule::MissingThoughtSignature,
+                        violation: true,
+                        action: if removed { Action::Leave } else { action() },
+                    });
+                }
+                // A repair that removes the first call (a duplicate) leaves the next one first.
+                if removed {
+                    let next = (i + 1..entries.len())
+                        .take_while(|&j| entries[j].index == entries[i].index)
+                        .find(|&j| {
+                            entries[j].kind == Kind::Call && verdicts[j].removal().is_none()
+                        });
+                    if let Some(j) = next.filter(|&j| !entries[j].trace.signature) {
+                        found.push(Found {
+                            entry: j,
+                            rule: Rule::MissingThoughtSignature,
+                            violation: false,
+                            action: action(),
+                        });
+                    }
+                }
+            }
+            found
+        }
     }
 }
 

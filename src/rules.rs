@@ -380,7 +380,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         })
         .map(|&c| anchor[c]);
     let mut more = crate::turns::analyze(skel, &verdicts, incoming);
-    more.extend(crate::profile::analyze(skel));
+    more.extend(crate::profile::analyze(skel, &verdicts));
     if !more.is_empty() {
         ids.extend(more);
         ids.sort_by_key(|f| f.entry);

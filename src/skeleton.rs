@@ -153,7 +153,10 @@ impl CallIdRule {
     pub(crate) fn replacement_salted(&self, id: &str, salt: u32) -> String {
         // FNV-1a: stable across runs and platforms, unlike the std hasher.
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in id.bytes().chain(salt.to_le_bytes().into_iter().filter(|_| salt > 0)) {
+        for b in id
+            .bytes()
+            .chain(salt.to_le_bytes().into_iter().filter(|_| salt > 0))
+        {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }

@@ -445,3 +445,84 @@ fn gemini_documents_and_lines_are_checked_and_fixed() {
     let (code, out, err) = run(&["check", "--format", "gemini", lines.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn model_profiles_from_the_body_or_the_command_line() {
+    let chat = serde_json::json!({"model": "devstral-medium-2512", "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_PTLP8xhu3uwZk4l3nlnrrJha", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_PTLP8xhu3uwZk4l3nlnrrJha", "content": "a.txt"}]});
+    let input = tmp("mistral.json");
+    std::fs::write(&input, serde_json::to_string_pretty(&chat).unwrap()).unwrap();
+    let path = input.to_str().unwrap();
+
+    let (code, out, _) = run(&["check", path]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("profile mistral (body `model` is `devstral-medium-2512`: a Mistral model)"),
+        "{out}"
+    );
+    assert!(out.contains("API would answer: Tool call id was call_PTLP8xhu3uwZk4l3nlnrrJha but must be a-z, A-Z, 0-9, with a length of 9."), "{out}");
+
+    // Routed to DeepSeek instead, the same history breaks another rule.
+    let (code, out, _) = run(&["check", "--json", "--model", "deepseek-reasoner", path]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["profile"]["name"], "deepseek-thinking");
+    assert_eq!(v["violations"][0]["rule"], "missing_reasoning_content");
+    assert_eq!(v["repairs"], serde_json::json!([]));
+    let (code, out, _) = run(&["check", "--json", "--model", "gpt-4.1", path]);
+    assert_eq!((code, &v["format"]), (0, &Value::from("chat")));
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["profile"],
+        Value::Null
+    );
+
+    let fixed = tmp("mistral.fixed.json");
+    let (code, _, err) = run(&["fix", path, "-o", fixed.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let body: Value = serde_json::from_slice(&std::fs::read(&fixed).unwrap()).unwrap();
+    let new = body["messages"][1]["tool_calls"][0]["id"].as_str().unwrap();
+    assert_eq!(new.len(), 9);
+    assert_eq!(body["messages"][2]["tool_call_id"], new);
+    assert_eq!(run(&["check", fixed.to_str().unwrap()]).0, 0);
+
+    // A profile for another API is refused, not silently ignored.
+    let (code, _, err) = run(&["check", "--model", "anthropic-thinking", path]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(
+            "profile `anthropic-thinking` applies to anthropic histories, not to a chat body"
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn gemini_signatures_are_bypassed_only_when_asked() {
+    let lines = [
+        r#"{"role":"user","parts":[{"text":"read a"}]}"#,
+        r#"{"role":"model","parts":[{"functionCall":{"name":"read","args":{}}}]}"#,
+        r#"{"role":"user","parts":[{"functionResponse":{"name":"read","response":{"ok":true}}}]}"#,
+    ];
+    let input = tmp("gemini3.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let path = input.to_str().unwrap();
+    let m = "--model=gemini-3-pro-preview";
+    let (code, out, _) = run(&["check", m, path]);
+    assert_eq!(code, 1);
+    assert!(out.contains("missing_thought_signature"), "{out}");
+    // Left as it is by default: the fix exits 1 and copies the file.
+    let (code, out, _) = run(&["fix", m, path]);
+    assert_eq!(code, 1);
+    assert_eq!(out, lines.join("\n") + "\n");
+    let (code, out, err) = run(&["fix", m, "--bypass-thought-signatures", path]);
+    assert_eq!(code, 0, "{err}");
+    let model: Value = serde_json::from_str(out.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(
+        model["parts"][0]["thoughtSignature"],
+        "skip_thought_signature_validator"
+    );
+    assert!(out.lines().next() == Some(lines[0]));
+}

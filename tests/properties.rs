@@ -19,9 +19,13 @@ enum Step {
 }
 
 fn step() -> impl Strategy<Value = Step> {
+    step_of(id)
+}
+
+fn step_of<S: Strategy<Value = String>>(ids: fn() -> S) -> impl Strategy<Value = Step> {
     prop_oneof![
-        4 => (0..4u8, id()).prop_map(|(k, i)| Step::Call(k, i)),
-        4 => (0..4u8, id()).prop_map(|(k, i)| Step::Output(k, i)),
+        4 => (0..4u8, ids()).prop_map(|(k, i)| Step::Call(k, i)),
+        4 => (0..4u8, ids()).prop_map(|(k, i)| Step::Output(k, i)),
         2 => Just(Step::User),
         1 => Just(Step::Assistant),
         2 => (0..4u8).prop_map(Step::Other),
@@ -409,4 +413,116 @@ proptest! {
         };
         prop_assert_eq!(meta(&once), meta(&before));
     }
+}
+
+/// Ids Mistral refuses (`call_0`) and accepts (`Okid00001`), from small pools.
+fn mixed_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        3 => (0..4u8).prop_map(|n| format!("call_{n}")),
+        2 => (0..3u8).prop_map(|n| format!("Okid0000{n}")),
+        1 => Just(String::new()),
+    ]
+}
+
+/// Every call id in a Chat body renamed through `map`.
+fn rename(body: &mut Value, map: &std::collections::BTreeMap<String, String>) {
+    let swap = |v: &mut Value| {
+        if let Some(new) = v.as_str().and_then(|id| map.get(id)) {
+            *v = json!(new);
+        }
+    };
+    for m in body["messages"].as_array_mut().unwrap() {
+        if let Some(id) = m.get_mut("tool_call_id") {
+            swap(id);
+        }
+        for c in m
+            .get_mut("tool_calls")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(id) = c.get_mut("id") {
+                swap(id);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Under Mistral, repair is the plain repair with one consistent renaming: each refused id
+    /// gets one new id, on its call and every output, no two ids get the same one, and none
+    /// takes an id the body already uses.
+    #[test]
+    fn mistral_repair_is_the_plain_repair_renamed(steps in prop::collection::vec(step_of(mixed_id), 0..40)) {
+        let body = build(Format::Chat, &steps);
+        let mut plain = body.clone();
+        repair(&mut plain, Some(Format::Chat), &RepairOptions::default()).unwrap();
+        let mut fixed = body.clone();
+        let opts = RepairOptions::default().model("mistral-large-latest");
+        let report = repair(&mut fixed, Some(Format::Chat), &opts).unwrap();
+        let mut map = std::collections::BTreeMap::new();
+        for c in &report.changes {
+            if let Change::Rewritten { from, to, .. } = c {
+                let first = map.entry(from.clone()).or_insert_with(|| to.clone());
+                prop_assert_eq!(&*first, to, "{} renamed twice", from);
+            }
+        }
+        let news: std::collections::BTreeSet<&String> = map.values().collect();
+        prop_assert_eq!(news.len(), map.len());
+        for new in &news {
+            prop_assert!(!of_ids(&body).contains(*new), "{} was in use", new);
+        }
+        rename(&mut plain, &map);
+        prop_assert_eq!(&plain, &fixed);
+        let after = toolseq::check_for(&fixed, Some(Format::Chat), "mistral").unwrap();
+        prop_assert!(after.violations.iter().all(|v| v.rule != toolseq::Rule::InvalidCallId), "{}", after);
+        let once = fixed.clone();
+        prop_assert!(repair(&mut fixed, Some(Format::Chat), &opts).unwrap().changes.is_empty());
+        prop_assert_eq!(fixed, once);
+    }
+
+    /// The rules only a model could satisfy add no edit: with their profile, repair does what
+    /// it does without one (the Gemini bypass only when asked, and then once).
+    #[test]
+    fn profiles_invent_nothing_and_the_bypass_is_idempotent(
+        (f, model) in prop::sample::select(vec![
+            (Format::Chat, "deepseek-reasoner"),
+            (Format::Chat, "gemini-3-flash-preview"),
+            (Format::Anthropic, "anthropic-thinking"),
+            (Format::Gemini, "gemini-3-pro-preview"),
+        ]),
+        steps in prop::collection::vec(step(), 0..40),
+    ) {
+        let body = build(f, &steps);
+        let mut plain = body.clone();
+        repair(&mut plain, Some(f), &RepairOptions::default()).unwrap();
+        let mut profiled = body.clone();
+        let opts = RepairOptions::default().model(model);
+        let report = repair(&mut profiled, Some(f), &opts).unwrap();
+        prop_assert!(report.profile.is_some());
+        prop_assert_eq!(&profiled, &plain);
+
+        let opts = opts.thought_signature_bypass(true);
+        let mut signed = body.clone();
+        repair(&mut signed, Some(f), &opts).unwrap();
+        let after = toolseq::check_for(&signed, Some(f), model).unwrap();
+        prop_assert!(after.violations.iter().all(|v| v.rule != toolseq::Rule::MissingThoughtSignature), "{}", after);
+        let once = signed.clone();
+        prop_assert!(repair(&mut signed, Some(f), &opts).unwrap().changes.is_empty());
+        prop_assert_eq!(signed, once);
+    }
+}
+
+/// Every call id of a Chat body.
+fn of_ids(body: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in body["messages"].as_array().into_iter().flatten() {
+        out.extend(m["tool_call_id"].as_str().map(str::to_owned));
+        for c in m["tool_calls"].as_array().into_iter().flatten() {
+            out.extend(c["id"].as_str().map(str::to_owned));
+        }
+    }
+    out
 }

@@ -8,8 +8,8 @@ use super::{call_id_field, fields, Adapter, Edits};
 use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
-use crate::rules::{Rule, Violation};
 use crate::profile::BYPASS_SIGNATURE;
+use crate::rules::{Rule, Violation};
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton, Trace};
 
 /// The Chat Completions adapter.
@@ -43,7 +43,10 @@ impl Adapter for Chat {
     }
 
     fn sign(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
-        let call = item.get_mut("tool_calls")?.get_mut(e.block?)?.as_object_mut()?;
+        let call = item
+            .get_mut("tool_calls")?
+            .get_mut(e.block?)?
+            .as_object_mut()?;
         let mut at = call;
         for key in ["extra_content", "google"] {
             let next = at.entry(key).or_insert_with(|| json!({}));

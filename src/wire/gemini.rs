@@ -135,7 +135,10 @@ impl Adapter for Gemini {
     }
 
     fn sign(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
-        let part = item.get_mut(SHAPE.field)?.get_mut(e.block?)?.as_object_mut()?;
+        let part = item
+            .get_mut(SHAPE.field)?
+            .get_mut(e.block?)?
+            .as_object_mut()?;
         // A part written in snake_case keeps to it.
         let field = if part.contains_key("function_call") {
             SIGNATURE[1]
@@ -316,16 +319,16 @@ fn read_turn<'a>(
         if kind == Kind::Call {
             turn_calls.push((name, key.clone()));
         }
-        let signed = SIGNATURE
-            .iter()
-            .any(|k| part.get(*k).and_then(Value::as_str).is_some_and(|s| !s.is_empty()));
+        let signed = SIGNATURE.iter().any(|k| {
+            part.get(*k)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.is_empty())
+        });
         out.push(
-            Entry::paired(kind, Family::Function, Some(key), i, Some(j), label).with_trace(
-                Trace {
-                    signature: signed,
-                    ..Trace::default()
-                },
-            ),
+            Entry::paired(kind, Family::Function, Some(key), i, Some(j), label).with_trace(Trace {
+                signature: signed,
+                ..Trace::default()
+            }),
         );
     }
     if !turn_calls.is_empty() {

@@ -235,7 +235,10 @@ fn fix(
     progress.finish();
     written?;
     let _ = stderr.lock().write_all(report.as_bytes());
-    Ok(u8::from(violations.iter().any(|v| !v.repairable())))
+    let mended = |v: &toolseq::Violation| {
+        v.repairable() || (signature_bypass && v.rule == Rule::MissingThoughtSignature)
+    };
+    Ok(u8::from(!violations.iter().all(mended)))
 }
 
 /// Writes to a temporary file beside `path`, renamed over it only when all went well.
