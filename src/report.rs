@@ -198,9 +198,11 @@ impl Report {
     /// assert_eq!(stored, body["input"]);
     /// ```
     pub fn apply_to(&self, stored: &mut Value) -> Result<Report, crate::Error> {
-        let mut opts = crate::RepairOptions::default();
         // The stored copy is judged by the same model's rules, so its ids are renamed alike.
-        opts.model = self.profile.as_ref().map(|s| s.profile.name().to_owned());
+        let mut opts = crate::RepairOptions {
+            model: self.profile.as_ref().map(|s| s.profile.name().to_owned()),
+            ..Default::default()
+        };
         for c in &self.changes {
             match c {
                 Change::Inserted { call_id, text, .. } => {
