@@ -93,7 +93,8 @@ impl Guard {
     }
 
     /// Texts of synthetic outputs (`aborted` for lost outputs, a cancellation notice for
-    /// interrupted calls, by default).
+    /// interrupted calls, by default), the model and the signature bypass. Replaces every
+    /// repair option, so call it before [`model`](Guard::model).
     pub fn repair_options(mut self, opts: RepairOptions) -> Self {
         self.repair = opts;
         self
