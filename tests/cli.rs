@@ -526,3 +526,133 @@ fn gemini_signatures_are_bypassed_only_when_asked() {
     );
     assert!(out.lines().next() == Some(lines[0]));
 }
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(bytes).unwrap();
+    gz.finish().unwrap()
+}
+
+fn gunzip(bytes: &[u8]) -> String {
+    use std::io::Read;
+    let mut s = String::new();
+    flate2::read::MultiGzDecoder::new(bytes)
+        .read_to_string(&mut s)
+        .unwrap();
+    s
+}
+
+#[test]
+fn a_byte_order_mark_is_accepted_in_documents_and_lines() {
+    let doc = tmp("bom.json");
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend(std::fs::read(data("responses_body.json")).unwrap());
+    std::fs::write(&doc, &bytes).unwrap();
+    let (code, out, err) = run(&["check", doc.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        out.contains("No tool output found for local shell call call_1."),
+        "{out}"
+    );
+
+    let lines = tmp("bom.jsonl");
+    let mut bytes = b"\xef\xbb\xbf".to_vec();
+    bytes.extend(std::fs::read(data("rollout_clean.jsonl")).unwrap());
+    std::fs::write(&lines, &bytes).unwrap();
+    assert_eq!(run(&["check", lines.to_str().unwrap()]).0, 0);
+}
+
+#[test]
+fn gzipped_session_logs_are_read_and_fixed() {
+    let plain = std::fs::read(data("rollout.jsonl")).unwrap();
+    let input = tmp("rollout.jsonl.gz");
+    std::fs::write(&input, gzip(&plain)).unwrap();
+    let path = input.to_str().unwrap();
+    let (code, from_gz, _) = run(&["check", "--json", path]);
+    let (_, from_plain, _) = run(&["check", "--json", &data("rollout.jsonl")]);
+    assert_eq!(code, 1);
+    assert_eq!(from_gz, from_plain);
+
+    // A `.gz` output is compressed; any other name gets the text.
+    let out_gz = tmp("rollout.fixed.jsonl.gz");
+    assert_eq!(run(&["fix", path, "-o", out_gz.to_str().unwrap()]).0, 0);
+    let fixed = gunzip(&std::fs::read(&out_gz).unwrap());
+    let (_, to_stdout, _) = run(&["fix", &data("rollout.jsonl")]);
+    assert_eq!(fixed, to_stdout);
+    assert_eq!(run(&["check", out_gz.to_str().unwrap()]).0, 0);
+}
+
+#[test]
+fn a_folder_is_walked_in_parallel_and_an_unreadable_file_does_not_stop_it() {
+    let dir = tmp("sessions");
+    let _ = std::fs::remove_dir_all(&dir);
+    let day = dir.join("2026").join("11").join("24");
+    std::fs::create_dir_all(&day).unwrap();
+    for (name, from) in [
+        ("rollout-1.jsonl", "rollout.jsonl"),
+        ("rollout-2.jsonl", "rollout_clean.jsonl"),
+        ("rollout-4.jsonl", "items.jsonl"),
+    ] {
+        std::fs::copy(data(from), day.join(name)).unwrap();
+    }
+    // Garbage in the middle of the walk, a gzipped log, and a file that is not a history.
+    std::fs::copy(data("truncated.jsonl"), day.join("rollout-3.jsonl")).unwrap();
+    let gz = gzip(&std::fs::read(data("rollout.jsonl")).unwrap());
+    std::fs::write(day.join("rollout-5.jsonl.gz"), gz).unwrap();
+    std::fs::write(dir.join("notes.txt"), "not a history").unwrap();
+    let d = dir.to_str().unwrap();
+
+    let (code, out, _) = run(&["check", d]);
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].ends_with("rollout-1.jsonl: 2 violation(s): 1 missing_output, 1 orphan_output"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("rollout-3.jsonl: cannot read: 2:"),
+        "{out}"
+    );
+    assert!(
+        lines[2].ends_with("rollout-4.jsonl: 1 violation(s): 1 interleaved_message"),
+        "{out}"
+    );
+    assert!(
+        lines[3].ends_with("rollout-5.jsonl.gz: 2 violation(s): 1 missing_output, 1 orphan_output"),
+        "{out}"
+    );
+    assert!(
+        out.contains("5 file(s): 1 clean, 3 broken, 1 unreadable;"),
+        "{out}"
+    );
+    assert!(
+        out.contains("missing_output                              2      2"),
+        "{out}"
+    );
+    assert!(!out.contains("notes.txt"));
+
+    let (code, out, _) = run(&["check", "--json", d]);
+    assert_eq!(code, 1);
+    let objects: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(objects.len(), 5);
+    assert!(objects[1]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("rollout-2.jsonl"));
+    assert_eq!(objects[1]["violations"], serde_json::json!([]));
+    assert!(objects[2]["error"].as_str().unwrap().contains("truncated"));
+    assert_eq!(objects[4]["format"], "rollout");
+
+    // Several files named at once; only unreadable ones: exit 2, never 0.
+    let clean = day.join("rollout-2.jsonl");
+    let (code, out, _) = run(&["check", clean.to_str().unwrap(), &data("garbage.txt")]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("2 file(s): 1 clean, 0 broken, 1 unreadable"),
+        "{out}"
+    );
+}

@@ -17,6 +17,17 @@ pub struct ReadError {
     pub message: String,
 }
 
+impl ReadError {
+    /// The error without its file name: `3:14: expected value`.
+    pub fn message_at(&self) -> String {
+        match (self.line, self.column) {
+            (Some(l), Some(c)) => format!("{l}:{c}: {}", self.message),
+            (Some(l), None) => format!("{l}: {}", self.message),
+            _ => self.message.clone(),
+        }
+    }
+}
+
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.file)?;
@@ -78,14 +89,25 @@ impl Source {
         })
     }
 
+    /// The input's text: gunzipped when it is gzip-compressed, without a UTF-8 byte-order mark.
     pub fn reader(&self) -> Result<Box<dyn BufRead + '_>, ReadError> {
-        match (&self.stdin, &self.path) {
-            (Some(buf), _) => Ok(Box::new(Cursor::new(buf.as_slice()))),
-            (None, Some(p)) => File::open(p)
-                .map(|f| Box::new(BufReader::with_capacity(1 << 16, f)) as Box<dyn BufRead>)
-                .map_err(|e| self.error(None, None, e.to_string())),
-            (None, None) => Err(self.error(None, None, "no input".into())),
+        let io_err = |e: io::Error| self.error(None, None, e.to_string());
+        let mut raw: Box<dyn BufRead + '_> = match (&self.stdin, &self.path) {
+            (Some(buf), _) => Box::new(Cursor::new(buf.as_slice())),
+            (None, Some(p)) => Box::new(BufReader::with_capacity(
+                1 << 16,
+                File::open(p).map_err(io_err)?,
+            )),
+            (None, None) => return Err(self.error(None, None, "no input".into())),
+        };
+        if raw.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC) {
+            raw = Box::new(BufReader::with_capacity(
+                1 << 16,
+                flate2::bufread::MultiGzDecoder::new(raw),
+            ));
         }
+        skip_bom(&mut raw).map_err(io_err)?;
+        Ok(raw)
     }
 
     pub fn read_all(&self) -> Result<Vec<u8>, ReadError> {
@@ -121,6 +143,35 @@ impl Source {
     }
 }
 
+/// The first bytes of a gzip stream.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Drops a UTF-8 byte-order mark (editors on Windows write one) so that it is not read as JSON.
+fn skip_bom(r: &mut dyn BufRead) -> io::Result<()> {
+    const BOM: &[u8] = b"\xef\xbb\xbf";
+    // The mark may straddle two reads of a decompressor.
+    let mut seen = 0;
+    while seen < BOM.len() {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let n = buf.len().min(BOM.len() - seen);
+        if buf[..n] != BOM[seen..seen + n] {
+            if seen > 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the input starts with a broken byte-order mark",
+                ));
+            }
+            return Ok(());
+        }
+        r.consume(n);
+        seen += n;
+    }
+    Ok(())
+}
+
 /// How the file is laid out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {
@@ -150,7 +201,6 @@ pub fn sniff(src: &Source) -> Result<Shape, ReadError> {
         }
     }
     let body = trim(&first);
-    let body = body.strip_prefix(b"\xef\xbb\xbf").unwrap_or(body);
     match body.first() {
         Some(b'[') => Ok(Shape::Document),
         Some(b'{') => match serde_json::from_slice::<Value>(body) {

@@ -3,6 +3,7 @@
 //! Exit codes: 0 clean (or repaired), 1 violations found (or left after `fix`), 2 unreadable input.
 
 mod fix;
+mod folders;
 mod input;
 mod scan;
 mod term;
@@ -35,13 +36,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a request body, an array or JSON Lines of items, or a Codex rollout file.
+    /// Check a request body, an array or JSON Lines of items, or a Codex rollout file; or
+    /// several files and folders (a Codex sessions folder), one line per broken file and a
+    /// summary.
     Check {
         #[command(flatten)]
         opts: Opts,
-        /// The file to read; `-` for stdin.
+        /// The files or folders to read (`.json`, `.jsonl`, gzipped too, found recursively in a
+        /// folder); `-` for stdin.
         #[arg(default_value = "-")]
-        file: String,
+        files: Vec<String>,
     },
     /// Write the repaired file (same shape as the input) to OUT or stdout; the report goes to stderr.
     Fix {
@@ -98,7 +102,10 @@ impl Opts {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Check { opts, file } => check(&opts, &file),
+        Command::Check { opts, files } => match &files[..] {
+            [file] if !Path::new(file).is_dir() => check(&opts, file),
+            _ => folders::check_all(&opts, &files),
+        },
         Command::Fix {
             opts,
             file,
@@ -130,8 +137,18 @@ fn main() -> ExitCode {
 
 /// Reads the input and applies the profile of its model (`--model`, or a document's `model`).
 fn read(src: &Source, opts: &Opts, signature_bypass: bool) -> Result<Scanned, ReadError> {
+    read_quietly(src, opts, signature_bypass, false)
+}
+
+/// [`read`], with no progress line when `quiet` (several files read at once).
+fn read_quietly(
+    src: &Source,
+    opts: &Opts,
+    signature_bypass: bool,
+    quiet: bool,
+) -> Result<Scanned, ReadError> {
     let shape = input::sniff(src)?;
-    let mut progress = Progress::new("checking", src.len);
+    let mut progress = Progress::new("checking", if quiet { 0 } else { src.len });
     let scanned = scan::scan(src, shape, opts.format(), &mut |n| progress.update(n));
     progress.finish();
     let mut scanned = scanned?;
@@ -241,7 +258,8 @@ fn fix(
     Ok(u8::from(!violations.iter().all(mended)))
 }
 
-/// Writes to a temporary file beside `path`, renamed over it only when all went well.
+/// Writes to a temporary file beside `path`, renamed over it only when all went well; gzipped
+/// when `path` ends in `.gz`.
 fn write_atomically<T>(
     path: &Path,
     f: impl FnOnce(&mut dyn Write) -> Result<T, ReadError>,
@@ -251,7 +269,14 @@ fn write_atomically<T>(
     let tmp = PathBuf::from(tmp);
     let file = std::fs::File::create(&tmp).map_err(Err)?;
     let mut w = BufWriter::new(file);
-    let result = f(&mut w).map_err(Ok);
+    let result = if path.extension().is_some_and(|e| e == "gz") {
+        let mut gz = flate2::write::GzEncoder::new(&mut w, flate2::Compression::default());
+        f(&mut gz)
+            .map_err(Ok)
+            .and_then(|v| gz.finish().map(|_| v).map_err(Err))
+    } else {
+        f(&mut w).map_err(Ok)
+    };
     let result = result.and_then(|v| w.flush().map(|_| v).map_err(Err));
     match result {
         Ok(v) => {
@@ -344,7 +369,7 @@ fn repairs(scanned: &Scanned, p: &Plan) -> Vec<Value> {
     out
 }
 
-fn as_json(scanned: &Scanned, violations: &[toolseq::Violation], p: &Plan) -> Value {
+pub(crate) fn as_json(scanned: &Scanned, violations: &[toolseq::Violation], p: &Plan) -> Value {
     json!({
         "rule_set": Rule::SET_VERSION,
         "format": scanned.detection.format.name(),

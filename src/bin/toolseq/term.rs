@@ -69,7 +69,8 @@ impl Progress {
         }
         self.last = Instant::now();
         self.shown = true;
-        let pct = done.saturating_mul(100) / self.total;
+        // A compressed file's total is its compressed size.
+        let pct = (done.saturating_mul(100) / self.total).min(100);
         let _ = write!(
             std::io::stderr(),
             "\r{}: {pct:>3}% of {} MB",
