@@ -152,6 +152,14 @@ fn collect(
     files: &mut Vec<PathBuf>,
     unreadable: &mut Vec<(String, String)>,
 ) {
+    // A link to a folder found in a walk is not followed: it may loop.
+    let link = !named
+        && path
+            .symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink());
+    if link && path.is_dir() {
+        return;
+    }
     if !path.is_dir() {
         // A file named outright is read whatever its name.
         if named || is_history(path) {
