@@ -71,10 +71,7 @@ pub(crate) fn read_profiled<'a>(
     signature_bypass: bool,
 ) -> Result<(skeleton::Skeleton<'a>, Option<profile::Selection>), Error> {
     let mut skel = wire::read(body, format)?;
-    let selection = profile::select(body, format, model)?;
-    if let Some(s) = &selection {
-        profile::apply(&mut skel, s.profile, signature_bypass);
-    }
+    let selection = profile::fit(&mut skel, body, format, model, signature_bypass)?;
     Ok((skel, selection))
 }
 

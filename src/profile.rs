@@ -281,6 +281,22 @@ pub fn apply(skel: &mut Skeleton<'_>, profile: Profile, signature_bypass: bool) 
     }
 }
 
+/// [`select`]s the profile for a body read into `skel` and [`apply`]s it; returns the
+/// selection for the report.
+pub fn fit(
+    skel: &mut Skeleton<'_>,
+    body: &Value,
+    format: Format,
+    named: Option<&str>,
+    signature_bypass: bool,
+) -> Result<Option<Selection>, ProfileError> {
+    let selection = select(body, format, named)?;
+    if let Some(s) = &selection {
+        apply(skel, s.profile, signature_bypass);
+    }
+    Ok(selection)
+}
+
 /// What the profile's rules find (Mistral's ids are judged with the other ids, in `ids.rs`).
 pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let Some(profile) = skel.profile else {

@@ -79,13 +79,11 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
                     writeln!(out, "{j}").map_err(write_err)?;
                 } else if !counts.is_empty() {
                     let total: usize = counts.iter().map(|(_, k)| k).sum();
-                    let by_rule: Vec<String> =
-                        counts.iter().map(|(r, k)| format!("{k} {r}")).collect();
                     writeln!(
                         out,
                         "{name}: {} {}",
                         style.bad(&format!("{total} violation(s):")),
-                        by_rule.join(", ")
+                        crate::tally_text(counts)
                     )
                     .map_err(write_err)?;
                 }
@@ -231,16 +229,9 @@ fn check_one(opts: &Opts, path: &Path) -> Outcome {
             }
             Value::Object(j)
         });
-        let mut counts: Vec<(Rule, usize)> = Vec::new();
-        for v in &violations {
-            match counts.iter_mut().find(|(r, _)| *r == v.rule) {
-                Some((_, n)) => *n += 1,
-                None => counts.push((v.rule, 1)),
-            }
-        }
         Ok(Outcome::Checked {
             items: scanned.skel.items,
-            counts,
+            counts: crate::tally(&violations),
             json,
         })
     });

@@ -154,11 +154,14 @@ fn read_quietly(
     let mut scanned = scanned?;
     let body = scanned.doc.as_ref().map_or(&Value::Null, |(_, v)| v);
     let format = scanned.detection.format;
-    scanned.profile = toolseq::profile::select(body, format, opts.model.as_deref())
-        .map_err(|e| src.error(None, None, e.to_string()))?;
-    if let Some(s) = &scanned.profile {
-        toolseq::profile::apply(&mut scanned.skel, s.profile, signature_bypass);
-    }
+    scanned.profile = toolseq::profile::fit(
+        &mut scanned.skel,
+        body,
+        format,
+        opts.model.as_deref(),
+        signature_bypass,
+    )
+    .map_err(|e| src.error(None, None, e.to_string()))?;
     Ok(scanned)
 }
 
@@ -502,14 +505,6 @@ fn print_report(
             style.good("clean: every tool call and output pairs up")
         );
     }
-    let mut counts: Vec<(Rule, usize)> = Vec::new();
-    for v in violations {
-        match counts.iter_mut().find(|(r, _)| *r == v.rule) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((v.rule, 1)),
-        }
-    }
-    let by_rule: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
     let inserts = p
         .inserts
         .iter()
@@ -520,7 +515,25 @@ fn print_report(
         out,
         "{} violation(s): {}; `toolseq fix` {verb} insert {inserts}, move {moves}, remove {} item(s)",
         violations.len(),
-        by_rule.join(", "),
+        tally_text(&tally(violations)),
         p.removals.len()
     )
+}
+
+/// Violations by rule, rules in the order first seen.
+fn tally(violations: &[toolseq::Violation]) -> Vec<(Rule, usize)> {
+    let mut counts: Vec<(Rule, usize)> = Vec::new();
+    for v in violations {
+        match counts.iter_mut().find(|(r, _)| *r == v.rule) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v.rule, 1)),
+        }
+    }
+    counts
+}
+
+/// `2 missing_output, 1 orphan_output`.
+fn tally_text(counts: &[(Rule, usize)]) -> String {
+    let by_rule: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
+    by_rule.join(", ")
 }
