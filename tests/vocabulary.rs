@@ -51,7 +51,7 @@ fn every_responses_pair_is_known_and_answered_with_its_own_type() {
         ),
         (
             json!({"type": "program", "call_id": "c", "code": "1+1"}),
-            json!({"type": "program_output", "call_id": "c", "output": "2"}),
+            json!({"type": "program_output", "id": "po_1", "call_id": "c", "result": "2", "status": "completed"}),
             "program_output",
         ),
         (
@@ -345,4 +345,66 @@ fn anthropic_server_tools_pair_inside_the_assistant_message() {
         {"role": "assistant", "content": [search("srvtoolu_3")]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "srvtoolu_3", "content": "x"}]}]});
     assert_eq!(rules(&body, Format::Anthropic), [Rule::KindMismatch]);
+}
+
+#[test]
+fn synthetic_outputs_hold_only_fields_their_item_type_has() {
+    // The Responses API refuses an unknown field ("Unknown parameter: 'input[2].error'.") and a
+    // missing required one ("Missing required parameter: 'input[2].result'.").
+    let answered = |call: Value| {
+        let mut body = json!({"input": [user("go"), call, user("stop")]});
+        mend(&mut body, Format::Responses);
+        body["input"][2].clone()
+    };
+    let computer = answered(
+        json!({"type": "computer_call", "id": "cu_1", "call_id": "c",
+        "action": {"type": "screenshot"}, "pending_safety_checks": [], "status": "completed"}),
+    );
+    let mut keys: Vec<&str> = computer
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        [
+            "acknowledged_safety_checks",
+            "call_id",
+            "output",
+            "status",
+            "type"
+        ]
+    );
+    let program = answered(
+        json!({"type": "program", "id": "pg_1", "call_id": "c", "code": "1", "fingerprint": "f"}),
+    );
+    assert_eq!(program["result"], "aborted");
+    assert_eq!(program["status"], "incomplete");
+    assert!(program["id"].as_str().unwrap().starts_with("po_"));
+    assert!(program.get("output").is_none());
+    // The id is derived from the call's: a replayed repair makes the same item.
+    assert_eq!(
+        program,
+        answered(
+            json!({"type": "program", "id": "pg_2", "call_id": "c", "code": "2", "fingerprint": "g"})
+        )
+    );
+}
+
+#[test]
+fn a_chat_custom_tool_call_names_its_tool_in_custom() {
+    let call = |custom: Value| {
+        json!({"messages": [{"role": "user", "content": "go"},
+            {"role": "assistant", "tool_calls": [{"id": "c", "type": "custom", "custom": custom}]},
+            {"role": "tool", "tool_call_id": "c", "content": "ok"}]})
+    };
+    assert!(check(&call(json!({"name": "patch", "input": "x"})), None)
+        .unwrap()
+        .is_clean());
+    assert_eq!(
+        rules(&call(json!({"input": "x"})), Format::Chat),
+        [Rule::MalformedItem]
+    );
 }

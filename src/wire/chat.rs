@@ -152,8 +152,13 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
                 out.push(Entry::new(Kind::EmptyCallList, i, None, "tool_calls"));
             }
             for (j, call) in calls.iter().enumerate() {
+                // A custom tool call (`type: custom`) names its tool in `custom`.
+                let holder = match call.get("type").and_then(Value::as_str) {
+                    Some("custom") => "custom",
+                    _ => "function",
+                };
                 let named = call
-                    .get("function")
+                    .get(holder)
                     .and_then(|f| f.get("name"))
                     .and_then(Value::as_str)
                     .is_some_and(|n| !n.is_empty());
@@ -182,7 +187,7 @@ fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: us
                 // The call still pairs with its output; only its name is broken.
                 if call.is_object() && !named {
                     out.push(Entry::new(
-                        Kind::Malformed("tool call with an empty or missing function name"),
+                        Kind::Malformed("tool call with an empty or missing tool name"),
                         i,
                         Some(j),
                         "tool_calls",

@@ -294,6 +294,12 @@ pub(super) fn user_message(text: &str) -> Value {
     json!({"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]})
 }
 
+/// How a synthetic `program_output` is given its own id.
+const PROGRAM_OUTPUT_IDS: CallIdRule = CallIdRule {
+    prefix: "po_",
+    ..CallIdRule::ANY
+};
+
 /// The output item answering a call of this family.
 pub(super) fn synthetic(family: Family, call_id: &str, text: &str) -> Value {
     match family {
@@ -307,12 +313,12 @@ pub(super) fn synthetic(family: Family, call_id: &str, text: &str) -> Value {
             "type": "tool_search_output", "call_id": call_id, "execution": "client",
             "status": "incomplete", "tools": []
         }),
-        // A computer call is answered by a screenshot; there is none to give, so the output says
-        // so in the place a client would look for an error.
+        // A computer call is answered by a screenshot and there is none to give. The item has no
+        // field for a reason (an unknown one is refused), so `incomplete` is all it can say.
         Family::Computer => json!({
             "type": "computer_call_output", "call_id": call_id, "status": "incomplete",
             "output": {"type": "computer_screenshot", "image_url": ""},
-            "acknowledged_safety_checks": [], "error": text
+            "acknowledged_safety_checks": []
         }),
         Family::Shell => json!({
             "type": "shell_call_output", "call_id": call_id, "status": "incomplete",
@@ -327,9 +333,12 @@ pub(super) fn synthetic(family: Family, call_id: &str, text: &str) -> Value {
             "type": "mcp_approval_response", "approval_request_id": call_id,
             "approve": false, "reason": text
         }),
-        Family::Program => {
-            json!({"type": "program_output", "call_id": call_id, "output": text})
-        }
+        // The item requires its own `id`, `result` and `status`; the id is derived from the call's
+        // so that replaying the repair on a stored history makes the same item.
+        Family::Program => json!({
+            "type": "program_output", "id": PROGRAM_OUTPUT_IDS.replacement(call_id),
+            "call_id": call_id, "result": text, "status": "incomplete"
+        }),
     }
 }
 
