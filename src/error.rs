@@ -16,6 +16,9 @@ pub enum Error {
     UnknownFormat(String),
     /// A profile that does not exist, or does not apply to the body (see [`ProfileError`]).
     Profile(ProfileError),
+    /// What was asked cannot be done on this input (a typed history of a format whose outputs
+    /// are blocks inside messages cannot be repaired item by item); nothing was changed.
+    Unsupported(String),
     /// The guard's `block` policy refused a history with violations; the report says why.
     Blocked(Box<Report>),
 }
@@ -41,6 +44,7 @@ impl fmt::Display for Error {
             Error::Shape(why) => ReadError::Shape(why.clone()).fmt(f),
             Error::UnknownFormat(name) => ReadError::UnknownFormat(name.clone()).fmt(f),
             Error::Profile(e) => e.fmt(f),
+            Error::Unsupported(why) => f.write_str(why),
             Error::Blocked(report) => write!(
                 f,
                 "request blocked: {} tool pairing violation(s)\n{report}",

@@ -37,9 +37,11 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::ledger::{CallState, Ledger, Snapshot};
-use crate::repair::RepairOptions;
+use crate::repair::{Plan, RepairOptions};
 use crate::report::{escape_id, Change, Finding, Report};
 use crate::rules::{Rule, Violation};
+use crate::skeleton::Skeleton;
+use crate::typed::HistoryItem;
 use crate::wire::{self, Detection, Format};
 
 const TARGET: &str = "toolseq::guard";
@@ -183,8 +185,81 @@ impl Guard {
         let start = self.ledger.now();
         let mut body = build();
         let detection = self.detect(&body)?;
-        let report = self.handle(conversation, &mut body, detection, start)?;
+        let report = self.handle(
+            conversation,
+            &mut Json {
+                body: &mut body,
+                format: detection.format,
+            },
+            detection,
+            start,
+        )?;
         Ok((body, report))
+    }
+
+    /// [`prepare_with`](Guard::prepare_with) for a typed history ([`crate::typed`]): waits
+    /// (blocking) for the conversation's running calls, then calls `build` once for the items to
+    /// send, checks and repairs them as the policy says, and returns them with the report. The
+    /// format is the item type's; [`RepairOptions::server_history`] says whether the history
+    /// continues one stored server-side.
+    ///
+    /// ```
+    /// # #[cfg(feature = "async-openai")] {
+    /// use async_openai::types::responses::InputItem;
+    /// use toolseq::{ledger::Ledger, Guard};
+    ///
+    /// let ledger = Ledger::new();
+    /// let guard = Guard::new(&ledger);
+    /// let history: Vec<InputItem> = serde_json::from_value(serde_json::json!([
+    ///     {"type": "function_call", "call_id": "call_1", "name": "ls", "arguments": "{}"},
+    ///     {"type": "message", "role": "user", "content": "go on"}])).unwrap();
+    /// let (items, report) = guard.prepare_items_with("conv-1", || history.clone())?;
+    /// assert_eq!(report.changes.len(), 1);
+    /// assert_eq!(items.len(), 3);
+    /// # }
+    /// # Ok::<(), toolseq::Error>(())
+    /// ```
+    pub fn prepare_items_with<T: HistoryItem>(
+        &self,
+        conversation: &str,
+        build: impl FnOnce() -> Vec<T>,
+    ) -> Result<(Vec<T>, Report), Error> {
+        if !self.settle_timeout.is_zero() {
+            self.ledger.wait_settled(conversation, self.settle_timeout);
+        }
+        self.build_and_handle_items(conversation, build)
+    }
+
+    /// [`prepare_items_with`](Guard::prepare_items_with) as a future, on any async runtime.
+    pub async fn prepare_items_with_async<T: HistoryItem>(
+        &self,
+        conversation: &str,
+        build: impl FnOnce() -> Vec<T>,
+    ) -> Result<(Vec<T>, Report), Error> {
+        if !self.settle_timeout.is_zero() {
+            self.ledger
+                .settled(conversation, Some(self.settle_timeout))
+                .await;
+        }
+        self.build_and_handle_items(conversation, build)
+    }
+
+    fn build_and_handle_items<T: HistoryItem>(
+        &self,
+        conversation: &str,
+        build: impl FnOnce() -> Vec<T>,
+    ) -> Result<(Vec<T>, Report), Error> {
+        if self.policy == Policy::Repair && !crate::typed::repairable(T::FORMAT) {
+            return Err(crate::typed::unrepairable(T::FORMAT));
+        }
+        let start = self.ledger.now();
+        let mut items = build();
+        let detection = Detection {
+            format: T::FORMAT,
+            evidence: "typed history",
+        };
+        let report = self.handle(conversation, &mut items, detection, start)?;
+        Ok((items, report))
     }
 
     /// Checks and handles a body that was built **before** this call, waiting first (blocking)
@@ -198,7 +273,15 @@ impl Guard {
         if !self.settle_timeout.is_zero() {
             self.ledger.wait_settled(conversation, self.settle_timeout);
         }
-        self.handle(conversation, body, detection, start)
+        self.handle(
+            conversation,
+            &mut Json {
+                body,
+                format: detection.format,
+            },
+            detection,
+            start,
+        )
     }
 
     /// [`prepare`](Guard::prepare) as a future, on any async runtime. Prefer
@@ -215,7 +298,15 @@ impl Guard {
                 .settled(conversation, Some(self.settle_timeout))
                 .await;
         }
-        self.handle(conversation, body, detection, start)
+        self.handle(
+            conversation,
+            &mut Json {
+                body,
+                format: detection.format,
+            },
+            detection,
+            start,
+        )
     }
 
     fn detect(&self, body: &Value) -> Result<Detection, Error> {
@@ -227,16 +318,11 @@ impl Guard {
     fn handle(
         &self,
         conversation: &str,
-        body: &mut Value,
+        body: &mut impl Target,
         detection: Detection,
         waited_from: Duration,
     ) -> Result<Report, Error> {
-        let (skel, profile) = crate::read_profiled(
-            body,
-            detection.format,
-            self.repair.model.as_deref(),
-            self.repair.thought_signature_bypass,
-        )?;
+        let (skel, profile) = body.read(&self.repair)?;
         let analysis = crate::rules::analyze(&skel);
         let violations = crate::rules::violations(&skel, &analysis);
         let snap = self.ledger.snapshot(conversation);
@@ -272,7 +358,7 @@ impl Guard {
         if self.policy == Policy::Repair {
             let plan = crate::repair::plan_from(&analysis);
             let skel = plan.detach(&skel);
-            report.changes = wire::apply(body, detection.format, &skel, &plan, &opts);
+            report.changes = body.apply(&skel, &plan, &opts);
             self.count_repairs(conversation, &mut report);
             if let Some(snap) = &snap {
                 self.late_outputs(body, snap, &mut report, &opts);
@@ -365,12 +451,11 @@ impl Guard {
     /// late-output findings, and delivers them as notes when the options ask for it.
     fn late_outputs(
         &self,
-        body: &mut Value,
+        body: &mut impl Target,
         snap: &Snapshot,
         report: &mut Report,
         opts: &RepairOptions,
     ) {
-        let format = report.detection.format;
         let mut late = Vec::new();
         for c in &report.changes {
             let Change::Removed {
@@ -389,8 +474,8 @@ impl Guard {
                 continue;
             };
             let late_by = call.output_at.map(|o| o.saturating_sub(answered_at));
-            let delivered = opts.deliver_late_outputs
-                && wire::place_note(body, format, id, &late_note(id, late_by, item));
+            let delivered =
+                opts.deliver_late_outputs && body.place_note(id, &late_note(id, late_by, item));
             late.push(Finding::LateOutput {
                 call_id: id.clone(),
                 late_by,
@@ -561,4 +646,62 @@ pub(crate) fn late_note(call_id: &str, late_by: Option<Duration>, item: &Value) 
     format!(
         "[late tool output] Tool call {call_id} finished{when} after it was reported as still running. Its output:\n{output}"
     )
+}
+
+/// What the guard checks and repairs: a JSON body of a known format, or a typed history.
+trait Target {
+    /// Reads it, with the model's rules when the options name one.
+    fn read(
+        &self,
+        opts: &RepairOptions,
+    ) -> Result<(Skeleton<'_>, Option<crate::profile::Selection>), Error>;
+    /// Applies a plan made on `skel` (detached from it).
+    fn apply(&mut self, skel: &Skeleton, plan: &Plan, opts: &RepairOptions) -> Vec<Change>;
+    /// Shows a note to the model after the outputs of `call_id`.
+    fn place_note(&mut self, call_id: &str, note: &str) -> bool;
+}
+
+/// A JSON body of a format already detected.
+struct Json<'b> {
+    body: &'b mut Value,
+    format: Format,
+}
+
+impl Target for Json<'_> {
+    fn read(
+        &self,
+        opts: &RepairOptions,
+    ) -> Result<(Skeleton<'_>, Option<crate::profile::Selection>), Error> {
+        crate::read_profiled(
+            self.body,
+            self.format,
+            opts.model.as_deref(),
+            opts.thought_signature_bypass,
+        )
+    }
+
+    fn apply(&mut self, skel: &Skeleton, plan: &Plan, opts: &RepairOptions) -> Vec<Change> {
+        wire::apply(self.body, self.format, skel, plan, opts)
+    }
+
+    fn place_note(&mut self, call_id: &str, note: &str) -> bool {
+        wire::place_note(self.body, self.format, call_id, note)
+    }
+}
+
+impl<T: HistoryItem> Target for Vec<T> {
+    fn read(
+        &self,
+        opts: &RepairOptions,
+    ) -> Result<(Skeleton<'_>, Option<crate::profile::Selection>), Error> {
+        crate::typed::read(self, opts)
+    }
+
+    fn apply(&mut self, skel: &Skeleton, plan: &Plan, opts: &RepairOptions) -> Vec<Change> {
+        crate::typed::apply(self, skel, plan, opts)
+    }
+
+    fn place_note(&mut self, call_id: &str, note: &str) -> bool {
+        crate::typed::place_note(self, call_id, note)
+    }
 }

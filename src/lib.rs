@@ -37,6 +37,7 @@ pub mod rules;
 pub mod skeleton;
 mod timer;
 mod turns;
+pub mod typed;
 pub mod wire;
 
 use serde_json::Value;

@@ -48,6 +48,11 @@ pub struct RepairOptions {
     /// `false`: the model then reasons without its earlier thoughts, which the caller must
     /// choose; otherwise the violation is reported and left.
     pub thought_signature_bypass: bool,
+    /// Whether the history continues one stored server-side (the request sets
+    /// `previous_response_id` or `conversation`), so an output whose call the history does not
+    /// show may answer a stored call: it is left alone. A JSON body says so itself; a typed
+    /// history ([`crate::typed`]) cannot. Default `false`.
+    pub server_history: bool,
 }
 
 impl Default for RepairOptions {
@@ -64,6 +69,7 @@ impl Default for RepairOptions {
             texts: HashMap::new(),
             model: None,
             thought_signature_bypass: false,
+            server_history: false,
         }
     }
 }
@@ -105,6 +111,13 @@ impl RepairOptions {
     /// [`thought_signature_bypass`](RepairOptions::thought_signature_bypass)).
     pub fn thought_signature_bypass(mut self, bypass: bool) -> Self {
         self.thought_signature_bypass = bypass;
+        self
+    }
+
+    /// Says the history continues one stored server-side (see
+    /// [`server_history`](RepairOptions::server_history)).
+    pub fn server_history(mut self, stored: bool) -> Self {
+        self.server_history = stored;
         self
     }
 

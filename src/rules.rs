@@ -314,6 +314,18 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     }
 
     let (placed_zone, anchor) = placement(skel);
+    // A reference to an item the body shows is a duplicate of it, which a repair removes, not a
+    // call stored out of sight.
+    if references {
+        let shown: foldhash::HashSet<&str> = entries
+            .iter()
+            .filter(|e| e.kind != Kind::Reference)
+            .filter_map(|e| e.item_id.as_deref())
+            .collect();
+        references = entries.iter().any(|e| {
+            e.kind == Kind::Reference && e.item_id.as_deref().is_none_or(|id| !shown.contains(id))
+        });
+    }
     let server_side = references || skel.server_history.is_some();
 
     // Each call keeps its best candidate: well placed, then after the call, then before it;

@@ -408,3 +408,19 @@ fn a_chat_custom_tool_call_names_its_tool_in_custom() {
         [Rule::MalformedItem]
     );
 }
+
+#[test]
+fn a_reference_to_an_item_the_body_shows_hides_no_call() {
+    // Found by the typed-history property: the reference is a duplicate the repair removes, so
+    // the output it seemed to excuse must be judged in the same pass, or a second repair differs.
+    let mut body =
+        json!({"input": [rs("rs_0"), {"type": "item_reference", "id": "rs_0"}, fco("call_0")]});
+    assert!(rules(&body, Format::Responses).contains(&Rule::OrphanOutput));
+    mend(&mut body, Format::Responses);
+    assert!(check(&body, None).unwrap().changes.is_empty());
+    let report = toolseq::repair(&mut body, None, &Default::default()).unwrap();
+    assert!(report.changes.is_empty(), "{report}");
+    // A reference to an item out of sight still may be the call.
+    let body = json!({"input": [{"type": "item_reference", "id": "fc_9"}, fco("call_0")]});
+    assert!(check(&body, None).unwrap().is_clean());
+}

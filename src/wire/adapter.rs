@@ -245,6 +245,24 @@ impl<'a> Edits<'a> {
         take: &mut impl FnMut(usize) -> Option<Value>,
         make: impl FnOnce(Family, &str, &str) -> Value,
     ) -> Option<Value> {
+        self.place(
+            placed,
+            take,
+            |f, id, text| Some(make(f, id, text)),
+            Value::clone,
+        )
+    }
+
+    /// Turns a placement into the item to insert, of any item type: moved items come from
+    /// `take`, synthetic ones from `make` (`None` when the item type cannot hold one), and
+    /// `json` gives the report its copy of an inserted item.
+    pub fn place<T>(
+        &mut self,
+        placed: Placed,
+        take: &mut impl FnMut(usize) -> Option<T>,
+        make: impl FnOnce(Family, &str, &str) -> Option<T>,
+        json: impl FnOnce(&T) -> Value,
+    ) -> Option<T> {
         let entries = &self.skel.entries;
         match placed {
             Placed::Moved { entry, call } => {
@@ -264,14 +282,14 @@ impl<'a> Edits<'a> {
                 let c = &entries[call];
                 let id = c.call_id.as_deref().unwrap_or_default().to_owned();
                 let text = self.opts.text_for(&id);
-                let item = make(c.family.unwrap_or(Family::Function), &id, text);
+                let item = make(c.family.unwrap_or(Family::Function), &id, text)?;
                 self.changes.push(Change::Inserted {
                     cancelled: self.opts.cancelled.contains(&id),
                     still_running: self.opts.running.contains(&id),
                     text: text.to_owned(),
                     call_id: id,
                     call_index: c.index,
-                    item: item.clone(),
+                    item: json(&item),
                 });
                 Some(item)
             }

@@ -443,31 +443,33 @@ pub fn place_note(body: &mut Value, format: Format, call_id: &str, note: &str) -
         return false;
     };
     let adapter = format.adapter();
-    let (call_item, after_run) = {
-        let skel = adapter.read(items);
-        let Some(call) = skel
-            .entries
-            .iter()
-            .position(|e| e.kind == Kind::Call && e.id() == Some(call_id))
-        else {
-            return false;
-        };
-        let m = skel.entries[call].index;
-        // The first source item after the call's that is neither a call nor an output.
-        let mut next = m + 1;
-        for e in &skel.entries[call..] {
-            if e.index < next {
-                continue;
-            }
-            if e.index == next && matches!(e.kind, Kind::Call | Kind::Output) {
-                next += 1;
-            } else {
-                break;
-            }
-        }
-        (m, next)
+    let Some((call_item, after_run)) = note_slot(&adapter.read(items), call_id) else {
+        return false;
     };
     adapter.place_note(items, call_item, after_run, note)
+}
+
+/// Where a note about the call `call_id` goes: the index of the item holding the call, and the
+/// first item after it and the outputs that follow it. `None` when the call is not there.
+pub(crate) fn note_slot(skel: &Skeleton, call_id: &str) -> Option<(usize, usize)> {
+    let call = skel
+        .entries
+        .iter()
+        .position(|e| e.kind == Kind::Call && e.id() == Some(call_id))?;
+    let m = skel.entries[call].index;
+    // The first source item after the call's that is neither a call nor an output.
+    let mut next = m + 1;
+    for e in &skel.entries[call..] {
+        if e.index < next {
+            continue;
+        }
+        if e.index == next && matches!(e.kind, Kind::Call | Kind::Output) {
+            next += 1;
+        } else {
+            break;
+        }
+    }
+    Some((m, next))
 }
 
 /// OpenAI's refusal of an empty or absent id field of the object at `path`.

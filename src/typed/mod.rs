@@ -1,0 +1,351 @@
+//! Typed histories: check and repair the client's own items, without building a
+//! `serde_json::Value` of the whole history first.
+//!
+//! A client that holds its history as typed items (async-openai's, or an enum of its own, as a
+//! Codex fork does) implements [`HistoryItem`] for its item type: how an item reads for pairing,
+//! and how to make and edit the few items a repair touches. The same rules and the same repair
+//! plan as the JSON path then run on the items themselves, and the report is the same.
+//!
+//! ```
+//! use std::borrow::Cow;
+//! use serde::Serialize;
+//! use toolseq::skeleton::{Entry, Family, Kind, Role};
+//! use toolseq::typed::{self, HistoryItem};
+//! use toolseq::{Format, Rule};
+//!
+//! #[derive(Serialize, Debug, PartialEq)]
+//! #[serde(tag = "type", rename_all = "snake_case")]
+//! enum Item {
+//!     Message { role: String, content: String },
+//!     FunctionCall { call_id: String, name: String, arguments: String },
+//!     FunctionCallOutput { call_id: String, output: String },
+//! }
+//!
+//! impl HistoryItem for Item {
+//!     const FORMAT: Format = Format::Responses;
+//!
+//!     fn read<'a>(&'a self, index: usize, out: &mut Vec<Entry<'a>>) {
+//!         out.push(match self {
+//!             Item::Message { role, .. } if role == "assistant" => {
+//!                 Entry::new(Kind::Message(Role::Assistant), index, None, "message")
+//!             }
+//!             Item::Message { .. } => Entry::new(Kind::Message(Role::User), index, None, "message"),
+//!             Item::FunctionCall { call_id, .. } => Entry::paired(
+//!                 Kind::Call, Family::Function, Some(Cow::Borrowed(call_id)), index, None, "function_call"),
+//!             Item::FunctionCallOutput { call_id, .. } => Entry::paired(
+//!                 Kind::Output, Family::Function, Some(Cow::Borrowed(call_id)), index, None,
+//!                 "function_call_output"),
+//!         });
+//!     }
+//!
+//!     fn synthetic(_family: Family, call_id: &str, text: &str) -> Option<Self> {
+//!         Some(Item::FunctionCallOutput { call_id: call_id.into(), output: text.into() })
+//!     }
+//! }
+//!
+//! let mut history = vec![
+//!     Item::FunctionCall { call_id: "call_1".into(), name: "shell".into(), arguments: "{}".into() },
+//!     Item::Message { role: "user".into(), content: "never mind".into() },
+//! ];
+//! assert_eq!(typed::check(&history).violations[0].rule, Rule::MissingOutput);
+//! let report = typed::repair(&mut history, &Default::default())?;
+//! assert_eq!(report.changes.len(), 1);
+//! assert_eq!(history[1], Item::FunctionCallOutput { call_id: "call_1".into(), output: "aborted".into() });
+//! assert!(typed::check(&history).is_clean());
+//! # Ok::<(), toolseq::Error>(())
+//! ```
+
+#[cfg(feature = "async-openai")]
+mod async_openai;
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::change::Change;
+use crate::error::Error;
+use crate::format::{Detection, Format};
+use crate::repair::{Field, Plan, RepairOptions};
+use crate::report::{self, Report};
+use crate::rules;
+use crate::skeleton::{Entry, Family, Skeleton};
+use crate::wire::{self, Edits};
+
+/// An item of a typed history: what pairing needs to read of it, and the few edits a repair
+/// makes. Every edit has a default that declines it; a repair the item type cannot hold is left
+/// undone and its violation stays in the report.
+///
+/// `Serialize` gives the report its JSON copy of the items a repair removes or inserts.
+pub trait HistoryItem: Serialize + Sized {
+    /// The API the history is sent to, whose rules it is checked against. Formats whose outputs
+    /// are items of their own ([`Format::Responses`], [`Format::Chat`]) can be repaired; the
+    /// others, whose outputs are blocks inside messages, can only be checked.
+    const FORMAT: Format;
+
+    /// Pushes the entries this item, the `index`th of the history, stands for: one for most
+    /// items, one per call for a message holding calls (with its `block`), as the format's JSON
+    /// adapter reads the item's serialisation.
+    fn read<'a>(&'a self, index: usize, out: &mut Vec<Entry<'a>>);
+
+    /// The output a repair inserts for an unanswered call of this family, saying `text`; `None`
+    /// when the item type has none.
+    fn synthetic(family: Family, call_id: &str, text: &str) -> Option<Self>;
+
+    /// A short user message saying `text` (a late output shown to the model by the guard).
+    fn note(_text: &str) -> Option<Self> {
+        None
+    }
+
+    /// Replaces the call id of the call or output `entry` stands for, returning the old one.
+    fn set_call_id(&mut self, _entry: &Entry<'_>, _id: &str) -> Option<String> {
+        None
+    }
+
+    /// Removes the server item id (`fc_…`, `msg_…`) of what `entry` stands for, returning it.
+    fn remove_item_id(&mut self, _entry: &Entry<'_>) -> Option<Value> {
+        None
+    }
+
+    /// Removes a present but empty list of calls (Chat `tool_calls: []`), returning it.
+    fn remove_empty_call_list(&mut self) -> Option<Value> {
+        None
+    }
+
+    /// Removes the call at `block` of a message holding several, returning it. Blocks of one
+    /// item are removed from the last to the first.
+    fn remove_block(&mut self, _block: usize) -> Option<Value> {
+        None
+    }
+
+    /// Whether the item has nothing left to send once blocks were removed (an assistant message
+    /// that held only the removed calls): it is then dropped.
+    fn is_vacant(&self) -> bool {
+        false
+    }
+}
+
+/// Reads a typed history into a skeleton. `opts` says which model's rules apply and whether the
+/// history continues one stored server-side.
+pub fn read<'a, T: HistoryItem>(
+    history: &'a [T],
+    opts: &RepairOptions,
+) -> Result<(Skeleton<'a>, Option<crate::profile::Selection>), Error> {
+    let mut skel = skeleton(history);
+    if opts.server_history {
+        skel.server_history = Some("server_history");
+    }
+    let selection = crate::profile::fit(
+        &mut skel,
+        &Value::Null,
+        T::FORMAT,
+        opts.model.as_deref(),
+        opts.thought_signature_bypass,
+    )?;
+    Ok((skel, selection))
+}
+
+fn skeleton<T: HistoryItem>(history: &[T]) -> Skeleton<'_> {
+    let mut skel = wire::empty_skeleton(T::FORMAT);
+    skel.items = history.len();
+    skel.entries.reserve(history.len());
+    for (i, item) in history.iter().enumerate() {
+        item.read(i, &mut skel.entries);
+    }
+    skel
+}
+
+/// Checks a typed history against every pairing rule of its format.
+pub fn check<T: HistoryItem>(history: &[T]) -> Report {
+    let skel = skeleton(history);
+    report_of::<T>(&skel, None, &rules::analyze(&skel))
+}
+
+/// [`check`] with the model's rules ([`RepairOptions::model`]) and a history continuing one
+/// stored server-side ([`RepairOptions::server_history`]).
+pub fn check_with<T: HistoryItem>(history: &[T], opts: &RepairOptions) -> Result<Report, Error> {
+    let (skel, profile) = read(history, opts)?;
+    Ok(report_of::<T>(&skel, profile, &rules::analyze(&skel)))
+}
+
+pub(crate) fn report_of<T: HistoryItem>(
+    skel: &Skeleton,
+    profile: Option<crate::profile::Selection>,
+    analysis: &rules::Analysis,
+) -> Report {
+    Report {
+        detection: Detection {
+            format: T::FORMAT,
+            evidence: "typed history",
+        },
+        profile,
+        items: skel.items,
+        violations: rules::violations(skel, analysis),
+        changes: Vec::new(),
+        findings: report::server_side_findings(skel, analysis),
+    }
+}
+
+/// Checks and repairs a typed history in place, as [`repair`](crate::repair()) does a body:
+/// synthetic outputs for unanswered calls, misplaced outputs moved next to their call, orphan
+/// and duplicate outputs removed (and returned, as JSON, in the report).
+///
+/// Refused, with the history untouched, for a format whose outputs are blocks inside messages.
+pub fn repair<T: HistoryItem>(history: &mut Vec<T>, opts: &RepairOptions) -> Result<Report, Error> {
+    if !repairable(T::FORMAT) {
+        return Err(unrepairable(T::FORMAT));
+    }
+    let (skel, profile) = read(history, opts)?;
+    let analysis = rules::analyze(&skel);
+    let mut report = report_of::<T>(&skel, profile, &analysis);
+    let plan = crate::repair::plan_from(&analysis);
+    if !plan.is_empty() {
+        let skel = plan.detach(&skel);
+        report.changes = apply(history, &skel, &plan, opts);
+    }
+    Ok(report)
+}
+
+/// Whether typed histories of this format can be repaired item by item.
+pub(crate) fn repairable(format: Format) -> bool {
+    matches!(format, Format::Responses | Format::Chat)
+}
+
+pub(crate) fn unrepairable(format: Format) -> Error {
+    Error::Unsupported(format!(
+        "a typed {format} history can be checked but not repaired: its outputs are blocks inside messages"
+    ))
+}
+
+/// Applies a plan made on `skel` (detached, read from `history`) to the history.
+pub(crate) fn apply<T: HistoryItem>(
+    history: &mut Vec<T>,
+    skel: &Skeleton,
+    plan: &Plan,
+    opts: &RepairOptions,
+) -> Vec<Change> {
+    let mut changes = edit_in_place(history, skel, plan);
+    if plan.moves_items() {
+        changes.extend(rebuild(
+            history,
+            Edits::new(skel, plan, opts, T::FORMAT.adapter()),
+        ));
+    }
+    changes
+}
+
+fn edit_in_place<T: HistoryItem>(history: &mut [T], skel: &Skeleton, plan: &Plan) -> Vec<Change> {
+    let mut changes = Vec::new();
+    for r in &plan.rewrites {
+        let e = &skel.entries[r.entry];
+        if let Some(old) = history
+            .get_mut(e.index)
+            .and_then(|item| item.set_call_id(e, &r.new_id))
+        {
+            changes.push(Change::Rewritten {
+                from: old,
+                to: r.new_id.clone(),
+                rule: r.rule,
+                index: e.index,
+                block: e.block,
+            });
+        }
+    }
+    for s in &plan.strips {
+        let e = &skel.entries[s.entry];
+        let Some(item) = history.get_mut(e.index) else {
+            continue;
+        };
+        let (value, field) = match s.field {
+            Field::ItemId => (item.remove_item_id(e), "id"),
+            Field::EmptyCallList => (item.remove_empty_call_list(), "tool_calls"),
+        };
+        if let Some(value) = value {
+            changes.push(Change::Stripped {
+                field,
+                value,
+                rule: s.rule,
+                index: e.index,
+            });
+        }
+    }
+    changes
+}
+
+/// Removes, moves and inserts what `edits` says; every other item stays as it was.
+fn rebuild<T: HistoryItem>(history: &mut Vec<T>, mut edits: Edits<'_>) -> Vec<Change> {
+    let skel = edits.skel;
+    let mut slots: Vec<Option<T>> = std::mem::take(history).into_iter().map(Some).collect();
+    let mut moved: HashMap<usize, T> = HashMap::new();
+    let mut dropped_blocks: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
+    for (e, entry) in skel.entries.iter().enumerate() {
+        if !edits.leaves(e) {
+            continue;
+        }
+        match entry.block {
+            Some(b) => dropped_blocks.entry(entry.index).or_default().push((b, e)),
+            None => {
+                let Some(item) = slots.get_mut(entry.index).and_then(Option::take) else {
+                    continue;
+                };
+                if edits.moved.contains_key(&e) {
+                    moved.insert(e, item);
+                } else {
+                    edits.record_removal(e, json(&item));
+                }
+            }
+        }
+    }
+    for (i, mut drops) in dropped_blocks {
+        let Some(item) = slots.get_mut(i).and_then(Option::as_mut) else {
+            continue;
+        };
+        drops.sort_unstable();
+        let mut removed = Vec::with_capacity(drops.len());
+        for &(b, e) in drops.iter().rev() {
+            if let Some(block) = item.remove_block(b) {
+                removed.push((e, block));
+            }
+        }
+        // Reported in the order the blocks stood.
+        for (e, block) in removed.into_iter().rev() {
+            edits.record_removal(e, block);
+        }
+        if item.is_vacant() {
+            slots[i] = None;
+        }
+    }
+    let after = std::mem::take(&mut edits.after);
+    let mut pending = after.into_iter().peekable();
+    let mut out = Vec::with_capacity(slots.len() + skel.entries.len() / 8);
+    for (i, slot) in slots.into_iter().enumerate() {
+        out.extend(slot);
+        while let Some((_, placed)) = pending.next_if(|(a, _)| skel.entries[*a].index == i) {
+            for p in placed {
+                out.extend(edits.place(p, &mut |e| moved.remove(&e), T::synthetic, json));
+            }
+        }
+    }
+    *history = out;
+    edits.changes
+}
+
+/// Shows `note` to the model as a user message after the outputs that follow the call
+/// `call_id`. False when the call is not in the history or the item type has no notes.
+pub(crate) fn place_note<T: HistoryItem>(history: &mut Vec<T>, call_id: &str, note: &str) -> bool {
+    let Some((_, after_run)) = wire::note_slot(&skeleton(history), call_id) else {
+        return false;
+    };
+    match T::note(note) {
+        Some(item) => {
+            history.insert(after_run, item);
+            true
+        }
+        None => false,
+    }
+}
+
+/// The report's JSON copy of an item; `null` for an item that does not serialise.
+fn json<T: Serialize>(item: &T) -> Value {
+    serde_json::to_value(item).unwrap_or(Value::Null)
+}
