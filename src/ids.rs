@@ -67,7 +67,8 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
 
     let rule = skel.call_ids;
     let mut renames = Renames::default();
-    let mut seen: HashMap<&str, usize> = HashMap::new();
+    // Item ids come from the server: a fast seeded hasher, as for call ids in `rules`.
+    let mut seen: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
     let mut any_reasoning = false;
     for (i, e) in entries.iter().enumerate() {
         any_reasoning |= e.kind == Kind::Reasoning;

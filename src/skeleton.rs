@@ -125,7 +125,9 @@ impl CallIdRule {
 
     /// Whether `id` breaks the length limit.
     pub fn too_long(&self, id: &str) -> bool {
-        self.max_len.is_some_and(|max| id.chars().count() > max)
+        // A string holds no more characters than bytes: most ids never need counting.
+        self.max_len
+            .is_some_and(|max| id.len() > max && id.chars().count() > max)
     }
 
     /// Whether `id` holds a character the pattern refuses, or is not of the one length
