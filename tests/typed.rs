@@ -338,3 +338,92 @@ fn a_typed_history_whose_outputs_are_blocks_is_checked_but_not_repaired() {
     assert!(err.to_string().contains("anthropic"), "{err}");
     assert_eq!(history.len(), 3);
 }
+
+// ---- The guard on typed items, with real tasks and a real subscriber --------------------------
+
+#[test]
+fn the_guard_waits_for_a_running_tool_then_builds_the_typed_items_and_answers_an_aborted_one() {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use parking_lot::Mutex;
+    use tracing::instrument::WithSubscriber;
+    use tracing::Instrument;
+    use tracing_subscriber::prelude::*;
+
+    let ledger = toolseq::ledger::Ledger::new();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::sink)
+                    .with_filter(tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with(toolseq::layer::layer(&ledger)),
+    );
+    let history: Arc<Mutex<Vec<InputItem>>> = Arc::new(Mutex::new(typed_items(&[
+        responses_item(0, "", 0),
+        responses_item(1, "call_fast", 1),
+        responses_item(1, "call_hung", 2),
+    ])));
+    let spawn = |call_id: &'static str, millis: u64| {
+        let history = history.clone();
+        let span = toolseq::tool_call_span!(call_id, "ls", conversation = "conv");
+        tokio::spawn(
+            async move {
+                tokio::time::sleep(Duration::from_millis(millis)).await;
+                history
+                    .lock()
+                    .extend(typed_items::<InputItem>(&[responses_item(2, call_id, 9)]));
+                toolseq::tool_output!(call_id);
+            }
+            .instrument(span)
+            .with_subscriber(dispatch.clone()),
+        )
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(
+        async {
+            let fast = spawn("call_fast", 150);
+            let hung = spawn("call_hung", 60_000);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            hung.abort();
+            let _ = hung.await;
+            let guard = toolseq::Guard::new(&ledger).settle_timeout(Duration::from_secs(5));
+            let (items, report) = guard
+                .prepare_items_with_async("conv", || history.lock().clone())
+                .await
+                .unwrap();
+            // The fast tool's real output was waited for; the aborted one is answered as cancelled.
+            assert_eq!(report.count(Rule::MissingOutput), 1, "{report}");
+            assert!(report.findings.contains(&Finding::Cancelled {
+                call_id: "call_hung".into()
+            }));
+            let sent = serde_json::to_value(&items).unwrap();
+            let outputs: Vec<(&str, &str)> = sent
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|i| i["type"] == "function_call_output")
+                .map(|i| {
+                    (
+                        i["call_id"].as_str().unwrap(),
+                        i["output"].as_str().unwrap(),
+                    )
+                })
+                .collect();
+            assert_eq!(outputs.len(), 2, "{sent:#}");
+            assert!(outputs.contains(&("call_fast", "ok")));
+            assert!(outputs
+                .iter()
+                .any(|(id, text)| *id == "call_hung" && text.starts_with("cancelled")));
+            assert!(typed::check(&items).is_clean());
+            fast.await.unwrap();
+        }
+        .with_subscriber(dispatch.clone()),
+    );
+}

@@ -168,7 +168,7 @@ pub fn check_with<T: HistoryItem>(history: &[T], opts: &RepairOptions) -> Result
     Ok(report_of::<T>(&skel, profile, &rules::analyze(&skel)))
 }
 
-pub(crate) fn report_of<T: HistoryItem>(
+fn report_of<T: HistoryItem>(
     skel: &Skeleton,
     profile: Option<crate::profile::Selection>,
     analysis: &rules::Analysis,
