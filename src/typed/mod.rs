@@ -58,8 +58,6 @@
 #[cfg(feature = "async-openai")]
 mod async_openai;
 
-use std::collections::{BTreeMap, HashMap};
-
 use serde::Serialize;
 use serde_json::Value;
 
@@ -70,6 +68,7 @@ use crate::repair::{Field, Plan, RepairOptions};
 use crate::report::{self, Report};
 use crate::rules;
 use crate::skeleton::{Entry, Family, Skeleton};
+use crate::wire::items::{self, ItemOps};
 use crate::wire::{self, Edits};
 
 /// An item of a typed history: what pairing needs to read of it, and the few edits a repair
@@ -226,9 +225,10 @@ pub(crate) fn apply<T: HistoryItem>(
 ) -> Vec<Change> {
     let mut changes = edit_in_place(history, skel, plan);
     if plan.moves_items() {
-        changes.extend(rebuild(
+        changes.extend(items::rebuild(
             history,
             Edits::new(skel, plan, opts, T::FORMAT.adapter()),
+            &Typed,
         ));
     }
     changes
@@ -272,62 +272,25 @@ fn edit_in_place<T: HistoryItem>(history: &mut [T], skel: &Skeleton, plan: &Plan
     changes
 }
 
-/// Removes, moves and inserts what `edits` says; every other item stays as it was.
-fn rebuild<T: HistoryItem>(history: &mut Vec<T>, mut edits: Edits<'_>) -> Vec<Change> {
-    let skel = edits.skel;
-    let mut slots: Vec<Option<T>> = std::mem::take(history).into_iter().map(Some).collect();
-    let mut moved: HashMap<usize, T> = HashMap::new();
-    let mut dropped_blocks: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
-    for (e, entry) in skel.entries.iter().enumerate() {
-        if !edits.leaves(e) {
-            continue;
-        }
-        match entry.block {
-            Some(b) => dropped_blocks.entry(entry.index).or_default().push((b, e)),
-            None => {
-                let Some(item) = slots.get_mut(entry.index).and_then(Option::take) else {
-                    continue;
-                };
-                if edits.moved.contains_key(&e) {
-                    moved.insert(e, item);
-                } else {
-                    edits.record_removal(e, json(&item));
-                }
-            }
-        }
+/// The typed item's own edits, for laying a plan out.
+struct Typed;
+
+impl<T: HistoryItem> ItemOps<T> for Typed {
+    fn remove_block(&self, item: &mut T, block: usize) -> Option<Value> {
+        item.remove_block(block)
     }
-    for (i, mut drops) in dropped_blocks {
-        let Some(item) = slots.get_mut(i).and_then(Option::as_mut) else {
-            continue;
-        };
-        drops.sort_unstable();
-        let mut removed = Vec::with_capacity(drops.len());
-        for &(b, e) in drops.iter().rev() {
-            if let Some(block) = item.remove_block(b) {
-                removed.push((e, block));
-            }
-        }
-        // Reported in the order the blocks stood.
-        for (e, block) in removed.into_iter().rev() {
-            edits.record_removal(e, block);
-        }
-        if item.is_vacant() {
-            slots[i] = None;
-        }
+
+    fn is_vacant(&self, item: &T) -> bool {
+        item.is_vacant()
     }
-    let after = std::mem::take(&mut edits.after);
-    let mut pending = after.into_iter().peekable();
-    let mut out = Vec::with_capacity(slots.len() + skel.entries.len() / 8);
-    for (i, slot) in slots.into_iter().enumerate() {
-        out.extend(slot);
-        while let Some((_, placed)) = pending.next_if(|(a, _)| skel.entries[*a].index == i) {
-            for p in placed {
-                out.extend(edits.place(p, &mut |e| moved.remove(&e), T::synthetic, json));
-            }
-        }
+
+    fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Option<T> {
+        T::synthetic(family, call_id, text)
     }
-    *history = out;
-    edits.changes
+
+    fn json(&self, item: &T) -> Value {
+        serde_json::to_value(item).unwrap_or(Value::Null)
+    }
 }
 
 /// Shows `note` to the model as a user message after the outputs that follow the call
@@ -343,9 +306,4 @@ pub(crate) fn place_note<T: HistoryItem>(history: &mut Vec<T>, call_id: &str, no
         }
         None => false,
     }
-}
-
-/// The report's JSON copy of an item; `null` for an item that does not serialise.
-fn json<T: Serialize>(item: &T) -> Value {
-    serde_json::to_value(item).unwrap_or(Value::Null)
 }

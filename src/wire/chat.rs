@@ -1,9 +1,8 @@
 //! OpenAI Chat Completions `messages`: assistant `tool_calls`, answered by `role: "tool"` messages.
 
-use std::collections::{BTreeMap, HashMap};
-
 use serde_json::{json, Map, Value};
 
+use super::items::ItemOps;
 use super::{call_id_field, fields, Adapter, Edits};
 use crate::change::Change;
 use crate::escape::escape_id;
@@ -69,7 +68,7 @@ impl Adapter for Chat {
     }
 
     fn rebuild(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
-        rebuild(items, edits)
+        super::items::rebuild(items, edits, self)
     }
 
     fn place_note(
@@ -111,6 +110,39 @@ impl Adapter for Chat {
             ),
             _ => return None,
         })
+    }
+}
+
+impl ItemOps<Value> for Chat {
+    fn remove_block(&self, message: &mut Value, block: usize) -> Option<Value> {
+        let msg = message.as_object_mut()?;
+        let Some(Value::Array(calls)) = msg.get_mut("tool_calls") else {
+            return None;
+        };
+        if block >= calls.len() {
+            return None;
+        }
+        let call = calls.remove(block);
+        if calls.is_empty() {
+            // `retain` keeps the other keys in their order where maps preserve order.
+            msg.retain(|k, _| k != "tool_calls");
+        }
+        Some(call)
+    }
+
+    // An assistant message that only carried the dropped calls has nothing left to say.
+    fn is_vacant(&self, message: &Value) -> bool {
+        message
+            .as_object()
+            .is_some_and(|m| !m.contains_key("tool_calls") && !has_content(m.get("content")))
+    }
+
+    fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Option<Value> {
+        Some(Adapter::synthetic(self, family, call_id, text))
+    }
+
+    fn json(&self, item: &Value) -> Value {
+        item.clone()
     }
 }
 
@@ -216,70 +248,4 @@ fn has_content(content: Option<&Value>) -> bool {
         Some(Value::Array(parts)) => !parts.is_empty(),
         Some(_) => true,
     }
-}
-
-fn rebuild(messages: &mut Vec<Value>, mut edits: Edits<'_>) -> Vec<Change> {
-    let skel = edits.skel;
-    let mut slots: Vec<Option<Value>> = std::mem::take(messages).into_iter().map(Some).collect();
-    let mut moved: HashMap<usize, Value> = HashMap::new();
-    // Duplicate calls to drop, per assistant message.
-    let mut dropped_calls: BTreeMap<usize, Vec<(usize, usize)>> = BTreeMap::new();
-    for (e, entry) in skel.entries.iter().enumerate() {
-        if !edits.leaves(e) {
-            continue;
-        }
-        match entry.block {
-            Some(j) => dropped_calls.entry(entry.index).or_default().push((j, e)),
-            None if edits.moved.contains_key(&e) => {
-                if let Some(v) = slots[entry.index].take() {
-                    moved.insert(e, v);
-                }
-            }
-            None => {
-                if let Some(v) = slots[entry.index].take() {
-                    edits.record_removal(e, v);
-                }
-            }
-        }
-    }
-    for (i, drops) in dropped_calls {
-        let Some(msg) = slots[i].as_mut().and_then(Value::as_object_mut) else {
-            continue;
-        };
-        if let Some(Value::Array(calls)) = msg.get_mut("tool_calls") {
-            let mut taken: Vec<Option<Value>> =
-                std::mem::take(calls).into_iter().map(Some).collect();
-            for &(j, e) in &drops {
-                if let Some(v) = taken.get_mut(j).and_then(Option::take) {
-                    edits.record_removal(e, v);
-                }
-            }
-            *calls = taken.into_iter().flatten().collect();
-            if calls.is_empty() {
-                // `retain` keeps the other keys in their order where maps preserve order.
-                msg.retain(|k, _| k != "tool_calls");
-                // An assistant message that only carried the dropped calls has nothing left to say.
-                if !has_content(msg.get("content")) {
-                    slots[i] = None;
-                }
-            }
-        }
-    }
-    let after = std::mem::take(&mut edits.after);
-    let mut pending = after.into_iter().peekable();
-    let mut out = Vec::with_capacity(slots.len() + skel.entries.len() / 2);
-    for (i, slot) in slots.into_iter().enumerate() {
-        if let Some(v) = slot {
-            out.push(v);
-        }
-        while let Some((_, placed)) = pending.next_if(|(a, _)| skel.entries[*a].index == i) {
-            for p in placed {
-                if let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) {
-                    out.push(v);
-                }
-            }
-        }
-    }
-    *messages = out;
-    edits.changes
 }

@@ -9,6 +9,7 @@ mod bedrock;
 mod blocks;
 mod chat;
 mod gemini;
+pub(crate) mod items;
 mod responses;
 pub mod rollout;
 

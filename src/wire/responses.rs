@@ -1,10 +1,9 @@
 //! OpenAI Responses `input` items.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-
 use serde_json::{json, Map, Value};
+use std::borrow::Cow;
 
+use super::items::ItemOps;
 use super::{call_id_field, fields, Adapter, Edits};
 use crate::change::Change;
 use crate::escape::escape_id;
@@ -84,7 +83,7 @@ impl Adapter for Responses {
     }
 
     fn rebuild(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
-        rebuild(items, edits)
+        super::items::rebuild(items, edits, self)
     }
 
     fn place_note(
@@ -100,6 +99,16 @@ impl Adapter for Responses {
 
     fn api_error(&self, v: &Violation) -> Option<String> {
         api_error(v, &|i| self.location(i, None))
+    }
+}
+
+impl ItemOps<Value> for Responses {
+    fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Option<Value> {
+        Some(synthetic(family, call_id, text))
+    }
+
+    fn json(&self, item: &Value) -> Value {
+        item.clone()
     }
 }
 
@@ -349,36 +358,4 @@ pub(super) fn call_id_key(label: &str) -> &'static str {
         "mcp_approval_response" => "approval_request_id",
         _ => "call_id",
     }
-}
-
-fn rebuild(items: &mut Vec<Value>, mut edits: Edits<'_>) -> Vec<Change> {
-    let skel = edits.skel;
-    let mut slots: Vec<Option<Value>> = std::mem::take(items).into_iter().map(Some).collect();
-    let mut moved: HashMap<usize, Value> = HashMap::new();
-    for i in 0..slots.len().min(skel.entries.len()) {
-        if !edits.leaves(i) {
-            continue;
-        }
-        if let Some(v) = slots[i].take() {
-            if edits.moved.contains_key(&i) {
-                moved.insert(i, v);
-            } else {
-                edits.record_removal(i, v);
-            }
-        }
-    }
-    let after = std::mem::take(&mut edits.after);
-    let mut pending = after.into_iter().peekable();
-    let mut out = Vec::with_capacity(slots.len() + edits.skel.entries.len() / 2);
-    for (i, slot) in slots.into_iter().enumerate() {
-        out.extend(slot);
-        let Some((_, placed)) = pending.next_if(|(a, _)| *a == i) else {
-            continue;
-        };
-        for p in placed {
-            out.extend(edits.materialize(p, &mut |e| moved.remove(&e)));
-        }
-    }
-    *items = out;
-    edits.changes
 }
