@@ -156,9 +156,7 @@ impl Guard {
         conversation: &str,
         build: impl FnOnce() -> Value,
     ) -> Result<(Value, Report), Error> {
-        if !self.settle_timeout.is_zero() {
-            self.ledger.wait_settled(conversation, self.settle_timeout);
-        }
+        self.settle(conversation);
         self.build_and_handle(conversation, build)
     }
 
@@ -169,11 +167,7 @@ impl Guard {
         conversation: &str,
         build: impl FnOnce() -> Value,
     ) -> Result<(Value, Report), Error> {
-        if !self.settle_timeout.is_zero() {
-            self.ledger
-                .settled(conversation, Some(self.settle_timeout))
-                .await;
-        }
+        self.settle_async(conversation).await;
         self.build_and_handle(conversation, build)
     }
 
@@ -185,15 +179,7 @@ impl Guard {
         let start = self.ledger.now();
         let mut body = build();
         let detection = self.detect(&body)?;
-        let report = self.handle(
-            conversation,
-            &mut Json {
-                body: &mut body,
-                format: detection.format,
-            },
-            detection,
-            start,
-        )?;
+        let report = self.handle_body(conversation, &mut body, detection, start)?;
         Ok((body, report))
     }
 
@@ -224,9 +210,7 @@ impl Guard {
         conversation: &str,
         build: impl FnOnce() -> Vec<T>,
     ) -> Result<(Vec<T>, Report), Error> {
-        if !self.settle_timeout.is_zero() {
-            self.ledger.wait_settled(conversation, self.settle_timeout);
-        }
+        self.settle(conversation);
         self.build_and_handle_items(conversation, build)
     }
 
@@ -236,11 +220,7 @@ impl Guard {
         conversation: &str,
         build: impl FnOnce() -> Vec<T>,
     ) -> Result<(Vec<T>, Report), Error> {
-        if !self.settle_timeout.is_zero() {
-            self.ledger
-                .settled(conversation, Some(self.settle_timeout))
-                .await;
-        }
+        self.settle_async(conversation).await;
         self.build_and_handle_items(conversation, build)
     }
 
@@ -270,18 +250,8 @@ impl Guard {
     pub fn prepare(&self, conversation: &str, body: &mut Value) -> Result<Report, Error> {
         let detection = self.detect(body)?;
         let start = self.ledger.now();
-        if !self.settle_timeout.is_zero() {
-            self.ledger.wait_settled(conversation, self.settle_timeout);
-        }
-        self.handle(
-            conversation,
-            &mut Json {
-                body,
-                format: detection.format,
-            },
-            detection,
-            start,
-        )
+        self.settle(conversation);
+        self.handle_body(conversation, body, detection, start)
     }
 
     /// [`prepare`](Guard::prepare) as a future, on any async runtime. Prefer
@@ -293,19 +263,39 @@ impl Guard {
     ) -> Result<Report, Error> {
         let detection = self.detect(body)?;
         let start = self.ledger.now();
+        self.settle_async(conversation).await;
+        self.handle_body(conversation, body, detection, start)
+    }
+
+    /// Waits (blocking, up to `settle_timeout`) for the conversation's running calls.
+    fn settle(&self, conversation: &str) {
+        if !self.settle_timeout.is_zero() {
+            self.ledger.wait_settled(conversation, self.settle_timeout);
+        }
+    }
+
+    /// [`settle`](Guard::settle) without blocking a thread.
+    async fn settle_async(&self, conversation: &str) {
         if !self.settle_timeout.is_zero() {
             self.ledger
                 .settled(conversation, Some(self.settle_timeout))
                 .await;
         }
+    }
+
+    fn handle_body(
+        &self,
+        conversation: &str,
+        body: &mut Value,
+        detection: Detection,
+        waited_from: Duration,
+    ) -> Result<Report, Error> {
+        let format = detection.format;
         self.handle(
             conversation,
-            &mut Json {
-                body,
-                format: detection.format,
-            },
+            &mut Json { body, format },
             detection,
-            start,
+            waited_from,
         )
     }
 
