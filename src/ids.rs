@@ -67,11 +67,16 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
 
     let rule = skel.call_ids;
     let mut renames = Renames::default();
-    // Item ids come from the server: a fast seeded hasher, as for call ids in `rules`.
-    let mut seen: foldhash::HashMap<&str, usize> = foldhash::HashMap::default();
     let mut any_reasoning = false;
-    for (i, e) in entries.iter().enumerate() {
+    let mut item_ids = 0;
+    let keys = crate::fingerprint::keys(entries.iter().map(|e| {
         any_reasoning |= e.kind == Kind::Reasoning;
+        item_ids += usize::from(e.item_id.is_some());
+        e.item_id.as_deref()
+    }));
+    // Sized up front: growing the map would move every key.
+    let mut seen = crate::fingerprint::id_map(item_ids);
+    for (i, e) in entries.iter().enumerate() {
         if e.kind == Kind::EmptyCallList {
             found.push(Found {
                 entry: i,
@@ -103,7 +108,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 }
             }
         }
-        let Some(item_id) = e.item_id.as_deref() else {
+        let Some(item_id) = keys[i] else {
             continue;
         };
         if removed_by_pairing(i) {
@@ -127,6 +132,11 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         }
     }
 
+    // Without reasoning items, neither rule below can break.
+    if !any_reasoning {
+        found.sort_by_key(|f| f.entry);
+        return found;
+    }
     // A reasoning item goes with the id'd item right after it: broken in the body, or broken by
     // a repair that removes that item or its id, the reasoning item goes too.
     for (i, e) in entries.iter().enumerate() {
@@ -153,30 +163,28 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     // In a body that shows reasoning items, an item with a server id that no reasoning item
     // precedes since the last user message was replayed without its reasoning. Outputs a repair
     // inserts or moves never cross a user message, so they cannot change this verdict.
-    if any_reasoning {
-        let mut reasoned = false;
-        for (i, e) in entries.iter().enumerate() {
-            match e.kind {
-                Kind::Message(Role::User) => reasoned = false,
-                Kind::Reasoning | Kind::Reference if !loses_id[i] => reasoned = true,
-                Kind::Call | Kind::Message(Role::Assistant) | Kind::Other
-                    if !reasoned && e.item_id.is_some() && !loses_id[i] =>
-                {
-                    let action = if id_optional(e.label) {
-                        loses_id[i] = true;
-                        Action::Strip(Field::ItemId)
-                    } else {
-                        Action::Leave
-                    };
-                    found.push(Found {
-                        entry: i,
-                        rule: Rule::MissingReasoning,
-                        violation: true,
-                        action,
-                    });
-                }
-                _ => {}
+    let mut reasoned = false;
+    for (i, e) in entries.iter().enumerate() {
+        match e.kind {
+            Kind::Message(Role::User) => reasoned = false,
+            Kind::Reasoning | Kind::Reference if !loses_id[i] => reasoned = true,
+            Kind::Call | Kind::Message(Role::Assistant) | Kind::Other
+                if !reasoned && e.item_id.is_some() && !loses_id[i] =>
+            {
+                let action = if id_optional(e.label) {
+                    loses_id[i] = true;
+                    Action::Strip(Field::ItemId)
+                } else {
+                    Action::Leave
+                };
+                found.push(Found {
+                    entry: i,
+                    rule: Rule::MissingReasoning,
+                    violation: true,
+                    action,
+                });
             }
+            _ => {}
         }
     }
     found.sort_by_key(|f| f.entry);

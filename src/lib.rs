@@ -24,6 +24,7 @@ mod change;
 pub mod convention;
 pub mod error;
 mod escape;
+mod fingerprint;
 pub mod format;
 pub mod guard;
 mod ids;

@@ -1,5 +1,6 @@
 //! The pairing rules: a pure, linear-time function from a [`Skeleton`] to [`Violation`]s.
 
+use std::collections::hash_map;
 use std::fmt;
 
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Skeleton};
@@ -285,77 +286,53 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     let entries = &skel.entries;
     let n = entries.len();
     let mut verdicts = vec![Verdict::Plain; n];
-    let call_count = entries.iter().filter(|e| e.kind == Kind::Call).count();
-    // Call ids come from the model, so the map keeps a seeded hasher, but a fast one: hashing ids
-    // with SipHash was a tenth of the time of a check.
-    let mut calls: foldhash::HashMap<&str, usize> =
-        foldhash::HashMap::with_capacity_and_hasher(call_count, Default::default());
-
-    let mut references = false;
-    for (i, e) in entries.iter().enumerate() {
-        verdicts[i] = match e.kind {
-            Kind::Malformed(_) => Verdict::Malformed,
-            Kind::Reference => {
-                references = true;
-                Verdict::Plain
-            }
-            Kind::Call => match e.id() {
-                None => Verdict::EmptyCall,
-                Some(id) => match calls.get(id) {
-                    Some(&first) => Verdict::DuplicateCall { first },
-                    None => {
-                        calls.insert(id, i);
-                        Verdict::Call
-                    }
-                },
-            },
-            _ => Verdict::Plain,
-        };
-    }
+    // Each pass over a long history's entries costs about as much as a rule: this one also
+    // counts the calls and notices references.
+    let (mut call_count, mut references) = (0, false);
+    let keys = crate::fingerprint::keys(entries.iter().map(|e| {
+        call_count += usize::from(e.kind == Kind::Call);
+        references |= e.kind == Kind::Reference;
+        e.id()
+    }));
+    let mut calls = crate::fingerprint::id_map(call_count);
 
     let (placed_zone, anchor) = placement(skel);
     // A reference to an item the body shows is a duplicate of it, which a repair removes, not a
     // call stored out of sight.
-    if references {
+    let mut server_side = skel.server_history.is_some();
+    if !server_side && references {
         let shown: foldhash::HashSet<&str> = entries
             .iter()
             .filter(|e| e.kind != Kind::Reference)
             .filter_map(|e| e.item_id.as_deref())
             .collect();
-        references = entries.iter().any(|e| {
+        server_side = entries.iter().any(|e| {
             e.kind == Kind::Reference && e.item_id.as_deref().is_none_or(|id| !shown.contains(id))
         });
     }
-    let server_side = references || skel.server_history.is_some();
 
     // Each call keeps its best candidate: well placed, then after the call, then before it;
     // first in document order on ties.
     let mut best: Vec<Option<(u8, usize)>> = vec![None; n];
-    for (i, e) in entries.iter().enumerate() {
-        if e.kind != Kind::Output {
-            continue;
-        }
-        let Some(id) = e.id() else {
-            verdicts[i] = Verdict::EmptyOutput;
-            continue;
-        };
-        let Some(&c) = calls.get(id) else {
+    let mut judge = |i: usize, c: Option<usize>, verdicts: &mut [Verdict]| {
+        let e = &entries[i];
+        let Some(c) = c else {
             verdicts[i] = if server_side {
                 Verdict::ServerSide
             } else {
                 Verdict::Orphan
             };
-            continue;
+            return;
         };
         if entries[c].family != e.family {
             verdicts[i] = Verdict::Mismatch { call: c };
-            continue;
+            return;
         }
         // A server tool's result belongs in its call's message, after it; elsewhere the API
         // knows no such call.
         if e.family == Some(Family::ServerTool) && !(entries[c].index == e.index && i > c) {
             verdicts[i] = Verdict::Orphan;
-            continue;
+            return;
         }
         let rank = if placed_zone(c, i) {
             0
@@ -368,6 +345,39 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             best[c] = Some((rank, i));
         }
         verdicts[i] = Verdict::DuplicateOutput { call: c };
+    };
+    // One pass in document order: an output mostly follows its call closely, so comparing their
+    // ids finds the call's id still in cache. Outputs that come before any call with their id
+    // wait for the end, when every first call is known; they are judged in document order, as
+    // ties between them go to the first.
+    let mut early = Vec::new();
+    for (i, (e, key)) in entries.iter().zip(&keys).enumerate() {
+        verdicts[i] = match (e.kind, key) {
+            (Kind::Malformed(_), _) => Verdict::Malformed,
+            (Kind::Call, None) => Verdict::EmptyCall,
+            (Kind::Call, Some(key)) => match calls.entry(*key) {
+                hash_map::Entry::Occupied(first) => Verdict::DuplicateCall {
+                    first: *first.get(),
+                },
+                hash_map::Entry::Vacant(slot) => {
+                    slot.insert(i);
+                    Verdict::Call
+                }
+            },
+            (Kind::Output, None) => Verdict::EmptyOutput,
+            (Kind::Output, Some(key)) => {
+                match calls.get(key) {
+                    Some(&c) => judge(i, Some(c), &mut verdicts),
+                    None => early.push(i),
+                }
+                continue;
+            }
+            _ => Verdict::Plain,
+        };
+    }
+    for i in early {
+        let c = keys[i].and_then(|key| calls.get(&key)).copied();
+        judge(i, c, &mut verdicts);
     }
     let mut answer = vec![None; n];
     for &c in calls.values() {
