@@ -31,25 +31,32 @@ where
 fn bench_unrelated(c: &mut Criterion) {
     let mut g = c.benchmark_group("unrelated_events");
     let ledger = Ledger::new();
-    let cases: Vec<(&str, Dispatch)> = vec![
-        (
-            "fmt",
-            Dispatch::new(tracing_subscriber::registry().with(fmt_to_sink())),
-        ),
-        (
-            "fmt+toolseq",
-            Dispatch::new(
-                tracing_subscriber::registry()
-                    .with(fmt_to_sink())
-                    .with(toolseq::layer::layer(&ledger)),
+    let cases: Vec<(&str, Dispatch)> =
+        vec![
+            (
+                "fmt",
+                Dispatch::new(tracing_subscriber::registry().with(fmt_to_sink())),
             ),
-        ),
-        ("registry", Dispatch::new(tracing_subscriber::registry())),
-        (
-            "registry+toolseq",
-            Dispatch::new(tracing_subscriber::registry().with(toolseq::layer::layer(&ledger))),
-        ),
-    ];
+            (
+                "fmt+toolseq",
+                Dispatch::new(
+                    tracing_subscriber::registry()
+                        .with(fmt_to_sink())
+                        .with(toolseq::layer::layer(&ledger)),
+                ),
+            ),
+            (
+                "fmt+filtered_noop",
+                Dispatch::new(tracing_subscriber::registry().with(fmt_to_sink()).with(
+                    FieldReader.with_filter(tracing_subscriber::filter::filter_fn(|_| false)),
+                )),
+            ),
+            ("registry", Dispatch::new(tracing_subscriber::registry())),
+            (
+                "registry+toolseq",
+                Dispatch::new(tracing_subscriber::registry().with(toolseq::layer::layer(&ledger))),
+            ),
+        ];
     for (name, dispatch) in cases {
         tracing::dispatcher::with_default(&dispatch, || {
             tracing::callsite::rebuild_interest_cache();

@@ -186,28 +186,4 @@ impl Convention {
         self.events.push((name.into(), kind));
         self
     }
-
-    pub(crate) fn is_call_span_name(&self, name: &str) -> bool {
-        self.call_spans.iter().any(|n| n == name)
-            || self
-                .call_span_prefixes
-                .iter()
-                .any(|p| name.starts_with(p.as_str()))
-    }
-
-    pub(crate) fn event_named(&self, name: &str) -> Option<EventKind> {
-        self.events.iter().find(|(n, _)| n == name).map(|&(_, k)| k)
-    }
-
-    /// Whether a field name carries anything the layer reads.
-    pub(crate) fn knows_field(&self, field: &str) -> bool {
-        [
-            &self.call_id_fields,
-            &self.conversation_fields,
-            &self.operation_fields,
-            &self.event_fields,
-        ]
-        .iter()
-        .any(|list| list.iter().any(|n| n == field))
-    }
 }

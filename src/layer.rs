@@ -54,33 +54,29 @@ pub fn layer_with<S>(ledger: &Ledger, convention: Convention) -> ToolseqLayer<S>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    let convention = Arc::new(convention);
+    let lookup = Arc::new(Lookup::new(convention));
     LedgerLayer {
         ledger: ledger.clone(),
-        convention: convention.clone(),
+        lookup: lookup.clone(),
     }
-    .with_filter(InterestFilter { convention })
+    .with_filter(InterestFilter { lookup })
 }
 
 /// The per-layer filter: interested only in callsites the convention names.
 #[derive(Debug, Clone)]
 pub struct InterestFilter {
-    convention: Arc<Convention>,
+    lookup: Arc<Lookup>,
 }
 
 impl InterestFilter {
     fn interested(&self, meta: &Metadata<'_>) -> bool {
-        let c = &self.convention;
+        let l = &self.lookup;
+        let fields = || meta.fields().iter().map(|f| l.lists(f.name()));
         if meta.is_span() {
-            c.is_call_span_name(meta.name())
-                || c.request_spans.iter().any(|n| n == meta.name())
-                || meta.fields().iter().any(|f| c.knows_field(f.name()))
+            l.span_role(meta.name()).is_some() || fields().any(|m| m & SPAN_FIELDS != 0)
         } else {
-            c.event_named(meta.name()).is_some()
-                || meta
-                    .fields()
-                    .iter()
-                    .any(|f| c.event_fields.iter().any(|n| n == f.name()))
+            l.event_named(meta.name()).is_some()
+                || fields().any(|m| m & role_bit(FieldRole::Event) != 0)
         }
     }
 }
@@ -99,11 +95,104 @@ impl<S> Filter<S> for InterestFilter {
     }
 }
 
+/// The convention's names in hash maps, built once: every span, event and field the layer and
+/// its filter see is looked up, not compared with each name of each list.
+#[derive(Debug)]
+struct Lookup {
+    convention: Convention,
+    /// For each field name, the lists it is in, one bit per [`FieldRole`].
+    fields: foldhash::HashMap<Box<str>, u8>,
+    spans: foldhash::HashMap<Box<str>, SpanRole>,
+    events: foldhash::HashMap<Box<str>, EventKind>,
+}
+
+/// Field lists that make a span worth watching even when its name is not known.
+const SPAN_FIELDS: u8 = role_bit(FieldRole::CallId)
+    | role_bit(FieldRole::Conversation)
+    | role_bit(FieldRole::Operation)
+    | role_bit(FieldRole::Event);
+
+const fn role_bit(role: FieldRole) -> u8 {
+    1 << role as u8
+}
+
+impl Lookup {
+    fn new(c: Convention) -> Self {
+        let lists: [(&[String], FieldRole); 8] = [
+            (&c.call_id_fields, FieldRole::CallId),
+            (&c.conversation_fields, FieldRole::Conversation),
+            (&c.tool_name_fields, FieldRole::Tool),
+            (&c.operation_fields, FieldRole::Operation),
+            (&c.event_fields, FieldRole::Event),
+            (&c.family_fields, FieldRole::Family),
+            (&c.result_fields, FieldRole::Result),
+            (&c.cancel_fields, FieldRole::Cancel),
+        ];
+        let mut fields = foldhash::HashMap::<Box<str>, u8>::default();
+        for (list, role) in lists {
+            for name in list {
+                *fields.entry(name.as_str().into()).or_default() |= role_bit(role);
+            }
+        }
+        let mut spans = foldhash::HashMap::default();
+        // A name in both lists is a call span.
+        for (list, role) in [
+            (&c.request_spans, SpanRole::Request),
+            (&c.call_spans, SpanRole::Call),
+        ] {
+            for name in list {
+                spans.insert(name.as_str().into(), role);
+            }
+        }
+        let mut events = foldhash::HashMap::default();
+        for (name, kind) in c.events.iter().rev() {
+            events.insert(name.as_str().into(), *kind);
+        }
+        Lookup {
+            fields,
+            spans,
+            events,
+            convention: c,
+        }
+    }
+
+    fn lists(&self, field: &str) -> u8 {
+        self.fields.get(field).copied().unwrap_or(0)
+    }
+
+    /// The role of a field: the first list, in [`FieldRole`] order, that names it.
+    fn field_role(&self, field: &str) -> Option<FieldRole> {
+        let lists = self.lists(field);
+        FieldRole::ALL
+            .into_iter()
+            .find(|&r| lists & role_bit(r) != 0)
+    }
+
+    fn span_role(&self, name: &str) -> Option<SpanRole> {
+        match self.spans.get(name) {
+            Some(SpanRole::Call) => Some(SpanRole::Call),
+            _ if self.is_call_prefix(name) => Some(SpanRole::Call),
+            other => other.copied(),
+        }
+    }
+
+    fn is_call_prefix(&self, name: &str) -> bool {
+        self.convention
+            .call_span_prefixes
+            .iter()
+            .any(|p| name.starts_with(p.as_str()))
+    }
+
+    fn event_named(&self, name: &str) -> Option<EventKind> {
+        self.events.get(name).copied()
+    }
+}
+
 /// The layer proper. Use [`layer`] or [`layer_with`], which add its filter.
 #[derive(Debug, Clone)]
 pub struct LedgerLayer {
     ledger: Ledger,
-    convention: Arc<Convention>,
+    lookup: Arc<Lookup>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,43 +230,37 @@ struct Fields {
 }
 
 struct Visitor<'a> {
-    convention: &'a Convention,
+    lookup: &'a Lookup,
     fields: &'a mut Fields,
 }
 
-/// What a field means to the layer.
-#[derive(Clone, Copy)]
+/// What a field means to the layer, in the order a name in several lists is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum FieldRole {
     CallId,
     Conversation,
     Tool,
-    Family,
     Operation,
     Event,
+    Family,
     Result,
     Cancel,
 }
 
-impl Visitor<'_> {
-    /// One pass over the convention's lists per field; most fields match none.
-    fn role(&self, name: &str) -> Option<FieldRole> {
-        let c = self.convention;
-        let lists: [(&[String], FieldRole); 8] = [
-            (&c.call_id_fields, FieldRole::CallId),
-            (&c.conversation_fields, FieldRole::Conversation),
-            (&c.tool_name_fields, FieldRole::Tool),
-            (&c.operation_fields, FieldRole::Operation),
-            (&c.event_fields, FieldRole::Event),
-            (&c.family_fields, FieldRole::Family),
-            (&c.result_fields, FieldRole::Result),
-            (&c.cancel_fields, FieldRole::Cancel),
-        ];
-        lists
-            .into_iter()
-            .find(|(list, _)| list.iter().any(|n| n.len() == name.len() && n == name))
-            .map(|(_, role)| role)
-    }
+impl FieldRole {
+    const ALL: [FieldRole; 8] = [
+        FieldRole::CallId,
+        FieldRole::Conversation,
+        FieldRole::Tool,
+        FieldRole::Operation,
+        FieldRole::Event,
+        FieldRole::Family,
+        FieldRole::Result,
+        FieldRole::Cancel,
+    ];
+}
 
+impl Visitor<'_> {
     fn set(&mut self, role: FieldRole, value: Cow<'_, str>) {
         let f = &mut *self.fields;
         match role {
@@ -193,8 +276,8 @@ impl Visitor<'_> {
                 })
             }
             FieldRole::Event => {
-                f.event = EventKind::from_field_value(&value)
-                    .or_else(|| self.convention.event_named(&value))
+                f.event =
+                    EventKind::from_field_value(&value).or_else(|| self.lookup.event_named(&value))
             }
             FieldRole::Result => f.result = true,
             FieldRole::Cancel => f.aborted = &*value == "true",
@@ -204,13 +287,13 @@ impl Visitor<'_> {
 
 impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if let Some(role) = self.role(field.name()) {
+        if let Some(role) = self.lookup.field_role(field.name()) {
             self.set(role, Cow::Borrowed(value));
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if let Some(role) = self.role(field.name()) {
+        if let Some(role) = self.lookup.field_role(field.name()) {
             let mut s = format!("{value:?}");
             // `?id` on a string prints it quoted; `%id` does not.
             if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
@@ -226,7 +309,7 @@ impl LedgerLayer {
     fn visit(&self, record: impl FnOnce(&mut dyn Visit)) -> Fields {
         let mut fields = Fields::default();
         record(&mut Visitor {
-            convention: &self.convention,
+            lookup: &self.lookup,
             fields: &mut fields,
         });
         fields
@@ -266,15 +349,10 @@ where
         let meta = attrs.metadata();
         let f = self.visit(|v| attrs.record(v));
         let op = f.operation;
-        let role = if self.convention.is_call_span_name(meta.name()) || op == Some(SpanRole::Call) {
+        let named = self.lookup.span_role(meta.name());
+        let role = if named == Some(SpanRole::Call) || op == Some(SpanRole::Call) {
             SpanRole::Call
-        } else if self
-            .convention
-            .request_spans
-            .iter()
-            .any(|n| n == meta.name())
-            || op == Some(SpanRole::Request)
-        {
+        } else if named == Some(SpanRole::Request) || op == Some(SpanRole::Request) {
             SpanRole::Request
         } else {
             SpanRole::Carrier
@@ -355,7 +433,7 @@ where
         let f = self.visit(|v| event.record(v));
         let Some(kind) = f
             .event
-            .or_else(|| self.convention.event_named(event.metadata().name()))
+            .or_else(|| self.lookup.event_named(event.metadata().name()))
         else {
             return;
         };

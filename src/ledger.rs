@@ -89,26 +89,26 @@ pub enum RecordKind {
     /// A tool call started.
     CallStarted {
         /// Its call id.
-        call_id: String,
+        call_id: Arc<str>,
         /// The tool's name, if known.
-        tool: Option<String>,
+        tool: Option<Arc<str>>,
         /// Its pairing family, if known.
         family: Option<Family>,
     },
     /// A call's output was produced.
     OutputRecorded {
         /// The call id.
-        call_id: String,
+        call_id: Arc<str>,
     },
     /// A call's span closed with no output.
     CallCancelled {
         /// The call id.
-        call_id: String,
+        call_id: Arc<str>,
     },
     /// A user message arrived; `during` lists the calls running at that moment.
     UserMessage {
         /// Call ids still running when the message arrived.
-        during: Vec<String>,
+        during: Vec<Arc<str>>,
     },
     /// The model produced a message.
     AssistantMessage,
@@ -119,7 +119,7 @@ pub enum RecordKind {
     /// The guard repaired this call in an outgoing request.
     Repaired {
         /// The call id.
-        call_id: String,
+        call_id: Arc<str>,
         /// How many times this call has now been repaired.
         times: u32,
     },
@@ -179,19 +179,19 @@ impl Record {
                 tool,
                 family,
             } => {
-                v["call_id"] = json!(call_id);
+                v["call_id"] = json!(&**call_id);
                 if let Some(t) = tool {
-                    v["tool"] = json!(t);
+                    v["tool"] = json!(&**t);
                 }
                 if let Some(f) = family {
                     v["family"] = json!(family_name(*f));
                 }
             }
             RecordKind::UserMessage { during } if !during.is_empty() => {
-                v["during"] = json!(during);
+                v["during"] = during.iter().map(|id| json!(&**id)).collect();
             }
             RecordKind::Repaired { call_id, times } => {
-                v["call_id"] = json!(call_id);
+                v["call_id"] = json!(&**call_id);
                 v["times"] = json!(times);
             }
             other => {
@@ -241,7 +241,7 @@ pub struct CallInfo {
     /// Where it stands.
     pub state: CallState,
     /// Tool name, if known.
-    pub tool: Option<String>,
+    pub tool: Option<Arc<str>>,
     /// Pairing family, if known.
     pub family: Option<Family>,
     /// When it started (`None` if only its output was seen).
@@ -327,7 +327,8 @@ pub struct Stats {
 struct Conversation {
     records: VecDeque<Record>,
     // Every record looks up its call and conversation: SipHash was a tenth of a record's cost.
-    calls: foldhash::HashMap<String, CallInfo>,
+    // Keys are shared with the records that name the call: one copy of each id.
+    calls: foldhash::HashMap<Arc<str>, CallInfo>,
     running: usize,
     last_used: u64,
     evicted_records: u64,
@@ -423,14 +424,15 @@ impl Ledger {
         tool: Option<&str>,
         family: Option<Family>,
     ) -> bool {
-        let tool = tool.map(|t| self.key(t).to_owned());
+        let tool: Option<Arc<str>> = tool.map(|t| self.key(t).into());
         let mut new = false;
         self.update(conversation, |conv, rec| {
-            let id = rec.id(call_id);
-            if conv.calls.contains_key(&id) {
+            let key = rec.key(call_id);
+            if conv.calls.contains_key(key) {
                 return;
             }
             new = true;
+            let id: Arc<str> = key.into();
             let seq = rec.push(
                 conv,
                 RecordKind::CallStarted {
@@ -457,10 +459,11 @@ impl Ledger {
     /// emit each result event twice) adds nothing.
     pub fn output_recorded(&self, conversation: &str, call_id: &str) {
         self.update(conversation, |conv, rec| {
-            let id = rec.id(call_id);
-            if conv.calls.get(&id).is_some_and(|c| c.output_at.is_some()) {
+            let key = rec.key(call_id);
+            if conv.calls.get(key).is_some_and(|c| c.output_at.is_some()) {
                 return;
             }
+            let id = shared(conv, key);
             let seq = rec.push(
                 conv,
                 RecordKind::OutputRecorded {
@@ -498,8 +501,9 @@ impl Ledger {
             return;
         }
         self.update(conversation, |conv, rec| {
-            let id = rec.id(call_id);
-            let Some(call) = conv.calls.get_mut(&id) else {
+            let key = rec.key(call_id);
+            let id = shared(conv, key);
+            let Some(call) = conv.calls.get_mut(key) else {
                 return;
             };
             if call.state != CallState::Running {
@@ -524,7 +528,7 @@ impl Ledger {
     /// A user message arrived (flagged with the calls running at that moment).
     pub fn user_message(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
-            let mut during: Vec<(&String, Option<Duration>)> = conv
+            let mut during: Vec<(&Arc<str>, Option<Duration>)> = conv
                 .calls
                 .iter()
                 .filter(|(_, c)| c.state == CallState::Running)
@@ -561,7 +565,7 @@ impl Ledger {
     pub fn note_repaired(&self, conversation: &str, call_id: &str) -> u32 {
         let mut times = 0;
         self.update(conversation, |conv, rec| {
-            let id = rec.id(call_id);
+            let id = shared(conv, rec.key(call_id));
             let seq = rec.seq;
             let call = conv
                 .calls
@@ -578,7 +582,7 @@ impl Ledger {
     /// no longer holds up requests, and an output recorded for it is a late output.
     pub fn note_synthetic(&self, conversation: &str, call_id: &str) {
         self.update(conversation, |conv, rec| {
-            let id = rec.id(call_id);
+            let id = shared(conv, rec.key(call_id));
             let seq = rec.seq;
             let call = conv
                 .calls
@@ -602,7 +606,7 @@ impl Ledger {
             calls: c
                 .calls
                 .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
+                .map(|(k, v)| (k.to_string(), v.clone()))
                 .collect(),
             evicted_records: c.evicted_records,
         })
@@ -760,12 +764,12 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn id(&mut self, id: &str) -> String {
+    fn key<'a>(&mut self, id: &'a str) -> &'a str {
         let k = cut(id, self.max_id_len);
         if k.len() < id.len() {
             self.truncated += 1;
         }
-        k.to_owned()
+        k
     }
 
     fn push(&mut self, conv: &mut Conversation, kind: RecordKind) -> u64 {
@@ -777,6 +781,13 @@ impl Recorder {
         });
         self.seq
     }
+}
+
+/// The conversation's copy of a call id, shared with its records; made when the call is new.
+fn shared(conv: &Conversation, key: &str) -> Arc<str> {
+    conv.calls
+        .get_key_value(key)
+        .map_or_else(|| key.into(), |(id, _)| id.clone())
 }
 
 fn cut(id: &str, max: usize) -> &str {
