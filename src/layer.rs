@@ -477,3 +477,29 @@ where
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_in_several_lists_keeps_the_role_the_lists_gave_it_before() {
+        let l = Lookup::new(
+            Convention::default()
+                .request_span("dispatch")
+                .call_span("dispatch")
+                .request_span("turn")
+                .tool_name_field("tool.ref")
+                .call_id_field("tool.ref")
+                .event("done", EventKind::ToolOutput)
+                .event("done", EventKind::UserMessage),
+        );
+        assert_eq!(l.span_role("dispatch"), Some(SpanRole::Call));
+        assert_eq!(l.span_role("turn"), Some(SpanRole::Request));
+        assert_eq!(l.span_role("handle_request"), None);
+        // Call-id fields come before tool-name fields.
+        assert_eq!(l.field_role("tool.ref"), Some(FieldRole::CallId));
+        assert_eq!(l.field_role("user"), None);
+        assert_eq!(l.event_named("done"), Some(EventKind::ToolOutput));
+    }
+}
