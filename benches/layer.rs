@@ -130,6 +130,17 @@ fn bench_relevant(c: &mut Criterion) {
             });
         });
     }
+    // The ledger's share: the same call driven on it directly, with no subscriber.
+    let mut n = 0u64;
+    g.bench_function("ledger_alone", |b| {
+        b.iter(|| {
+            n += 1;
+            let id = format!("call_{n:012}");
+            ledger.call_started("default", &id, Some("shell"), None);
+            ledger.output_recorded("default", &id);
+            ledger.call_ended("default", &id, false);
+        })
+    });
     g.finish();
 }
 
