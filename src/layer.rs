@@ -118,18 +118,18 @@ const fn role_bit(role: FieldRole) -> u8 {
 
 impl Lookup {
     fn new(c: Convention) -> Self {
-        let lists: [(&[String], FieldRole); 8] = [
-            (&c.call_id_fields, FieldRole::CallId),
-            (&c.conversation_fields, FieldRole::Conversation),
-            (&c.tool_name_fields, FieldRole::Tool),
-            (&c.operation_fields, FieldRole::Operation),
-            (&c.event_fields, FieldRole::Event),
-            (&c.family_fields, FieldRole::Family),
-            (&c.result_fields, FieldRole::Result),
-            (&c.cancel_fields, FieldRole::Cancel),
-        ];
         let mut fields = foldhash::HashMap::<Box<str>, u8>::default();
-        for (list, role) in lists {
+        for role in FieldRole::ALL {
+            let list = match role {
+                FieldRole::CallId => &c.call_id_fields,
+                FieldRole::Conversation => &c.conversation_fields,
+                FieldRole::Tool => &c.tool_name_fields,
+                FieldRole::Operation => &c.operation_fields,
+                FieldRole::Event => &c.event_fields,
+                FieldRole::Family => &c.family_fields,
+                FieldRole::Result => &c.result_fields,
+                FieldRole::Cancel => &c.cancel_fields,
+            };
             for name in list {
                 *fields.entry(name.as_str().into()).or_default() |= role_bit(role);
             }

@@ -502,7 +502,9 @@ impl Ledger {
         }
         self.update(conversation, |conv, rec| {
             let key = rec.key(call_id);
-            let id = shared(conv, key);
+            let Some(id) = conv.calls.get_key_value(key).map(|(id, _)| id.clone()) else {
+                return;
+            };
             let Some(call) = conv.calls.get_mut(key) else {
                 return;
             };
