@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use toolseq::repair::plan;
 use toolseq::Rule;
 
@@ -22,7 +22,7 @@ enum Outcome {
         /// Violations by rule, in the order first seen.
         counts: Vec<(Rule, usize)>,
         /// The `--json` object, when asked for.
-        json: Option<Value>,
+        json: Option<Vec<u8>>,
     },
     Unreadable(String),
 }
@@ -76,7 +76,7 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
                     }
                 }
                 if let Some(j) = json {
-                    writeln!(out, "{j}").map_err(write_err)?;
+                    out.write_all(&j).map_err(write_err)?;
                 } else if !counts.is_empty() {
                     let total: usize = counts.iter().map(|(_, k)| k).sum();
                     writeln!(
@@ -220,14 +220,12 @@ fn check_one(opts: &Opts, path: &Path) -> Outcome {
         let scanned = crate::read_quietly(&src, opts, false, true)?;
         let violations = toolseq::rules::check(&scanned.skel);
         let json = opts.json.then(|| {
-            let mut j = serde_json::Map::new();
-            j.insert("file".into(), json!(path.display().to_string()));
-            if let Value::Object(report) =
-                crate::as_json(&scanned, &violations, &plan(&scanned.skel))
-            {
-                j.extend(report);
-            }
-            Value::Object(j)
+            let mut j = Vec::new();
+            let file = path.display().to_string();
+            let p = plan(&scanned.skel);
+            // Into memory: cannot fail.
+            let _ = crate::json_report::write(&mut j, Some(&file), &scanned, &violations, &p);
+            j
         });
         Ok(Outcome::Checked {
             items: scanned.skel.items,

@@ -5,6 +5,7 @@
 mod fix;
 mod folders;
 mod input;
+mod json_report;
 mod scan;
 mod term;
 mod timeline;
@@ -14,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use serde_json::{json, Value};
-use toolseq::repair::{plan, Field, Placed, Plan, RepairOptions};
+use serde_json::Value;
+use toolseq::repair::{plan, Placed, Plan, RepairOptions};
 use toolseq::report::{api_error, escape_id};
 use toolseq::{Format, Rule};
 
@@ -174,7 +175,7 @@ fn check(opts: &Opts, file: &str) -> Result<u8, ReadError> {
     let style = Style::for_stream(stdout.is_terminal());
     let mut out = stdout.lock();
     let written = if opts.json {
-        writeln!(out, "{}", as_json(&scanned, &violations, &p))
+        json_report::write(&mut out, None, &scanned, &violations, &p)
     } else {
         print_report(
             &mut out,
@@ -216,7 +217,9 @@ fn fix(
     let stderr = io::stderr();
     let style = Style::for_stream(stderr.is_terminal());
     let report = if opts.json {
-        format!("{}\n", as_json(&scanned, &violations, &p))
+        let mut buf = Vec::new();
+        let _ = json_report::write(&mut buf, None, &scanned, &violations, &p);
+        String::from_utf8_lossy(&buf).into_owned()
     } else {
         let mut buf = Vec::new();
         let _ = print_report(
@@ -293,115 +296,8 @@ fn write_atomically<T>(
     }
 }
 
-/// What the plan does, one record per edit, in the JSON schema of the README.
-fn repairs(scanned: &Scanned, p: &Plan) -> Vec<Value> {
-    let entries = &scanned.skel.entries;
-    let mut out = Vec::new();
-    for ins in &p.inserts {
-        let anchor = entries[ins.anchor].index;
-        out.push(match ins.placed {
-            Placed::Synthetic { call } => json!({
-                "action": "insert_output",
-                "call_id": entries[call].call_id,
-                "index": entries[call].index,
-                "line": scanned.line_of(entries[call].index),
-                "after_index": anchor,
-            }),
-            Placed::Moved { entry, call } => json!({
-                "action": "move_output",
-                "call_id": entries[call].call_id,
-                "index": entries[entry].index,
-                "line": scanned.line_of(entries[entry].index),
-                "after_index": anchor,
-            }),
-        });
-    }
-    for r in &p.rewrites {
-        let e = &entries[r.entry];
-        out.push(json!({
-            "action": "rewrite_call_id",
-            "rule": r.rule.name(),
-            "call_id": e.call_id,
-            "new_call_id": r.new_id,
-            "index": e.index,
-            "line": scanned.line_of(e.index),
-        }));
-    }
-    for b in &p.bypasses {
-        let e = &entries[b.entry];
-        out.push(json!({
-            "action": "bypass_thought_signature",
-            "rule": b.rule.name(),
-            "call_id": e.call_id,
-            "index": e.index,
-            "line": scanned.line_of(e.index),
-        }));
-    }
-    for s in &p.strips {
-        let e = &entries[s.entry];
-        out.push(json!({
-            "action": "strip_field",
-            "rule": s.rule.name(),
-            "field": match s.field { Field::ItemId => "id", Field::EmptyCallList => "tool_calls" },
-            "index": e.index,
-            "line": scanned.line_of(e.index),
-        }));
-    }
-    let mut separated = std::collections::BTreeSet::new();
-    for s in &p.separations {
-        let e = &entries[s.entry];
-        if separated.insert(e.index) {
-            out.push(json!({
-                "action": "separate_text",
-                "rule": s.rule.name(),
-                "index": e.index,
-                "line": scanned.line_of(e.index),
-            }));
-        }
-    }
-    for r in &p.removals {
-        let e = &entries[r.entry];
-        out.push(json!({
-            "action": "remove",
-            "rule": r.rule.name(),
-            "call_id": e.call_id,
-            "index": e.index,
-            "line": scanned.line_of(e.index),
-        }));
-    }
-    out
-}
-
-pub(crate) fn as_json(scanned: &Scanned, violations: &[toolseq::Violation], p: &Plan) -> Value {
-    json!({
-        "rule_set": Rule::SET_VERSION,
-        "format": scanned.detection.format.name(),
-        "profile": scanned.profile.as_ref().map(|s| json!({
-            "name": s.profile.name(),
-            "evidence": s.evidence,
-        })),
-        "items": scanned.skel.items,
-        "violations": violations.iter().map(|v| json!({
-            "rule": v.rule.name(),
-            "call_id": v.call_id,
-            "item_id": v.item_id,
-            "index": v.index,
-            "line": scanned.line_of(v.index),
-            "block": v.block,
-            "api_error": api_error(scanned.detection.format, v),
-        })).collect::<Vec<_>>(),
-        "repairs": repairs(scanned, p),
-        "not_checked": not_checked(scanned).iter().map(|(index, id)| json!({
-            "call_id": id,
-            "index": index,
-            "line": scanned.line_of(*index),
-            "reason": server_side_reason(scanned),
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// Outputs whose call may be stored server-side: `(item index, call id)`.
-fn not_checked(scanned: &Scanned) -> Vec<(usize, &str)> {
+pub(crate) fn not_checked(scanned: &Scanned) -> Vec<(usize, &str)> {
     let skel = &scanned.skel;
     toolseq::rules::server_side_outputs(skel)
         .into_iter()
@@ -409,7 +305,7 @@ fn not_checked(scanned: &Scanned) -> Vec<(usize, &str)> {
         .collect()
 }
 
-fn server_side_reason(scanned: &Scanned) -> &'static str {
+pub(crate) fn server_side_reason(scanned: &Scanned) -> &'static str {
     scanned.skel.server_history.unwrap_or("item_reference")
 }
 

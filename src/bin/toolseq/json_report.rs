@@ -1,0 +1,174 @@
+//! The `--json` report, written record by record as it is made: a body with a million
+//! violations never holds them all as JSON values, only the one being written.
+
+use std::io::{self, Write};
+
+use serde_json::{json, Value};
+use toolseq::repair::{Field, Placed, Plan};
+use toolseq::report::api_error;
+use toolseq::{Rule, Violation};
+
+use crate::scan::Scanned;
+use crate::{not_checked, server_side_reason};
+
+/// Writes one report object and a newline; `file` comes first when given (a folder's reports).
+pub fn write(
+    out: &mut dyn Write,
+    file: Option<&str>,
+    scanned: &Scanned,
+    violations: &[Violation],
+    p: &Plan,
+) -> io::Result<()> {
+    let mut out = io::BufWriter::with_capacity(1 << 16, out);
+    out.write_all(b"{")?;
+    if let Some(file) = file {
+        field(&mut out, "file", &json!(file))?;
+        out.write_all(b",")?;
+    }
+    field(&mut out, "rule_set", &json!(Rule::SET_VERSION))?;
+    out.write_all(b",")?;
+    field(&mut out, "format", &json!(scanned.detection.format.name()))?;
+    out.write_all(b",")?;
+    let profile = scanned.profile.as_ref().map(|s| {
+        json!({
+            "name": s.profile.name(),
+            "evidence": s.evidence,
+        })
+    });
+    field(&mut out, "profile", &json!(profile))?;
+    out.write_all(b",")?;
+    field(&mut out, "items", &json!(scanned.skel.items))?;
+    out.write_all(b",\"violations\":")?;
+    array(
+        &mut out,
+        violations.iter().map(|v| {
+            json!({
+                "rule": v.rule.name(),
+                "call_id": v.call_id,
+                "item_id": v.item_id,
+                "index": v.index,
+                "line": scanned.line_of(v.index),
+                "block": v.block,
+                "api_error": api_error(scanned.detection.format, v),
+            })
+        }),
+    )?;
+    out.write_all(b",\"repairs\":")?;
+    array(&mut out, repairs(scanned, p))?;
+    out.write_all(b",\"not_checked\":")?;
+    array(
+        &mut out,
+        not_checked(scanned).into_iter().map(|(index, id)| {
+            json!({
+                "call_id": id,
+                "index": index,
+                "line": scanned.line_of(index),
+                "reason": server_side_reason(scanned),
+            })
+        }),
+    )?;
+    out.write_all(b"}\n")?;
+    out.flush()
+}
+
+fn field(out: &mut dyn Write, key: &str, value: &Value) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, key)?;
+    out.write_all(b":")?;
+    serde_json::to_writer(out, value).map_err(io::Error::from)
+}
+
+fn array(out: &mut dyn Write, records: impl Iterator<Item = Value>) -> io::Result<()> {
+    out.write_all(b"[")?;
+    for (i, r) in records.enumerate() {
+        if i > 0 {
+            out.write_all(b",")?;
+        }
+        serde_json::to_writer(&mut *out, &r)?;
+    }
+    out.write_all(b"]")
+}
+
+/// What the plan does, one record per edit, in the JSON schema of the README.
+fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value> + 's {
+    let entries = &scanned.skel.entries;
+    let line = move |e: usize| scanned.line_of(entries[e].index);
+    let inserts = p.inserts.iter().map(move |ins| {
+        let anchor = entries[ins.anchor].index;
+        match ins.placed {
+            Placed::Synthetic { call } => json!({
+                "action": "insert_output",
+                "call_id": entries[call].call_id,
+                "index": entries[call].index,
+                "line": line(call),
+                "after_index": anchor,
+            }),
+            Placed::Moved { entry, call } => json!({
+                "action": "move_output",
+                "call_id": entries[call].call_id,
+                "index": entries[entry].index,
+                "line": line(entry),
+                "after_index": anchor,
+            }),
+        }
+    });
+    let rewrites = p.rewrites.iter().map(move |r| {
+        let e = &entries[r.entry];
+        json!({
+            "action": "rewrite_call_id",
+            "rule": r.rule.name(),
+            "call_id": e.call_id,
+            "new_call_id": r.new_id,
+            "index": e.index,
+            "line": line(r.entry),
+        })
+    });
+    let bypasses = p.bypasses.iter().map(move |b| {
+        let e = &entries[b.entry];
+        json!({
+            "action": "bypass_thought_signature",
+            "rule": b.rule.name(),
+            "call_id": e.call_id,
+            "index": e.index,
+            "line": line(b.entry),
+        })
+    });
+    let strips = p.strips.iter().map(move |s| {
+        let e = &entries[s.entry];
+        json!({
+            "action": "strip_field",
+            "rule": s.rule.name(),
+            "field": match s.field { Field::ItemId => "id", Field::EmptyCallList => "tool_calls" },
+            "index": e.index,
+            "line": line(s.entry),
+        })
+    });
+    // One record per item split, however many of its blocks the plan names.
+    let mut separated = std::collections::BTreeSet::new();
+    let separations = p.separations.iter().filter_map(move |s| {
+        let e = &entries[s.entry];
+        separated.insert(e.index).then(|| {
+            json!({
+                "action": "separate_text",
+                "rule": s.rule.name(),
+                "index": e.index,
+                "line": line(s.entry),
+            })
+        })
+    });
+    let removals = p.removals.iter().map(move |r| {
+        let e = &entries[r.entry];
+        json!({
+            "action": "remove",
+            "rule": r.rule.name(),
+            "call_id": e.call_id,
+            "index": e.index,
+            "line": line(r.entry),
+        })
+    });
+    inserts
+        .chain(rewrites)
+        .chain(bypasses)
+        .chain(strips)
+        .chain(separations)
+        .chain(removals)
+}
