@@ -76,7 +76,7 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
                     }
                 }
                 if let Some(j) = json {
-                    out.write_all(&j).map_err(write_err)?;
+                    out.write_all(j).map_err(write_err)?;
                 } else if !counts.is_empty() {
                     let total: usize = counts.iter().map(|(_, k)| k).sum();
                     writeln!(
