@@ -526,3 +526,158 @@ fn of_ids(body: &Value) -> Vec<String> {
     }
     out
 }
+
+/// The same JSON text written differently: some keys and ids with escapes, so the text reader
+/// meets both borrowed and decoded strings.
+fn respell(text: &str, escape: bool) -> String {
+    if !escape {
+        return text.to_owned();
+    }
+    text.replace("\"call_id\"", "\"call\\u005fid\"")
+        .replace("\"type\"", "\"\\u0074ype\"")
+        .replace("\"call_", "\"c\\u0061ll_")
+}
+
+/// Items of every Responses type, their fields strings, nulls, numbers or missing.
+fn odd_item() -> impl Strategy<Value = Value> {
+    let field = prop_oneof![
+        2 => Just(None),
+        4 => prop_oneof![Just("c1"), Just("c2"), Just("server"), Just("assistant"), Just("fc_1")]
+            .prop_map(|s| Some(json!(s))),
+        1 => Just(Some(json!(null))),
+        1 => Just(Some(json!(7))),
+        1 => Just(Some(json!({"nested": ["a", {"id": "x"}]}))),
+    ];
+    let ty = prop_oneof![
+        Just("function_call"),
+        Just("local_shell_call"),
+        Just("local_shell_call_output"),
+        Just("custom_tool_call_output"),
+        Just("tool_search_call"),
+        Just("tool_search_output"),
+        Just("mcp_approval_request"),
+        Just("mcp_approval_response"),
+        Just("computer_call"),
+        Just("program_output"),
+        Just("message"),
+        Just("reasoning"),
+        Just("item_reference"),
+        Just("web_search_call"),
+        Just("something_else"),
+    ];
+    (prop::option::of(ty), prop::collection::vec(field, 6)).prop_map(|(ty, f)| {
+        let mut item = serde_json::Map::new();
+        if let Some(t) = ty {
+            item.insert("type".into(), json!(t));
+        }
+        for (k, v) in [
+            "role",
+            "call_id",
+            "execution",
+            "id",
+            "approval_request_id",
+            "status",
+        ]
+        .into_iter()
+        .zip(f)
+        {
+            if let Some(v) = v {
+                item.insert(k.into(), v);
+            }
+        }
+        Value::Object(item)
+    })
+}
+
+/// Items, rollout lines and garbage: what a JSON Lines file may hold.
+fn jsonl_line() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        3 => odd_item(),
+        2 => odd_item().prop_map(|p| json!({"type": "response_item", "payload": p})),
+        1 => prop::collection::vec(odd_item(), 0..4)
+            .prop_map(|h| json!({"type": "compacted", "payload": {"replacement_history": h}})),
+        3 => step().prop_map(|s| build(Format::Responses, &[s])["input"][0].clone()),
+        1 => arb_json(),
+        1 => arb_json().prop_map(|p| json!({"type": "response_item", "payload": p})),
+        1 => arb_json().prop_map(|p| json!({"type": "compacted", "payload": p})),
+        1 => arb_json().prop_map(|p| json!({"type": "event_msg", "payload": p})),
+        1 => (any::<i64>(), prop_oneof![Just(json!(1.5)), Just(json!("2")), Just(json!(null))])
+            .prop_map(|(n, odd)| json!({"type": "event_msg", "payload":
+                {"type": "thread_rolled_back", "num_turns": if n % 2 == 0 { json!(n % 5) } else { odd }}})),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    /// Reading a line from its text builds the skeleton reading its value builds.
+    #[test]
+    fn lines_read_from_text_build_the_skeleton_of_their_values(
+        steps in prop::collection::vec(rollout_step(), 0..30),
+        extra in prop::collection::vec(jsonl_line(), 0..12),
+        escape in any::<bool>(),
+    ) {
+        let rollout = build_rollout(&steps);
+        let mut lines: Vec<Value> = rollout.as_array().unwrap().clone();
+        for (k, line) in extra.into_iter().enumerate() {
+            lines.insert((k * 7) % (lines.len() + 1), line);
+        }
+        for format in [Format::Rollout, Format::Responses] {
+            let mut by_value = toolseq::wire::empty_skeleton(format);
+            let mut by_text = toolseq::wire::empty_skeleton(format);
+            for line in &lines {
+                toolseq::wire::push_item(&mut by_value, line, format).unwrap();
+                let text = respell(&line.to_string(), escape);
+                let read = toolseq::wire::read_line(&text, format).unwrap().unwrap();
+                toolseq::wire::push_line(&mut by_text, read);
+            }
+            prop_assert_eq!(&by_text, &by_value);
+        }
+    }
+
+    /// Reading a Responses body from its text builds the skeleton reading its value builds, and
+    /// declines every other body and every body reading would refuse.
+    #[test]
+    fn bodies_read_from_text_build_the_skeleton_of_their_values(
+        steps in prop::collection::vec(step(), 0..30),
+        garbage in prop::option::of(arb_json()),
+        head in prop::collection::vec(
+            (prop_oneof![Just("previous_response_id"), Just("conversation"), Just("model"),
+                         Just("thinking"), Just("messages"), Just("contents")],
+             prop_oneof![Just(json!(null)), Just(json!("deepseek-reasoner")),
+                         Just(json!({"type": "enabled"})), Just(json!(3))]),
+            0..4),
+        escape in any::<bool>(),
+    ) {
+        let mut body = match garbage {
+            Some(g) => g,
+            None => build(Format::Responses, &steps),
+        };
+        if let Value::Object(map) = &mut body {
+            for (k, v) in head {
+                map.insert(k.to_owned(), v);
+            }
+        }
+        let text = respell(&body.to_string(), escape);
+        let read = toolseq::wire::read_text_body(&text).unwrap();
+        // Detection reads an object with `input` as Responses, whatever else it holds.
+        let by_value = body.get("input")
+            .and_then(|_| toolseq::wire::read(&body, Format::Responses).ok());
+        if by_value.is_some() {
+            prop_assert_eq!(toolseq::wire::detect(&body).unwrap().format, Format::Responses);
+        }
+        match (read, by_value) {
+            (Some(read), Some(skel)) => {
+                prop_assert_eq!(&read.skel, &skel);
+                for named in [None, Some("deepseek-reasoner")] {
+                    prop_assert_eq!(
+                        toolseq::profile::select(&read.head, Format::Responses, named).ok().flatten().map(|s| s.evidence),
+                        toolseq::profile::select(&body, Format::Responses, named).ok().flatten().map(|s| s.evidence)
+                    );
+                }
+            }
+            (None, None) => {}
+            (read, by_value) => prop_assert!(false, "text {:?}, value {:?}", read.map(|r| r.skel), by_value),
+        }
+    }
+}

@@ -12,6 +12,7 @@ mod gemini;
 pub(crate) mod items;
 mod responses;
 pub mod rollout;
+mod text;
 
 use std::borrow::Cow;
 
@@ -238,6 +239,108 @@ pub fn push_item(
     format: Format,
 ) -> Result<(), ReadError> {
     format.adapter().push(skel, item)
+}
+
+/// One line of a JSON Lines history read from its text with [`read_line`], owning what pairing
+/// needs of it, to be added to a skeleton with [`push_line`]. Lines can be read on several
+/// threads at once and added in order afterwards.
+#[derive(Debug)]
+pub struct ReadLine(rollout::Effect<'static>);
+
+/// Reads one line of a JSON Lines history of `format` straight from its text, without building
+/// a `serde_json::Value`: only the fields pairing reads are kept, the rest is skipped unread.
+/// Adding the line with [`push_line`] gives the skeleton [`push_item`] gives for the line's
+/// value.
+///
+/// `None` for a format this reader does not cover: only Responses items and rollout lines,
+/// whose items are one call, output or message each, are read from text.
+///
+/// ```
+/// use toolseq::wire::{empty_skeleton, push_line, read_line, Format};
+///
+/// let mut skel = empty_skeleton(Format::Rollout);
+/// for line in [
+///     r#"{"type":"response_item","payload":{"type":"function_call","call_id":"c1","name":"ls","arguments":"{}"}}"#,
+///     r#"{"type":"event_msg","payload":{"type":"token_count"}}"#,
+/// ] {
+///     push_line(&mut skel, read_line(line, Format::Rollout).unwrap().unwrap());
+/// }
+/// assert_eq!(skel.items, 2);
+/// assert_eq!(toolseq::rules::check(&skel)[0].rule, toolseq::Rule::MissingOutput);
+/// assert!(read_line("{", Format::Rollout).unwrap().is_err());
+/// assert!(read_line("{}", Format::Chat).is_none());
+/// ```
+pub fn read_line(text: &str, format: Format) -> Option<Result<ReadLine, serde_json::Error>> {
+    let effect = match format {
+        Format::Rollout => rollout::read_text(text),
+        Format::Responses => serde_json::from_str(text)
+            .map(|item| rollout::Effect::One(responses::entry_of(item, 0).into_owned())),
+        _ => return None,
+    };
+    Some(effect.map(ReadLine))
+}
+
+/// Adds a line read with [`read_line`] to a skeleton of its format, as the next item.
+pub fn push_line(skel: &mut Skeleton<'static>, line: ReadLine) {
+    rollout::push_next(skel, line.0);
+}
+
+/// A Responses request body read from its text with [`read_text_body`].
+#[derive(Debug)]
+pub struct TextBody<'a> {
+    /// The body's skeleton, its ids borrowed from the text where they hold no escape.
+    pub skel: Skeleton<'a>,
+    /// The body's top-level `model` and `thinking.type`, which select a model profile (see
+    /// [`profile::select`](crate::profile::select)), as a small `Value`.
+    pub head: Value,
+}
+
+/// Reads a Responses request body (an object with `input`) straight from its JSON text, without
+/// building a `serde_json::Value`: only the fields pairing reads are kept, every other value is
+/// skipped without being copied. The skeleton is the one [`read`] gives for the body's value,
+/// with the format [`detect`] finds.
+///
+/// `Ok(None)` when the text is not a body this reader covers (not an object with `input`, or an
+/// `input` that is neither an array nor a string): read it as a `Value` with [`detect`] and
+/// [`read`], which also say what is wrong with it.
+///
+/// ```
+/// use toolseq::wire::read_text_body;
+///
+/// let text = r#"{"model": "gpt-5", "input": [
+///     {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"}]}"#;
+/// let body = read_text_body(text).unwrap().unwrap();
+/// assert_eq!(toolseq::rules::check(&body.skel)[0].rule, toolseq::Rule::MissingOutput);
+/// assert_eq!(body.head["model"], "gpt-5");
+/// assert!(read_text_body(r#"{"messages": []}"#).unwrap().is_none());
+/// assert!(read_text_body(r#"{"input": [}"#).is_err());
+/// ```
+pub fn read_text_body(text: &str) -> Result<Option<TextBody<'_>>, serde_json::Error> {
+    let body: text::BodyView<'_> = serde_json::from_str(text)?;
+    let items = match body.input {
+        Some(text::Input::Items(items)) => items,
+        Some(text::Input::Text) => Vec::new(),
+        Some(text::Input::Other) | None => return Ok(None),
+    };
+    let mut skel = responses::read_views(items);
+    skel.server_history = [
+        ("previous_response_id", &body.previous_response_id),
+        ("conversation", &body.conversation),
+    ]
+    .into_iter()
+    .find(|(_, f)| !matches!(f, text::Field::Absent | text::Field::Null))
+    .map(|(k, _)| k);
+    let mut head = Map::new();
+    if let Some(model) = body.model.as_str() {
+        head.insert("model".into(), Value::from(model));
+    }
+    if let Some(ty) = body.thinking_type.as_str() {
+        head.insert("thinking".into(), serde_json::json!({ "type": ty }));
+    }
+    Ok(Some(TextBody {
+        skel,
+        head: Value::Object(head),
+    }))
 }
 
 /// The synthetic output item a repair inserts for a call of this family, in this format (for a

@@ -1,10 +1,10 @@
 //! OpenAI Responses `input` items.
 
 use serde_json::{json, Map, Value};
-use std::borrow::Cow;
 
 use super::items::ItemOps;
-use super::{call_id_field, fields, Adapter, Edits};
+use super::text::{Field, ItemView};
+use super::{Adapter, Edits};
 use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
@@ -210,6 +210,19 @@ pub(super) const CALL_IDS: CallIdRule = CallIdRule {
     prefix: "call_",
 };
 
+/// A skeleton of items read with [`ItemView`]s.
+pub(super) fn read_views(items: Vec<ItemView<'_>>) -> Skeleton<'_> {
+    let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
+    skel.call_ids = CALL_IDS;
+    skel.items = items.len();
+    skel.entries = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| entry_of(item, i))
+        .collect();
+    skel
+}
+
 pub(super) fn read(items: &[Value]) -> Skeleton<'_> {
     let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
     skel.call_ids = CALL_IDS;
@@ -231,63 +244,62 @@ pub(super) fn server_history(body: &Value) -> Option<&'static str> {
 }
 
 pub(super) fn entry(item: &Value, i: usize) -> Entry<'_> {
+    entry_of(ItemView::of(item), i)
+}
+
+/// The entry of an item at index `i`, from the fields pairing reads.
+pub(super) fn entry_of(item: ItemView<'_>, i: usize) -> Entry<'_> {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "item");
-    let Some(obj) = item.as_object() else {
+    if !item.object {
         return malformed("item is not a JSON object");
-    };
-    let [ty, role, call_id, execution, id, approval] = fields(
-        obj,
-        [
-            "type",
-            "role",
-            "call_id",
-            "execution",
-            "id",
-            "approval_request_id",
-        ],
-    );
-    let item_id = match id {
-        Some(Value::String(s)) => Some(Cow::Borrowed(s.as_str())),
-        _ => None,
-    };
-    let t = match ty {
-        Some(Value::String(t)) => t.as_str(),
-        None if role.is_some() => "message",
+    }
+    let ItemView {
+        ty,
+        role,
+        call_id,
+        execution,
+        id,
+        approval_request_id,
+        ..
+    } = item;
+    let has_id = matches!(id, Field::Str(_));
+    let t = match &ty {
+        Field::Str(t) => t.as_ref(),
+        Field::Absent if role.present() => "message",
         // The API accepts an item reference without its `type`.
-        None if item_id.is_some() => "item_reference",
-        None => return malformed("item has neither `type` nor `role`"),
-        Some(_) => return malformed("item `type` is not a string"),
+        Field::Absent if has_id => "item_reference",
+        Field::Absent => return malformed("item has neither `type` nor `role`"),
+        _ => return malformed("item `type` is not a string"),
     };
     if t == "message" {
-        let entry = match role.and_then(Value::as_str) {
+        let entry = match role.as_str() {
             Some("assistant") => Entry::new(Kind::Message(Role::Assistant), i, None, "message"),
             Some(_) => Entry::new(Kind::Message(Role::User), i, None, "message"),
             None => return malformed("message without a string `role`"),
         };
-        return entry.with_item_id(item_id);
+        return entry.with_item_id(id.into_str());
     }
     if t == "item_reference" {
-        return Entry::new(Kind::Reference, i, None, "item_reference").with_item_id(item_id);
+        return Entry::new(Kind::Reference, i, None, "item_reference").with_item_id(id.into_str());
     }
     if t == "reasoning" {
-        return Entry::new(Kind::Reasoning, i, None, "reasoning").with_item_id(item_id);
+        return Entry::new(Kind::Reasoning, i, None, "reasoning").with_item_id(id.into_str());
     }
     let Some((kind, family, label, key)) = pairing(t) else {
         let label = server_executed(t).unwrap_or("item");
-        return Entry::new(Kind::Other, i, None, label).with_item_id(item_id);
+        return Entry::new(Kind::Other, i, None, label).with_item_id(id.into_str());
     };
     // Server-executed tool search pairs with nothing.
-    if family == Family::ToolSearch && execution.and_then(Value::as_str) == Some("server") {
-        return Entry::new(Kind::Other, i, None, label).with_item_id(item_id);
+    if family == Family::ToolSearch && execution.as_str() == Some("server") {
+        return Entry::new(Kind::Other, i, None, label).with_item_id(id.into_str());
     }
-    let id_field = match key {
-        "call_id" => call_id,
-        "id" => id,
-        _ => approval,
-    };
     // An `id` that is the call id (local shell output, MCP approval request) counts as a call id.
-    let item_id = item_id.filter(|_| key != "id");
-    match call_id_field(id_field) {
+    let (id_field, item_id) = match key {
+        "call_id" => (call_id, id.into_str()),
+        "id" => (id, None),
+        _ => (approval_request_id, id.into_str()),
+    };
+    match id_field.into_call_id() {
         Ok(cid) => Entry::paired(kind, family, cid, i, None, label).with_item_id(item_id),
         Err(()) => Entry::new(
             Kind::Malformed("the call id is not a string"),

@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
+use super::text::{Field, History, LineView};
 use super::{responses, Adapter, Edits};
 use crate::change::Change;
 use crate::format::{Format, ReadError};
@@ -105,9 +106,12 @@ impl Adapter for Rollout {
 }
 
 /// What one rollout line does to the history.
-enum Effect<'a> {
-    /// Appends these entries.
-    Append(Vec<Entry<'a>>),
+#[derive(Debug)]
+pub(super) enum Effect<'a> {
+    /// Adds nothing (a line that is not model input).
+    Nothing,
+    /// Appends this entry.
+    One(Entry<'a>),
     /// Replaces the history with these entries (a `compacted` line with `replacement_history`).
     Replace(Vec<Entry<'a>>),
     /// Keeps only the user messages, then appends this summary (a legacy `compacted` line).
@@ -120,7 +124,8 @@ impl Effect<'_> {
     fn into_owned(self) -> Effect<'static> {
         let own = |v: Vec<Entry<'_>>| v.into_iter().map(Entry::into_owned).collect();
         match self {
-            Effect::Append(v) => Effect::Append(own(v)),
+            Effect::Nothing => Effect::Nothing,
+            Effect::One(e) => Effect::One(e.into_owned()),
             Effect::Replace(v) => Effect::Replace(own(v)),
             Effect::KeepUserMessages(e) => Effect::KeepUserMessages(e.into_owned()),
             Effect::RollBack(n) => Effect::RollBack(n),
@@ -128,11 +133,23 @@ impl Effect<'_> {
     }
 }
 
+/// Applies the effect of a line read on its own (with index 0) as the next line.
+pub(super) fn push_next(skel: &mut Skeleton<'static>, mut effect: Effect<'static>) {
+    let index = skel.items;
+    match &mut effect {
+        Effect::One(e) | Effect::KeepUserMessages(e) => e.index = index,
+        Effect::Replace(entries) => entries.iter_mut().for_each(|e| e.index = index),
+        Effect::Nothing | Effect::RollBack(_) => {}
+    }
+    push(skel, effect);
+}
+
 /// Applies one line's effect to a skeleton built line by line.
 fn push<'a>(skel: &mut Skeleton<'a>, effect: Effect<'a>) {
     skel.items += 1;
     match effect {
-        Effect::Append(entries) => skel.entries.extend(entries),
+        Effect::Nothing => {}
+        Effect::One(entry) => skel.entries.push(entry),
         Effect::Replace(entries) => skel.entries = entries,
         Effect::KeepUserMessages(summary) => {
             skel.entries.retain(|e| e.kind == Kind::Message(Role::User));
@@ -157,40 +174,44 @@ fn push<'a>(skel: &mut Skeleton<'a>, effect: Effect<'a>) {
 
 /// What line `i` does.
 fn effect(line: &Value, i: usize) -> Effect<'_> {
-    let one = |e| Effect::Append(vec![e]);
-    let malformed = |why| one(Entry::new(Kind::Malformed(why), i, None, "rollout line"));
-    let Some(obj) = line.as_object() else {
+    effect_of(LineView::of(line), i)
+}
+
+/// What line `i` does, from the fields reading it needs.
+fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
+    let malformed = |why| Effect::One(Entry::new(Kind::Malformed(why), i, None, "rollout line"));
+    if !line.object {
         return malformed("rollout line is not a JSON object");
-    };
-    let Some(Value::String(t)) = obj.get("type") else {
+    }
+    let Field::Str(t) = &line.ty else {
         return malformed("rollout line without a string `type`");
     };
-    let payload = obj.get("payload");
-    match t.as_str() {
+    let payload = line.payload;
+    match t.as_ref() {
         "response_item" => match payload {
-            Some(p) => one(responses::entry(p, i)),
+            Some(p) => Effect::One(responses::entry_of(p.item, i)),
             None => malformed("response_item without payload"),
         },
-        "inter_agent_communication" => one(Entry::new(
+        "inter_agent_communication" => Effect::One(Entry::new(
             Kind::Message(Role::User),
             i,
             None,
             "inter_agent_communication",
         )),
-        "compacted" => match payload.and_then(|p| p.get("replacement_history")) {
-            Some(Value::Array(items)) => Effect::Replace(
+        "compacted" => match payload.map_or(History::Absent, |p| p.replacement_history) {
+            History::Items(items) => Effect::Replace(
                 items
-                    .iter()
+                    .into_iter()
                     .enumerate()
                     .map(|(k, item)| {
-                        let mut e = responses::entry(item, i);
+                        let mut e = responses::entry_of(item, i);
                         e.block = Some(k);
                         e
                     })
                     .collect(),
             ),
-            Some(_) => malformed("`replacement_history` is not an array"),
-            None => Effect::KeepUserMessages(Entry::new(
+            History::Other => malformed("`replacement_history` is not an array"),
+            History::Absent => Effect::KeepUserMessages(Entry::new(
                 Kind::Message(Role::User),
                 i,
                 None,
@@ -198,16 +219,20 @@ fn effect(line: &Value, i: usize) -> Effect<'_> {
             )),
         },
         "event_msg" => match payload {
-            Some(p) if p.get("type").and_then(Value::as_str) == Some("thread_rolled_back") => {
-                match p.get("num_turns").and_then(Value::as_u64) {
-                    Some(n) => Effect::RollBack(usize::try_from(n).unwrap_or(usize::MAX)),
-                    None => malformed("thread_rolled_back without a number `num_turns`"),
-                }
-            }
-            _ => Effect::Append(Vec::new()),
+            Some(p) if p.item.ty.as_str() == Some("thread_rolled_back") => match p.num_turns {
+                Some(n) => Effect::RollBack(usize::try_from(n).unwrap_or(usize::MAX)),
+                None => malformed("thread_rolled_back without a number `num_turns`"),
+            },
+            _ => Effect::Nothing,
         },
-        _ => Effect::Append(Vec::new()),
+        _ => Effect::Nothing,
     }
+}
+
+/// One line read from its text (see [`super::read_line`]): what it does, owning its ids.
+pub(super) fn read_text(text: &str) -> Result<Effect<'static>, serde_json::Error> {
+    let line: LineView<'_> = serde_json::from_str(text)?;
+    Ok(effect_of(line, 0).into_owned())
 }
 
 /// What becomes of one line that a plan touches.

@@ -1,0 +1,552 @@
+//! Responses items and bodies, and Codex rollout lines, read straight from their JSON text
+//! without building a `serde_json::Value`.
+//!
+//! Only the fields pairing reads are kept: strings are borrowed from the text when they hold no
+//! escape, and every other value is skipped without being copied. The adapters read the same
+//! views from a `Value` (`ItemView::of`, `LineView::of`), so both paths share one reading logic
+//! and build the same skeleton.
+//!
+//! Skipping a value is more lenient than building one in two ways serde_json allows: a skipped
+//! string may hold a lone surrogate escape (`"\ud800"`), and a skipped value may nest deeper
+//! than 128 levels. Neither is a field pairing reads.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// A field's value, as far as reading a history cares.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) enum Field<'a> {
+    /// The key is not there.
+    #[default]
+    Absent,
+    /// `null`.
+    Null,
+    /// A string.
+    Str(Cow<'a, str>),
+    /// Any other value, by its JSON type name.
+    Other(&'static str),
+}
+
+impl<'a> Field<'a> {
+    pub(crate) fn of(v: Option<&'a Value>) -> Self {
+        match v {
+            None => Field::Absent,
+            Some(Value::Null) => Field::Null,
+            Some(Value::String(s)) => Field::Str(Cow::Borrowed(s)),
+            Some(other) => Field::Other(super::json_type(other)),
+        }
+    }
+
+    pub(crate) fn present(&self) -> bool {
+        !matches!(self, Field::Absent)
+    }
+
+    pub(crate) fn as_str(&self) -> Option<&str> {
+        match self {
+            Field::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn into_str(self) -> Option<Cow<'a, str>> {
+        match self {
+            Field::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A call id: absent or null is `None`, a string is kept, anything else is malformed.
+    pub(crate) fn into_call_id(self) -> Result<Option<Cow<'a, str>>, ()> {
+        match self {
+            Field::Absent | Field::Null => Ok(None),
+            Field::Str(s) => Ok(Some(s)),
+            Field::Other(_) => Err(()),
+        }
+    }
+}
+
+/// The fields of a Responses item that pairing reads.
+#[derive(Debug, Default)]
+pub(crate) struct ItemView<'a> {
+    /// Whether the item is a JSON object at all.
+    pub object: bool,
+    pub ty: Field<'a>,
+    pub role: Field<'a>,
+    pub call_id: Field<'a>,
+    pub execution: Field<'a>,
+    pub id: Field<'a>,
+    pub approval_request_id: Field<'a>,
+}
+
+impl<'a> ItemView<'a> {
+    pub(crate) fn of(item: &'a Value) -> Self {
+        let Some(obj) = item.as_object() else {
+            return ItemView::default();
+        };
+        let [ty, role, call_id, execution, id, approval] = super::fields(
+            obj,
+            [
+                "type",
+                "role",
+                "call_id",
+                "execution",
+                "id",
+                "approval_request_id",
+            ],
+        );
+        ItemView {
+            object: true,
+            ty: Field::of(ty),
+            role: Field::of(role),
+            call_id: Field::of(call_id),
+            execution: Field::of(execution),
+            id: Field::of(id),
+            approval_request_id: Field::of(approval),
+        }
+    }
+
+    /// Stores `key`'s value when the key is one an item view keeps; false otherwise.
+    fn take<'de: 'a, A: MapAccess<'de>>(
+        &mut self,
+        key: &Key,
+        map: &mut A,
+    ) -> Result<bool, A::Error> {
+        let slot = match key {
+            Key::Type => &mut self.ty,
+            Key::Role => &mut self.role,
+            Key::CallId => &mut self.call_id,
+            Key::Execution => &mut self.execution,
+            Key::Id => &mut self.id,
+            Key::ApprovalRequestId => &mut self.approval_request_id,
+            _ => return Ok(false),
+        };
+        *slot = map.next_value()?;
+        Ok(true)
+    }
+}
+
+/// A rollout line's `replacement_history`.
+#[derive(Debug, Default)]
+pub(crate) enum History<'a> {
+    #[default]
+    Absent,
+    Items(Vec<ItemView<'a>>),
+    /// Present but not an array.
+    Other,
+}
+
+/// A rollout line's `payload`: a Responses item, or what a `compacted` or `event_msg` line
+/// carries.
+#[derive(Debug, Default)]
+pub(crate) struct Payload<'a> {
+    pub item: ItemView<'a>,
+    pub replacement_history: History<'a>,
+    /// `num_turns`, when it is a non-negative integer.
+    pub num_turns: Option<u64>,
+}
+
+impl<'a> Payload<'a> {
+    fn of(p: &'a Value) -> Self {
+        Payload {
+            item: ItemView::of(p),
+            replacement_history: match p.get("replacement_history") {
+                None => History::Absent,
+                Some(Value::Array(items)) => {
+                    History::Items(items.iter().map(ItemView::of).collect())
+                }
+                Some(_) => History::Other,
+            },
+            num_turns: p.get("num_turns").and_then(Value::as_u64),
+        }
+    }
+}
+
+/// The fields of a rollout line that reading it needs.
+#[derive(Debug, Default)]
+pub(crate) struct LineView<'a> {
+    pub object: bool,
+    pub ty: Field<'a>,
+    pub payload: Option<Payload<'a>>,
+}
+
+impl<'a> LineView<'a> {
+    pub(crate) fn of(line: &'a Value) -> Self {
+        let Some(obj) = line.as_object() else {
+            return LineView::default();
+        };
+        LineView {
+            object: true,
+            ty: Field::of(obj.get("type")),
+            payload: obj.get("payload").map(Payload::of),
+        }
+    }
+}
+
+/// A Responses request body's `input`.
+#[derive(Debug)]
+pub(crate) enum Input<'a> {
+    Items(Vec<ItemView<'a>>),
+    /// A plain string: one user message.
+    Text,
+    /// Neither.
+    Other,
+}
+
+/// The top-level fields of a request body that reading a Responses body needs.
+#[derive(Debug, Default)]
+pub(crate) struct BodyView<'a> {
+    pub input: Option<Input<'a>>,
+    pub previous_response_id: Field<'a>,
+    pub conversation: Field<'a>,
+    pub model: Field<'a>,
+    /// `thinking.type`.
+    pub thinking_type: Field<'a>,
+}
+
+/// The keys any view keeps; every other key's value is skipped.
+enum Key {
+    Type,
+    Role,
+    CallId,
+    Execution,
+    Id,
+    ApprovalRequestId,
+    ReplacementHistory,
+    NumTurns,
+    Payload,
+    Input,
+    PreviousResponseId,
+    Conversation,
+    Model,
+    Thinking,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_str<E: de::Error>(self, k: &str) -> Result<Key, E> {
+                Ok(match k {
+                    "type" => Key::Type,
+                    "role" => Key::Role,
+                    "call_id" => Key::CallId,
+                    "execution" => Key::Execution,
+                    "id" => Key::Id,
+                    "approval_request_id" => Key::ApprovalRequestId,
+                    "replacement_history" => Key::ReplacementHistory,
+                    "num_turns" => Key::NumTurns,
+                    "payload" => Key::Payload,
+                    "input" => Key::Input,
+                    "previous_response_id" => Key::PreviousResponseId,
+                    "conversation" => Key::Conversation,
+                    "model" => Key::Model,
+                    "thinking" => Key::Thinking,
+                    _ => Key::Other,
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+fn drain_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// Implements a visitor that reads any JSON value: `$scalar` is what a string, number, boolean
+/// or null becomes, `$seq` and `$map` handle arrays and objects.
+macro_rules! any_value {
+    ($ty:ty, $expect:literal, scalar: $scalar:expr) => {
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str($expect)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<$ty, E> {
+            Ok($scalar("boolean"))
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<$ty, E> {
+            Ok($scalar("number"))
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<$ty, E> {
+            Ok($scalar("number"))
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<$ty, E> {
+            Ok($scalar("null"))
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for Field<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field<'de>;
+            any_value!(Field<'de>, "any value", scalar: |t| if t == "null" { Field::Null } else { Field::Other(t) });
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Field<'de>, E> {
+                Ok(Field::Other("number"))
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Field<'de>, A::Error> {
+                drain_seq(seq).map(|()| Field::Other("array"))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Field<'de>, A::Error> {
+                drain_map(map).map(|()| Field::Other("object"))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `num_turns`: a non-negative integer, or nothing usable.
+struct Turns(Option<u64>);
+
+impl<'de> Deserialize<'de> for Turns {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Turns;
+            any_value!(Turns, "any value", scalar: |_| Turns(None));
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Turns, E> {
+                Ok(Turns(Some(n)))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Turns, E> {
+                Ok(Turns(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Turns, A::Error> {
+                drain_seq(seq).map(|()| Turns(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Turns, A::Error> {
+                drain_map(map).map(|()| Turns(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Implements a visitor for a view that only an object fills: any other value gives the
+/// view's default (`object: false`).
+macro_rules! object_view {
+    ($ty:ty, $expect:literal) => {
+        any_value!($ty, $expect, scalar: |_| <$ty>::default());
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<$ty, E> {
+            Ok(<$ty>::default())
+        }
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<$ty, E> {
+            Ok(<$ty>::default())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<$ty, A::Error> {
+            drain_seq(seq).map(|()| <$ty>::default())
+        }
+    };
+}
+
+impl<'de> Deserialize<'de> for ItemView<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = ItemView<'de>;
+            object_view!(ItemView<'de>, "a Responses item");
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ItemView<'de>, A::Error> {
+                let mut item = ItemView {
+                    object: true,
+                    ..ItemView::default()
+                };
+                while let Some(key) = map.next_key::<Key>()? {
+                    if !item.take(&key, &mut map)? {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(item)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for History<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = History<'de>;
+            any_value!(History<'de>, "an array of items", scalar: |_| History::Other);
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<History<'de>, E> {
+                Ok(History::Other)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<History<'de>, E> {
+                Ok(History::Other)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<History<'de>, A::Error> {
+                let mut items = Vec::new();
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(History::Items(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<History<'de>, A::Error> {
+                drain_map(map).map(|()| History::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Payload<'de>;
+            object_view!(Payload<'de>, "a rollout payload");
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload<'de>, A::Error> {
+                let mut p = Payload::default();
+                p.item.object = true;
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::ReplacementHistory => p.replacement_history = map.next_value()?,
+                        Key::NumTurns => p.num_turns = map.next_value::<Turns>()?.0,
+                        _ => {
+                            if !p.item.take(&key, &mut map)? {
+                                map.next_value::<IgnoredAny>()?;
+                            }
+                        }
+                    }
+                }
+                Ok(p)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for LineView<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = LineView<'de>;
+            object_view!(LineView<'de>, "a rollout line");
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LineView<'de>, A::Error> {
+                let mut line = LineView {
+                    object: true,
+                    ..LineView::default()
+                };
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Type => line.ty = map.next_value()?,
+                        Key::Payload => line.payload = Some(map.next_value()?),
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(line)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Input<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Input<'de>;
+            any_value!(Input<'de>, "the input", scalar: |_| Input::Other);
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Input<'de>, E> {
+                Ok(Input::Other)
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Input<'de>, E> {
+                Ok(Input::Text)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Input<'de>, A::Error> {
+                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(item) = seq.next_element()? {
+                    items.push(item);
+                }
+                Ok(Input::Items(items))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Input<'de>, A::Error> {
+                drain_map(map).map(|()| Input::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `thinking`: only its `type` is kept.
+struct Thinking<'a>(Field<'a>);
+
+impl<'de> Deserialize<'de> for Thinking<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Thinking<'de>;
+            any_value!(Thinking<'de>, "thinking", scalar: |_| Thinking(Field::Absent));
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Thinking<'de>, E> {
+                Ok(Thinking(Field::Absent))
+            }
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Thinking<'de>, E> {
+                Ok(Thinking(Field::Absent))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Thinking<'de>, A::Error> {
+                drain_seq(seq).map(|()| Thinking(Field::Absent))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Thinking<'de>, A::Error> {
+                let mut ty = Field::Absent;
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Type => ty = map.next_value()?,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(Thinking(ty))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for BodyView<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = BodyView<'de>;
+            object_view!(BodyView<'de>, "a request body");
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BodyView<'de>, A::Error> {
+                let mut body = BodyView::default();
+                while let Some(key) = map.next_key::<Key>()? {
+                    match key {
+                        Key::Input => body.input = Some(map.next_value()?),
+                        Key::PreviousResponseId => body.previous_response_id = map.next_value()?,
+                        Key::Conversation => body.conversation = map.next_value()?,
+                        Key::Model => body.model = map.next_value()?,
+                        Key::Thinking => body.thinking_type = map.next_value::<Thinking>()?.0,
+                        _ => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(body)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
