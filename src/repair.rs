@@ -10,7 +10,7 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use crate::ids::Action;
-use crate::rules::{analyze, Analysis, Rule, Verdict};
+use crate::rules::{analyze, Analysis, Rule, Verdict, Violation};
 use crate::skeleton::{Entry, Skeleton};
 
 /// What a synthetic output says, which calls were cancelled or still running rather than lost,
@@ -343,6 +343,42 @@ impl Plan {
 /// ```
 pub fn plan(skel: &Skeleton) -> Plan {
     plan_from(&analyze(skel))
+}
+
+/// What one analysis of a skeleton finds: what [`check`](crate::rules::check), [`plan`] and
+/// [`server_side_outputs`](crate::rules::server_side_outputs) give, which make an analysis
+/// each. On a large history the analysis costs more than reading it: a report that needs all
+/// three makes it once here.
+///
+/// ```
+/// use serde_json::json;
+///
+/// let body = json!({"input": [
+///     {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"}]});
+/// let skel = toolseq::wire::read(&body, toolseq::Format::Responses).unwrap();
+/// let found = toolseq::repair::findings(&skel);
+/// assert_eq!(found.violations, toolseq::rules::check(&skel));
+/// assert_eq!(found.plan, toolseq::repair::plan(&skel));
+/// assert!(found.server_side.is_empty());
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Findings<'s> {
+    /// The violations, in document order.
+    pub violations: Vec<Violation>,
+    /// The plan that mends them.
+    pub plan: Plan,
+    /// Outputs whose call may be stored server-side: `(entry, call id)`, in document order.
+    pub server_side: Vec<(usize, &'s str)>,
+}
+
+/// Analyses `skel` once for its violations, its repair plan and its outputs left to the server.
+pub fn findings<'s>(skel: &'s Skeleton<'s>) -> Findings<'s> {
+    let a = analyze(skel);
+    Findings {
+        violations: crate::rules::violations(skel, &a),
+        plan: plan_from(&a),
+        server_side: crate::rules::server_side_of(skel, &a),
+    }
 }
 
 /// The plan that mends what an analysis found.

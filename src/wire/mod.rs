@@ -322,7 +322,7 @@ pub fn read_text_body(text: &str) -> Result<Option<TextBody<'_>>, serde_json::Er
         Some(text::Input::Text) => Vec::new(),
         Some(text::Input::Other) | None => return Ok(None),
     };
-    let mut skel = responses::read_views(items);
+    let mut skel = responses::read_entries(items);
     skel.server_history = [
         ("previous_response_id", &body.previous_response_id),
         ("conversation", &body.conversation),

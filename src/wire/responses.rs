@@ -210,16 +210,12 @@ pub(super) const CALL_IDS: CallIdRule = CallIdRule {
     prefix: "call_",
 };
 
-/// A skeleton of items read with [`ItemView`]s.
-pub(super) fn read_views(items: Vec<ItemView<'_>>) -> Skeleton<'_> {
+/// A skeleton of entries read one per item.
+pub(super) fn read_entries(entries: Vec<Entry<'_>>) -> Skeleton<'_> {
     let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
     skel.call_ids = CALL_IDS;
-    skel.items = items.len();
-    skel.entries = items
-        .into_iter()
-        .enumerate()
-        .map(|(i, item)| entry_of(item, i))
-        .collect();
+    skel.items = entries.len();
+    skel.entries = entries;
     skel
 }
 

@@ -16,6 +16,8 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
+use crate::skeleton::Entry;
+
 /// A field's value, as far as reading a history cares.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub(crate) enum Field<'a> {
@@ -188,7 +190,8 @@ impl<'a> LineView<'a> {
 /// A Responses request body's `input`.
 #[derive(Debug)]
 pub(crate) enum Input<'a> {
-    Items(Vec<ItemView<'a>>),
+    /// The entry of each item, read as it is parsed: the items' views are never all held.
+    Items(Vec<Entry<'a>>),
     /// A plain string: one user message.
     Text,
     /// Neither.
@@ -475,11 +478,13 @@ impl<'de> Deserialize<'de> for Input<'de> {
                 Ok(Input::Text)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Input<'de>, A::Error> {
-                let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                let mut entries = Vec::new();
                 while let Some(item) = seq.next_element()? {
-                    items.push(item);
+                    entries.push(super::responses::entry_of(item, entries.len()));
                 }
-                Ok(Input::Items(items))
+                // Up to half of a grown vector is spare: on a large body, tens of megabytes.
+                entries.shrink_to_fit();
+                Ok(Input::Items(entries))
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Input<'de>, A::Error> {
                 drain_map(map).map(|()| Input::Other)

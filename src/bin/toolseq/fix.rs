@@ -26,7 +26,8 @@ pub fn fix(
     let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
     let p = plan(&scanned.skel);
     let format = scanned.detection.format;
-    if let Some((bytes, mut value)) = scanned.doc {
+    if let Some(mut value) = scanned.doc {
+        let bytes = scanned.bytes;
         if p.is_empty() {
             out.write_all(&bytes).map_err(io_err)?;
             return Ok(Vec::new());

@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use serde_json::json;
-use toolseq::repair::plan;
 use toolseq::Rule;
 
 use crate::input::{ReadError, Source};
@@ -217,19 +216,19 @@ fn check_files(opts: &Opts, files: &[PathBuf]) -> Vec<Outcome> {
 
 fn check_one(opts: &Opts, path: &Path) -> Outcome {
     let checked = Source::open(&path.to_string_lossy()).and_then(|src| {
-        let scanned = crate::read_quietly(&src, opts, false, true)?;
-        let violations = toolseq::rules::check(&scanned.skel);
+        let text = std::cell::OnceCell::new();
+        let scanned = crate::read_quietly(&src, opts, false, true, crate::Keep::Skeleton(&text))?;
+        let found = toolseq::repair::findings(&scanned.skel);
         let json = opts.json.then(|| {
             let mut j = Vec::new();
             let file = path.display().to_string();
-            let p = plan(&scanned.skel);
             // Into memory: cannot fail.
-            let _ = crate::json_report::write(&mut j, Some(&file), &scanned, &violations, &p);
+            let _ = crate::json_report::write(&mut j, Some(&file), &scanned, &found);
             j
         });
         Ok(Outcome::Checked {
             items: scanned.skel.items,
-            counts: crate::tally(&violations),
+            counts: crate::tally(&found.violations),
             json,
         })
     });

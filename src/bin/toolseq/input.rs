@@ -1,11 +1,13 @@
 //! Reading the input: a JSON document (request body or array) or JSON Lines (items, messages or
 //! rollout lines), from a file or stdin, with errors that name file, line and column.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::PathBuf;
 
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 /// Input that cannot be read: exit code 2.
@@ -200,35 +202,32 @@ pub fn sniff(src: &Source) -> Result<Shape, ReadError> {
             break;
         }
     }
-    let body = trim(&first);
+    let line = std::mem::take(&mut first);
+    let body = trim(&line);
     match body.first() {
         Some(b'[') => Ok(Shape::Document),
-        Some(b'{') => match serde_json::from_slice::<Value>(body) {
-            Err(_) => Ok(Shape::Document),
-            Ok(v) => {
-                let mut rest = Vec::new();
-                loop {
-                    rest.clear();
-                    let n = r
-                        .read_until(b'\n', &mut rest)
-                        .map_err(|e| src.error(None, None, e.to_string()))?;
-                    if n == 0 {
-                        // A lone object is one item (or line) only if it looks like one.
-                        let is_item = ["type", "role"].iter().any(|k| v.get(k).is_some())
-                            && v.get("input").is_none()
-                            && v.get("messages").is_none();
-                        return Ok(if is_item {
-                            Shape::Lines
-                        } else {
-                            Shape::Document
-                        });
-                    }
-                    if !trim(&rest).is_empty() {
-                        return Ok(Shape::Lines);
-                    }
+        Some(b'{') => {
+            let more = loop {
+                first.clear();
+                let n = r
+                    .read_until(b'\n', &mut first)
+                    .map_err(|e| src.error(None, None, e.to_string()))?;
+                if n == 0 || !trim(&first).is_empty() {
+                    break n > 0;
                 }
-            }
-        },
+            };
+            Ok(if more {
+                // JSON Lines when the first line is a whole value.
+                match serde_json::from_slice::<IgnoredAny>(body) {
+                    Ok(_) => Shape::Lines,
+                    Err(_) => Shape::Document,
+                }
+            } else if lone_item(body) {
+                Shape::Lines
+            } else {
+                Shape::Document
+            })
+        }
         _ => Err(src.error(
             Some(line_no),
             Some(1),
@@ -236,6 +235,34 @@ pub fn sniff(src: &Source) -> Result<Shape, ReadError> {
                 .into(),
         )),
     }
+}
+
+/// Whether the only value of the input is one item (or line) rather than a body: it has a
+/// `type` or `role` and no `input` or `messages`. The object may be a whole 100 MB body on one
+/// line: reading stops at the first `input` or `messages` key, and skips every value.
+fn lone_item(object: &[u8]) -> bool {
+    struct Keys;
+    impl<'de> Visitor<'de> for Keys {
+        type Value = bool;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+            let mut item = false;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                match key.as_ref() {
+                    "input" | "messages" => return Err(de::Error::custom("a body")),
+                    "type" | "role" => item = true,
+                    _ => {}
+                }
+                map.next_value::<IgnoredAny>()?;
+            }
+            Ok(item)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(object);
+    de.deserialize_map(Keys)
+        .is_ok_and(|item| item && de.end().is_ok())
 }
 
 pub fn trim(line: &[u8]) -> &[u8] {
@@ -295,5 +322,54 @@ pub fn each_line(
             raw: &buf,
             value,
         })?;
+    }
+}
+
+/// Calls `f(first line number, chunk, at end of input)` for chunks of about `size` bytes of
+/// whole lines (a chunk ends with a line ending unless it holds the input's end; a line longer
+/// than `size` makes its chunk longer); stops at the first error. `progress` is told how many
+/// bytes have been read.
+pub fn each_chunk(
+    src: &Source,
+    size: usize,
+    mut progress: impl FnMut(u64),
+    mut f: impl FnMut(usize, &[u8], bool) -> Result<(), ReadError>,
+) -> Result<(), ReadError> {
+    let mut r = src.reader()?;
+    let mut buf: Vec<u8> = Vec::with_capacity(size);
+    let mut number = 1;
+    let mut read = 0u64;
+    let mut want = size;
+    loop {
+        let mut eof = false;
+        while buf.len() < want {
+            let data = r
+                .fill_buf()
+                .map_err(|e| src.error(Some(number), None, e.to_string()))?;
+            if data.is_empty() {
+                eof = true;
+                break;
+            }
+            let n = data.len().min(want - buf.len());
+            buf.extend_from_slice(&data[..n]);
+            r.consume(n);
+            read += n as u64;
+        }
+        progress(read);
+        let cut = match memchr::memrchr(b'\n', &buf) {
+            _ if eof => buf.len(),
+            Some(i) => i + 1,
+            None => {
+                want += size;
+                continue;
+            }
+        };
+        f(number, &buf[..cut], eof)?;
+        if eof {
+            return Ok(());
+        }
+        number += memchr::memchr_iter(b'\n', &buf[..cut]).count();
+        buf.drain(..cut);
+        want = size;
     }
 }

@@ -4,9 +4,9 @@
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
-use toolseq::repair::{Field, Placed, Plan};
+use toolseq::repair::{Field, Findings, Placed, Plan};
 use toolseq::report::api_error;
-use toolseq::{Rule, Violation};
+use toolseq::Rule;
 
 use crate::scan::Scanned;
 use crate::{not_checked, server_side_reason};
@@ -16,8 +16,7 @@ pub fn write(
     out: &mut dyn Write,
     file: Option<&str>,
     scanned: &Scanned,
-    violations: &[Violation],
-    p: &Plan,
+    found: &Findings,
 ) -> io::Result<()> {
     let mut out = io::BufWriter::with_capacity(1 << 16, out);
     out.write_all(b"{")?;
@@ -41,7 +40,7 @@ pub fn write(
     out.write_all(b",\"violations\":")?;
     array(
         &mut out,
-        violations.iter().map(|v| {
+        found.violations.iter().map(|v| {
             json!({
                 "rule": v.rule.name(),
                 "call_id": v.call_id,
@@ -54,11 +53,11 @@ pub fn write(
         }),
     )?;
     out.write_all(b",\"repairs\":")?;
-    array(&mut out, repairs(scanned, p))?;
+    array(&mut out, repairs(scanned, &found.plan))?;
     out.write_all(b",\"not_checked\":")?;
     array(
         &mut out,
-        not_checked(scanned).into_iter().map(|(index, id)| {
+        not_checked(scanned, found).into_iter().map(|(index, id)| {
             json!({
                 "call_id": id,
                 "index": index,

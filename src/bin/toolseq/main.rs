@@ -10,18 +10,18 @@ mod scan;
 mod term;
 mod timeline;
 
+use std::cell::OnceCell;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use serde_json::Value;
-use toolseq::repair::{plan, Placed, Plan, RepairOptions};
+use toolseq::repair::{findings, Findings, Placed, RepairOptions};
 use toolseq::report::{api_error, escape_id};
 use toolseq::{Format, Rule};
 
 use input::{ReadError, Source};
-use scan::Scanned;
+use scan::{Keep, Scanned};
 use term::{Progress, Style};
 
 #[derive(Parser)]
@@ -137,58 +137,51 @@ fn main() -> ExitCode {
 }
 
 /// Reads the input and applies the profile of its model (`--model`, or a document's `model`).
-fn read(src: &Source, opts: &Opts, signature_bypass: bool) -> Result<Scanned, ReadError> {
-    read_quietly(src, opts, signature_bypass, false)
+fn read<'t>(
+    src: &Source,
+    opts: &Opts,
+    signature_bypass: bool,
+    keep: Keep<'t>,
+) -> Result<Scanned<'t>, ReadError> {
+    read_quietly(src, opts, signature_bypass, false, keep)
 }
 
 /// [`read`], with no progress line when `quiet` (several files read at once).
-fn read_quietly(
+fn read_quietly<'t>(
     src: &Source,
     opts: &Opts,
     signature_bypass: bool,
     quiet: bool,
-) -> Result<Scanned, ReadError> {
+    keep: Keep<'t>,
+) -> Result<Scanned<'t>, ReadError> {
     let shape = input::sniff(src)?;
     let mut progress = Progress::new("checking", if quiet { 0 } else { src.len });
-    let scanned = scan::scan(src, shape, opts.format(), &mut |n| progress.update(n));
+    let scanned = scan::scan(src, shape, opts.format(), keep, &mut |n| progress.update(n));
     progress.finish();
     let mut scanned = scanned?;
-    let body = scanned.doc.as_ref().map_or(&Value::Null, |(_, v)| v);
     let format = scanned.detection.format;
-    scanned.profile = toolseq::profile::fit(
-        &mut scanned.skel,
-        body,
-        format,
-        opts.model.as_deref(),
-        signature_bypass,
-    )
-    .map_err(|e| src.error(None, None, e.to_string()))?;
+    let (body, skel) = scanned.profile_body_and_skeleton();
+    scanned.profile =
+        toolseq::profile::fit(skel, body, format, opts.model.as_deref(), signature_bypass)
+            .map_err(|e| src.error(None, None, e.to_string()))?;
     Ok(scanned)
 }
 
 fn check(opts: &Opts, file: &str) -> Result<u8, ReadError> {
     let src = Source::open(file)?;
-    let scanned = read(&src, opts, false)?;
-    let violations = toolseq::rules::check(&scanned.skel);
-    let p = plan(&scanned.skel);
+    let text = OnceCell::new();
+    let scanned = read(&src, opts, false, Keep::Skeleton(&text))?;
+    let found = findings(&scanned.skel);
     let stdout = io::stdout();
     let style = Style::for_stream(stdout.is_terminal());
     let mut out = stdout.lock();
     let written = if opts.json {
-        json_report::write(&mut out, None, &scanned, &violations, &p)
+        json_report::write(&mut out, None, &scanned, &found)
     } else {
-        print_report(
-            &mut out,
-            &src.name,
-            &scanned,
-            &violations,
-            &p,
-            style,
-            "would",
-        )
+        print_report(&mut out, &src.name, &scanned, &found, style, "would")
     };
     written.map_err(|e| src.error(None, None, format!("cannot write: {e}")))?;
-    Ok(u8::from(!violations.is_empty()))
+    Ok(u8::from(!found.violations.is_empty()))
 }
 
 fn fix(
@@ -211,28 +204,23 @@ fn fix(
             ));
         }
     }
-    let scanned = read(&src, opts, signature_bypass)?;
-    let violations = toolseq::rules::check(&scanned.skel);
-    let p = plan(&scanned.skel);
+    let scanned = read(&src, opts, signature_bypass, Keep::Tree)?;
+    let found = findings(&scanned.skel);
     let stderr = io::stderr();
     let style = Style::for_stream(stderr.is_terminal());
     let report = if opts.json {
         let mut buf = Vec::new();
-        let _ = json_report::write(&mut buf, None, &scanned, &violations, &p);
+        let _ = json_report::write(&mut buf, None, &scanned, &found);
         String::from_utf8_lossy(&buf).into_owned()
     } else {
         let mut buf = Vec::new();
-        let _ = print_report(
-            &mut buf,
-            &src.name,
-            &scanned,
-            &violations,
-            &p,
-            style,
-            "will",
-        );
+        let _ = print_report(&mut buf, &src.name, &scanned, &found, style, "will");
         String::from_utf8_lossy(&buf).into_owned()
     };
+    let mended = |v: &toolseq::Violation| {
+        v.repairable() || (signature_bypass && v.rule == Rule::MissingThoughtSignature)
+    };
+    let left = !found.violations.iter().all(mended);
     let opts = RepairOptions::default().missing_text(text);
     let mut progress = Progress::new("writing", src.len);
     let written = match output {
@@ -258,10 +246,7 @@ fn fix(
     progress.finish();
     written?;
     let _ = stderr.lock().write_all(report.as_bytes());
-    let mended = |v: &toolseq::Violation| {
-        v.repairable() || (signature_bypass && v.rule == Rule::MissingThoughtSignature)
-    };
-    Ok(u8::from(!violations.iter().all(mended)))
+    Ok(u8::from(left))
 }
 
 /// Writes to a temporary file beside `path`, renamed over it only when all went well; gzipped
@@ -297,11 +282,11 @@ fn write_atomically<T>(
 }
 
 /// Outputs whose call may be stored server-side: `(item index, call id)`.
-pub(crate) fn not_checked(scanned: &Scanned) -> Vec<(usize, &str)> {
-    let skel = &scanned.skel;
-    toolseq::rules::server_side_outputs(skel)
-        .into_iter()
-        .map(|(e, id)| (skel.entries[e].index, id))
+pub(crate) fn not_checked<'s>(scanned: &Scanned, found: &Findings<'s>) -> Vec<(usize, &'s str)> {
+    found
+        .server_side
+        .iter()
+        .map(|&(e, id)| (scanned.skel.entries[e].index, id))
         .collect()
 }
 
@@ -313,11 +298,11 @@ fn print_report(
     out: &mut dyn Write,
     name: &str,
     scanned: &Scanned,
-    violations: &[toolseq::Violation],
-    p: &Plan,
+    found: &Findings,
     style: Style,
     verb: &str,
 ) -> io::Result<()> {
+    let (violations, p) = (&found.violations, &found.plan);
     writeln!(
         out,
         "{}: {} ({}), {} items, rule set v{}",
@@ -382,7 +367,7 @@ fn print_report(
             )?;
         }
     }
-    let unchecked = not_checked(scanned);
+    let unchecked = not_checked(scanned, found);
     if !unchecked.is_empty() {
         writeln!(
             out,
