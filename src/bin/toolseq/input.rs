@@ -185,9 +185,13 @@ pub enum Shape {
 
 /// Decides the shape from the first bytes: `[` is a document; `{` is JSON Lines when the first
 /// line is a whole value followed by more, or a single line that is not a request body.
-pub fn sniff(src: &Source) -> Result<Shape, ReadError> {
+///
+/// Also returns the input's text when the first line was all of it (a one-line body), so that
+/// it is not read twice.
+pub fn sniff(src: &Source) -> Result<(Shape, Option<Vec<u8>>), ReadError> {
     let mut r = src.reader()?;
-    let mut first = Vec::new();
+    // Sized for a one-line body, so that reading it does not copy it as it grows.
+    let mut first = Vec::with_capacity(usize::try_from(src.len).unwrap_or(0));
     let mut line_no = 0;
     loop {
         first.clear();
@@ -205,18 +209,20 @@ pub fn sniff(src: &Source) -> Result<Shape, ReadError> {
     let line = std::mem::take(&mut first);
     let body = trim(&line);
     match body.first() {
-        Some(b'[') => Ok(Shape::Document),
+        Some(b'[') => Ok((Shape::Document, None)),
         Some(b'{') => {
+            let mut rest = 0;
             let more = loop {
                 first.clear();
                 let n = r
                     .read_until(b'\n', &mut first)
                     .map_err(|e| src.error(None, None, e.to_string()))?;
+                rest += n;
                 if n == 0 || !trim(&first).is_empty() {
                     break n > 0;
                 }
             };
-            Ok(if more {
+            let shape = if more {
                 // JSON Lines when the first line is a whole value.
                 match serde_json::from_slice::<IgnoredAny>(body) {
                     Ok(_) => Shape::Lines,
@@ -226,7 +232,9 @@ pub fn sniff(src: &Source) -> Result<Shape, ReadError> {
                 Shape::Lines
             } else {
                 Shape::Document
-            })
+            };
+            let whole = line_no == 1 && rest == 0;
+            Ok((shape, whole.then_some(line)))
         }
         _ => Err(src.error(
             Some(line_no),

@@ -154,9 +154,11 @@ fn read_quietly<'t>(
     quiet: bool,
     keep: Keep<'t>,
 ) -> Result<Scanned<'t>, ReadError> {
-    let shape = input::sniff(src)?;
+    let (shape, text) = input::sniff(src)?;
     let mut progress = Progress::new("checking", if quiet { 0 } else { src.len });
-    let scanned = scan::scan(src, shape, opts.format(), keep, &mut |n| progress.update(n));
+    let scanned = scan::scan(src, (shape, text), opts.format(), keep, &mut |n| {
+        progress.update(n)
+    });
     progress.finish();
     let mut scanned = scanned?;
     let format = scanned.detection.format;

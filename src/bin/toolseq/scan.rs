@@ -199,9 +199,10 @@ fn parse_all(
     Ok(())
 }
 
+/// Reads the input of the given shape; `read` is its text when sniffing read all of it.
 pub fn scan<'t>(
     src: &Source,
-    shape: Shape,
+    (shape, read): (Shape, Option<Vec<u8>>),
     format: Option<Format>,
     keep: Keep<'t>,
     progress: &mut dyn FnMut(u64),
@@ -211,7 +212,10 @@ pub fn scan<'t>(
         evidence: "given",
     };
     if shape == Shape::Document {
-        let bytes = src.read_all()?;
+        let bytes = match read {
+            Some(bytes) => bytes,
+            None => src.read_all()?,
+        };
         progress(bytes.len() as u64);
         let bytes = match keep {
             Keep::Skeleton(cell) if format.is_none_or(|f| f == Format::Responses) => {
