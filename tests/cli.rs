@@ -656,3 +656,85 @@ fn a_folder_is_walked_in_parallel_and_an_unreadable_file_does_not_stop_it() {
         "{out}"
     );
 }
+
+/// A rollout over several of the checker's 4 MiB chunks, with a 5 MiB line among them: `n`
+/// turns of a call and its output, every seventh output missing.
+fn big_rollout(n: usize) -> (String, usize) {
+    let mut text = String::new();
+    let mut missing = 0;
+    let filler = "y".repeat(3000);
+    for t in 0..n {
+        let call = serde_json::json!({"timestamp": t, "type": "response_item", "payload":
+            {"type": "function_call", "call_id": format!("call_{t}"), "name": "shell", "arguments": "{}"}});
+        text.push_str(&format!("{call}\n"));
+        if t == n / 3 {
+            // A blank line and a line longer than a chunk: line numbers must stay right after it.
+            let huge = "z".repeat(5 << 20);
+            let msg = serde_json::json!({"timestamp": t, "type": "event_msg", "payload": {"type": "agent_message", "message": huge}});
+            text.push_str(&format!("\n{msg}\n"));
+        }
+        if t % 7 == 0 {
+            missing += 1;
+            continue;
+        }
+        let out = serde_json::json!({"timestamp": t, "type": "response_item", "payload":
+            {"type": "function_call_output", "call_id": format!("call_{t}"), "output": filler}});
+        text.push_str(&format!("{out}\n"));
+    }
+    (text, missing)
+}
+
+#[test]
+fn a_rollout_over_many_chunks_is_read_as_its_values_are() {
+    let (text, missing) = big_rollout(6000);
+    assert!(text.len() > 20 << 20);
+    let path = tmp("big_rollout.jsonl");
+    std::fs::write(&path, &text).unwrap();
+    let (code, out, err) = run(&["check", "--json", path.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let violations = report["violations"].as_array().unwrap();
+    assert_eq!(violations.len(), missing);
+    // Each violation names the line its call is on, counted across chunks and the long line.
+    let lines: Vec<&str> = text.split('\n').collect();
+    for v in violations {
+        let line = v["line"].as_u64().unwrap() as usize;
+        let id = v["call_id"].as_str().unwrap();
+        assert!(
+            lines[line - 1].contains(&format!("\"call_id\":\"{id}\"")),
+            "{v}"
+        );
+    }
+    // The library reading every line as a value finds the same.
+    let values: Vec<Value> = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let by_value = toolseq::check(&Value::Array(values), Some(toolseq::Format::Rollout)).unwrap();
+    assert_eq!(by_value.violations.len(), violations.len());
+    for (a, b) in by_value.violations.iter().zip(violations) {
+        assert_eq!(a.call_id.as_deref(), b["call_id"].as_str());
+        assert_eq!(a.index as u64, b["index"].as_u64().unwrap());
+    }
+}
+
+#[test]
+fn a_broken_line_deep_in_a_large_rollout_is_named_by_line_and_column() {
+    let (text, _) = big_rollout(4000);
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    // In a later chunk, in the half of it a second thread reads.
+    let broken = lines.len() * 4 / 5;
+    lines[broken] = r#"{"timestamp": 1, "type": "response_item", "payload": {"type": }}"#.into();
+    let path = tmp("broken_rollout.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    let (code, _, err) = run(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!(
+            "broken_rollout.jsonl:{}:63: expected value",
+            broken + 1
+        )),
+        "{err}"
+    );
+}

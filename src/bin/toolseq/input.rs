@@ -6,6 +6,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::PathBuf;
+use std::sync::mpsc;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
@@ -337,47 +338,104 @@ pub fn each_line(
 /// whole lines (a chunk ends with a line ending unless it holds the input's end; a line longer
 /// than `size` makes its chunk longer); stops at the first error. `progress` is told how many
 /// bytes have been read.
+///
+/// A thread reads the next chunk while `f` works on this one.
 pub fn each_chunk(
     src: &Source,
     size: usize,
     mut progress: impl FnMut(u64),
     mut f: impl FnMut(usize, &[u8], bool) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
-    let mut r = src.reader()?;
-    let mut buf: Vec<u8> = Vec::with_capacity(size);
-    let mut number = 1;
-    let mut read = 0u64;
-    let mut want = size;
-    loop {
-        let mut eof = false;
-        while buf.len() < want {
-            let data = r
-                .fill_buf()
-                .map_err(|e| src.error(Some(number), None, e.to_string()))?;
-            if data.is_empty() {
-                eof = true;
-                break;
-            }
-            let n = data.len().min(want - buf.len());
-            buf.extend_from_slice(&data[..n]);
-            r.consume(n);
-            read += n as u64;
+    std::thread::scope(|s| {
+        // One chunk in flight: memory stays at a few chunks whatever the input's size.
+        let (chunks, received) = mpsc::sync_channel(1);
+        let (recycle, recycled) = mpsc::channel();
+        s.spawn(move || read_chunks(src, size, &chunks, &recycled));
+        for chunk in received {
+            let Chunk {
+                first,
+                bytes,
+                eof,
+                read,
+            } = chunk?;
+            progress(read);
+            f(first, &bytes, eof)?;
+            // The reader may have stopped already; the buffer is then dropped.
+            let _ = recycle.send(bytes);
         }
-        progress(read);
-        let cut = match memchr::memrchr(b'\n', &buf) {
-            _ if eof => buf.len(),
-            Some(i) => i + 1,
-            None => {
-                want += size;
-                continue;
+        Ok(())
+    })
+}
+
+struct Chunk {
+    first: usize,
+    bytes: Vec<u8>,
+    eof: bool,
+    /// Bytes read so far.
+    read: u64,
+}
+
+/// The reading side of [`each_chunk`]: sends chunks until the input ends, an error (sent too),
+/// or the receiver hangs up.
+fn read_chunks(
+    src: &Source,
+    size: usize,
+    chunks: &mpsc::SyncSender<Result<Chunk, ReadError>>,
+    recycled: &mpsc::Receiver<Vec<u8>>,
+) {
+    let mut number = 1;
+    let err = |number, e: io::Error| src.error(Some(number), None, e.to_string());
+    let mut r = match src.reader() {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = chunks.send(Err(e));
+            return;
+        }
+    };
+    let mut carry = Vec::new();
+    let mut read = 0u64;
+    loop {
+        let mut buf = recycled.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.extend_from_slice(&carry);
+        let mut want = size;
+        let mut eof = false;
+        let cut = loop {
+            buf.reserve(want.saturating_sub(buf.len()));
+            while buf.len() < want {
+                // Straight into the chunk: a read this large bypasses the reader's buffer.
+                let limit = (want - buf.len()) as u64;
+                match (&mut r).take(limit).read_to_end(&mut buf) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => read += n as u64,
+                    Err(e) => {
+                        let _ = chunks.send(Err(err(number, e)));
+                        return;
+                    }
+                }
+            }
+            match memchr::memrchr(b'\n', &buf) {
+                _ if eof => break buf.len(),
+                Some(i) => break i + 1,
+                None => want += size,
             }
         };
-        f(number, &buf[..cut], eof)?;
-        if eof {
-            return Ok(());
+        carry.clear();
+        carry.extend_from_slice(&buf[cut..]);
+        buf.truncate(cut);
+        let lines = memchr::memchr_iter(b'\n', &buf).count();
+        let chunk = Chunk {
+            first: number,
+            bytes: buf,
+            eof,
+            read,
+        };
+        if chunks.send(Ok(chunk)).is_err() || eof {
+            return;
         }
-        number += memchr::memchr_iter(b'\n', &buf[..cut]).count();
-        buf.drain(..cut);
-        want = size;
+        number += lines;
     }
 }
