@@ -225,6 +225,7 @@ pub fn scan<'t>(
                         if let Ok(Some(body)) = wire::read_text_body(text) {
                             let detection = match format {
                                 Some(f) => given(f),
+                                // What detection says of any object with `input`.
                                 None => wire::detect(&serde_json::json!({"input": []}))
                                     .map_err(|e| src.error(None, None, e.to_string()))?,
                             };
@@ -287,6 +288,7 @@ pub fn scan<'t>(
             }
         }
         let Some(d) = &detection else { return Ok(()) };
+        // Lines of a format the text reader does not cover go straight to a value parse.
         let text_format = Some(d.format).filter(|f| wire::read_line("", *f).is_some());
         parse_all(src, text_format, lines, &mut |n, parsed| {
             match parsed? {
