@@ -657,7 +657,7 @@ fn a_folder_is_walked_in_parallel_and_an_unreadable_file_does_not_stop_it() {
     );
 }
 
-/// A rollout over several of the checker's 4 MiB chunks, with a 5 MiB line among them: `n`
+/// A rollout over several of the checker's 1 MiB chunks, with a 5 MiB line among them: `n`
 /// turns of a call and its output, every seventh output missing.
 fn big_rollout(n: usize) -> (String, usize) {
     let mut text = String::new();

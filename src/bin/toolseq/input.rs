@@ -347,8 +347,8 @@ pub fn each_chunk(
     mut f: impl FnMut(usize, &[u8], bool) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
     std::thread::scope(|s| {
-        // One chunk in flight: memory stays at a few chunks whatever the input's size.
-        let (chunks, received) = mpsc::sync_channel(1);
+        // Handed over, never queued: two chunks in memory, whatever the input's size.
+        let (chunks, received) = mpsc::sync_channel(0);
         let (recycle, recycled) = mpsc::channel();
         s.spawn(move || read_chunks(src, size, &chunks, &recycled));
         for chunk in received {

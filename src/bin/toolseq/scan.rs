@@ -19,7 +19,7 @@ use crate::input::{each_chunk, trim, ReadError, Shape, Source};
 const PEEK_LINES: usize = 10_000;
 
 /// Bytes of JSON Lines read and parsed at a time.
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 1 << 20;
 
 /// Below this many bytes a chunk is parsed on one thread: a thread costs more than it saves.
 const PARALLEL_BYTES: usize = 256 << 10;
