@@ -318,9 +318,9 @@ pub struct TextBody<'a> {
 pub fn read_text_body(text: &str) -> Result<Option<TextBody<'_>>, serde_json::Error> {
     let body: text::BodyView<'_> = serde_json::from_str(text)?;
     let items = match body.input {
-        Some(text::Input::Items(items)) => items,
-        Some(text::Input::Text) => Vec::new(),
-        Some(text::Input::Other) | None => return Ok(None),
+        Some(text::Items::Entries(items)) => items,
+        Some(text::Items::Text) => Vec::new(),
+        Some(text::Items::Other) | None => return Ok(None),
     };
     let mut skel = responses::read_entries(items);
     skel.server_history = [

@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::text::{Field, History, LineView};
+use super::text::{Field, Items, LineView};
 use super::{responses, Adapter, Edits};
 use crate::change::Change;
 use crate::format::{Format, ReadError};
@@ -198,20 +198,20 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
             None,
             "inter_agent_communication",
         )),
-        "compacted" => match payload.map_or(History::Absent, |p| p.replacement_history) {
-            History::Items(items) => Effect::Replace(
-                items
+        "compacted" => match payload.and_then(|p| p.replacement_history) {
+            Some(Items::Entries(entries)) => Effect::Replace(
+                entries
                     .into_iter()
                     .enumerate()
-                    .map(|(k, item)| {
-                        let mut e = responses::entry_of(item, i);
+                    .map(|(k, mut e)| {
+                        e.index = i;
                         e.block = Some(k);
                         e
                     })
                     .collect(),
             ),
-            History::Other => malformed("`replacement_history` is not an array"),
-            History::Absent => Effect::KeepUserMessages(Entry::new(
+            Some(Items::Text | Items::Other) => malformed("`replacement_history` is not an array"),
+            None => Effect::KeepUserMessages(Entry::new(
                 Kind::Message(Role::User),
                 i,
                 None,

@@ -130,22 +130,12 @@ impl<'a> ItemView<'a> {
     }
 }
 
-/// A rollout line's `replacement_history`.
-#[derive(Debug, Default)]
-pub(crate) enum History<'a> {
-    #[default]
-    Absent,
-    Items(Vec<ItemView<'a>>),
-    /// Present but not an array.
-    Other,
-}
-
 /// A rollout line's `payload`: a Responses item, or what a `compacted` or `event_msg` line
 /// carries.
 #[derive(Debug, Default)]
 pub(crate) struct Payload<'a> {
     pub item: ItemView<'a>,
-    pub replacement_history: History<'a>,
+    pub replacement_history: Option<Items<'a>>,
     /// `num_turns`, when it is a non-negative integer.
     pub num_turns: Option<u64>,
 }
@@ -154,13 +144,7 @@ impl<'a> Payload<'a> {
     fn of(p: &'a Value) -> Self {
         Payload {
             item: ItemView::of(p),
-            replacement_history: match p.get("replacement_history") {
-                None => History::Absent,
-                Some(Value::Array(items)) => {
-                    History::Items(items.iter().map(ItemView::of).collect())
-                }
-                Some(_) => History::Other,
-            },
+            replacement_history: p.get("replacement_history").map(Items::of),
             num_turns: p.get("num_turns").and_then(Value::as_u64),
         }
     }
@@ -187,21 +171,38 @@ impl<'a> LineView<'a> {
     }
 }
 
-/// A Responses request body's `input`.
+/// A list of Responses items (a body's `input`, a rollout line's `replacement_history`), read
+/// into entries as it is parsed, so the items' views are never all held.
 #[derive(Debug)]
-pub(crate) enum Input<'a> {
-    /// The entry of each item, read as it is parsed: the items' views are never all held.
-    Items(Vec<Entry<'a>>),
-    /// A plain string: one user message.
+pub(crate) enum Items<'a> {
+    /// Each item's entry; its index is its position in the list.
+    Entries(Vec<Entry<'a>>),
+    /// A plain string.
     Text,
-    /// Neither.
+    /// Anything else.
     Other,
+}
+
+impl<'a> Items<'a> {
+    fn of(v: &'a Value) -> Self {
+        match v {
+            Value::Array(items) => Items::Entries(
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(k, item)| super::responses::entry_of(ItemView::of(item), k))
+                    .collect(),
+            ),
+            Value::String(_) => Items::Text,
+            _ => Items::Other,
+        }
+    }
 }
 
 /// The top-level fields of a request body that reading a Responses body needs.
 #[derive(Debug, Default)]
 pub(crate) struct BodyView<'a> {
-    pub input: Option<Input<'a>>,
+    pub input: Option<Items<'a>>,
     pub previous_response_id: Field<'a>,
     pub conversation: Field<'a>,
     pub model: Field<'a>,
@@ -384,33 +385,6 @@ impl<'de> Deserialize<'de> for ItemView<'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for History<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = History<'de>;
-            any_value!(History<'de>, "an array of items", scalar: |_| History::Other);
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<History<'de>, E> {
-                Ok(History::Other)
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<History<'de>, E> {
-                Ok(History::Other)
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<History<'de>, A::Error> {
-                let mut items = Vec::new();
-                while let Some(item) = seq.next_element()? {
-                    items.push(item);
-                }
-                Ok(History::Items(items))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<History<'de>, A::Error> {
-                drain_map(map).map(|()| History::Other)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 impl<'de> Deserialize<'de> for Payload<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -465,64 +439,29 @@ impl<'de> Deserialize<'de> for LineView<'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for Input<'de> {
+impl<'de> Deserialize<'de> for Items<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Input<'de>;
-            any_value!(Input<'de>, "the input", scalar: |_| Input::Other);
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Input<'de>, E> {
-                Ok(Input::Other)
+            type Value = Items<'de>;
+            any_value!(Items<'de>, "a list of items", scalar: |_| Items::Other);
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Items<'de>, E> {
+                Ok(Items::Other)
             }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Input<'de>, E> {
-                Ok(Input::Text)
+            fn visit_str<E: de::Error>(self, _: &str) -> Result<Items<'de>, E> {
+                Ok(Items::Text)
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Input<'de>, A::Error> {
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'de>, A::Error> {
                 let mut entries = Vec::new();
                 while let Some(item) = seq.next_element()? {
                     entries.push(super::responses::entry_of(item, entries.len()));
                 }
                 // Up to half of a grown vector is spare: on a large body, tens of megabytes.
                 entries.shrink_to_fit();
-                Ok(Input::Items(entries))
+                Ok(Items::Entries(entries))
             }
-            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Input<'de>, A::Error> {
-                drain_map(map).map(|()| Input::Other)
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
-/// `thinking`: only its `type` is kept.
-struct Thinking<'a>(Field<'a>);
-
-impl<'de> Deserialize<'de> for Thinking<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Thinking<'de>;
-            any_value!(Thinking<'de>, "thinking", scalar: |_| Thinking(Field::Absent));
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Thinking<'de>, E> {
-                Ok(Thinking(Field::Absent))
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<Thinking<'de>, E> {
-                Ok(Thinking(Field::Absent))
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Thinking<'de>, A::Error> {
-                drain_seq(seq).map(|()| Thinking(Field::Absent))
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Thinking<'de>, A::Error> {
-                let mut ty = Field::Absent;
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::Type => ty = map.next_value()?,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
-                }
-                Ok(Thinking(ty))
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Items<'de>, A::Error> {
+                drain_map(map).map(|()| Items::Other)
             }
         }
         d.deserialize_any(V)
@@ -543,7 +482,8 @@ impl<'de> Deserialize<'de> for BodyView<'de> {
                         Key::PreviousResponseId => body.previous_response_id = map.next_value()?,
                         Key::Conversation => body.conversation = map.next_value()?,
                         Key::Model => body.model = map.next_value()?,
-                        Key::Thinking => body.thinking_type = map.next_value::<Thinking>()?.0,
+                        // Of `thinking`, only its `type` is kept.
+                        Key::Thinking => body.thinking_type = map.next_value::<ItemView>()?.ty,
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
