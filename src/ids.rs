@@ -69,11 +69,15 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let mut renames = Renames::default();
     let mut any_reasoning = false;
     let mut item_ids = 0;
-    let keys = crate::fingerprint::keys(entries.iter().map(|e| {
-        any_reasoning |= e.kind == Kind::Reasoning;
-        item_ids += usize::from(e.item_id.is_some());
-        e.item_id.as_deref()
-    }));
+    let mut arena = String::new();
+    let keys = crate::fingerprint::keys(
+        entries.iter().map(|e| {
+            any_reasoning |= e.kind == Kind::Reasoning;
+            item_ids += usize::from(e.item_id.is_some());
+            e.item_id.as_deref()
+        }),
+        &mut arena,
+    );
     // Sized up front: growing the map would move every key.
     let mut seen = crate::fingerprint::id_map(item_ids);
     for (i, e) in entries.iter().enumerate() {

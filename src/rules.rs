@@ -289,11 +289,15 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     // Each pass over a long history's entries costs about as much as a rule: this one also
     // counts the calls and notices references.
     let (mut call_count, mut references) = (0, false);
-    let keys = crate::fingerprint::keys(entries.iter().map(|e| {
-        call_count += usize::from(e.kind == Kind::Call);
-        references |= e.kind == Kind::Reference;
-        e.id()
-    }));
+    let mut arena = String::new();
+    let keys = crate::fingerprint::keys(
+        entries.iter().map(|e| {
+            call_count += usize::from(e.kind == Kind::Call);
+            references |= e.kind == Kind::Reference;
+            e.id()
+        }),
+        &mut arena,
+    );
     let mut calls = crate::fingerprint::id_map(call_count);
 
     let (placed_zone, anchor) = placement(skel);
