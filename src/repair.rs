@@ -414,18 +414,21 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
         let placed = match a.answer[i] {
             None => Placed::Synthetic { call: i },
             Some(o)
-                if a.verdicts[o]
+                if a.verdicts[o as usize]
                     == (Verdict::Answer {
-                        call: i,
+                        call: crate::rules::at(i),
                         placed: false,
                     }) =>
             {
-                Placed::Moved { entry: o, call: i }
+                Placed::Moved {
+                    entry: o as usize,
+                    call: i,
+                }
             }
             Some(_) => continue,
         };
         p.inserts.push(Insert {
-            anchor: a.anchor[i],
+            anchor: a.anchor[i] as usize,
             placed,
         });
     }

@@ -205,6 +205,17 @@ impl Violation {
     }
 }
 
+/// An entry's position in the analysis. Entries are counted in 32 bits, which halves the
+/// analysis's vectors and keeps more of a long history's in cache; four billion entries would
+/// take hundreds of gigabytes of skeleton, so the count never comes near it.
+pub(crate) type At = u32;
+
+/// `i` as an [`At`].
+#[allow(clippy::cast_possible_truncation)]
+pub(crate) fn at(i: usize) -> At {
+    i as At
+}
+
 /// How one entry fares against the rules.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Verdict {
@@ -217,9 +228,9 @@ pub(crate) enum Verdict {
     /// A call with an empty or absent id.
     EmptyCall,
     /// A later call with the id of `first`.
-    DuplicateCall { first: usize },
+    DuplicateCall { first: At },
     /// The output chosen to answer `call`.
-    Answer { call: usize, placed: bool },
+    Answer { call: At, placed: bool },
     /// An output with no call.
     Orphan,
     /// An output with no call in the body, in a body whose calls may live server-side: left
@@ -228,9 +239,9 @@ pub(crate) enum Verdict {
     /// An output with an empty or absent id.
     EmptyOutput,
     /// An output of another family than `call`.
-    Mismatch { call: usize },
+    Mismatch { call: At },
     /// An output for `call`, which has a better answer.
-    DuplicateOutput { call: usize },
+    DuplicateOutput { call: At },
 }
 
 impl Verdict {
@@ -274,9 +285,9 @@ pub(crate) struct Analysis {
     /// What the id rules found, by entry.
     pub ids: Vec<crate::ids::Found>,
     /// For each first call entry: the entry answering it.
-    pub answer: Vec<Option<usize>>,
+    pub answer: Vec<Option<At>>,
     /// For each call entry: where new or moved outputs for it go (after this entry's slot).
-    pub anchor: Vec<usize>,
+    pub anchor: Vec<At>,
     /// Whether outputs without a call in the body may answer calls stored server-side.
     pub server_side: bool,
 }
@@ -317,7 +328,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
 
     // Each call keeps its best candidate: well placed, then after the call, then before it;
     // first in document order on ties.
-    let mut best: Vec<Option<(u8, usize)>> = vec![None; n];
+    let mut best: Vec<Option<(u8, At)>> = vec![None; n];
     let mut judge = |i: usize, c: Option<usize>, verdicts: &mut [Verdict]| {
         let e = &entries[i];
         let Some(c) = c else {
@@ -329,7 +340,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             return;
         };
         if entries[c].family != e.family {
-            verdicts[i] = Verdict::Mismatch { call: c };
+            verdicts[i] = Verdict::Mismatch { call: at(c) };
             return;
         }
         // A server tool's result belongs in its call's message, after it; elsewhere the API
@@ -346,9 +357,9 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             2
         };
         if best[c].is_none_or(|(r, _)| rank < r) {
-            best[c] = Some((rank, i));
+            best[c] = Some((rank, at(i)));
         }
-        verdicts[i] = Verdict::DuplicateOutput { call: c };
+        verdicts[i] = Verdict::DuplicateOutput { call: at(c) };
     };
     // One pass in document order: an output mostly follows its call closely, so comparing their
     // ids finds the call's id still in cache. Outputs that come before any call with their id
@@ -364,14 +375,14 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
                     first: *first.get(),
                 },
                 hash_map::Entry::Vacant(slot) => {
-                    slot.insert(i);
+                    slot.insert(at(i));
                     Verdict::Call
                 }
             },
             (Kind::Output, None) => Verdict::EmptyOutput,
             (Kind::Output, Some(key)) => {
                 match calls.get(key) {
-                    Some(&c) => judge(i, Some(c), &mut verdicts),
+                    Some(&c) => judge(i, Some(c as usize), &mut verdicts),
                     None => early.push(i),
                 }
                 continue;
@@ -380,17 +391,17 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         };
     }
     for i in early {
-        let c = keys[i].and_then(|key| calls.get(&key)).copied();
+        let c = keys[i].and_then(|key| calls.get(&key)).map(|&c| c as usize);
         judge(i, c, &mut verdicts);
     }
     let mut answer = vec![None; n];
     for &c in calls.values() {
-        if let Some((rank, o)) = best[c] {
-            verdicts[o] = Verdict::Answer {
+        if let Some((rank, o)) = best[c as usize] {
+            verdicts[o as usize] = Verdict::Answer {
                 call: c,
                 placed: rank == 0,
             };
-            answer[c] = Some(o);
+            answer[c as usize] = Some(o);
         }
     }
     drop(best);
@@ -400,11 +411,11 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         .values()
         .filter(|&&c| {
             !matches!(
-                answer[c].map(|o| verdicts[o]),
+                answer[c as usize].map(|o| verdicts[o as usize]),
                 Some(Verdict::Answer { placed: true, .. })
             )
         })
-        .map(|&c| anchor[c]);
+        .map(|&c| anchor[c as usize] as usize);
     let mut more = crate::turns::analyze(skel, &verdicts, incoming);
     more.extend(crate::profile::analyze(skel, &verdicts));
     if !more.is_empty() {
@@ -422,13 +433,13 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
 
 /// Returns the "is output `o` well placed for call `c`" test and, per entry, the insertion anchor
 /// for outputs of a call at that entry.
-fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's, Vec<usize>) {
+fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's, Vec<At>) {
     let entries = &skel.entries;
     let n = entries.len();
     // Responses: a segment number that grows at each message; Chat/Anthropic: the message index of
     // the call group whose output run an entry belongs to.
-    let mut zone: Vec<Option<usize>> = vec![None; n];
-    let mut anchor: Vec<usize> = (0..n).collect();
+    let mut zone: Vec<Option<At>> = vec![None; n];
+    let mut anchor: Vec<At> = (0..at(n)).collect();
     match skel.adjacency {
         Adjacency::NoMessageBetween => {
             let mut seg = 0;
@@ -436,18 +447,18 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
                 if matches!(e.kind, Kind::Message(_)) {
                     seg += 1;
                 }
-                zone[i] = Some(seg);
+                zone[i] = Some(at(seg));
             }
         }
         Adjacency::NextMessageOnly => {
             let items = entries.iter().map(|e| e.index + 1).max().unwrap_or(0);
-            let mut last_output: Vec<Option<usize>> = vec![None; items + 1];
-            let mut last_entry: Vec<usize> = vec![0; items + 1];
+            let mut last_output: Vec<Option<At>> = vec![None; items + 1];
+            let mut last_entry: Vec<At> = vec![0; items + 1];
             for (i, e) in entries.iter().enumerate() {
-                last_entry[e.index] = i;
+                last_entry[e.index] = at(i);
                 if e.kind == Kind::Output && e.family != Some(Family::ServerTool) {
-                    last_output[e.index] = Some(i);
-                    zone[i] = e.index.checked_sub(1);
+                    last_output[e.index] = Some(at(i));
+                    zone[i] = e.index.checked_sub(1).map(at);
                 }
             }
             for (i, e) in entries.iter().enumerate() {
@@ -462,19 +473,19 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
             // (group message, last output's message)
             let mut run: Option<(usize, usize)> = None;
             // Indexed by source item: a message's anchor is its last call or output entry.
-            let mut group_anchor: Vec<Option<usize>> =
+            let mut group_anchor: Vec<Option<At>> =
                 vec![None; entries.iter().map(|e| e.index + 1).max().unwrap_or(0)];
             for (i, e) in entries.iter().enumerate() {
                 // Server tools pair inside one assistant message and are placed by the server.
                 if e.family == Some(Family::ServerTool) {
-                    zone[i] = Some(e.index);
+                    zone[i] = Some(at(e.index));
                     continue;
                 }
                 match e.kind {
                     Kind::Call => {
                         group = Some(e.index);
                         run = None;
-                        group_anchor[e.index] = Some(i);
+                        group_anchor[e.index] = Some(at(i));
                     }
                     Kind::Output => {
                         let z = match (group, run) {
@@ -486,14 +497,14 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
                         };
                         group = None;
                         run = z.map(|m| (m, e.index));
-                        zone[i] = z;
+                        zone[i] = z.map(at);
                         if let Some(m) = z {
-                            group_anchor[m] = Some(i);
+                            group_anchor[m] = Some(at(i));
                         }
                     }
                     _ => {
                         if group == Some(e.index) {
-                            group_anchor[e.index] = Some(i);
+                            group_anchor[e.index] = Some(at(i));
                         } else {
                             group = None;
                             run = None;
@@ -503,7 +514,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
             }
             for (i, e) in entries.iter().enumerate() {
                 if e.kind == Kind::Call {
-                    anchor[i] = group_anchor[e.index].unwrap_or(i);
+                    anchor[i] = group_anchor[e.index].unwrap_or(at(i));
                 }
             }
         }
@@ -515,7 +526,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
         } else if loose {
             o > c && zone[o] == zone[c]
         } else {
-            zone[o] == Some(entries[c].index)
+            zone[o] == Some(at(entries[c].index))
         }
     };
     (test, anchor)
@@ -557,7 +568,7 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
             }
             out.push(v);
         }
-        let call_at = |c: usize| Some(entries[c].index);
+        let call_at = |c: At| Some(entries[c as usize].index);
         let (rule, call_index) = match a.verdicts[i] {
             Verdict::Plain | Verdict::ServerSide => continue,
             Verdict::Malformed => (Rule::MalformedItem, None),
@@ -571,8 +582,12 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
             Verdict::Mismatch { call } => (Rule::KindMismatch, call_at(call)),
             Verdict::DuplicateOutput { call } => (Rule::DuplicateOutput, call_at(call)),
             Verdict::Answer { placed: true, .. } => continue,
-            Verdict::Answer { call, .. } if i < call => (Rule::OutputBeforeCall, call_at(call)),
-            Verdict::Answer { call, .. } if split(call, i) => (Rule::SplitResults, call_at(call)),
+            Verdict::Answer { call, .. } if i < call as usize => {
+                (Rule::OutputBeforeCall, call_at(call))
+            }
+            Verdict::Answer { call, .. } if split(call as usize, i) => {
+                (Rule::SplitResults, call_at(call))
+            }
             Verdict::Answer { call, .. } => (Rule::InterleavedMessage, call_at(call)),
         };
         out.push(violation(e, rule, call_index));
