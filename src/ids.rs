@@ -79,7 +79,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         &mut arena,
     );
     // Sized up front: growing the map would move every key.
-    let mut seen = crate::fingerprint::id_map(item_ids);
+    let mut seen = crate::fingerprint::IdMap::with_capacity(item_ids);
     for (i, e) in entries.iter().enumerate() {
         if e.kind == Kind::EmptyCallList {
             found.push(Found {
@@ -112,13 +112,10 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 }
             }
         }
-        let Some(item_id) = keys[i] else {
-            continue;
-        };
-        if removed_by_pairing(i) {
+        if keys[i].is_none() || removed_by_pairing(i) {
             continue;
         }
-        if seen.insert(item_id, i).is_some() {
+        if seen.insert(&keys, crate::rules::at(i)).is_some() {
             let action = if matches!(e.kind, Kind::Reasoning | Kind::Reference) {
                 Action::Remove
             } else if id_optional(e.label) {

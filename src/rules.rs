@@ -1,6 +1,5 @@
 //! The pairing rules: a pure, linear-time function from a [`Skeleton`] to [`Violation`]s.
 
-use std::collections::hash_map;
 use std::fmt;
 
 use crate::skeleton::{Adjacency, Entry, Family, Kind, Skeleton};
@@ -309,7 +308,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         }),
         &mut arena,
     );
-    let mut calls = crate::fingerprint::id_map(call_count);
+    let mut calls = crate::fingerprint::IdMap::with_capacity(call_count);
 
     let (placed_zone, anchor) = placement(skel);
     // A reference to an item the body shows is a duplicate of it, which a repair removes, not a
@@ -370,19 +369,14 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         verdicts[i] = match (e.kind, key) {
             (Kind::Malformed(_), _) => Verdict::Malformed,
             (Kind::Call, None) => Verdict::EmptyCall,
-            (Kind::Call, Some(key)) => match calls.entry(*key) {
-                hash_map::Entry::Occupied(first) => Verdict::DuplicateCall {
-                    first: *first.get(),
-                },
-                hash_map::Entry::Vacant(slot) => {
-                    slot.insert(at(i));
-                    Verdict::Call
-                }
+            (Kind::Call, Some(_)) => match calls.insert(&keys, at(i)) {
+                Some(first) => Verdict::DuplicateCall { first },
+                None => Verdict::Call,
             },
             (Kind::Output, None) => Verdict::EmptyOutput,
             (Kind::Output, Some(key)) => {
-                match calls.get(key) {
-                    Some(&c) => judge(i, Some(c as usize), &mut verdicts),
+                match calls.get(&keys, key) {
+                    Some(c) => judge(i, Some(c as usize), &mut verdicts),
                     None => early.push(i),
                 }
                 continue;
@@ -391,11 +385,13 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         };
     }
     for i in early {
-        let c = keys[i].and_then(|key| calls.get(&key)).map(|&c| c as usize);
+        let c = keys[i]
+            .and_then(|key| calls.get(&keys, &key))
+            .map(|c| c as usize);
         judge(i, c, &mut verdicts);
     }
     let mut answer = vec![None; n];
-    for &c in calls.values() {
+    for c in calls.values() {
         if let Some((rank, o)) = best[c as usize] {
             verdicts[o as usize] = Verdict::Answer {
                 call: c,
@@ -409,13 +405,13 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     // Where a repair puts outputs: after the anchor of each call not answered in place.
     let incoming = calls
         .values()
-        .filter(|&&c| {
+        .filter(|&c| {
             !matches!(
                 answer[c as usize].map(|o| verdicts[o as usize]),
                 Some(Verdict::Answer { placed: true, .. })
             )
         })
-        .map(|&c| anchor[c as usize] as usize);
+        .map(|c| anchor[c as usize] as usize);
     let mut more = crate::turns::analyze(skel, &verdicts, incoming);
     more.extend(crate::profile::analyze(skel, &verdicts));
     if !more.is_empty() {

@@ -147,7 +147,10 @@ pub fn read<'a, T: HistoryItem>(
 fn skeleton<T: HistoryItem>(history: &[T]) -> Skeleton<'_> {
     let mut skel = wire::empty_skeleton(T::FORMAT);
     skel.items = history.len();
-    skel.entries.reserve(history.len());
+    // A message with parallel calls reads into an entry per call: room for half again as many
+    // entries as items spares copying the whole vector when it grows, and room never written
+    // takes no memory.
+    skel.entries.reserve(history.len() + history.len() / 2);
     for (i, item) in history.iter().enumerate() {
         item.read(i, &mut skel.entries);
     }
