@@ -447,7 +447,7 @@ impl Ledger {
                 CallInfo {
                     tool,
                     family,
-                    started: Some(rec.at),
+                    started: Some(rec.at()),
                     ..CallInfo::new(CallState::Running, seq)
                 },
             );
@@ -470,7 +470,7 @@ impl Ledger {
                     call_id: id.clone(),
                 },
             );
-            let at = rec.at;
+            let at = rec.at();
             let call = conv
                 .calls
                 .entry(id)
@@ -491,36 +491,27 @@ impl Ledger {
 
     /// A call's span closed. With `answered` false and no output recorded, the call is cancelled.
     pub fn call_ended(&self, conversation: &str, call_id: &str, answered: bool) {
-        // Only a call still held as running changes; one evicted meanwhile is not brought back.
-        let known = self.with(conversation, |c| {
-            c.calls
-                .get(self.key(call_id))
-                .map(|c| c.state == CallState::Running)
-        });
-        if known != Some(Some(true)) {
-            return;
-        }
-        self.update(conversation, |conv, rec| {
+        // Only a call still held as running changes; one evicted meanwhile (or its whole
+        // conversation) is not brought back.
+        self.update_existing(conversation, |conv, rec| {
             let key = rec.key(call_id);
-            let Some(id) = conv.calls.get_key_value(key).map(|(id, _)| id.clone()) else {
+            if conv.calls.get(key).is_none_or(|c| c.state != CallState::Running) {
                 return;
-            };
+            }
+            let id = shared(conv, key);
             let Some(call) = conv.calls.get_mut(key) else {
                 return;
             };
-            if call.state != CallState::Running {
-                return;
-            }
             if call.holds_up() {
                 conv.running -= 1;
             }
             let kind = if answered {
                 call.state = CallState::Answered;
-                call.output_at = Some(rec.at);
+                call.output_at = Some(rec.at());
                 RecordKind::OutputRecorded { call_id: id }
             } else {
                 call.state = CallState::Cancelled;
-                call.cancelled_at = Some(rec.at);
+                call.cancelled_at = Some(rec.at());
                 RecordKind::CallCancelled { call_id: id }
             };
             rec.push(conv, kind);
@@ -596,7 +587,7 @@ impl Ledger {
             if call.holds_up() {
                 conv.running -= 1;
             }
-            call.synthetic_at = Some(rec.at);
+            call.synthetic_at = Some(rec.at());
         });
     }
 
@@ -702,6 +693,24 @@ impl Ledger {
 
     /// Runs `f` on the conversation (created if new), then wakes waiters if it settled.
     fn update(&self, conversation: &str, f: impl FnOnce(&mut Conversation, &mut Recorder)) {
+        self.update_in(conversation, true, f);
+    }
+
+    /// [`update`](Ledger::update) on a conversation only if the ledger holds it.
+    fn update_existing(
+        &self,
+        conversation: &str,
+        f: impl FnOnce(&mut Conversation, &mut Recorder),
+    ) {
+        self.update_in(conversation, false, f);
+    }
+
+    fn update_in(
+        &self,
+        conversation: &str,
+        create: bool,
+        f: impl FnOnce(&mut Conversation, &mut Recorder),
+    ) {
         let cfg = self.inner.config;
         let conv_key = self.key(conversation);
         let mut wakers = Vec::new();
@@ -715,6 +724,9 @@ impl Ledger {
             st.tick += 1;
             let tick = st.tick;
             if !st.conversations.contains_key(conv_key) {
+                if !create {
+                    return;
+                }
                 while st.conversations.len() >= cfg.max_conversations {
                     evict_conversation(st, &mut wakers);
                 }
@@ -728,7 +740,8 @@ impl Ledger {
             let before = conv.running;
             let mut rec = Recorder {
                 seq: st.seq,
-                at: self.inner.epoch.elapsed(),
+                epoch: self.inner.epoch,
+                at: None,
                 max_id_len: cfg.max_id_len,
                 truncated: 0,
             };
@@ -760,7 +773,10 @@ impl Ledger {
 /// Appends records with sequence numbers and a shared timestamp; cuts ids.
 struct Recorder {
     seq: u64,
-    at: Duration,
+    epoch: Instant,
+    /// Read when first needed: an update that records nothing (a span closing after its
+    /// output) spares a read of the clock.
+    at: Option<Duration>,
     max_id_len: usize,
     truncated: u64,
 }
@@ -774,11 +790,16 @@ impl Recorder {
         k
     }
 
+    fn at(&mut self) -> Duration {
+        *self.at.get_or_insert_with(|| self.epoch.elapsed())
+    }
+
     fn push(&mut self, conv: &mut Conversation, kind: RecordKind) -> u64 {
         self.seq += 1;
+        let at = self.at();
         conv.records.push_back(Record {
             seq: self.seq,
-            at: self.at,
+            at,
             kind,
         });
         self.seq
@@ -817,12 +838,11 @@ fn evict_record(conv: &mut Conversation) -> bool {
         return false;
     };
     if let Some(id) = rec.kind.call_id() {
-        if conv
-            .calls
-            .get(id)
-            .is_some_and(|c| c.first_seq == rec.seq && c.state != CallState::Running)
-        {
-            conv.calls.remove(id);
+        // Taken out and put back when it stays: it seldom does, and one lookup is saved.
+        if let Some((id, call)) = conv.calls.remove_entry(id) {
+            if call.first_seq != rec.seq || call.state == CallState::Running {
+                conv.calls.insert(id, call);
+            }
         }
     }
     conv.evicted_records += 1;
