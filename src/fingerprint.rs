@@ -28,14 +28,14 @@ impl Eq for Key<'_> {}
 /// A set of ids, each standing for the first entry holding it. A slot keeps only the entry's
 /// position, four bytes where a map from [`Key`]s held thirty-two, and the id is found through
 /// the entry's key: for 100k calls the table fits in the processor's second-level cache.
-pub(crate) struct IdMap {
+pub(crate) struct IdSet {
     table: HashTable<u32>,
 }
 
-impl IdMap {
+impl IdSet {
     /// An empty set with room for `capacity` ids: growing it would move every slot.
     pub(crate) fn with_capacity(capacity: usize) -> Self {
-        IdMap {
+        IdSet {
             table: HashTable::with_capacity(capacity),
         }
     }
@@ -121,7 +121,7 @@ mod tests {
             id: "call_b",
         };
         k.push(Some(forged));
-        let mut map = IdMap::with_capacity(2);
+        let mut map = IdSet::with_capacity(2);
         assert_eq!(map.insert(&k, 0), None);
         assert_eq!(map.insert(&k, 1), None);
         assert_eq!(map.insert(&k, 2), Some(0));

@@ -494,10 +494,14 @@ impl Ledger {
         // Only a call still held as running changes; one evicted meanwhile (or its whole
         // conversation) is not brought back.
         self.update_existing(conversation, |conv, rec| {
-            let key = rec.key(call_id);
-            if conv.calls.get(key).is_none_or(|c| c.state != CallState::Running) {
+            if conv
+                .calls
+                .get(self.key(call_id))
+                .is_none_or(|c| c.state != CallState::Running)
+            {
                 return;
             }
+            let key = rec.key(call_id);
             let id = shared(conv, key);
             let Some(call) = conv.calls.get_mut(key) else {
                 return;
@@ -696,7 +700,8 @@ impl Ledger {
         self.update_in(conversation, true, f);
     }
 
-    /// [`update`](Ledger::update) on a conversation only if the ledger holds it.
+    /// [`update`](Ledger::update) on a conversation only if the ledger holds it, for a change
+    /// that always makes a record when it makes any.
     fn update_existing(
         &self,
         conversation: &str,
@@ -718,9 +723,6 @@ impl Ledger {
         {
             let mut guard = self.inner.state.lock();
             let st = &mut *guard;
-            if conversation.len() > conv_key.len() {
-                st.stats.truncated_ids += 1;
-            }
             st.tick += 1;
             let tick = st.tick;
             if !st.conversations.contains_key(conv_key) {
@@ -746,6 +748,10 @@ impl Ledger {
                 truncated: 0,
             };
             f(conv, &mut rec);
+            // A cut conversation id counts once per update that did something with it.
+            if (create || rec.seq != st.seq) && conversation.len() > conv_key.len() {
+                st.stats.truncated_ids += 1;
+            }
             st.seq = rec.seq;
             st.stats.truncated_ids += rec.truncated;
             let mut evicted = 0;

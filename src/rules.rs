@@ -308,7 +308,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         }),
         &mut arena,
     );
-    let mut calls = crate::fingerprint::IdMap::with_capacity(call_count);
+    let mut calls = crate::fingerprint::IdSet::with_capacity(call_count);
 
     let (placed_zone, anchor) = placement(skel);
     // A reference to an item the body shows is a duplicate of it, which a repair removes, not a
