@@ -112,7 +112,10 @@ mod tests {
     fn lookups_compare_the_ids_not_only_their_hashes() {
         let mut arena = String::new();
         let mut k = keys(
-            ["call_a", "call_b", "call_a"].into_iter().map(Some).chain([None]),
+            ["call_a", "call_b", "call_a"]
+                .into_iter()
+                .map(Some)
+                .chain([None]),
             &mut arena,
         );
         // Two ids with one forced hash are still two ids.
