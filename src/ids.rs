@@ -78,7 +78,6 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         }),
         &mut arena,
     );
-    // Sized up front: growing the map would move every key.
     let mut seen = crate::fingerprint::IdSet::with_capacity(item_ids);
     for (i, e) in entries.iter().enumerate() {
         if e.kind == Kind::EmptyCallList {

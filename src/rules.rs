@@ -210,7 +210,6 @@ impl Violation {
 pub(crate) type At = u32;
 
 /// `i` as an [`At`].
-#[allow(clippy::cast_possible_truncation)]
 pub(crate) fn at(i: usize) -> At {
     i as At
 }
