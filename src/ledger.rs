@@ -494,16 +494,15 @@ impl Ledger {
         // Only a call still held as running changes; one evicted meanwhile (or its whole
         // conversation) is not brought back.
         self.update_existing(conversation, |conv, rec| {
-            if conv
+            let Some(id) = conv
                 .calls
-                .get(self.key(call_id))
-                .is_none_or(|c| c.state != CallState::Running)
-            {
+                .get_key_value(self.key(call_id))
+                .filter(|(_, c)| c.state == CallState::Running)
+                .map(|(id, _)| id.clone())
+            else {
                 return;
-            }
-            let key = rec.key(call_id);
-            let id = shared(conv, key);
-            let Some(call) = conv.calls.get_mut(key) else {
+            };
+            let Some(call) = conv.calls.get_mut(rec.key(call_id)) else {
                 return;
             };
             if call.holds_up() {
