@@ -63,11 +63,6 @@ impl IdSet {
             .find(key.hash, |j| keys[*j as usize].as_ref() == Some(key))
             .copied()
     }
-
-    /// The entries recorded, in no particular order.
-    pub(crate) fn values(&self) -> impl Iterator<Item = u32> + '_ {
-        self.table.iter().copied()
-    }
 }
 
 /// The key of each id, in order, its bytes copied into `arena`. Ids come from the model and the
@@ -104,6 +99,22 @@ pub(crate) fn keys<'s, 'a>(
         .collect()
 }
 
+/// The key of each id, in order, the id left where it lies: for ids whose only comparisons are
+/// between true duplicates (item ids, which no output points to), where copying them into an
+/// arena cost a tenth of a typed check on 100k items and saved nothing.
+pub(crate) fn keys_in_place<'s>(
+    ids: impl Iterator<Item = Option<&'s str>>,
+) -> Vec<Option<Key<'s>>> {
+    let state = foldhash::fast::RandomState::default();
+    ids.map(|id| {
+        id.map(|id| Key {
+            hash: state.hash_one(id),
+            id,
+        })
+    })
+    .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,8 +144,5 @@ mod tests {
         assert_eq!(map.get(&k, &forged), None);
         assert_eq!(map.insert(&k, 4), None);
         assert_eq!(map.get(&k, &forged), Some(4));
-        let mut firsts: Vec<u32> = map.values().collect();
-        firsts.sort_unstable();
-        assert_eq!(firsts, [0, 1, 4]);
     }
 }

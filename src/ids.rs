@@ -69,15 +69,11 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let mut renames = Renames::default();
     let mut any_reasoning = false;
     let mut item_ids = 0;
-    let mut arena = String::new();
-    let keys = crate::fingerprint::keys(
-        entries.iter().map(|e| {
-            any_reasoning |= e.kind == Kind::Reasoning;
-            item_ids += usize::from(e.item_id.is_some());
-            e.item_id.as_deref()
-        }),
-        &mut arena,
-    );
+    let keys = crate::fingerprint::keys_in_place(entries.iter().map(|e| {
+        any_reasoning |= e.kind == Kind::Reasoning;
+        item_ids += usize::from(e.item_id.is_some());
+        e.item_id.as_deref()
+    }));
     let mut seen = crate::fingerprint::IdSet::with_capacity(item_ids);
     for (i, e) in entries.iter().enumerate() {
         if e.kind == Kind::EmptyCallList {

@@ -389,28 +389,30 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             .map(|c| c as usize);
         judge(i, c, &mut verdicts);
     }
+    // Only first calls have a best answer. Walked in document order, not the set's: the set's
+    // order sends each step to a random place in these vectors.
     let mut answer = vec![None; n];
-    for c in calls.values() {
-        if let Some((rank, o)) = best[c as usize] {
+    for (c, b) in best.iter().enumerate() {
+        if let Some((rank, o)) = *b {
             verdicts[o as usize] = Verdict::Answer {
-                call: c,
+                call: at(c),
                 placed: rank == 0,
             };
-            answer[c as usize] = Some(o);
+            answer[c] = Some(o);
         }
     }
     drop(best);
     let mut ids = crate::ids::analyze(skel, &verdicts);
     // Where a repair puts outputs: after the anchor of each call not answered in place.
-    let incoming = calls
-        .values()
+    let incoming = (0..n)
         .filter(|&c| {
-            !matches!(
-                answer[c as usize].map(|o| verdicts[o as usize]),
-                Some(Verdict::Answer { placed: true, .. })
-            )
+            verdicts[c] == Verdict::Call
+                && !matches!(
+                    answer[c].map(|o| verdicts[o as usize]),
+                    Some(Verdict::Answer { placed: true, .. })
+                )
         })
-        .map(|c| anchor[c as usize] as usize);
+        .map(|c| anchor[c] as usize);
     let mut more = crate::turns::analyze(skel, &verdicts, incoming);
     more.extend(crate::profile::analyze(skel, &verdicts));
     if !more.is_empty() {
