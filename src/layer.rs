@@ -24,9 +24,12 @@
 //! [`EnvFilter`]: https://docs.rs/tracing-subscriber/latest/tracing_subscriber/filter/struct.EnvFilter.html
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use tracing_core::callsite::Identifier;
 use tracing_core::field::{Field, Visit};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Interest, Metadata, Subscriber};
@@ -68,26 +71,13 @@ pub struct InterestFilter {
     lookup: Arc<Lookup>,
 }
 
-impl InterestFilter {
-    fn interested(&self, meta: &Metadata<'_>) -> bool {
-        let l = &self.lookup;
-        let fields = || meta.fields().iter().map(|f| l.lists(f.name()));
-        if meta.is_span() {
-            l.span_role(meta.name()).is_some() || fields().any(|m| m & SPAN_FIELDS != 0)
-        } else {
-            l.event_named(meta.name()).is_some()
-                || fields().any(|m| m & role_bit(FieldRole::Event) != 0)
-        }
-    }
-}
-
 impl<S> Filter<S> for InterestFilter {
     fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        self.interested(meta)
+        self.lookup.site(meta).interested
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.interested(meta) {
+        if self.lookup.site(meta).interested {
             Interest::always()
         } else {
             Interest::never()
@@ -104,6 +94,43 @@ struct Lookup {
     fields: foldhash::HashMap<Box<str>, u8>,
     spans: foldhash::HashMap<Box<str>, SpanRole>,
     events: foldhash::HashMap<Box<str>, EventKind>,
+    /// Names this lookup among all others, in the per-thread cache of [`Site`]s.
+    id: u64,
+}
+
+thread_local! {
+    /// What each callsite means to each lookup, as this thread found it: a callsite's names are
+    /// looked up once, not at each of its spans and events (the filter's check alone hashed
+    /// every field name of each). Kept per thread so a span or event reads it with no lock.
+    static SITES: RefCell<foldhash::HashMap<(u64, Identifier), Site>> = RefCell::default();
+}
+
+/// Sites a thread keeps before it starts over: callsites are few, but layers may come and go.
+const MAX_SITES: usize = 4096;
+
+/// What the layer makes of one callsite, from its names alone.
+#[derive(Debug, Clone)]
+struct Site {
+    callsite: Identifier,
+    /// Whether the filter lets its spans or events through to the layer.
+    interested: bool,
+    /// The role of each field, by its index in the callsite's field set. Tracing's macros take
+    /// at most 32 fields; a field past those is looked up by name.
+    roles: [Option<FieldRole>; 32],
+    /// For a span: what its name makes of it.
+    span_role: Option<SpanRole>,
+    /// For an event: what its name makes of it.
+    event: Option<EventKind>,
+}
+
+impl Site {
+    /// The role of `field`, a field of this callsite or another.
+    fn role(&self, lookup: &Lookup, field: &Field) -> Option<FieldRole> {
+        match self.roles.get(field.index()) {
+            Some(role) if field.callsite() == self.callsite => *role,
+            _ => lookup.field_role(field.name()),
+        }
+    }
 }
 
 /// Field lists that make a span worth watching even when its name is not known.
@@ -153,7 +180,52 @@ impl Lookup {
             spans,
             events,
             convention: c,
+            id: {
+                static NEXT: AtomicU64 = AtomicU64::new(0);
+                NEXT.fetch_add(1, Ordering::Relaxed)
+            },
         }
+    }
+
+    /// What `meta`'s callsite means, worked out on its first span or event (or when tracing
+    /// registers it) and kept.
+    fn site(&self, meta: &Metadata<'_>) -> Site {
+        let key = (self.id, meta.callsite());
+        // During thread teardown the cache may be gone: the site is then worked out again.
+        if let Ok(Some(site)) = SITES.try_with(|s| s.borrow().get(&key).cloned()) {
+            return site;
+        }
+        let mut roles = [None; 32];
+        for (role, field) in roles.iter_mut().zip(meta.fields()) {
+            *role = self.field_role(field.name());
+        }
+        let lists = || meta.fields().iter().map(|f| self.lists(f.name()));
+        let (span_role, event) = if meta.is_span() {
+            (self.span_role(meta.name()), None)
+        } else {
+            (None, self.event_named(meta.name()))
+        };
+        let interested = if meta.is_span() {
+            span_role.is_some() || lists().any(|m| m & SPAN_FIELDS != 0)
+        } else {
+            event.is_some() || lists().any(|m| m & role_bit(FieldRole::Event) != 0)
+        };
+        let site = Site {
+            callsite: key.1.clone(),
+            interested,
+            roles,
+            span_role,
+            event,
+        };
+        let _ = SITES.try_with(|s| {
+            if let Ok(mut s) = s.try_borrow_mut() {
+                if s.len() >= MAX_SITES {
+                    s.clear();
+                }
+                s.insert(key, site.clone());
+            }
+        });
+        site
     }
 
     fn lists(&self, field: &str) -> u8 {
@@ -231,6 +303,7 @@ struct Fields {
 
 struct Visitor<'a> {
     lookup: &'a Lookup,
+    site: &'a Site,
     fields: &'a mut Fields,
 }
 
@@ -287,13 +360,13 @@ impl Visitor<'_> {
 
 impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if let Some(role) = self.lookup.field_role(field.name()) {
+        if let Some(role) = self.site.role(self.lookup, field) {
             self.set(role, Cow::Borrowed(value));
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
-        if let Some(role) = self.lookup.field_role(field.name()) {
+        if let Some(role) = self.site.role(self.lookup, field) {
             let mut s = format!("{value:?}");
             // `?id` on a string prints it quoted; `%id` does not.
             if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
@@ -306,10 +379,12 @@ impl Visit for Visitor<'_> {
 }
 
 impl LedgerLayer {
-    fn visit(&self, record: impl FnOnce(&mut dyn Visit)) -> Fields {
+    /// The fields `record` holds, read as those of `site`.
+    fn visit(&self, site: &Site, record: impl FnOnce(&mut dyn Visit)) -> Fields {
         let mut fields = Fields::default();
         record(&mut Visitor {
             lookup: &self.lookup,
+            site,
             fields: &mut fields,
         });
         fields
@@ -346,10 +421,10 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        let meta = attrs.metadata();
-        let f = self.visit(|v| attrs.record(v));
+        let site = self.lookup.site(attrs.metadata());
+        let f = self.visit(&site, |v| attrs.record(v));
         let op = f.operation;
-        let named = self.lookup.span_role(meta.name());
+        let named = site.span_role;
         let role = if named == Some(SpanRole::Call) || op == Some(SpanRole::Call) {
             SpanRole::Call
         } else if named == Some(SpanRole::Request) || op == Some(SpanRole::Request) {
@@ -392,8 +467,8 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        let f = self.visit(|v| values.record(v));
         let Some(span) = ctx.span(id) else { return };
+        let f = self.visit(&self.lookup.site(span.metadata()), |v| values.record(v));
         let mut ext = span.extensions_mut();
         let Some(state) = ext.get_mut::<SpanState>() else {
             return;
@@ -430,11 +505,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let f = self.visit(|v| event.record(v));
-        let Some(kind) = f
-            .event
-            .or_else(|| self.lookup.event_named(event.metadata().name()))
-        else {
+        let site = self.lookup.site(event.metadata());
+        let f = self.visit(&site, |v| event.record(v));
+        let Some(kind) = f.event.or(site.event) else {
             return;
         };
         let need_call = kind == EventKind::ToolOutput && f.call_id.is_none();

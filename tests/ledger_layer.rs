@@ -352,3 +352,41 @@ fn running_calls_are_never_evicted_and_dump_is_json_lines() {
     assert_eq!(lines[0]["call_id"], "keep");
     assert_eq!(lines[0]["conversation"], "c");
 }
+
+#[test]
+fn two_layers_read_one_callsite_each_by_its_own_convention() {
+    // One callsite, seen by a layer whose convention names it and by one whose does not: what
+    // either made of it must not leak into the other, alone or side by side, on one thread.
+    fn job(id: &str) {
+        drop(tracing::info_span!("run_job", job.ref = %id));
+    }
+    let named = || {
+        Convention::default()
+            .call_span("run_job")
+            .call_id_field("job.ref")
+    };
+    let (a, b) = (Ledger::new(), Ledger::new());
+    let only_a = tracing_subscriber::registry().with(toolseq::layer::layer_with(&a, named()));
+    tracing::subscriber::with_default(only_a, || job("j1"));
+    let only_b = tracing_subscriber::registry().with(toolseq::layer::layer(&b));
+    tracing::subscriber::with_default(only_b, || job("j2"));
+    let both = tracing_subscriber::registry()
+        .with(toolseq::layer::layer(&b))
+        .with(toolseq::layer::layer_with(&a, named()));
+    tracing::subscriber::with_default(both, || job("j3"));
+    // A span that closes unanswered leaves its call cancelled.
+    assert_eq!(
+        kinds(&a, "default"),
+        [
+            "call_started:j1",
+            "call_cancelled:j1",
+            "call_started:j3",
+            "call_cancelled:j3"
+        ]
+    );
+    assert!(
+        kinds(&b, "default").is_empty(),
+        "{:?}",
+        kinds(&b, "default")
+    );
+}
