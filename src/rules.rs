@@ -552,8 +552,11 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
     let split = crate::turns::split_results(skel);
     let mut out = Vec::new();
     let mut ids = a.ids.iter().filter(|f| f.violation).peekable();
-    for (i, e) in entries.iter().enumerate() {
+    // Walked by verdict: in a long clean history nearly every entry is a call answered in place
+    // or a plain message, and its entry need not be read at all.
+    for (i, verdict) in a.verdicts.iter().enumerate() {
         while let Some(f) = ids.next_if(|f| f.entry == i) {
+            let e = &entries[i];
             let mut v = violation(e, f.rule, None);
             v.item_id = match f.rule {
                 Rule::CallIdTooLong | Rule::InvalidCallId => None,
@@ -566,19 +569,18 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
             out.push(v);
         }
         let call_at = |c: At| Some(entries[c as usize].index);
-        let (rule, call_index) = match a.verdicts[i] {
-            Verdict::Plain | Verdict::ServerSide => continue,
+        let (rule, call_index) = match *verdict {
+            Verdict::Plain | Verdict::ServerSide | Verdict::Answer { placed: true, .. } => continue,
+            Verdict::Call if a.answer[i].is_some() => continue,
+            // A server tool still running at the end of its message is paused, not broken.
+            Verdict::Call if entries[i].family == Some(Family::ServerTool) => continue,
+            Verdict::Call => (Rule::MissingOutput, None),
             Verdict::Malformed => (Rule::MalformedItem, None),
             Verdict::EmptyCall | Verdict::EmptyOutput => (Rule::EmptyCallId, None),
-            // A server tool still running at the end of its message is paused, not broken.
-            Verdict::Call if e.family == Some(Family::ServerTool) => continue,
-            Verdict::Call if a.answer[i].is_none() => (Rule::MissingOutput, None),
-            Verdict::Call => continue,
             Verdict::DuplicateCall { first } => (Rule::DuplicateCall, call_at(first)),
             Verdict::Orphan => (Rule::OrphanOutput, None),
             Verdict::Mismatch { call } => (Rule::KindMismatch, call_at(call)),
             Verdict::DuplicateOutput { call } => (Rule::DuplicateOutput, call_at(call)),
-            Verdict::Answer { placed: true, .. } => continue,
             Verdict::Answer { call, .. } if i < call as usize => {
                 (Rule::OutputBeforeCall, call_at(call))
             }
@@ -587,6 +589,7 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
             }
             Verdict::Answer { call, .. } => (Rule::InterleavedMessage, call_at(call)),
         };
+        let e = &entries[i];
         out.push(violation(e, rule, call_index));
     }
     out
