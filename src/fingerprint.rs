@@ -75,14 +75,17 @@ pub(crate) fn keys<'s, 'a>(
     arena: &'a mut String,
 ) -> Vec<Option<Key<'a>>> {
     let state = foldhash::fast::RandomState::default();
-    let spans: Vec<Option<(u64, usize)>> = warmed(ids)
-        .map(|id| {
-            id.map(|id| {
-                arena.push_str(id);
-                (state.hash_one(id), id.len())
-            })
+    let mut span = |id: Option<&str>| {
+        id.map(|id| {
+            arena.push_str(id);
+            (state.hash_one(id), id.len())
         })
-        .collect();
+    };
+    let spans: Vec<Option<(u64, usize)>> = if worth_warming(&ids) {
+        warmed(ids).map(&mut span).collect()
+    } else {
+        ids.map(&mut span).collect()
+    };
     let arena: &'a str = arena;
     let mut at = 0;
     spans
@@ -106,14 +109,23 @@ pub(crate) fn keys_in_place<'s>(
     ids: impl Iterator<Item = Option<&'s str>>,
 ) -> Vec<Option<Key<'s>>> {
     let state = foldhash::fast::RandomState::default();
-    warmed(ids)
-        .map(|id| {
-            id.map(|id| Key {
-                hash: state.hash_one(id),
-                id,
-            })
+    let key = |id: Option<&'s str>| {
+        id.map(|id| Key {
+            hash: state.hash_one(id),
+            id,
         })
-        .collect()
+    };
+    if worth_warming(&ids) {
+        warmed(ids).map(key).collect()
+    } else {
+        ids.map(key).collect()
+    }
+}
+
+/// Whether there are enough ids to miss the cache. A short history's ids are in it already, and
+/// going through chunks would only cost time: a tenth of a check of 1k items.
+fn worth_warming(ids: &impl Iterator) -> bool {
+    ids.size_hint().0 >= 16_384
 }
 
 /// `ids`, unchanged, each chunk of them read once before the first of the chunk is yielded.
