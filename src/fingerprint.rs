@@ -227,4 +227,25 @@ mod tests {
         assert_eq!(warmed(ids.iter().copied()).collect::<Vec<_>>(), ids);
         assert_eq!(warmed(std::iter::empty()).next(), None);
     }
+
+    #[test]
+    fn a_long_history_is_keyed_as_a_short_one() {
+        let names: Vec<String> = (0..20_000)
+            .map(|n| format!("call_{}", n % 15_000))
+            .collect();
+        let ids = || names.iter().map(|id| Some(id.as_str())).chain([None]);
+        assert!(worth_warming(&ids()));
+        let mut arena = String::new();
+        let copied = keys(ids(), &mut arena);
+        let in_place = keys_in_place(ids());
+        for k in [&copied, &in_place] {
+            let got: Vec<Option<&str>> = k.iter().map(|k| k.map(|k| k.id)).collect();
+            assert_eq!(got, ids().collect::<Vec<_>>());
+            let mut set = IdSet::with_capacity(15_000);
+            let firsts: Vec<Option<u32>> = (0..k.len() as u32).map(|i| set.insert(k, i)).collect();
+            assert_eq!(firsts[14_999], None);
+            assert_eq!(firsts[15_000], Some(0), "a repeated id finds its first");
+            assert_eq!(firsts[20_000], None);
+        }
+    }
 }
