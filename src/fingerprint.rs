@@ -104,7 +104,7 @@ pub(crate) fn keys<'s, 'a>(
 
 /// The key of each id, in order, the id left where it lies: for ids whose only comparisons are
 /// between true duplicates (item ids, which no output points to), where copying them into an
-/// arena cost a tenth of a typed check on 100k items and saved nothing.
+/// arena cost 7% of a typed check on 100k items and saved nothing.
 pub(crate) fn keys_in_place<'s>(
     ids: impl Iterator<Item = Option<&'s str>>,
 ) -> Vec<Option<Key<'s>>> {
@@ -123,7 +123,7 @@ pub(crate) fn keys_in_place<'s>(
 }
 
 /// Whether there are enough ids to miss the cache. A short history's ids are in it already, and
-/// going through chunks would only cost time: a tenth of a check of 1k items.
+/// going through chunks would only cost time: up to a fifth of a check of 1k items.
 fn worth_warming(ids: &impl Iterator) -> bool {
     ids.size_hint().0 >= 16_384
 }
@@ -133,7 +133,7 @@ fn worth_warming(ids: &impl Iterator) -> bool {
 /// Every id of a long history is its own cache miss, and nearly its own page. Reading the first
 /// byte of a chunk's ids in a loop that does nothing else lets the processor wait for the whole
 /// chunk's misses at once; the chunk is small enough that its lines and page translations are
-/// still there when the ids are hashed. On 100k items this took a fifth off reading the ids.
+/// still there when the ids are hashed: 5–9% off a typed check of 100k items.
 fn warmed<'s, I: Iterator<Item = Option<&'s str>>>(ids: I) -> Warmed<'s, I> {
     Warmed {
         ids,

@@ -85,8 +85,8 @@ impl<S> Filter<S> for InterestFilter {
     }
 }
 
-/// The convention's names in hash maps, built once: every span, event and field the layer and
-/// its filter see is looked up, not compared with each name of each list.
+/// The convention's names in hash maps, built once: each callsite's names are looked up (once
+/// per thread, see [`Site`]), not compared with each name of each list.
 #[derive(Debug)]
 struct Lookup {
     convention: Convention,
