@@ -143,6 +143,13 @@ const fn role_bit(role: FieldRole) -> u8 {
     1 << role as u8
 }
 
+/// The first of `lists` (one bit per [`FieldRole`]) in [`FieldRole`] order.
+fn first_role(lists: u8) -> Option<FieldRole> {
+    FieldRole::ALL
+        .into_iter()
+        .find(|&r| lists & role_bit(r) != 0)
+}
+
 impl Lookup {
     fn new(c: Convention) -> Self {
         let mut fields = foldhash::HashMap::<Box<str>, u8>::default();
@@ -196,19 +203,24 @@ impl Lookup {
             return site;
         }
         let mut roles = [None; 32];
-        for (role, field) in roles.iter_mut().zip(meta.fields()) {
-            *role = self.field_role(field.name());
+        // Every list any of its fields is in.
+        let mut in_lists = 0;
+        for (i, field) in meta.fields().iter().enumerate() {
+            let lists = self.lists(field.name());
+            in_lists |= lists;
+            if let Some(role) = roles.get_mut(i) {
+                *role = first_role(lists);
+            }
         }
-        let lists = || meta.fields().iter().map(|f| self.lists(f.name()));
         let (span_role, event) = if meta.is_span() {
             (self.span_role(meta.name()), None)
         } else {
             (None, self.event_named(meta.name()))
         };
         let interested = if meta.is_span() {
-            span_role.is_some() || lists().any(|m| m & SPAN_FIELDS != 0)
+            span_role.is_some() || in_lists & SPAN_FIELDS != 0
         } else {
-            event.is_some() || lists().any(|m| m & role_bit(FieldRole::Event) != 0)
+            event.is_some() || in_lists & role_bit(FieldRole::Event) != 0
         };
         let site = Site {
             callsite: key.1.clone(),
@@ -234,10 +246,7 @@ impl Lookup {
 
     /// The role of a field: the first list, in [`FieldRole`] order, that names it.
     fn field_role(&self, field: &str) -> Option<FieldRole> {
-        let lists = self.lists(field);
-        FieldRole::ALL
-            .into_iter()
-            .find(|&r| lists & role_bit(r) != 0)
+        first_role(self.lists(field))
     }
 
     fn span_role(&self, name: &str) -> Option<SpanRole> {
