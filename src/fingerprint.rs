@@ -81,11 +81,7 @@ pub(crate) fn keys<'s, 'a>(
             (state.hash_one(id), id.len())
         })
     };
-    let spans: Vec<Option<(u64, usize)>> = if worth_warming(&ids) {
-        warmed(ids).map(&mut span).collect()
-    } else {
-        ids.map(&mut span).collect()
-    };
+    let spans: Vec<Option<(u64, usize)>> = map_ids(ids, &mut span);
     let arena: &'a str = arena;
     let mut at = 0;
     spans
@@ -115,10 +111,18 @@ pub(crate) fn keys_in_place<'s>(
             id,
         })
     };
+    map_ids(ids, key)
+}
+
+/// `f` of each id, in order, the ids read in chunks when there are enough of them.
+fn map_ids<'s, T>(
+    ids: impl Iterator<Item = Option<&'s str>>,
+    f: impl FnMut(Option<&'s str>) -> T,
+) -> Vec<T> {
     if worth_warming(&ids) {
-        warmed(ids).map(key).collect()
+        warmed(ids).map(f).collect()
     } else {
-        ids.map(key).collect()
+        ids.map(f).collect()
     }
 }
 
