@@ -2,10 +2,9 @@
 //! for each format at 1k, 10k and 100k items, with 0% and 50% of outputs missing.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use support::history;
+use support::{group, history};
 use toolseq::{Format, RepairOptions};
 
 mod support;
@@ -24,13 +23,7 @@ fn bench(c: &mut Criterion) {
         for items in [1_000usize, 10_000, 100_000] {
             for (label, missing) in [("0pct", None), ("50pct", Some(2))] {
                 let body = history(format, items, missing);
-                let mut g = c.benchmark_group(format!("{format}/{items}/{label}"));
-                if items >= 100_000 {
-                    g.sample_size(10).measurement_time(Duration::from_secs(4));
-                } else if items >= 10_000 {
-                    g.sample_size(20).measurement_time(Duration::from_secs(3));
-                }
-                g.warm_up_time(Duration::from_millis(500));
+                let mut g = group(c, format!("{format}/{items}/{label}"), items);
                 g.bench_function("serde_json_to_vec", |b| {
                     b.iter(|| serde_json::to_vec(black_box(&body)).map(|v| v.len()))
                 });

@@ -2,13 +2,12 @@
 //! client pays on every request: async-openai's Responses and Chat items at 1k, 10k and 100k.
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use async_openai::types::chat::ChatCompletionRequestMessage;
 use async_openai::types::responses::InputItem;
 use criterion::{criterion_group, criterion_main, Criterion};
 use serde::de::DeserializeOwned;
-use support::history;
+use support::{group, history};
 use toolseq::typed::{self, HistoryItem};
 use toolseq::Format;
 
@@ -34,13 +33,7 @@ fn typed_history<T: DeserializeOwned>(format: Format, items: usize) -> Vec<T> {
 }
 
 fn measure<T: HistoryItem>(c: &mut Criterion, items: usize, history: &[T]) {
-    let mut g = c.benchmark_group(format!("typed/{}/{items}", T::FORMAT));
-    if items >= 100_000 {
-        g.sample_size(10).measurement_time(Duration::from_secs(4));
-    } else if items >= 10_000 {
-        g.sample_size(20).measurement_time(Duration::from_secs(3));
-    }
-    g.warm_up_time(Duration::from_millis(500));
+    let mut g = group(c, format!("typed/{}/{items}", T::FORMAT), items);
     g.bench_function("serde_json_to_vec", |b| {
         b.iter(|| serde_json::to_vec(black_box(history)).map(|v| v.len()))
     });

@@ -1,9 +1,25 @@
 //! The histories the benchmarks measure, shared by `check` and `typed`.
 
 use std::hint::black_box;
+use std::time::Duration;
 
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion};
 use serde_json::{json, Value};
 use toolseq::Format;
+
+/// A group named `name` for histories of `items` items: fewer, longer samples for the large ones,
+/// which take tens of milliseconds each.
+pub fn group<'c>(c: &'c mut Criterion, name: String, items: usize) -> BenchmarkGroup<'c, WallTime> {
+    let mut g = c.benchmark_group(name);
+    if items >= 100_000 {
+        g.sample_size(10).measurement_time(Duration::from_secs(4));
+    } else if items >= 10_000 {
+        g.sample_size(20).measurement_time(Duration::from_secs(3));
+    }
+    g.warm_up_time(Duration::from_millis(500));
+    g
+}
 
 /// About 1.5 kB of tool output and 200 B of message text: typical of a coding agent's history.
 pub fn history(format: Format, items: usize, missing_every: Option<usize>) -> Value {
