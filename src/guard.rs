@@ -314,7 +314,7 @@ impl Guard {
     ) -> Result<Report, Error> {
         let (skel, profile) = body.read(&self.repair)?;
         let analysis = crate::rules::analyze(&skel);
-        let violations = crate::rules::violations(&skel, &analysis);
+        let violations: Vec<_> = crate::rules::violations(&skel, &analysis).collect();
         let snap = self.ledger.snapshot(conversation);
         let mut report = Report {
             detection,

@@ -100,7 +100,7 @@ fn check_model(body: &Value, format: Option<Format>, model: Option<&str>) -> Res
         detection,
         profile,
         items: skel.items,
-        violations: rules::violations(&skel, &analysis),
+        violations: rules::violations(&skel, &analysis).collect(),
         changes: Vec::new(),
         findings: report::server_side_findings(&skel, &analysis),
     })
@@ -124,7 +124,7 @@ pub fn repair(
         opts.thought_signature_bypass,
     )?;
     let analysis = rules::analyze(&skel);
-    let violations = rules::violations(&skel, &analysis);
+    let violations: Vec<_> = rules::violations(&skel, &analysis).collect();
     let plan = repair::plan_from(&analysis);
     let items = skel.items;
     let findings = report::server_side_findings(&skel, &analysis);

@@ -8,6 +8,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 
 use crate::ids::Action;
 use crate::rules::{analyze, Analysis, Rule, Verdict, Violation};
@@ -348,7 +349,8 @@ pub fn plan(skel: &Skeleton) -> Plan {
 /// What one analysis of a skeleton finds: what [`check`](crate::rules::check), [`plan`] and
 /// [`server_side_outputs`](crate::rules::server_side_outputs) give, which make an analysis
 /// each. On a large history the analysis costs more than reading it: a report that needs all
-/// three makes it once here.
+/// three makes it once here. The violations are made one at a time as they are read, so a
+/// report of a million of them never holds them all.
 ///
 /// ```
 /// use serde_json::json;
@@ -357,27 +359,51 @@ pub fn plan(skel: &Skeleton) -> Plan {
 ///     {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"}]});
 /// let skel = toolseq::wire::read(&body, toolseq::Format::Responses).unwrap();
 /// let found = toolseq::repair::findings(&skel);
-/// assert_eq!(found.violations, toolseq::rules::check(&skel));
+/// assert_eq!(found.violations().collect::<Vec<_>>(), toolseq::rules::check(&skel));
+/// assert!(!found.is_clean());
 /// assert_eq!(found.plan, toolseq::repair::plan(&skel));
 /// assert!(found.server_side.is_empty());
 /// ```
-#[derive(Debug, Clone, PartialEq)]
 pub struct Findings<'s> {
-    /// The violations, in document order.
-    pub violations: Vec<Violation>,
-    /// The plan that mends them.
+    skel: &'s Skeleton<'s>,
+    analysis: Analysis,
+    /// The plan that mends the violations.
     pub plan: Plan,
     /// Outputs whose call may be stored server-side: `(entry, call id)`, in document order.
     pub server_side: Vec<(usize, &'s str)>,
 }
 
+impl<'s> Findings<'s> {
+    /// The violations, in document order, made as they are read: each call walks the analysis
+    /// again.
+    pub fn violations(&self) -> impl Iterator<Item = Violation> + '_ {
+        crate::rules::violations(self.skel, &self.analysis)
+    }
+
+    /// Whether no rule is broken.
+    pub fn is_clean(&self) -> bool {
+        self.violations().next().is_none()
+    }
+}
+
+impl fmt::Debug for Findings<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Findings")
+            .field("violations", &self.violations().collect::<Vec<_>>())
+            .field("plan", &self.plan)
+            .field("server_side", &self.server_side)
+            .finish()
+    }
+}
+
 /// Analyses `skel` once for its violations, its repair plan and its outputs left to the server.
 pub fn findings<'s>(skel: &'s Skeleton<'s>) -> Findings<'s> {
-    let a = analyze(skel);
+    let analysis = analyze(skel);
     Findings {
-        violations: crate::rules::violations(skel, &a),
-        plan: plan_from(&a),
-        server_side: crate::rules::server_side_of(skel, &a),
+        plan: plan_from(&analysis),
+        server_side: crate::rules::server_side_of(skel, &analysis),
+        skel,
+        analysis,
     }
 }
 

@@ -543,19 +543,24 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
 /// assert_eq!(found[0].rule, Rule::MissingOutput);
 /// ```
 pub fn check(skel: &Skeleton) -> Vec<Violation> {
-    violations(skel, &analyze(skel))
+    violations(skel, &analyze(skel)).collect()
 }
 
-/// The violations an analysis of `skel` found, in document order.
-pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
+/// The violations an analysis of `skel` found, in document order, made one at a time: a report
+/// of a million violations writes each as it is made and never holds them all.
+pub(crate) fn violations<'s>(
+    skel: &'s Skeleton<'s>,
+    a: &'s Analysis,
+) -> impl Iterator<Item = Violation> + 's {
     let entries = &skel.entries;
     let split = crate::turns::split_results(skel);
-    let mut out = Vec::new();
     let mut ids = a.ids.iter().filter(|f| f.violation).peekable();
+    let mut next = 0;
     // Walked by verdict: in a long clean history nearly every entry is a call answered in place
     // or a plain message, and its entry need not be read at all.
-    for (i, verdict) in a.verdicts.iter().enumerate() {
-        while let Some(f) = ids.next_if(|f| f.entry == i) {
+    std::iter::from_fn(move || loop {
+        let (i, verdict) = (next, a.verdicts.get(next)?);
+        if let Some(f) = ids.next_if(|f| f.entry == i) {
             let e = &entries[i];
             let mut v = violation(e, f.rule, None);
             v.item_id = match f.rule {
@@ -566,8 +571,9 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
             if f.rule == Rule::MissingReasoningContent {
                 v.block = None;
             }
-            out.push(v);
+            return Some(v);
         }
+        next += 1;
         let call_at = |c: At| Some(entries[c as usize].index);
         let (rule, call_index) = match *verdict {
             Verdict::Plain | Verdict::ServerSide | Verdict::Answer { placed: true, .. } => continue,
@@ -589,10 +595,8 @@ pub(crate) fn violations(skel: &Skeleton, a: &Analysis) -> Vec<Violation> {
             }
             Verdict::Answer { call, .. } => (Rule::InterleavedMessage, call_at(call)),
         };
-        let e = &entries[i];
-        out.push(violation(e, rule, call_index));
-    }
-    out
+        return Some(violation(&entries[i], rule, call_index));
+    })
 }
 
 fn violation(e: &Entry, rule: Rule, call_index: Option<usize>) -> Violation {

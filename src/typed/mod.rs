@@ -182,7 +182,7 @@ fn report_of<T: HistoryItem>(
         },
         profile,
         items: skel.items,
-        violations: rules::violations(skel, analysis),
+        violations: rules::violations(skel, analysis).collect(),
         changes: Vec::new(),
         findings: report::server_side_findings(skel, analysis),
     }

@@ -12,14 +12,13 @@ use toolseq::Rule;
 
 use crate::input::{ReadError, Source};
 use crate::term::Style;
-use crate::Opts;
+use crate::{Opts, Tally};
 
 /// What checking one file found.
 enum Outcome {
     Checked {
         items: usize,
-        /// Violations by rule, in the order first seen.
-        counts: Vec<(Rule, usize)>,
+        counts: Tally,
         /// The `--json` object, when asked for.
         json: Option<Vec<u8>>,
     },
@@ -62,10 +61,10 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
                 json,
             } => {
                 items += n;
-                if !counts.is_empty() {
+                if counts.total() > 0 {
                     broken += 1;
                 }
-                for &(rule, k) in counts {
+                for &(rule, k) in &counts.0 {
                     match totals.iter_mut().find(|(r, ..)| *r == rule) {
                         Some((_, v, f)) => {
                             *v += k;
@@ -76,13 +75,11 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
                 }
                 if let Some(j) = json {
                     out.write_all(j).map_err(write_err)?;
-                } else if !counts.is_empty() {
-                    let total: usize = counts.iter().map(|(_, k)| k).sum();
+                } else if counts.total() > 0 {
                     writeln!(
                         out,
-                        "{name}: {} {}",
-                        style.bad(&format!("{total} violation(s):")),
-                        crate::tally_text(counts)
+                        "{name}: {} {counts}",
+                        style.bad(&format!("{} violation(s):", counts.total())),
                     )
                     .map_err(write_err)?;
                 }
@@ -228,7 +225,10 @@ fn check_one(opts: &Opts, path: &Path) -> Outcome {
         });
         Ok(Outcome::Checked {
             items: scanned.skel.items,
-            counts: crate::tally(&found.violations),
+            counts: found.violations().fold(Tally::default(), |mut t, v| {
+                t.add(v.rule);
+                t
+            }),
             json,
         })
     });

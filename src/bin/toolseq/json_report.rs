@@ -40,7 +40,7 @@ pub fn write(
     out.write_all(b",\"violations\":")?;
     array(
         &mut out,
-        found.violations.iter().map(|v| {
+        found.violations().map(|v| {
             json!({
                 "rule": v.rule.name(),
                 "call_id": v.call_id,
@@ -48,7 +48,7 @@ pub fn write(
                 "index": v.index,
                 "line": scanned.line_of(v.index),
                 "block": v.block,
-                "api_error": api_error(scanned.detection.format, v),
+                "api_error": api_error(scanned.detection.format, &v),
             })
         }),
     )?;

@@ -183,7 +183,7 @@ fn check(opts: &Opts, file: &str) -> Result<u8, ReadError> {
         print_report(&mut out, &src.name, &scanned, &found, style, "would")
     };
     written.map_err(|e| src.error(None, None, format!("cannot write: {e}")))?;
-    Ok(u8::from(!found.violations.is_empty()))
+    Ok(u8::from(!found.is_clean()))
 }
 
 fn fix(
@@ -222,7 +222,7 @@ fn fix(
     let mended = |v: &toolseq::Violation| {
         v.repairable() || (signature_bypass && v.rule == Rule::MissingThoughtSignature)
     };
-    let left = !found.violations.iter().all(mended);
+    let left = !found.violations().all(|v| mended(&v));
     let opts = RepairOptions::default().missing_text(text);
     let mut progress = Progress::new("writing", src.len);
     let written = match output {
@@ -304,7 +304,7 @@ fn print_report(
     style: Style,
     verb: &str,
 ) -> io::Result<()> {
-    let (violations, p) = (&found.violations, &found.plan);
+    let p = &found.plan;
     writeln!(
         out,
         "{}: {} ({}), {} items, rule set v{}",
@@ -317,7 +317,10 @@ fn print_report(
     if let Some(p) = &scanned.profile {
         writeln!(out, "  profile {p}")?;
     }
-    for v in violations {
+    // Counted as they are written: a report of a million violations never holds them all.
+    let mut counts = Tally::default();
+    for v in found.violations() {
+        counts.add(v.rule);
         let id = v
             .item_id
             .as_deref()
@@ -361,7 +364,7 @@ fn print_report(
             "      {}",
             style.dim(&format!("hint: {}", v.rule.hint()))
         )?;
-        if let Some(e) = api_error(scanned.detection.format, v) {
+        if let Some(e) = api_error(scanned.detection.format, &v) {
             writeln!(
                 out,
                 "      {}",
@@ -381,7 +384,7 @@ fn print_report(
             ))
         )?;
     }
-    if violations.is_empty() {
+    if counts.total() == 0 {
         return writeln!(
             out,
             "{}",
@@ -397,26 +400,35 @@ fn print_report(
     writeln!(
         out,
         "{} violation(s): {}; `toolseq fix` {verb} insert {inserts}, move {moves}, remove {} item(s)",
-        violations.len(),
-        tally_text(&tally(violations)),
+        counts.total(),
+        counts,
         p.removals.len()
     )
 }
 
-/// Violations by rule, rules in the order first seen.
-fn tally(violations: &[toolseq::Violation]) -> Vec<(Rule, usize)> {
-    let mut counts: Vec<(Rule, usize)> = Vec::new();
-    for v in violations {
-        match counts.iter_mut().find(|(r, _)| *r == v.rule) {
+/// Violations by rule, rules in the order first seen; shown as `2 missing_output, 1
+/// orphan_output`.
+#[derive(Default)]
+pub(crate) struct Tally(pub Vec<(Rule, usize)>);
+
+impl Tally {
+    pub fn add(&mut self, rule: Rule) {
+        match self.0.iter_mut().find(|(r, _)| *r == rule) {
             Some((_, n)) => *n += 1,
-            None => counts.push((v.rule, 1)),
+            None => self.0.push((rule, 1)),
         }
     }
-    counts
+
+    pub fn total(&self) -> usize {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
 }
 
-/// `2 missing_output, 1 orphan_output`.
-fn tally_text(counts: &[(Rule, usize)]) -> String {
-    let by_rule: Vec<String> = counts.iter().map(|(r, n)| format!("{n} {r}")).collect();
-    by_rule.join(", ")
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (r, n)) in self.0.iter().enumerate() {
+            write!(f, "{}{n} {r}", if i > 0 { ", " } else { "" })?;
+        }
+        Ok(())
+    }
 }
