@@ -107,7 +107,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 }
             }
         }
-        if keys[i].is_none() || removed_by_pairing(i) {
+        if keys.get(i).is_none_or(Option::is_none) || removed_by_pairing(i) {
             continue;
         }
         if seen.insert(&keys, crate::rules::at(i)).is_some() {
