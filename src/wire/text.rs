@@ -397,16 +397,8 @@ impl<'de> de::DeserializeSeed<'de> for PayloadInto<'_, 'de> {
         struct V<'p, 'de>(&'p mut Payload<'de>);
         impl<'de> Visitor<'de> for V<'_, 'de> {
             type Value = ();
-            any_value!((), "a rollout payload", scalar: |_| ());
-            fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
-                Ok(())
-            }
-            fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
-                Ok(())
-            }
-            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<(), A::Error> {
-                drain_seq(seq)
-            }
+            // The view was emptied before reading: any value but an object leaves it so.
+            object_view!((), "a rollout payload");
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
                 let p = self.0;
                 p.item.object = true;

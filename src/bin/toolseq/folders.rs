@@ -225,10 +225,7 @@ fn check_one(opts: &Opts, path: &Path) -> Outcome {
         });
         Ok(Outcome::Checked {
             items: scanned.skel.items,
-            counts: found.violations().fold(Tally::default(), |mut t, v| {
-                t.add(v.rule);
-                t
-            }),
+            counts: found.violations().map(|v| v.rule).collect(),
             json,
         })
     });

@@ -424,6 +424,14 @@ impl Tally {
     }
 }
 
+impl FromIterator<Rule> for Tally {
+    fn from_iter<I: IntoIterator<Item = Rule>>(rules: I) -> Self {
+        let mut t = Tally::default();
+        rules.into_iter().for_each(|r| t.add(r));
+        t
+    }
+}
+
 impl std::fmt::Display for Tally {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         for (i, (r, n)) in self.0.iter().enumerate() {
