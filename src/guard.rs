@@ -418,8 +418,9 @@ impl Guard {
         let unseen = skel
             .entries
             .iter()
-            .filter(|e| e.kind == crate::skeleton::Kind::Call)
-            .filter_map(|e| e.id())
+            .zip(skel.entries.ids())
+            .filter(|(e, _)| e.kind == crate::skeleton::Kind::Call)
+            .filter_map(|(_, id)| id)
             .find(|id| !snap.calls.contains_key(self.ledger.key(id)));
         if let Some(id) = unseen {
             if self.ledger.note_unseen(conversation) {

@@ -69,11 +69,12 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let mut renames = Renames::default();
     let mut any_reasoning = false;
     let mut item_ids = 0;
-    let keys = crate::fingerprint::keys_in_place(entries.iter().map(|e| {
-        any_reasoning |= e.kind == Kind::Reasoning;
-        item_ids += usize::from(e.item_id.is_some());
-        e.item_id.as_deref()
-    }));
+    let keys =
+        crate::fingerprint::keys_in_place(entries.iter().zip(entries.item_ids()).map(|(e, id)| {
+            any_reasoning |= e.kind == Kind::Reasoning;
+            item_ids += usize::from(id.is_some());
+            id
+        }));
     let mut seen = crate::fingerprint::IdSet::with_capacity(item_ids);
     for (i, e) in entries.iter().enumerate() {
         if e.kind == Kind::EmptyCallList {
@@ -88,7 +89,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
             && !removed_by_pairing(i)
             && e.family != Some(crate::skeleton::Family::McpApproval)
         {
-            if let Some(id) = e.id() {
+            if let Some(id) = entries.id(i) {
                 let broken = if rule.too_long(id) {
                     Some(Rule::CallIdTooLong)
                 } else if rule.bad_chars(id) {

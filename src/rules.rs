@@ -273,7 +273,7 @@ pub(crate) fn server_side_of<'s>(skel: &'s Skeleton<'s>, a: &Analysis) -> Vec<(u
         .iter()
         .enumerate()
         .filter(|(_, v)| **v == Verdict::ServerSide)
-        .filter_map(|(i, _)| Some((i, skel.entries[i].id()?)))
+        .filter_map(|(i, _)| Some((i, skel.entries.id(i)?)))
         .collect()
 }
 
@@ -300,10 +300,10 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     let (mut call_count, mut references) = (0, false);
     let mut arena = String::new();
     let keys = crate::fingerprint::keys(
-        entries.iter().map(|e| {
+        entries.iter().zip(entries.ids()).map(|(e, id)| {
             call_count += usize::from(e.kind == Kind::Call);
             references |= e.kind == Kind::Reference;
-            e.id()
+            id
         }),
         &mut arena,
     );
@@ -316,19 +316,21 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     if !server_side && references {
         let shown: foldhash::HashSet<&str> = entries
             .iter()
-            .filter(|e| e.kind != Kind::Reference)
-            .filter_map(|e| e.item_id.as_deref())
+            .zip(entries.item_ids())
+            .filter(|(e, _)| e.kind != Kind::Reference)
+            .filter_map(|(_, id)| id)
             .collect();
-        server_side = entries.iter().any(|e| {
-            e.kind == Kind::Reference && e.item_id.as_deref().is_none_or(|id| !shown.contains(id))
-        });
+        server_side = entries
+            .iter()
+            .zip(entries.item_ids())
+            .any(|(e, id)| e.kind == Kind::Reference && id.is_none_or(|id| !shown.contains(id)));
     }
 
     // Each call keeps its best candidate: well placed, then after the call, then before it;
     // first in document order on ties.
     let mut best: Vec<Option<(u8, At)>> = vec![None; n];
     let mut judge = |i: usize, c: Option<usize>, verdicts: &mut [Verdict]| {
-        let e = &entries[i];
+        let e = &entries.at(i);
         let Some(c) = c else {
             verdicts[i] = if server_side {
                 Verdict::ServerSide
@@ -337,13 +339,13 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             };
             return;
         };
-        if entries[c].family != e.family {
+        if entries.at(c).family != e.family {
             verdicts[i] = Verdict::Mismatch { call: at(c) };
             return;
         }
         // A server tool's result belongs in its call's message, after it; elsewhere the API
         // knows no such call.
-        if e.family == Some(Family::ServerTool) && !(entries[c].index == e.index && i > c) {
+        if e.family == Some(Family::ServerTool) && !(entries.at(c).index == e.index && i > c) {
             verdicts[i] = Verdict::Orphan;
             return;
         }
@@ -518,12 +520,12 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
     }
     let loose = skel.adjacency == Adjacency::NoMessageBetween;
     let test = move |c: usize, o: usize| {
-        if entries[c].family == Some(Family::ServerTool) {
-            entries[o].index == entries[c].index && o > c
+        if entries.at(c).family == Some(Family::ServerTool) {
+            entries.at(o).index == entries.at(c).index && o > c
         } else if loose {
             o > c && zone[o] == zone[c]
         } else {
-            zone[o] == Some(at(entries[c].index))
+            zone[o] == Some(at(entries.at(c).index))
         }
     };
     (test, anchor)
@@ -561,7 +563,7 @@ pub(crate) fn violations<'s>(
     std::iter::from_fn(move || loop {
         let (i, verdict) = (next, a.verdicts.get(next)?);
         if let Some(f) = ids.next_if(|f| f.entry == i) {
-            let e = &entries[i];
+            let e = &entries.at(i);
             let mut v = violation(e, f.rule, None);
             v.item_id = match f.rule {
                 Rule::CallIdTooLong | Rule::InvalidCallId => None,
@@ -574,12 +576,12 @@ pub(crate) fn violations<'s>(
             return Some(v);
         }
         next += 1;
-        let call_at = |c: At| Some(entries[c as usize].index);
+        let call_at = |c: At| Some(entries.at(c as usize).index);
         let (rule, call_index) = match *verdict {
             Verdict::Plain | Verdict::ServerSide | Verdict::Answer { placed: true, .. } => continue,
             Verdict::Call if a.answer[i].is_some() => continue,
             // A server tool still running at the end of its message is paused, not broken.
-            Verdict::Call if entries[i].family == Some(Family::ServerTool) => continue,
+            Verdict::Call if entries.at(i).family == Some(Family::ServerTool) => continue,
             Verdict::Call => (Rule::MissingOutput, None),
             Verdict::Malformed => (Rule::MalformedItem, None),
             Verdict::EmptyCall | Verdict::EmptyOutput => (Rule::EmptyCallId, None),
@@ -595,7 +597,7 @@ pub(crate) fn violations<'s>(
             }
             Verdict::Answer { call, .. } => (Rule::InterleavedMessage, call_at(call)),
         };
-        return Some(violation(&entries[i], rule, call_index));
+        return Some(violation(&entries.at(i), rule, call_index));
     })
 }
 

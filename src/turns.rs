@@ -46,19 +46,19 @@ pub(crate) fn analyze(
         if e.kind == Kind::Message(Role::User) {
             said[e.index] = true;
         }
-        if output(e) && v.removal().is_none() {
+        if output(&e) && v.removal().is_none() {
             results[e.index] = true;
         }
         if model(e.kind) {
             by_model[e.index] = true;
         }
-        if output(e) || e.kind == Kind::Message(Role::User) {
+        if output(&e) || e.kind == Kind::Message(Role::User) {
             by_user[e.index] = true;
         }
     }
     for a in incoming {
-        if output(&entries[a]) {
-            results[entries[a].index] = true;
+        if output(&entries.at(a)) {
+            results[entries.at(a).index] = true;
         }
     }
     let side = |m: usize| match (by_user[m], by_model[m]) {
@@ -138,7 +138,7 @@ pub(crate) fn split_results<'s>(skel: &'s Skeleton<'s>) -> impl Fn(usize, usize)
     }
     move |c: usize, o: usize| {
         strict && o > c && {
-            let after_call_message = last[entries[c].index] + 1;
+            let after_call_message = last[entries.at(c).index] + 1;
             before[o] == before[after_call_message.min(o)]
         }
     }

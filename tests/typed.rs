@@ -310,7 +310,7 @@ struct Claude(Value);
 impl HistoryItem for Claude {
     const FORMAT: Format = Format::Anthropic;
 
-    fn read<'a>(&'a self, index: usize, out: &mut Vec<toolseq::skeleton::Entry<'a>>) {
+    fn read<'a>(&'a self, index: usize, out: &mut toolseq::skeleton::Entries<'a>) {
         let one = toolseq::wire::read_items(std::slice::from_ref(&self.0), Format::Anthropic);
         out.extend(one.entries.into_iter().map(|mut e| {
             e.index = index;

@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::HistoryItem;
 use crate::format::Format;
-use crate::skeleton::{Entry, Family, Kind, Role};
+use crate::skeleton::{Entries, Entry, Family, Kind, Role};
 
 fn borrowed(s: &str) -> Option<Cow<'_, str>> {
     Some(Cow::Borrowed(s))
@@ -29,7 +29,7 @@ fn optional(s: &Option<String>) -> Option<Cow<'_, str>> {
 impl HistoryItem for InputItem {
     const FORMAT: Format = Format::Responses;
 
-    fn read<'a>(&'a self, i: usize, out: &mut Vec<Entry<'a>>) {
+    fn read<'a>(&'a self, i: usize, out: &mut Entries<'a>) {
         use Family::*;
         use Kind::{Call, Output};
         let paired = |kind, family, id, label, item_id| {
@@ -264,7 +264,7 @@ fn has_content(content: &Option<ChatCompletionRequestAssistantMessageContent>) -
 impl HistoryItem for ChatCompletionRequestMessage {
     const FORMAT: Format = Format::Chat;
 
-    fn read<'a>(&'a self, i: usize, out: &mut Vec<Entry<'a>>) {
+    fn read<'a>(&'a self, i: usize, out: &mut Entries<'a>) {
         let m = match self {
             ChatCompletionRequestMessage::Tool(t) => {
                 return out.push(Entry::paired(

@@ -9,7 +9,7 @@
 //! ```
 //! use std::borrow::Cow;
 //! use serde::Serialize;
-//! use toolseq::skeleton::{Entry, Family, Kind, Role};
+//! use toolseq::skeleton::{Entries, Entry, Family, Kind, Role};
 //! use toolseq::typed::{self, HistoryItem};
 //! use toolseq::{Format, Rule};
 //!
@@ -24,7 +24,7 @@
 //! impl HistoryItem for Item {
 //!     const FORMAT: Format = Format::Responses;
 //!
-//!     fn read<'a>(&'a self, index: usize, out: &mut Vec<Entry<'a>>) {
+//!     fn read<'a>(&'a self, index: usize, out: &mut Entries<'a>) {
 //!         out.push(match self {
 //!             Item::Message { role, .. } if role == "assistant" => {
 //!                 Entry::new(Kind::Message(Role::Assistant), index, None, "message")
@@ -67,7 +67,7 @@ use crate::format::{Detection, Format};
 use crate::repair::{Field, Plan, RepairOptions};
 use crate::report::{self, Report};
 use crate::rules;
-use crate::skeleton::{Entry, Family, Skeleton};
+use crate::skeleton::{Entries, Entry, Family, Skeleton};
 use crate::wire::items::{self, ItemOps};
 use crate::wire::{self, Edits};
 
@@ -85,7 +85,7 @@ pub trait HistoryItem: Serialize + Sized {
     /// Pushes the entries this item, the `index`th of the history, stands for: one for most
     /// items, one per call for a message holding calls (with its `block`), as the format's JSON
     /// adapter reads the item's serialisation.
-    fn read<'a>(&'a self, index: usize, out: &mut Vec<Entry<'a>>);
+    fn read<'a>(&'a self, index: usize, out: &mut Entries<'a>);
 
     /// The output a repair inserts for an unanswered call of this family, saying `text`; `None`
     /// when the item type has none.
@@ -240,7 +240,7 @@ pub(crate) fn apply<T: HistoryItem>(
 fn edit_in_place<T: HistoryItem>(history: &mut [T], skel: &Skeleton, plan: &Plan) -> Vec<Change> {
     let mut changes = Vec::new();
     for r in &plan.rewrites {
-        let e = &skel.entries[r.entry];
+        let e = &skel.entries.at(r.entry);
         if let Some(old) = history
             .get_mut(e.index)
             .and_then(|item| item.set_call_id(e, &r.new_id))
@@ -255,7 +255,7 @@ fn edit_in_place<T: HistoryItem>(history: &mut [T], skel: &Skeleton, plan: &Plan
         }
     }
     for s in &plan.strips {
-        let e = &skel.entries[s.entry];
+        let e = &skel.entries.at(s.entry);
         let Some(item) = history.get_mut(e.index) else {
             continue;
         };

@@ -209,7 +209,7 @@ impl<'a> Edits<'a> {
 
     /// Records a removed item, keeping it whole for the report.
     pub fn record_removal(&mut self, entry: usize, item: Value) {
-        let e = &self.skel.entries[entry];
+        let e = &self.skel.entries.at(entry);
         let rule = self
             .removed
             .get(&entry)
@@ -268,18 +268,19 @@ impl<'a> Edits<'a> {
             Placed::Moved { entry, call } => {
                 let item = take(entry)?;
                 self.changes.push(Change::Moved {
-                    call_id: entries[call]
+                    call_id: entries
+                        .at(call)
                         .call_id
                         .as_deref()
                         .unwrap_or_default()
                         .to_owned(),
-                    from: entries[entry].index,
-                    call_index: entries[call].index,
+                    from: entries.at(entry).index,
+                    call_index: entries.at(call).index,
                 });
                 Some(item)
             }
             Placed::Synthetic { call } => {
-                let c = &entries[call];
+                let c = &entries.at(call);
                 let id = c.call_id.as_deref().unwrap_or_default().to_owned();
                 let text = self.opts.text_for(&id);
                 let item = make(c.family.unwrap_or(Family::Function), &id, text)?;

@@ -9,7 +9,9 @@ use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, IdChars, Kind, Role, Skeleton, Trace};
+use crate::skeleton::{
+    Adjacency, CallIdRule, Entries, Entry, Family, IdChars, Kind, Role, Skeleton, Trace,
+};
 
 /// The Anthropic Messages adapter.
 pub(super) struct Anthropic;
@@ -174,7 +176,7 @@ fn append_text(messages: &mut Vec<Value>, at: usize, text: &str) {
     }
 }
 
-fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: usize) {
+fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize) {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "message");
     let [role, content] = fields(obj, ["role", "content"]);
     let role = match role.and_then(Value::as_str) {

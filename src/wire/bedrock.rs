@@ -9,7 +9,9 @@ use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, IdChars, Kind, Role, Skeleton};
+use crate::skeleton::{
+    Adjacency, CallIdRule, Entries, Entry, Family, IdChars, Kind, Role, Skeleton,
+};
 
 /// The Bedrock Converse adapter.
 pub(super) struct Bedrock;
@@ -170,7 +172,7 @@ impl Adapter for Bedrock {
     }
 }
 
-fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: usize) {
+fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize) {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "message");
     let [role, content] = fields(obj, ["role", "content"]);
     let role = match role.and_then(Value::as_str) {

@@ -9,7 +9,7 @@ use crate::escape::escape_id;
 use crate::format::Format;
 use crate::profile::BYPASS_SIGNATURE;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton, Trace};
+use crate::skeleton::{Adjacency, Entries, Entry, Family, Kind, Role, Skeleton, Trace};
 
 /// The Chat Completions adapter.
 pub(super) struct Chat;
@@ -146,7 +146,7 @@ impl ItemOps<Value> for Chat {
     }
 }
 
-fn read_message<'a>(out: &mut Vec<Entry<'a>>, obj: &'a Map<String, Value>, i: usize) {
+fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize) {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "message");
     let [role, tool_call_id, tool_calls, content, reasoning] = fields(
         obj,

@@ -12,7 +12,7 @@ use crate::change::Change;
 use crate::format::{Format, ReadError};
 use crate::profile::BYPASS_SIGNATURE;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton, Trace};
+use crate::skeleton::{Adjacency, Entries, Entry, Family, Kind, Role, Skeleton, Trace};
 
 /// The Gemini adapter.
 pub(super) struct Gemini;
@@ -232,12 +232,7 @@ fn rank_of<'a>(seen: &mut Vec<&'a str>, name: &'a str) -> usize {
     rank
 }
 
-fn read_turn<'a>(
-    out: &mut Vec<Entry<'a>>,
-    call_turn: &mut CallTurn<'a>,
-    turn: &'a Value,
-    i: usize,
-) {
+fn read_turn<'a>(out: &mut Entries<'a>, call_turn: &mut CallTurn<'a>, turn: &'a Value, i: usize) {
     let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "content");
     let Some(obj) = turn.as_object() else {
         return out.push(malformed("content is not a JSON object"));

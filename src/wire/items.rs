@@ -83,7 +83,7 @@ pub(crate) fn rebuild<T>(
     let mut out = Vec::with_capacity(slots.len() + skel.entries.len() / 8);
     for (i, slot) in slots.into_iter().enumerate() {
         out.extend(slot);
-        while let Some((_, placed)) = pending.next_if(|(a, _)| skel.entries[*a].index == i) {
+        while let Some((_, placed)) = pending.next_if(|(a, _)| skel.entries.at(*a).index == i) {
             for p in placed {
                 out.extend(edits.place(
                     p,

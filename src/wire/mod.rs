@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use crate::change::Change;
 pub use crate::format::{Detection, Format, ReadError};
 use crate::repair::{Plan, RepairOptions};
-use crate::skeleton::{Adjacency, Entry, Family, Kind, Skeleton};
+use crate::skeleton::{Adjacency, Entries, Entry, Family, Kind, Skeleton};
 pub(crate) use adapter::{Adapter, Edits};
 
 impl Format {
@@ -319,7 +319,7 @@ pub fn read_text_body(text: &str) -> Result<Option<TextBody<'_>>, serde_json::Er
     let body: text::BodyView<'_> = serde_json::from_str(text)?;
     let items = match body.input {
         Some(text::Items::Entries(items)) => items,
-        Some(text::Items::Text) => Vec::new(),
+        Some(text::Items::Text) => Entries::new(),
         Some(text::Items::Other) | None => return Ok(None),
     };
     let mut skel = responses::read_entries(items);
@@ -408,7 +408,7 @@ fn edit_in_place(
         if !done.insert(entry) {
             continue;
         }
-        if let Some(item) = items.get_mut(skel.entries[entry].index) {
+        if let Some(item) = items.get_mut(skel.entries.at(entry).index) {
             changes.extend(edit_with(adapter, item, skel, plan, entry));
         }
     }
@@ -435,7 +435,7 @@ fn edit_with(
     entry: usize,
 ) -> Vec<Change> {
     let mut changes = Vec::new();
-    let e = &skel.entries[entry];
+    let e = &skel.entries.at(entry);
     for r in sorted_slice(&plan.rewrites, entry, |r| r.entry) {
         let key = adapter.call_id_key(e);
         let Some(obj) = adapter.object_of(item, e) else {
@@ -484,7 +484,7 @@ fn edit_with(
 pub(crate) fn read_messages<'a>(
     messages: &'a [Value],
     adjacency: Adjacency,
-    read_message: fn(&mut Vec<Entry<'a>>, &'a Map<String, Value>, usize),
+    read_message: fn(&mut Entries<'a>, &'a Map<String, Value>, usize),
 ) -> Skeleton<'a> {
     let mut skel = Skeleton::new(adjacency);
     skel.items = messages.len();
@@ -560,10 +560,10 @@ pub(crate) fn note_slot(skel: &Skeleton, call_id: &str) -> Option<(usize, usize)
         .entries
         .iter()
         .position(|e| e.kind == Kind::Call && e.id() == Some(call_id))?;
-    let m = skel.entries[call].index;
+    let m = skel.entries.at(call).index;
     // The first source item after the call's that is neither a call nor an output.
     let mut next = m + 1;
-    for e in &skel.entries[call..] {
+    for e in skel.entries.iter().skip(call) {
         if e.index < next {
             continue;
         }

@@ -9,7 +9,9 @@ use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, CallIdRule, Entry, Family, IdChars, Kind, Role, Skeleton};
+use crate::skeleton::{
+    Adjacency, CallIdRule, Entries, Entry, Family, IdChars, Kind, Role, Skeleton,
+};
 
 /// The Responses adapter.
 pub(super) struct Responses;
@@ -211,7 +213,7 @@ pub(super) const CALL_IDS: CallIdRule = CallIdRule {
 };
 
 /// A skeleton of entries read one per item.
-pub(super) fn read_entries(entries: Vec<Entry<'_>>) -> Skeleton<'_> {
+pub(super) fn read_entries(entries: Entries<'_>) -> Skeleton<'_> {
     let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
     skel.call_ids = CALL_IDS;
     skel.items = entries.len();

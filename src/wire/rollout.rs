@@ -150,7 +150,10 @@ fn push<'a>(skel: &mut Skeleton<'a>, effect: Effect<'a>) {
     match effect {
         Effect::Nothing => {}
         Effect::One(entry) => skel.entries.push(entry),
-        Effect::Replace(entries) => skel.entries = entries,
+        Effect::Replace(entries) => {
+            skel.entries.clear();
+            skel.entries.extend(entries);
+        }
         Effect::KeepUserMessages(summary) => {
             skel.entries.retain(|e| e.kind == Kind::Message(Role::User));
             skel.entries.push(summary);
@@ -256,7 +259,7 @@ pub struct LinePlan {
 
 /// Which lines a plan touches: the caller fetches those (and only those) for [`plan_lines`].
 pub fn touched_lines(skel: &Skeleton, plan: &Plan) -> HashSet<usize> {
-    let at = |e: usize| skel.entries[e].index;
+    let at = |e: usize| skel.entries.at(e).index;
     let mut lines = HashSet::new();
     lines.extend(plan.removals.iter().map(|r| at(r.entry)));
     lines.extend(plan.edited_entries().map(at));
@@ -277,7 +280,7 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
     // In-place edits first, while every item is where the plan saw it.
     let named: HashSet<usize> = plan.edited_entries().collect();
     for &e in &named {
-        let entry = &skel.entries[e];
+        let entry = &skel.entries.at(e);
         let item = lines
             .get_mut(&entry.index)
             .and_then(|line| item_of(line, entry.block));
@@ -320,7 +323,7 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
     let mut new_lines: HashMap<usize, Vec<Value>> = HashMap::new();
     let mut in_array: HashMap<(usize, usize), Vec<Value>> = HashMap::new();
     for (anchor, list) in std::mem::take(&mut edits.after) {
-        let a = &skel.entries[anchor];
+        let a = &skel.entries.at(anchor);
         let timestamp = lines
             .get(&a.index)
             .and_then(|l| l.get("timestamp"))
@@ -341,7 +344,7 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
     changes.extend(edits.changes);
 
     let arrays_grown: HashSet<usize> = in_array.keys().map(|&(l, _)| l).collect();
-    let edited: HashSet<usize> = named.iter().map(|&e| skel.entries[e].index).collect();
+    let edited: HashSet<usize> = named.iter().map(|&e| skel.entries.at(e).index).collect();
     let mut out = LinePlan::default();
     for (i, mut line) in lines {
         let array_changed = dropped_slots.contains_key(&i) || arrays_grown.contains(&i);

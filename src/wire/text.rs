@@ -16,7 +16,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::skeleton::Entry;
+use crate::skeleton::Entries;
 
 /// A field's value, as far as reading a history cares.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -176,7 +176,7 @@ impl<'a> LineView<'a> {
 #[derive(Debug)]
 pub(crate) enum Items<'a> {
     /// Each item's entry; its index is its position in the list.
-    Entries(Vec<Entry<'a>>),
+    Entries(Entries<'a>),
     /// A plain string.
     Text,
     /// Anything else.
@@ -464,7 +464,7 @@ impl<'de> Deserialize<'de> for Items<'de> {
                 Ok(Items::Text)
             }
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'de>, A::Error> {
-                let mut entries = Vec::new();
+                let mut entries = Entries::new();
                 while let Some(item) = seq.next_element()? {
                     entries.push(super::responses::entry_of(item, entries.len()));
                 }

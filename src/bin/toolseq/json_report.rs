@@ -90,28 +90,28 @@ fn array(out: &mut dyn Write, records: impl Iterator<Item = Value>) -> io::Resul
 /// What the plan does, one record per edit, in the JSON schema of the README.
 fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value> + 's {
     let entries = &scanned.skel.entries;
-    let line = move |e: usize| scanned.line_of(entries[e].index);
+    let line = move |e: usize| scanned.line_of(entries.at(e).index);
     let inserts = p.inserts.iter().map(move |ins| {
-        let anchor = entries[ins.anchor].index;
+        let anchor = entries.at(ins.anchor).index;
         match ins.placed {
             Placed::Synthetic { call } => json!({
                 "action": "insert_output",
-                "call_id": entries[call].call_id,
-                "index": entries[call].index,
+                "call_id": entries.at(call).call_id,
+                "index": entries.at(call).index,
                 "line": line(call),
                 "after_index": anchor,
             }),
             Placed::Moved { entry, call } => json!({
                 "action": "move_output",
-                "call_id": entries[call].call_id,
-                "index": entries[entry].index,
+                "call_id": entries.at(call).call_id,
+                "index": entries.at(entry).index,
                 "line": line(entry),
                 "after_index": anchor,
             }),
         }
     });
     let rewrites = p.rewrites.iter().map(move |r| {
-        let e = &entries[r.entry];
+        let e = &entries.at(r.entry);
         json!({
             "action": "rewrite_call_id",
             "rule": r.rule.name(),
@@ -122,7 +122,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         })
     });
     let bypasses = p.bypasses.iter().map(move |b| {
-        let e = &entries[b.entry];
+        let e = &entries.at(b.entry);
         json!({
             "action": "bypass_thought_signature",
             "rule": b.rule.name(),
@@ -132,7 +132,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         })
     });
     let strips = p.strips.iter().map(move |s| {
-        let e = &entries[s.entry];
+        let e = &entries.at(s.entry);
         json!({
             "action": "strip_field",
             "rule": s.rule.name(),
@@ -144,7 +144,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
     // One record per item split, however many of its blocks the plan names.
     let mut separated = std::collections::BTreeSet::new();
     let separations = p.separations.iter().filter_map(move |s| {
-        let e = &entries[s.entry];
+        let e = &entries.at(s.entry);
         separated.insert(e.index).then(|| {
             json!({
                 "action": "separate_text",
@@ -155,7 +155,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         })
     });
     let removals = p.removals.iter().map(move |r| {
-        let e = &entries[r.entry];
+        let e = &entries.at(r.entry);
         json!({
             "action": "remove",
             "rule": r.rule.name(),

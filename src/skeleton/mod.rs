@@ -10,6 +10,9 @@
 
 use std::borrow::Cow;
 
+mod entries;
+pub use entries::Entries;
+
 /// Which calls an output may answer. An output answers only a call of its own family: a custom
 /// tool output never answers a function call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -287,7 +290,7 @@ impl<'a> Entry<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skeleton<'a> {
     /// Entries in document order.
-    pub entries: Vec<Entry<'a>>,
+    pub entries: Entries<'a>,
     /// How close an output must stay to its call in this format.
     pub adjacency: Adjacency,
     /// Number of source items (a Chat or Anthropic message counts once).
@@ -315,7 +318,7 @@ impl Skeleton<'_> {
     /// An empty skeleton with the given ordering rule.
     pub fn new(adjacency: Adjacency) -> Self {
         Skeleton {
-            entries: Vec::new(),
+            entries: Entries::new(),
             adjacency,
             items: 0,
             server_history: None,
@@ -330,7 +333,7 @@ impl Skeleton<'_> {
     /// The same skeleton, owning its call ids, so the body it was read from can change.
     pub fn into_owned(self) -> Skeleton<'static> {
         Skeleton {
-            entries: self.entries.into_iter().map(Entry::into_owned).collect(),
+            entries: self.entries.into_owned(),
             adjacency: self.adjacency,
             items: self.items,
             server_history: self.server_history,
