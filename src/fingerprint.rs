@@ -57,6 +57,28 @@ impl IdSet {
         }
     }
 
+    /// The entry that first held the id hashed in `hashes[i]`, as `same` compares the ids of two
+    /// entries; `None`, and `i` recorded, if none did (or `hashes[i]` is `0`, no id).
+    pub(crate) fn insert_hashed(
+        &mut self,
+        hashes: &[u64],
+        i: u32,
+        same: impl Fn(u32, u32) -> bool,
+    ) -> Option<u32> {
+        let hash = hashes.get(i as usize).copied().filter(|&h| h != 0)?;
+        let hash_of = |j: &u32| hashes.get(*j as usize).copied().unwrap_or(0);
+        match self
+            .table
+            .entry(hash, |j| hash_of(j) == hash && same(*j, i), hash_of)
+        {
+            hash_table::Entry::Occupied(first) => Some(*first.get()),
+            hash_table::Entry::Vacant(slot) => {
+                slot.insert(i);
+                None
+            }
+        }
+    }
+
     /// The entry that first held `key`'s id.
     pub(crate) fn get(&self, keys: &[Option<Key<'_>>], key: &Key<'_>) -> Option<u32> {
         self.table
@@ -98,31 +120,26 @@ pub(crate) fn keys<'s, 'a>(
         .collect()
 }
 
-/// The key of each id, in order, the id left where it lies: for ids whose only comparisons are
-/// between true duplicates (item ids, which no output points to), where copying them into an
-/// arena cost 7% of a typed check on 100k items and saved nothing. Empty when no id is there:
-/// histories of calls and outputs often carry no item ids, and a key per entry was a tenth of the
-/// peak memory of checking them.
-pub(crate) fn keys_in_place<'s>(
-    ids: impl Iterator<Item = Option<&'s str>>,
-) -> Vec<Option<Key<'s>>> {
+/// The hash of each id, in order, `0` for none, the id left where it lies: for ids whose only
+/// comparisons are between true duplicates (item ids, which no output points to), where copying
+/// them into an arena cost 7% of a typed check on 100k items and saved nothing, and a hash match
+/// can afford to find both ids again. Empty when no id is there: histories of calls and outputs
+/// often carry no item ids, and a key per entry was a tenth of the peak memory of checking them.
+pub(crate) fn hashes_in_place<'s>(ids: impl Iterator<Item = Option<&'s str>>) -> Vec<u64> {
     let state = foldhash::fast::RandomState::default();
-    let (mut keys, mut absent) = (Vec::new(), 0);
+    let (mut hashes, mut absent) = (Vec::new(), 0);
     let room = ids.size_hint().0;
     each_id(ids, |id| match id {
-        None if keys.is_empty() => absent += 1,
+        None if hashes.is_empty() => absent += 1,
         _ => {
-            if keys.is_empty() {
-                keys.reserve_exact(room.max(absent + 1));
-                keys.resize(absent, None);
+            if hashes.is_empty() {
+                hashes.reserve_exact(room.max(absent + 1));
+                hashes.resize(absent, 0);
             }
-            keys.push(id.map(|id| Key {
-                hash: state.hash_one(id),
-                id,
-            }));
+            hashes.push(id.map_or(0, |id| state.hash_one(id).max(1)));
         }
     });
-    keys
+    hashes
 }
 
 /// `f` of each id, in order, the ids read in chunks when there are enough of them.
@@ -251,14 +268,38 @@ mod tests {
     }
 
     #[test]
-    fn keys_in_place_are_made_from_the_first_id_on() {
-        assert!(keys_in_place([None, None, None].into_iter()).is_empty());
-        let k = keys_in_place([None, None, Some("fc_1"), None, Some("fc_1")].into_iter());
-        let got: Vec<Option<&str>> = k.iter().map(|k| k.map(|k| k.id)).collect();
-        assert_eq!(got, [None, None, Some("fc_1"), None, Some("fc_1")]);
+    fn hashes_in_place_are_made_from_the_first_id_on() {
+        assert!(hashes_in_place([None, None, None].into_iter()).is_empty());
+        let ids = [None, None, Some("fc_1"), None, Some("fc_1"), Some("fc_2")];
+        let h = hashes_in_place(ids.into_iter());
+        assert_eq!(h.len(), ids.len());
+        assert_eq!(
+            h.iter().map(|&h| h != 0).collect::<Vec<_>>(),
+            ids.map(|id| id.is_some())
+        );
+        let same = |a: u32, b: u32| ids[a as usize] == ids[b as usize];
         let mut set = IdSet::with_capacity(1);
-        assert_eq!(set.insert(&k, 2), None);
-        assert_eq!(set.insert(&k, 4), Some(2));
+        assert_eq!(
+            set.insert_hashed(&h, 0, same),
+            None,
+            "no id, nothing recorded"
+        );
+        assert_eq!(set.insert_hashed(&h, 2, same), None);
+        assert_eq!(set.insert_hashed(&h, 4, same), Some(2));
+        assert_eq!(set.insert_hashed(&h, 5, same), None);
+    }
+
+    #[test]
+    fn a_hash_match_between_different_ids_is_no_duplicate() {
+        // Every id hashed alike: only the comparison tells them apart.
+        let hashes = [7_u64; 3];
+        let ids = ["fc_1", "fc_2", "fc_1"];
+        let same = |a: u32, b: u32| ids[a as usize] == ids[b as usize];
+        let mut set = IdSet::with_capacity(3);
+        let firsts: Vec<_> = (0..3)
+            .map(|i| set.insert_hashed(&hashes, i, same))
+            .collect();
+        assert_eq!(firsts, [None, None, Some(0)]);
     }
 
     #[test]
@@ -269,16 +310,21 @@ mod tests {
         let ids = || names.iter().map(|id| Some(id.as_str())).chain([None]);
         assert!(worth_warming(&ids()));
         let mut arena = String::new();
-        let copied = keys(ids(), &mut arena);
-        let in_place = keys_in_place(ids());
-        for k in [&copied, &in_place] {
-            let got: Vec<Option<&str>> = k.iter().map(|k| k.map(|k| k.id)).collect();
-            assert_eq!(got, ids().collect::<Vec<_>>());
-            let mut set = IdSet::with_capacity(15_000);
-            let firsts: Vec<Option<u32>> = (0..k.len() as u32).map(|i| set.insert(k, i)).collect();
-            assert_eq!(firsts[14_999], None);
-            assert_eq!(firsts[15_000], Some(0), "a repeated id finds its first");
-            assert_eq!(firsts[20_000], None);
+        let k = keys(ids(), &mut arena);
+        let got: Vec<Option<&str>> = k.iter().map(|k| k.map(|k| k.id)).collect();
+        assert_eq!(got, ids().collect::<Vec<_>>());
+        let hashes = hashes_in_place(ids());
+        let all: Vec<_> = ids().collect();
+        let same = |a: u32, b: u32| all[a as usize] == all[b as usize];
+        let mut set = IdSet::with_capacity(15_000);
+        let mut in_place = IdSet::with_capacity(15_000);
+        for i in 0..k.len() as u32 {
+            let first = set.insert(&k, i);
+            assert_eq!(first, in_place.insert_hashed(&hashes, i, same));
+            match i {
+                0..15_000 | 20_000 => assert_eq!(first, None),
+                _ => assert_eq!(first, Some(i - 15_000), "a repeated id finds its first"),
+            }
         }
     }
 }

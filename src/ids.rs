@@ -69,12 +69,13 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let mut renames = Renames::default();
     let mut any_reasoning = false;
     let mut item_ids = 0;
-    let keys =
-        crate::fingerprint::keys_in_place(entries.iter().zip(entries.item_ids()).map(|(e, id)| {
+    let hashes = crate::fingerprint::hashes_in_place(entries.iter().zip(entries.item_ids()).map(
+        |(e, id)| {
             any_reasoning |= e.kind == Kind::Reasoning;
             item_ids += usize::from(id.is_some());
             id
-        }));
+        },
+    ));
     let mut seen = crate::fingerprint::IdSet::with_capacity(item_ids);
     for (i, e) in entries.iter().enumerate() {
         if e.kind == Kind::EmptyCallList {
@@ -108,10 +109,14 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 }
             }
         }
-        if keys.get(i).is_none_or(Option::is_none) || removed_by_pairing(i) {
+        if hashes.get(i).is_none_or(|&h| h == 0) || removed_by_pairing(i) {
             continue;
         }
-        if seen.insert(&keys, crate::rules::at(i)).is_some() {
+        let same = |a: u32, b: u32| entries.item_id(a as usize) == entries.item_id(b as usize);
+        if seen
+            .insert_hashed(&hashes, crate::rules::at(i), same)
+            .is_some()
+        {
             let action = if matches!(e.kind, Kind::Reasoning | Kind::Reference) {
                 Action::Remove
             } else if id_optional(e.label) {

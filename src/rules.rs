@@ -391,6 +391,10 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             .map(|c| c as usize);
         judge(i, c, &mut verdicts);
     }
+    // Pairing is done: what it needed goes before the id rules make theirs.
+    drop(calls);
+    drop(keys);
+    drop(arena);
     // Only first calls have a best answer. Walked in document order, not the set's: the set's
     // order sends each step to a random place in these vectors.
     let mut answer = vec![None; n];

@@ -105,6 +105,7 @@ impl Tag {
         (tag, "")
     }
 
+    #[inline(always)]
     fn kind(self, why: &'static str) -> Kind {
         match self {
             Tag::Call => Kind::Call,
@@ -164,27 +165,48 @@ impl<'a> Entries<'a> {
 
     /// Appends an entry.
     pub fn push(&mut self, e: Entry<'a>) {
-        match self.pack(&e) {
-            Some(row) => self.rows.push(row),
-            None => {
-                let k = u32::try_from(self.spilled.len()).unwrap_or(NONE);
-                self.spilled.push(e);
-                self.rows.push(spilled_row(k));
-            }
-        }
+        let row = self.pack(&e, |owned, id| match id {
+            Cow::Borrowed(s) => Some(Id::Lent(s)),
+            Cow::Owned(s) => own(owned, s),
+        });
+        self.push_row(row, || e);
     }
 
-    /// The row for `e`, or `None` when it does not fit one.
-    fn pack(&mut self, e: &Entry<'a>) -> Option<Row<'a>> {
+    /// Appends an entry, copying its ids, so that what it was read from can go at once.
+    pub fn push_owned(&mut self, e: Entry<'_>) {
+        let row = self.pack(&e, |owned, id| own(owned, id));
+        self.push_row(row, || e.into_owned());
+    }
+
+    fn push_row(&mut self, row: Option<Row<'a>>, whole: impl FnOnce() -> Entry<'a>) {
+        let row = row.unwrap_or_else(|| {
+            let k = u32::try_from(self.spilled.len()).unwrap_or(NONE);
+            self.spilled.push(whole());
+            spilled_row(k)
+        });
+        self.rows.push(row);
+    }
+
+    /// The row for `e`, its ids kept by `keep`; `None` when it does not fit one.
+    #[inline]
+    fn pack<'b>(
+        &mut self,
+        e: &Entry<'b>,
+        mut keep: impl FnMut(&mut String, &Cow<'b, str>) -> Option<Id<'a>>,
+    ) -> Option<Row<'a>> {
         let (tag, why) = Tag::of(e.kind);
         let index = u32::try_from(e.index).ok().filter(|&i| i != NONE)?;
         let block = match e.block {
             None => NONE,
             Some(b) => u32::try_from(b).ok().filter(|&b| b != NONE)?,
         };
+        let mut id = |id: &Option<Cow<'b, str>>| match id {
+            None => Some(NO_ID),
+            Some(id) => keep(&mut self.owned, id),
+        };
         Some(Row {
-            call_id: self.stored(e.call_id.as_ref())?,
-            item_id: self.stored(e.item_id.as_ref())?,
+            call_id: id(&e.call_id)?,
+            item_id: id(&e.item_id)?,
             index,
             block,
             names: self.name(e.label, why)?,
@@ -192,14 +214,6 @@ impl<'a> Entries<'a> {
             family: e.family,
             trace: trace_bits(e.trace),
         })
-    }
-
-    fn stored(&mut self, id: Option<&Cow<'a, str>>) -> Option<Id<'a>> {
-        match id {
-            None => Some(NO_ID),
-            Some(Cow::Borrowed(s)) => Some(Id::Lent(s)),
-            Some(Cow::Owned(s)) => own(&mut self.owned, s),
-        }
     }
 
     /// The index of the pair `(label, why)`, added when new. Compared by address: labels are
@@ -390,7 +404,7 @@ fn read_id<'s>(id: Id<'s>, owned: &'s str) -> Option<&'s str> {
 }
 
 /// The entry a row stands for.
-#[inline]
+#[inline(always)]
 fn read<'s>(
     r: &Row<'s>,
     owned: &'s str,

@@ -241,11 +241,11 @@ pub fn push_item(
     format.adapter().push(skel, item)
 }
 
-/// One line of a JSON Lines history read from its text with [`read_line`], owning what pairing
-/// needs of it, to be added to a skeleton with [`push_line`]. Lines can be read on several
-/// threads at once and added in order afterwards.
+/// One line of a JSON Lines history read from its text with [`read_line`]: what pairing needs
+/// of it, its ids borrowed from the text, to be added to a skeleton with [`push_line`]. Lines
+/// can be read on several threads at once and added in order afterwards.
 #[derive(Debug)]
-pub struct ReadLine(rollout::Effect<'static>);
+pub struct ReadLine<'a>(rollout::Effect<'a>);
 
 /// Reads one line of a JSON Lines history of `format` straight from its text, without building
 /// a `serde_json::Value`: only the fields pairing reads are kept, the rest is skipped unread.
@@ -270,18 +270,19 @@ pub struct ReadLine(rollout::Effect<'static>);
 /// assert!(read_line("{", Format::Rollout).unwrap().is_err());
 /// assert!(read_line("{}", Format::Chat).is_none());
 /// ```
-pub fn read_line(text: &str, format: Format) -> Option<Result<ReadLine, serde_json::Error>> {
+pub fn read_line(text: &str, format: Format) -> Option<Result<ReadLine<'_>, serde_json::Error>> {
     let effect = match format {
         Format::Rollout => rollout::read_text(text),
         Format::Responses => serde_json::from_str(text)
-            .map(|item| rollout::Effect::One(responses::entry_of(item, 0).into_owned())),
+            .map(|item| rollout::Effect::One(responses::entry_of(item, 0))),
         _ => return None,
     };
     Some(effect.map(ReadLine))
 }
 
-/// Adds a line read with [`read_line`] to a skeleton of its format, as the next item.
-pub fn push_line(skel: &mut Skeleton<'static>, line: ReadLine) {
+/// Adds a line read with [`read_line`] to a skeleton of its format, as the next item. The
+/// skeleton keeps a copy of the line's ids, so the text can go.
+pub fn push_line(skel: &mut Skeleton<'static>, line: ReadLine<'_>) {
     rollout::push_next(skel, line.0);
 }
 

@@ -22,7 +22,7 @@ use crate::change::Change;
 use crate::format::{Format, ReadError};
 use crate::repair::{Placed, Plan, RepairOptions};
 use crate::rules::Violation;
-use crate::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+use crate::skeleton::{Adjacency, Entries, Entry, Family, Kind, Role, Skeleton};
 
 /// The Codex rollout adapter: lines whose payloads are Responses items.
 pub(super) struct Rollout;
@@ -45,7 +45,7 @@ impl Adapter for Rollout {
         let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
         skel.call_ids = responses::CALL_IDS;
         for (i, line) in lines.iter().enumerate() {
-            push(&mut skel, effect(line, i));
+            push(&mut skel, effect(line, i), Entries::push);
         }
         skel
     }
@@ -53,7 +53,7 @@ impl Adapter for Rollout {
     fn push(&self, skel: &mut Skeleton<'static>, line: &Value) -> Result<(), ReadError> {
         // A line may replace or cut the history before it, not only append.
         let index = skel.items;
-        push(skel, effect(line, index).into_owned());
+        push(skel, effect(line, index), Entries::push_owned);
         Ok(())
     }
 
@@ -120,43 +120,30 @@ pub(super) enum Effect<'a> {
     RollBack(usize),
 }
 
-impl Effect<'_> {
-    fn into_owned(self) -> Effect<'static> {
-        let own = |v: Vec<Entry<'_>>| v.into_iter().map(Entry::into_owned).collect();
-        match self {
-            Effect::Nothing => Effect::Nothing,
-            Effect::One(e) => Effect::One(e.into_owned()),
-            Effect::Replace(v) => Effect::Replace(own(v)),
-            Effect::KeepUserMessages(e) => Effect::KeepUserMessages(e.into_owned()),
-            Effect::RollBack(n) => Effect::RollBack(n),
-        }
-    }
-}
-
 /// Applies the effect of a line read on its own (with index 0) as the next line.
-pub(super) fn push_next(skel: &mut Skeleton<'static>, mut effect: Effect<'static>) {
+pub(super) fn push_next(skel: &mut Skeleton<'static>, mut effect: Effect<'_>) {
     let index = skel.items;
     match &mut effect {
         Effect::One(e) | Effect::KeepUserMessages(e) => e.index = index,
         Effect::Replace(entries) => entries.iter_mut().for_each(|e| e.index = index),
         Effect::Nothing | Effect::RollBack(_) => {}
     }
-    push(skel, effect);
+    push(skel, effect, Entries::push_owned);
 }
 
-/// Applies one line's effect to a skeleton built line by line.
-fn push<'a>(skel: &mut Skeleton<'a>, effect: Effect<'a>) {
+/// Applies one line's effect to a skeleton built line by line, adding each entry with `add`.
+fn push<'a, 'b>(skel: &mut Skeleton<'a>, effect: Effect<'b>, add: fn(&mut Entries<'a>, Entry<'b>)) {
     skel.items += 1;
     match effect {
         Effect::Nothing => {}
-        Effect::One(entry) => skel.entries.push(entry),
+        Effect::One(entry) => add(&mut skel.entries, entry),
         Effect::Replace(entries) => {
             skel.entries.clear();
-            skel.entries.extend(entries);
+            entries.into_iter().for_each(|e| add(&mut skel.entries, e));
         }
         Effect::KeepUserMessages(summary) => {
             skel.entries.retain(|e| e.kind == Kind::Message(Role::User));
-            skel.entries.push(summary);
+            add(&mut skel.entries, summary);
         }
         Effect::RollBack(turns) => {
             let cut = skel
@@ -232,10 +219,11 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
     }
 }
 
-/// One line read from its text (see [`super::read_line`]): what it does, owning its ids.
-pub(super) fn read_text(text: &str) -> Result<Effect<'static>, serde_json::Error> {
+/// One line read from its text (see [`super::read_line`]): what it does, its ids borrowed from
+/// the text.
+pub(super) fn read_text(text: &str) -> Result<Effect<'_>, serde_json::Error> {
     let line: LineView<'_> = serde_json::from_str(text)?;
-    Ok(effect_of(line, 0).into_owned())
+    Ok(effect_of(line, 0))
 }
 
 /// What becomes of one line that a plan touches.

@@ -29,7 +29,7 @@ pub struct Scanned<'t> {
     pub shape: Shape,
     pub skel: Skeleton<'t>,
     /// For JSON Lines: the line number of each item.
-    pub lines: Vec<usize>,
+    pub lines: LineNumbers,
     /// For a document read as a tree: its value.
     pub doc: Option<Value>,
     /// For a document read as a tree for `fix`: its bytes.
@@ -40,9 +40,46 @@ pub struct Scanned<'t> {
     pub profile: Option<Selection>,
 }
 
+/// The line number of each item of JSON Lines, kept as the runs where it is the item's index
+/// plus the same number: blank lines are rare, so a history of any length is a run or two,
+/// where a number per item was a sixteenth of the peak memory of checking a rollout.
+#[derive(Default)]
+pub struct LineNumbers {
+    items: usize,
+    /// `(first item, line minus item)` of each run.
+    runs: Vec<(usize, usize)>,
+}
+
+impl LineNumbers {
+    /// Records the line of the next item; lines come in increasing order.
+    fn push(&mut self, line: usize) {
+        let gap = line.saturating_sub(self.items);
+        if self.runs.last().is_none_or(|&(_, g)| g != gap) {
+            self.runs.push((self.items, gap));
+        }
+        self.items += 1;
+    }
+
+    /// The line of item `item`.
+    pub fn get(&self, item: usize) -> Option<usize> {
+        if item >= self.items {
+            return None;
+        }
+        let run = self.runs.partition_point(|&(first, _)| first <= item);
+        self.runs
+            .get(run.checked_sub(1)?)
+            .map(|&(_, gap)| item + gap)
+    }
+
+    /// Whether there are none (the input is a document).
+    pub fn is_empty(&self) -> bool {
+        self.items == 0
+    }
+}
+
 impl<'t> Scanned<'t> {
     pub fn line_of(&self, index: usize) -> Option<usize> {
-        self.lines.get(index).copied()
+        self.lines.get(index)
     }
 
     /// The body a model profile is selected from, beside the skeleton it applies to.
@@ -64,7 +101,7 @@ pub enum Keep<'t> {
 /// a time (Gemini) holds its items and reads them whole at the end.
 struct Reader {
     skel: Skeleton<'static>,
-    lines: Vec<usize>,
+    lines: LineNumbers,
     held: Vec<Value>,
 }
 
@@ -72,7 +109,7 @@ impl Reader {
     fn new(format: Format) -> Self {
         Reader {
             skel: wire::empty_skeleton(format),
-            lines: Vec::new(),
+            lines: LineNumbers::default(),
             held: Vec::new(),
         }
     }
@@ -87,8 +124,10 @@ impl Reader {
         }
     }
 
-    fn finish(self, d: &Detection) -> (Skeleton<'static>, Vec<usize>) {
+    fn finish(mut self, d: &Detection) -> (Skeleton<'static>, LineNumbers) {
         if d.format.incremental() {
+            // Grown by doubling: up to half is spare, which the analysis would sit on.
+            self.skel.entries.shrink_to_fit();
             (self.skel, self.lines)
         } else {
             (
@@ -100,22 +139,22 @@ impl Reader {
 }
 
 /// One non-blank line, parsed.
-enum Parsed {
+enum Parsed<'c> {
     /// Read from its text.
-    Text(ReadLine),
+    Text(ReadLine<'c>),
     /// Read as a value: the text reader does not cover the format, or declined the line.
     Value(Value),
 }
 
 /// Parses one line: from its text when the format allows, else (or when that fails, so that
 /// the error is the one a value parse gives) as a value.
-fn parse(
+fn parse<'c>(
     src: &Source,
     format: Option<Format>,
     number: usize,
-    body: &[u8],
+    body: &'c [u8],
     last: bool,
-) -> Result<Parsed, ReadError> {
+) -> Result<Parsed<'c>, ReadError> {
     let text = format
         .zip(std::str::from_utf8(body).ok())
         .and_then(|(f, text)| wire::read_line(text, f)?.ok());
@@ -159,13 +198,13 @@ impl<'c> Iterator for Lines<'c> {
 
 /// Parses the lines of a chunk, on both cores when it is large, and calls `f` with each result
 /// in line order.
-fn parse_all(
+fn parse_all<'c>(
     src: &Source,
     format: Option<Format>,
-    lines: Lines<'_>,
-    f: &mut dyn FnMut(usize, Result<Parsed, ReadError>) -> Result<(), ReadError>,
+    lines: Lines<'c>,
+    f: &mut dyn FnMut(usize, Result<Parsed<'c>, ReadError>) -> Result<(), ReadError>,
 ) -> Result<(), ReadError> {
-    let one = |lines: Lines<'_>| -> Vec<_> {
+    let one = |lines: Lines<'c>| -> Vec<_> {
         lines
             .map(|(n, body, last)| (n, parse(src, format, n, body, last)))
             .collect()
@@ -233,7 +272,7 @@ pub fn scan<'t>(
                                 detection,
                                 shape,
                                 skel: body.skel,
-                                lines: Vec::new(),
+                                lines: LineNumbers::default(),
                                 doc: None,
                                 bytes: Vec::new(),
                                 head: Some(body.head),
@@ -357,10 +396,31 @@ fn read_tree<'t>(
         detection,
         shape,
         skel,
-        lines: Vec::new(),
+        lines: LineNumbers::default(),
         doc: Some(value),
         bytes: Vec::new(),
         head: None,
         profile: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LineNumbers;
+
+    #[test]
+    fn line_numbers_follow_blank_lines() {
+        let mut lines = LineNumbers::default();
+        assert!(lines.is_empty());
+        let given = [1, 2, 3, 5, 6, 9, 10, 11];
+        given.iter().for_each(|&n| lines.push(n));
+        assert_eq!(
+            lines.runs.len(),
+            3,
+            "one run per stretch without blank lines"
+        );
+        let got: Vec<_> = (0..given.len()).map(|i| lines.get(i)).collect();
+        assert_eq!(got, given.map(Some));
+        assert_eq!(lines.get(given.len()), None);
+    }
 }
