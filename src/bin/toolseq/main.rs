@@ -172,7 +172,8 @@ fn read_quietly<'t>(
 fn check(opts: &Opts, file: &str) -> Result<u8, ReadError> {
     let src = Source::open(file)?;
     let text = OnceCell::new();
-    let scanned = read(&src, opts, false, Keep::Skeleton(&text))?;
+    let scanned = read(&src, opts, false, Keep::Skeleton(&text))?.into_owned();
+    drop(text);
     let found = findings(&scanned.skel);
     let stdout = io::stdout();
     let style = Style::for_stream(stdout.is_terminal());

@@ -78,6 +78,21 @@ impl LineNumbers {
 }
 
 impl<'t> Scanned<'t> {
+    /// The same, its skeleton owning its ids: the text it was read from can go before the
+    /// analysis, which on a body of calls alone needs as much memory again as the text.
+    pub fn into_owned(self) -> Scanned<'static> {
+        Scanned {
+            skel: self.skel.into_owned(),
+            detection: self.detection,
+            shape: self.shape,
+            lines: self.lines,
+            doc: self.doc,
+            bytes: self.bytes,
+            head: self.head,
+            profile: self.profile,
+        }
+    }
+
     pub fn line_of(&self, index: usize) -> Option<usize> {
         self.lines.get(index)
     }
