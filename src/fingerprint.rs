@@ -10,24 +10,65 @@ use std::hash::BuildHasher;
 
 use hashbrown::{hash_table, HashTable};
 
-/// An id with its hash, computed once.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Key<'s> {
-    hash: u64,
-    id: &'s str,
+/// The id of each entry, hashed, its bytes copied in order into one string. Ids come from the
+/// model and the server, so the hash is seeded per call, and a fast one: hashing with SipHash was
+/// a tenth of the time of a check. Comparing an output's id with its call's then reads two
+/// neighbouring places in the string, not two strings scattered over the history: on 100k items
+/// those comparisons were a quarter of a check.
+pub(crate) struct Keys {
+    /// Per entry: its id's hash (`0`: no id) and where its bytes start in `arena`; they end
+    /// where the next entry's start. Sixteen bytes where a hash and a `&str` took twenty-four.
+    at: Vec<(u64, usize)>,
+    arena: String,
 }
 
-impl PartialEq for Key<'_> {
-    fn eq(&self, other: &Self) -> bool {
-        self.hash == other.hash && self.id == other.id
+impl Keys {
+    /// The keys of `ids`, in order.
+    pub(crate) fn new<'s>(ids: impl Iterator<Item = Option<&'s str>>) -> Keys {
+        let state = foldhash::fast::RandomState::default();
+        Keys::hashed_with(ids, |id| state.hash_one(id))
+    }
+
+    fn hashed_with<'s>(
+        ids: impl Iterator<Item = Option<&'s str>>,
+        hash: impl Fn(&str) -> u64,
+    ) -> Keys {
+        let mut arena = String::new();
+        let at = map_ids(ids, |id| {
+            let start = arena.len();
+            let hash = id.map_or(0, |id| {
+                arena.push_str(id);
+                hash(id).max(1)
+            });
+            (hash, start)
+        });
+        Keys { at, arena }
+    }
+
+    /// Whether entry `i` has an id.
+    pub(crate) fn has(&self, i: usize) -> bool {
+        self.hash(i) != 0
+    }
+
+    fn hash(&self, i: usize) -> u64 {
+        self.at.get(i).map_or(0, |&(hash, _)| hash)
+    }
+
+    fn id(&self, i: usize) -> &str {
+        let start = self.at.get(i).map_or(0, |&(_, start)| start);
+        let end = self.at.get(i + 1).map_or(self.arena.len(), |&(_, end)| end);
+        self.arena.get(start..end).unwrap_or_default()
+    }
+
+    fn same(&self, i: u32, j: u32) -> bool {
+        let (i, j) = (i as usize, j as usize);
+        self.hash(i) == self.hash(j) && self.id(i) == self.id(j)
     }
 }
 
-impl Eq for Key<'_> {}
-
 /// A set of ids, each standing for the first entry holding it. A slot keeps only the entry's
-/// position, four bytes where a map from [`Key`]s held thirty-two, and the id is found through
-/// the entry's key: for 100k calls the table fits in the processor's second-level cache.
+/// position, four bytes where a map from ids held thirty-two, and the id is found through the
+/// entry: for 100k calls the table fits in the processor's second-level cache.
 pub(crate) struct IdSet {
     table: HashTable<u32>,
 }
@@ -40,37 +81,37 @@ impl IdSet {
         }
     }
 
-    /// The entry that first held the id of `keys[i]`; `None`, and `i` recorded, if none did
-    /// (or `keys[i]` holds no id).
-    pub(crate) fn insert(&mut self, keys: &[Option<Key<'_>>], i: u32) -> Option<u32> {
-        let key = keys[i as usize]?;
-        let hash_of = |j: &u32| keys[*j as usize].map_or(0, |k| k.hash);
-        match self
-            .table
-            .entry(key.hash, |j| keys[*j as usize] == Some(key), hash_of)
-        {
-            hash_table::Entry::Occupied(first) => Some(*first.get()),
-            hash_table::Entry::Vacant(slot) => {
-                slot.insert(i);
-                None
-            }
-        }
+    /// The entry that first held the id of entry `i`; `None`, and `i` recorded, if none did (or
+    /// entry `i` holds no id).
+    pub(crate) fn insert(&mut self, keys: &Keys, i: u32) -> Option<u32> {
+        self.insert_with(i, |j| keys.hash(j as usize), |a, b| keys.same(a, b))
     }
 
-    /// The entry that first held the id hashed in `hashes[i]`, as `same` compares the ids of two
-    /// entries; `None`, and `i` recorded, if none did (or `hashes[i]` is `0`, no id).
+    /// The entry that first held the id of entry `i`.
+    pub(crate) fn get(&self, keys: &Keys, i: u32) -> Option<u32> {
+        let hash = Some(keys.hash(i as usize)).filter(|&h| h != 0)?;
+        self.table.find(hash, |&j| keys.same(j, i)).copied()
+    }
+
+    /// [`insert`](IdSet::insert) for ids hashed in `hashes` (`0`: no id) and compared by `same`.
     pub(crate) fn insert_hashed(
         &mut self,
         hashes: &[u64],
         i: u32,
         same: impl Fn(u32, u32) -> bool,
     ) -> Option<u32> {
-        let hash = hashes.get(i as usize).copied().filter(|&h| h != 0)?;
-        let hash_of = |j: &u32| hashes.get(*j as usize).copied().unwrap_or(0);
-        match self
-            .table
-            .entry(hash, |j| hash_of(j) == hash && same(*j, i), hash_of)
-        {
+        let hash_of = |j: u32| hashes.get(j as usize).copied().unwrap_or(0);
+        self.insert_with(i, hash_of, |a, b| hash_of(a) == hash_of(b) && same(a, b))
+    }
+
+    fn insert_with(
+        &mut self,
+        i: u32,
+        hash_of: impl Fn(u32) -> u64,
+        same: impl Fn(u32, u32) -> bool,
+    ) -> Option<u32> {
+        let hash = Some(hash_of(i)).filter(|&h| h != 0)?;
+        match self.table.entry(hash, |&j| same(j, i), |&j| hash_of(j)) {
             hash_table::Entry::Occupied(first) => Some(*first.get()),
             hash_table::Entry::Vacant(slot) => {
                 slot.insert(i);
@@ -78,46 +119,6 @@ impl IdSet {
             }
         }
     }
-
-    /// The entry that first held `key`'s id.
-    pub(crate) fn get(&self, keys: &[Option<Key<'_>>], key: &Key<'_>) -> Option<u32> {
-        self.table
-            .find(key.hash, |j| keys[*j as usize].as_ref() == Some(key))
-            .copied()
-    }
-}
-
-/// The key of each id, in order, its bytes copied into `arena`. Ids come from the model and the
-/// server, so the hash is seeded per call, and a fast one: hashing with SipHash was a tenth of the
-/// time of a check. Comparing an output's id with its call's then reads two neighbouring places
-/// in the arena, not two strings scattered over the history: on 100k items those comparisons were
-/// a quarter of a check.
-pub(crate) fn keys<'s, 'a>(
-    ids: impl Iterator<Item = Option<&'s str>>,
-    arena: &'a mut String,
-) -> Vec<Option<Key<'a>>> {
-    let state = foldhash::fast::RandomState::default();
-    let mut span = |id: Option<&str>| {
-        id.map(|id| {
-            arena.push_str(id);
-            (state.hash_one(id), id.len())
-        })
-    };
-    let spans: Vec<Option<(u64, usize)>> = map_ids(ids, &mut span);
-    let arena: &'a str = arena;
-    let mut at = 0;
-    spans
-        .into_iter()
-        .map(|span| {
-            span.map(|(hash, len)| {
-                at += len;
-                Key {
-                    hash,
-                    id: &arena[at - len..at],
-                }
-            })
-        })
-        .collect()
 }
 
 /// The hash of each id, in order, `0` for none, the id left where it lies: for ids whose only
@@ -222,29 +223,25 @@ mod tests {
 
     #[test]
     fn lookups_compare_the_ids_not_only_their_hashes() {
-        let mut arena = String::new();
-        let mut k = keys(
-            ["call_a", "call_b", "call_a"]
-                .into_iter()
-                .map(Some)
-                .chain([None]),
-            &mut arena,
+        let ids = ["call_a", "call_b", "call_a", "", "call_c", "call_b"];
+        let id = |s: &'static str| Some(s).filter(|s| !s.is_empty());
+        // Every id hashed alike: only the comparison tells them apart.
+        let k = Keys::hashed_with(ids.into_iter().map(id), |_| 42);
+        assert_eq!(
+            (0..6).map(|i| k.has(i)).collect::<Vec<_>>(),
+            ids.map(|s| !s.is_empty())
         );
-        // Two ids with one forced hash are still two ids.
-        let forged = Key {
-            hash: k[0].unwrap().hash,
-            id: "call_b",
-        };
-        k.push(Some(forged));
-        let mut map = IdSet::with_capacity(2);
-        assert_eq!(map.insert(&k, 0), None);
-        assert_eq!(map.insert(&k, 1), None);
-        assert_eq!(map.insert(&k, 2), Some(0));
-        assert_eq!(map.insert(&k, 3), None, "no id, nothing recorded");
-        assert_eq!(map.get(&k, &k[2].unwrap()), Some(0));
-        assert_eq!(map.get(&k, &forged), None);
-        assert_eq!(map.insert(&k, 4), None);
-        assert_eq!(map.get(&k, &forged), Some(4));
+        let mut set = IdSet::with_capacity(2);
+        assert_eq!(set.get(&k, 0), None);
+        assert_eq!(set.insert(&k, 0), None);
+        assert_eq!(set.insert(&k, 1), None);
+        assert_eq!(set.insert(&k, 2), Some(0));
+        assert_eq!(set.insert(&k, 3), None, "no id, nothing recorded");
+        assert_eq!(set.get(&k, 3), None);
+        assert_eq!(set.get(&k, 2), Some(0));
+        assert_eq!(set.get(&k, 4), None);
+        assert_eq!(set.insert(&k, 4), None);
+        assert_eq!(set.get(&k, 5), Some(1));
     }
 
     #[test]
@@ -309,16 +306,17 @@ mod tests {
             .collect();
         let ids = || names.iter().map(|id| Some(id.as_str())).chain([None]);
         assert!(worth_warming(&ids()));
-        let mut arena = String::new();
-        let k = keys(ids(), &mut arena);
-        let got: Vec<Option<&str>> = k.iter().map(|k| k.map(|k| k.id)).collect();
+        let k = Keys::new(ids());
+        let got: Vec<Option<&str>> = (0..k.at.len())
+            .map(|i| Some(k.id(i)).filter(|_| k.has(i)))
+            .collect();
         assert_eq!(got, ids().collect::<Vec<_>>());
         let hashes = hashes_in_place(ids());
         let all: Vec<_> = ids().collect();
         let same = |a: u32, b: u32| all[a as usize] == all[b as usize];
         let mut set = IdSet::with_capacity(15_000);
         let mut in_place = IdSet::with_capacity(15_000);
-        for i in 0..k.len() as u32 {
+        for i in 0..k.at.len() as u32 {
             let first = set.insert(&k, i);
             assert_eq!(first, in_place.insert_hashed(&hashes, i, same));
             match i {

@@ -298,15 +298,11 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     // Each pass over a long history's entries costs about as much as a rule: this one also
     // counts the calls and notices references.
     let (mut call_count, mut references) = (0, false);
-    let mut arena = String::new();
-    let keys = crate::fingerprint::keys(
-        entries.iter().zip(entries.ids()).map(|(e, id)| {
-            call_count += usize::from(e.kind == Kind::Call);
-            references |= e.kind == Kind::Reference;
-            id
-        }),
-        &mut arena,
-    );
+    let keys = crate::fingerprint::Keys::new(entries.iter().zip(entries.ids()).map(|(e, id)| {
+        call_count += usize::from(e.kind == Kind::Call);
+        references |= e.kind == Kind::Reference;
+        id
+    }));
     let mut calls = crate::fingerprint::IdSet::with_capacity(call_count);
 
     let (placed_zone, anchor) = placement(skel);
@@ -366,17 +362,17 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     // wait for the end, when every first call is known; they are judged in document order, as
     // ties between them go to the first.
     let mut early = Vec::new();
-    for (i, (e, key)) in entries.iter().zip(&keys).enumerate() {
-        verdicts[i] = match (e.kind, key) {
+    for (i, e) in entries.iter().enumerate() {
+        verdicts[i] = match (e.kind, keys.has(i)) {
             (Kind::Malformed(_), _) => Verdict::Malformed,
-            (Kind::Call, None) => Verdict::EmptyCall,
-            (Kind::Call, Some(_)) => match calls.insert(&keys, at(i)) {
+            (Kind::Call, false) => Verdict::EmptyCall,
+            (Kind::Call, true) => match calls.insert(&keys, at(i)) {
                 Some(first) => Verdict::DuplicateCall { first },
                 None => Verdict::Call,
             },
-            (Kind::Output, None) => Verdict::EmptyOutput,
-            (Kind::Output, Some(key)) => {
-                match calls.get(&keys, key) {
+            (Kind::Output, false) => Verdict::EmptyOutput,
+            (Kind::Output, true) => {
+                match calls.get(&keys, at(i)) {
                     Some(c) => judge(i, Some(c as usize), &mut verdicts),
                     None => early.push(i),
                 }
@@ -386,15 +382,11 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         };
     }
     for i in early {
-        let c = keys[i]
-            .and_then(|key| calls.get(&keys, &key))
-            .map(|c| c as usize);
+        let c = calls.get(&keys, at(i)).map(|c| c as usize);
         judge(i, c, &mut verdicts);
     }
     // Pairing is done: what it needed goes before the id rules make theirs.
-    drop(calls);
-    drop(keys);
-    drop(arena);
+    drop((calls, keys));
     // Only first calls have a best answer. Walked in document order, not the set's: the set's
     // order sends each step to a random place in these vectors.
     let mut answer = vec![None; n];
