@@ -419,7 +419,7 @@ impl Guard {
             .entries
             .iter()
             .zip(skel.entries.ids())
-            .filter(|(e, _)| e.kind == crate::skeleton::Kind::Call)
+            .filter(|(e, _)| e.kind() == crate::skeleton::Kind::Call)
             .filter_map(|(_, id)| id)
             .find(|id| !snap.calls.contains_key(self.ledger.key(id)));
         if let Some(id) = unseen {

@@ -71,14 +71,14 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let mut item_ids = 0;
     let hashes = crate::fingerprint::hashes_in_place(entries.iter().zip(entries.item_ids()).map(
         |(e, id)| {
-            any_reasoning |= e.kind == Kind::Reasoning;
+            any_reasoning |= e.kind() == Kind::Reasoning;
             item_ids += usize::from(id.is_some());
             id
         },
     ));
     let mut seen = crate::fingerprint::IdSet::with_capacity(item_ids);
     for (i, e) in entries.iter().enumerate() {
-        if e.kind == Kind::EmptyCallList {
+        if e.kind() == Kind::EmptyCallList {
             found.push(Found {
                 entry: i,
                 rule: Rule::EmptyToolCalls,
@@ -86,9 +86,9 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 action: Action::Strip(Field::EmptyCallList),
             });
         }
-        if matches!(e.kind, Kind::Call | Kind::Output)
+        if matches!(e.kind(), Kind::Call | Kind::Output)
             && !removed_by_pairing(i)
-            && e.family != Some(crate::skeleton::Family::McpApproval)
+            && e.family() != Some(crate::skeleton::Family::McpApproval)
         {
             if let Some(id) = entries.id(i) {
                 let broken = if rule.too_long(id) {
@@ -117,9 +117,9 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
             .insert_hashed(&hashes, crate::rules::at(i), same)
             .is_some()
         {
-            let action = if matches!(e.kind, Kind::Reasoning | Kind::Reference) {
+            let action = if matches!(e.kind(), Kind::Reasoning | Kind::Reference) {
                 Action::Remove
-            } else if id_optional(e.label) {
+            } else if id_optional(e.label()) {
                 Action::Strip(Field::ItemId)
             } else {
                 Action::Leave
@@ -142,14 +142,14 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     // A reasoning item goes with the id'd item right after it: broken in the body, or broken by
     // a repair that removes that item or its id, the reasoning item goes too.
     for (i, e) in entries.iter().enumerate() {
-        if e.kind != Kind::Reasoning || e.item_id.is_none() || loses_id[i] {
+        if e.kind() != Kind::Reasoning || e.item_id().is_none() || loses_id[i] {
             continue;
         }
         // The next entry is the next item sent: items yield one entry each, and rollout lines
         // that are not model input yield none.
         let next = entries.get(i + 1);
         let follows = next.is_some_and(|f| {
-            model_item(f.kind) && f.kind != Kind::Reasoning && f.item_id.is_some()
+            model_item(f.kind()) && f.kind() != Kind::Reasoning && f.item_id().is_some()
         });
         if !follows || loses_id[i + 1] {
             loses_id[i] = true;
@@ -167,13 +167,13 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     // inserts or moves never cross a user message, so they cannot change this verdict.
     let mut reasoned = false;
     for (i, e) in entries.iter().enumerate() {
-        match e.kind {
+        match e.kind() {
             Kind::Message(Role::User) => reasoned = false,
             Kind::Reasoning | Kind::Reference if !loses_id[i] => reasoned = true,
             Kind::Call | Kind::Message(Role::Assistant) | Kind::Other
-                if !reasoned && e.item_id.is_some() && !loses_id[i] =>
+                if !reasoned && e.item_id().is_some() && !loses_id[i] =>
             {
-                let action = if id_optional(e.label) {
+                let action = if id_optional(e.label()) {
                     loses_id[i] = true;
                     Action::Strip(Field::ItemId)
                 } else {

@@ -314,11 +314,11 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         let mut last_item = None;
         (from..entries.len()).filter(move |&i| {
             let e = &entries.at(i);
-            let first = e.kind == Kind::Call
-                && e.family == Some(Family::Function)
-                && last_item != Some(e.index);
+            let first = e.kind() == Kind::Call
+                && e.family() == Some(Family::Function)
+                && last_item != Some(e.index());
             if first {
-                last_item = Some(e.index);
+                last_item = Some(e.index());
             }
             first
         })
@@ -327,13 +327,13 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         Profile::Mistral => Vec::new(),
         // Every turn that called tools: DeepSeek asks for the reasoning of all of them back.
         Profile::DeepseekThinking => first_calls(0)
-            .filter(|&i| !entries.at(i).trace.reasoning)
+            .filter(|&i| !entries.at(i).trace().reasoning)
             .map(|i| leave(i, Rule::MissingReasoningContent))
             .collect(),
         // Earlier turns' thinking is dropped by the API; only the open loop's is checked.
         Profile::AnthropicThinking => first_calls(turn_start(skel))
             .next()
-            .filter(|&i| !entries.at(i).trace.thinking_first)
+            .filter(|&i| !entries.at(i).trace().thinking_first)
             .map(|i| leave(i, Rule::MissingThinkingBlock))
             .into_iter()
             .collect(),
@@ -348,7 +348,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
             let mut found = Vec::new();
             for i in first_calls(turn_start(skel)) {
                 let removed = verdicts[i].removal().is_some();
-                if !entries.at(i).trace.signature {
+                if !entries.at(i).trace().signature {
                     found.push(Found {
                         entry: i,
                         rule: Rule::MissingThoughtSignature,
@@ -359,11 +359,11 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 // A repair that removes the first call (a duplicate) leaves the next one first.
                 if removed {
                     let next = (i + 1..entries.len())
-                        .take_while(|&j| entries.at(j).index == entries.at(i).index)
+                        .take_while(|&j| entries.at(j).index() == entries.at(i).index())
                         .find(|&j| {
-                            entries.at(j).kind == Kind::Call && verdicts[j].removal().is_none()
+                            entries.at(j).kind() == Kind::Call && verdicts[j].removal().is_none()
                         });
-                    if let Some(j) = next.filter(|&j| !entries.at(j).trace.signature) {
+                    if let Some(j) = next.filter(|&j| !entries.at(j).trace().signature) {
                         found.push(Found {
                             entry: j,
                             rule: Rule::MissingThoughtSignature,
@@ -386,12 +386,12 @@ fn turn_start(skel: &Skeleton) -> usize {
     let mut start = 0;
     let mut i = 0;
     while i < entries.len() {
-        let index = entries.at(i).index;
+        let index = entries.at(i).index();
         let mut end = i + 1;
-        while entries.get(end).is_some_and(|e| e.index == index) {
+        while entries.get(end).is_some_and(|e| e.index() == index) {
             end += 1;
         }
-        let item = || (i..end).map(|k| entries.at(k).kind);
+        let item = || (i..end).map(|k| entries.at(k).kind());
         let user = item().any(|k| k == Kind::Message(Role::User));
         if user && !item().any(|k| k == Kind::Output) {
             start = end;

@@ -299,20 +299,20 @@ impl Plan {
             .zip(named)
             .enumerate()
             .map(|(i, (e, named))| Entry {
-                kind: e.kind,
-                family: e.family,
+                kind: e.kind(),
+                family: e.family(),
                 // A rewritten call is answered under its new id.
                 call_id: renamed
                     .get(&i)
                     .copied()
-                    .or(e.call_id.as_deref())
+                    .or(e.call_id())
                     .filter(|_| named)
                     .map(|id| Cow::Owned(id.to_owned())),
-                index: e.index,
-                block: e.block,
-                label: e.label,
+                index: e.index(),
+                block: e.block(),
+                label: e.label(),
                 item_id: None,
-                trace: e.trace,
+                trace: e.trace(),
             })
             .collect();
         Skeleton {

@@ -296,7 +296,7 @@ pub(crate) fn server_side_findings(
         .into_iter()
         .map(|(e, id)| Finding::ServerSide {
             call_id: id.to_owned(),
-            index: skel.entries.at(e).index,
+            index: skel.entries.at(e).index(),
             reason,
         })
         .collect()

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::skeleton::{Adjacency, Entry, Family, Kind, Skeleton};
+use crate::skeleton::{Adjacency, EntryRef, Family, Kind, Skeleton};
 
 /// The name of a broken pairing rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -299,8 +299,8 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     // counts the calls and notices references.
     let (mut call_count, mut references) = (0, false);
     let keys = crate::fingerprint::Keys::new(entries.iter().zip(entries.ids()).map(|(e, id)| {
-        call_count += usize::from(e.kind == Kind::Call);
-        references |= e.kind == Kind::Reference;
+        call_count += usize::from(e.kind() == Kind::Call);
+        references |= e.kind() == Kind::Reference;
         id
     }));
     let mut calls = crate::fingerprint::IdSet::with_capacity(call_count);
@@ -313,13 +313,13 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         let shown: foldhash::HashSet<&str> = entries
             .iter()
             .zip(entries.item_ids())
-            .filter(|(e, _)| e.kind != Kind::Reference)
+            .filter(|(e, _)| e.kind() != Kind::Reference)
             .filter_map(|(_, id)| id)
             .collect();
         server_side = entries
             .iter()
             .zip(entries.item_ids())
-            .any(|(e, id)| e.kind == Kind::Reference && id.is_none_or(|id| !shown.contains(id)));
+            .any(|(e, id)| e.kind() == Kind::Reference && id.is_none_or(|id| !shown.contains(id)));
     }
 
     // Each call keeps its best candidate: well placed, then after the call, then before it;
@@ -335,13 +335,14 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             };
             return;
         };
-        if entries.at(c).family != e.family {
+        if entries.at(c).family() != e.family() {
             verdicts[i] = Verdict::Mismatch { call: at(c) };
             return;
         }
         // A server tool's result belongs in its call's message, after it; elsewhere the API
         // knows no such call.
-        if e.family == Some(Family::ServerTool) && !(entries.at(c).index == e.index && i > c) {
+        if e.family() == Some(Family::ServerTool) && !(entries.at(c).index() == e.index() && i > c)
+        {
             verdicts[i] = Verdict::Orphan;
             return;
         }
@@ -363,7 +364,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     // ties between them go to the first.
     let mut early = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        verdicts[i] = match (e.kind, keys.has(i)) {
+        verdicts[i] = match (e.kind(), keys.has(i)) {
             (Kind::Malformed(_), _) => Verdict::Malformed,
             (Kind::Call, false) => Verdict::EmptyCall,
             (Kind::Call, true) => match calls.insert(&keys, at(i)) {
@@ -439,26 +440,26 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
         Adjacency::NoMessageBetween => {
             let mut seg = 0;
             for (i, e) in entries.iter().enumerate() {
-                if matches!(e.kind, Kind::Message(_)) {
+                if matches!(e.kind(), Kind::Message(_)) {
                     seg += 1;
                 }
                 zone[i] = Some(at(seg));
             }
         }
         Adjacency::NextMessageOnly => {
-            let items = entries.iter().map(|e| e.index + 1).max().unwrap_or(0);
+            let items = entries.iter().map(|e| e.index() + 1).max().unwrap_or(0);
             let mut last_output: Vec<Option<At>> = vec![None; items + 1];
             let mut last_entry: Vec<At> = vec![0; items + 1];
             for (i, e) in entries.iter().enumerate() {
-                last_entry[e.index] = at(i);
-                if e.kind == Kind::Output && e.family != Some(Family::ServerTool) {
-                    last_output[e.index] = Some(at(i));
-                    zone[i] = e.index.checked_sub(1).map(at);
+                last_entry[e.index()] = at(i);
+                if e.kind() == Kind::Output && e.family() != Some(Family::ServerTool) {
+                    last_output[e.index()] = Some(at(i));
+                    zone[i] = e.index().checked_sub(1).map(at);
                 }
             }
             for (i, e) in entries.iter().enumerate() {
-                if e.kind == Kind::Call {
-                    anchor[i] = last_output[e.index + 1].unwrap_or(last_entry[e.index]);
+                if e.kind() == Kind::Call {
+                    anchor[i] = last_output[e.index() + 1].unwrap_or(last_entry[e.index()]);
                 }
             }
         }
@@ -469,37 +470,37 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
             let mut run: Option<(usize, usize)> = None;
             // Indexed by source item: a message's anchor is its last call or output entry.
             let mut group_anchor: Vec<Option<At>> =
-                vec![None; entries.iter().map(|e| e.index + 1).max().unwrap_or(0)];
+                vec![None; entries.iter().map(|e| e.index() + 1).max().unwrap_or(0)];
             for (i, e) in entries.iter().enumerate() {
                 // Server tools pair inside one assistant message and are placed by the server.
-                if e.family == Some(Family::ServerTool) {
-                    zone[i] = Some(at(e.index));
+                if e.family() == Some(Family::ServerTool) {
+                    zone[i] = Some(at(e.index()));
                     continue;
                 }
-                match e.kind {
+                match e.kind() {
                     Kind::Call => {
-                        group = Some(e.index);
+                        group = Some(e.index());
                         run = None;
-                        group_anchor[e.index] = Some(at(i));
+                        group_anchor[e.index()] = Some(at(i));
                     }
                     Kind::Output => {
                         let z = match (group, run) {
-                            (Some(m), _) if m != e.index => Some(m),
-                            (None, Some((m, msg))) if !same_message_only || msg == e.index => {
+                            (Some(m), _) if m != e.index() => Some(m),
+                            (None, Some((m, msg))) if !same_message_only || msg == e.index() => {
                                 Some(m)
                             }
                             _ => None,
                         };
                         group = None;
-                        run = z.map(|m| (m, e.index));
+                        run = z.map(|m| (m, e.index()));
                         zone[i] = z.map(at);
                         if let Some(m) = z {
                             group_anchor[m] = Some(at(i));
                         }
                     }
                     _ => {
-                        if group == Some(e.index) {
-                            group_anchor[e.index] = Some(at(i));
+                        if group == Some(e.index()) {
+                            group_anchor[e.index()] = Some(at(i));
                         } else {
                             group = None;
                             run = None;
@@ -508,20 +509,20 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
                 }
             }
             for (i, e) in entries.iter().enumerate() {
-                if e.kind == Kind::Call {
-                    anchor[i] = group_anchor[e.index].unwrap_or(at(i));
+                if e.kind() == Kind::Call {
+                    anchor[i] = group_anchor[e.index()].unwrap_or(at(i));
                 }
             }
         }
     }
     let loose = skel.adjacency == Adjacency::NoMessageBetween;
     let test = move |c: usize, o: usize| {
-        if entries.at(c).family == Some(Family::ServerTool) {
-            entries.at(o).index == entries.at(c).index && o > c
+        if entries.at(c).family() == Some(Family::ServerTool) {
+            entries.at(o).index() == entries.at(c).index() && o > c
         } else if loose {
             o > c && zone[o] == zone[c]
         } else {
-            zone[o] == Some(at(entries.at(c).index))
+            zone[o] == Some(at(entries.at(c).index()))
         }
     };
     (test, anchor)
@@ -559,11 +560,11 @@ pub(crate) fn violations<'s>(
     std::iter::from_fn(move || loop {
         let (i, verdict) = (next, a.verdicts.get(next)?);
         if let Some(f) = ids.next_if(|f| f.entry == i) {
-            let e = &entries.at(i);
+            let e = entries.at(i);
             let mut v = violation(e, f.rule, None);
             v.item_id = match f.rule {
                 Rule::CallIdTooLong | Rule::InvalidCallId => None,
-                _ => e.item_id.as_deref().map(str::to_owned),
+                _ => e.item_id().map(str::to_owned),
             };
             // The field sits on the message, not on the call it was found on.
             if f.rule == Rule::MissingReasoningContent {
@@ -572,12 +573,12 @@ pub(crate) fn violations<'s>(
             return Some(v);
         }
         next += 1;
-        let call_at = |c: At| Some(entries.at(c as usize).index);
+        let call_at = |c: At| Some(entries.at(c as usize).index());
         let (rule, call_index) = match *verdict {
             Verdict::Plain | Verdict::ServerSide | Verdict::Answer { placed: true, .. } => continue,
             Verdict::Call if a.answer[i].is_some() => continue,
             // A server tool still running at the end of its message is paused, not broken.
-            Verdict::Call if entries.at(i).family == Some(Family::ServerTool) => continue,
+            Verdict::Call if entries.at(i).family() == Some(Family::ServerTool) => continue,
             Verdict::Call => (Rule::MissingOutput, None),
             Verdict::Malformed => (Rule::MalformedItem, None),
             Verdict::EmptyCall | Verdict::EmptyOutput => (Rule::EmptyCallId, None),
@@ -593,21 +594,21 @@ pub(crate) fn violations<'s>(
             }
             Verdict::Answer { call, .. } => (Rule::InterleavedMessage, call_at(call)),
         };
-        return Some(violation(&entries.at(i), rule, call_index));
+        return Some(violation(entries.at(i), rule, call_index));
     })
 }
 
-fn violation(e: &Entry, rule: Rule, call_index: Option<usize>) -> Violation {
+fn violation(e: EntryRef, rule: Rule, call_index: Option<usize>) -> Violation {
     Violation {
         rule,
-        call_id: e.call_id.as_deref().map(str::to_owned),
+        call_id: e.call_id().map(str::to_owned),
         item_id: None,
-        index: e.index,
-        block: e.block,
-        label: e.label,
+        index: e.index(),
+        block: e.block(),
+        label: e.label(),
         call_index,
-        on_call: e.kind == Kind::Call,
-        detail: match e.kind {
+        on_call: e.kind() == Kind::Call,
+        detail: match e.kind() {
             Kind::Malformed(why) => Some(why),
             _ => None,
         },

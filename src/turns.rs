@@ -16,8 +16,8 @@ fn model(kind: Kind) -> bool {
 }
 
 /// Whether an entry is a client tool output (server tool results sit in the model's turn).
-fn output(e: &crate::skeleton::Entry) -> bool {
-    e.kind == Kind::Output && e.family != Some(Family::ServerTool)
+fn output(e: crate::skeleton::EntryRef) -> bool {
+    e.kind() == Kind::Output && e.family() != Some(Family::ServerTool)
 }
 
 /// Findings of `mixed_result_turn`, `call_without_preceding_user_turn` and
@@ -35,7 +35,7 @@ pub(crate) fn analyze(
         return Vec::new();
     }
     let entries = &skel.entries;
-    let items = entries.iter().map(|e| e.index + 1).max().unwrap_or(0);
+    let items = entries.iter().map(|e| e.index() + 1).max().unwrap_or(0);
     // Per source item: whether it holds outputs a repair keeps, the model's entries, the
     // client's.
     let mut results = vec![false; items];
@@ -43,22 +43,22 @@ pub(crate) fn analyze(
     let mut by_user = vec![false; items];
     let mut said = vec![false; items];
     for (e, v) in entries.iter().zip(verdicts) {
-        if e.kind == Kind::Message(Role::User) {
-            said[e.index] = true;
+        if e.kind() == Kind::Message(Role::User) {
+            said[e.index()] = true;
         }
-        if output(&e) && v.removal().is_none() {
-            results[e.index] = true;
+        if output(e) && v.removal().is_none() {
+            results[e.index()] = true;
         }
-        if model(e.kind) {
-            by_model[e.index] = true;
+        if model(e.kind()) {
+            by_model[e.index()] = true;
         }
-        if output(&e) || e.kind == Kind::Message(Role::User) {
-            by_user[e.index] = true;
+        if output(e) || e.kind() == Kind::Message(Role::User) {
+            by_user[e.index()] = true;
         }
     }
     for a in incoming {
-        if output(&entries.at(a)) {
-            results[entries.at(a).index] = true;
+        if output(entries.at(a)) {
+            results[entries.at(a).index()] = true;
         }
     }
     let side = |m: usize| match (by_user[m], by_model[m]) {
@@ -70,15 +70,15 @@ pub(crate) fn analyze(
     let mut seen_call_turn = None;
     let mut seen_item = None;
     for (i, e) in entries.iter().enumerate() {
-        if skel.alternating_roles && seen_item != Some(e.index) {
-            seen_item = Some(e.index);
+        if skel.alternating_roles && seen_item != Some(e.index()) {
+            seen_item = Some(e.index());
             // A client message of outputs alone after another is a pairing violation, whose
             // repair moves them back; only a message saying something stands in two turns.
-            let spilled = side(e.index) == Some(Role::User) && !said[e.index];
+            let spilled = side(e.index()) == Some(Role::User) && !said[e.index()];
             let again = !spilled
-                && e.index
+                && e.index()
                     .checked_sub(1)
-                    .is_some_and(|p| side(p).is_some() && side(p) == side(e.index));
+                    .is_some_and(|p| side(p).is_some() && side(p) == side(e.index()));
             if again {
                 found.push(Found {
                     entry: i,
@@ -88,7 +88,7 @@ pub(crate) fn analyze(
                 });
             }
         }
-        if strict && e.kind == Kind::Message(Role::User) && results[e.index] {
+        if strict && e.kind() == Kind::Message(Role::User) && results[e.index()] {
             found.push(Found {
                 entry: i,
                 rule: Rule::MixedResultTurn,
@@ -96,10 +96,10 @@ pub(crate) fn analyze(
                 action: Action::Separate,
             });
         }
-        if skel.calls_follow_user && e.kind == Kind::Call && seen_call_turn != Some(e.index) {
-            seen_call_turn = Some(e.index);
+        if skel.calls_follow_user && e.kind() == Kind::Call && seen_call_turn != Some(e.index()) {
+            seen_call_turn = Some(e.index());
             let follows_user = e
-                .index
+                .index()
                 .checked_sub(1)
                 .is_some_and(|p| by_user[p] && !by_model[p]);
             if !follows_user {
@@ -128,17 +128,17 @@ pub(crate) fn split_results<'s>(skel: &'s Skeleton<'s>) -> impl Fn(usize, usize)
         let mut n = 0;
         for (i, e) in entries.iter().enumerate() {
             before.push(n);
-            n += usize::from(model(e.kind));
-            if last.len() <= e.index {
-                last.resize(e.index + 1, 0);
+            n += usize::from(model(e.kind()));
+            if last.len() <= e.index() {
+                last.resize(e.index() + 1, 0);
             }
-            last[e.index] = i;
+            last[e.index()] = i;
         }
         before.push(n);
     }
     move |c: usize, o: usize| {
         strict && o > c && {
-            let after_call_message = last[entries.at(c).index] + 1;
+            let after_call_message = last[entries.at(c).index()] + 1;
             before[o] == before[after_call_message.min(o)]
         }
     }

@@ -25,7 +25,7 @@ use super::{Entry, Family, Kind, Role, Trace};
 /// entries.push(Entry::new(Kind::Message(Role::User), 1, None, "message"));
 /// assert_eq!(entries.len(), 2);
 /// assert_eq!(entries.at(0).id(), Some("call_1"));
-/// assert_eq!(entries.iter().map(|e| e.index).collect::<Vec<_>>(), [0, 1]);
+/// assert_eq!(entries.iter().map(|e| e.index()).collect::<Vec<_>>(), [0, 1]);
 /// ```
 #[derive(Clone, Default)]
 pub struct Entries<'a> {
@@ -235,43 +235,42 @@ impl<'a> Entries<'a> {
         Some(k)
     }
 
-    #[inline]
-    fn read(&self, r: &Row<'a>) -> Entry<'_> {
-        read(r, &self.owned, &self.names, &self.spilled)
+    #[inline(always)]
+    fn view<'s>(&'s self, row: &'s Row<'a>) -> EntryRef<'s> {
+        EntryRef { row, entries: self }
     }
 
     /// The `i`th entry.
     ///
     /// # Panics
     /// When `i` is not below [`len`](Entries::len), like indexing a slice.
-    #[inline]
-    pub fn at(&self, i: usize) -> Entry<'_> {
-        self.read(&self.rows[i])
+    #[inline(always)]
+    pub fn at(&self, i: usize) -> EntryRef<'_> {
+        self.view(&self.rows[i])
     }
 
     /// The `i`th entry, if there is one.
-    #[inline]
-    pub fn get(&self, i: usize) -> Option<Entry<'_>> {
-        self.rows.get(i).map(|r| self.read(r))
+    #[inline(always)]
+    pub fn get(&self, i: usize) -> Option<EntryRef<'_>> {
+        self.rows.get(i).map(|r| self.view(r))
     }
 
-    /// The call id of the `i`th entry when present and not empty, as [`Entry::id`] says, but
-    /// borrowed from the skeleton rather than from an entry read from it.
+    /// The call id of the `i`th entry when present and not empty, as [`Entry::id`] says.
     #[inline]
     pub fn id(&self, i: usize) -> Option<&str> {
-        self.rows.get(i).and_then(|r| self.id_of(r))
+        self.get(i)?.id()
     }
 
     /// The server item id of the `i`th entry, when it has one.
     #[inline]
     pub fn item_id(&self, i: usize) -> Option<&str> {
-        self.rows.get(i).and_then(|r| self.item_id_of(r))
+        self.get(i)?.item_id()
     }
 
     /// [`id`](Entries::id) of every entry, in order.
     #[inline]
     pub fn ids(&self) -> impl DoubleEndedIterator<Item = Option<&str>> + ExactSizeIterator + '_ {
-        self.rows.iter().map(|r| self.id_of(r))
+        self.iter().map(EntryRef::id)
     }
 
     /// [`item_id`](Entries::item_id) of every entry, in order.
@@ -279,40 +278,26 @@ impl<'a> Entries<'a> {
     pub fn item_ids(
         &self,
     ) -> impl DoubleEndedIterator<Item = Option<&str>> + ExactSizeIterator + '_ {
-        self.rows.iter().map(|r| self.item_id_of(r))
-    }
-
-    #[inline]
-    fn id_of(&self, r: &Row<'a>) -> Option<&str> {
-        let id = match r.names {
-            SPILLED => self.spilled.get(r.index as usize)?.call_id.as_deref(),
-            _ => read_id(r.call_id, &self.owned),
-        };
-        id.filter(|id| !id.is_empty())
-    }
-
-    #[inline]
-    fn item_id_of(&self, r: &Row<'a>) -> Option<&str> {
-        match r.names {
-            SPILLED => self.spilled.get(r.index as usize)?.item_id.as_deref(),
-            _ => read_id(r.item_id, &self.owned),
-        }
+        self.iter().map(EntryRef::item_id)
     }
 
     /// The last entry, if there is one.
-    pub fn last(&self) -> Option<Entry<'_>> {
-        self.rows.last().map(|r| self.read(r))
+    pub fn last(&self) -> Option<EntryRef<'_>> {
+        self.rows.last().map(|r| self.view(r))
     }
 
     /// The entries in order.
     #[inline]
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = Entry<'_>> + ExactSizeIterator + '_ {
-        self.rows.iter().map(|r| self.read(r))
+    pub fn iter(&self) -> Iter<'_, 'a> {
+        Iter {
+            rows: self.rows.iter(),
+            entries: self,
+        }
     }
 
     /// Keeps the entries `keep` accepts, in order.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Entry<'_>) -> bool) {
-        let kept: Vec<bool> = self.iter().map(|e| keep(&e)).collect();
+    pub fn retain(&mut self, mut keep: impl FnMut(EntryRef<'_>) -> bool) {
+        let kept: Vec<bool> = self.iter().map(&mut keep).collect();
         let mut kept = kept.into_iter();
         self.rows.retain(|_| kept.next().unwrap_or(false));
     }
@@ -361,8 +346,15 @@ impl<'a> Entries<'a> {
                     };
                 }
                 owned.truncate(mark);
-                let whole = read(&r, &owned, &names, &[]).into_owned();
-                spilled.push(whole);
+                let whole = Entries {
+                    rows: Vec::new(),
+                    owned: std::mem::take(&mut owned),
+                    names: names.clone(),
+                    spilled: Vec::new(),
+                };
+                let entry = whole.view(&r).to_entry().into_owned();
+                owned = whole.owned;
+                spilled.push(entry);
                 spilled_row(u32::try_from(spilled.len() - 1).unwrap_or(NONE))
             })
             .collect();
@@ -403,41 +395,6 @@ fn read_id<'s>(id: Id<'s>, owned: &'s str) -> Option<&'s str> {
     }
 }
 
-/// The entry a row stands for.
-#[inline(always)]
-fn read<'s>(
-    r: &Row<'s>,
-    owned: &'s str,
-    names: &[(&'static str, &'static str)],
-    spilled: &'s [Entry<'_>],
-) -> Entry<'s> {
-    if r.names == SPILLED {
-        return spilled.get(r.index as usize).map_or_else(
-            || Entry::new(Kind::Other, 0, None, ""),
-            |e| Entry {
-                call_id: e.call_id.as_deref().map(Cow::Borrowed),
-                item_id: e.item_id.as_deref().map(Cow::Borrowed),
-                ..*e
-            },
-        );
-    }
-    let (label, why) = names.get(usize::from(r.names)).copied().unwrap_or_default();
-    Entry {
-        kind: r.tag.kind(why),
-        family: r.family,
-        call_id: read_id(r.call_id, owned).map(Cow::Borrowed),
-        index: r.index as usize,
-        block: (r.block != NONE).then_some(r.block as usize),
-        label,
-        item_id: read_id(r.item_id, owned).map(Cow::Borrowed),
-        trace: Trace {
-            reasoning: r.trace & REASONING != 0,
-            thinking_first: r.trace & THINKING_FIRST != 0,
-            signature: r.trace & SIGNATURE != 0,
-        },
-    }
-}
-
 /// The row standing for `spilled[k]`.
 fn spilled_row(k: u32) -> Row<'static> {
     Row {
@@ -451,6 +408,169 @@ fn spilled_row(k: u32) -> Row<'static> {
         trace: 0,
     }
 }
+
+/// An entry of an [`Entries`], read a field at a time: most loops over a long history read one
+/// or two fields of each entry, and making a whole [`Entry`] for each cost as much as the rules.
+/// Its ids borrow from the skeleton.
+#[derive(Clone, Copy)]
+pub struct EntryRef<'s> {
+    row: &'s Row<'s>,
+    entries: &'s Entries<'s>,
+}
+
+impl<'s> EntryRef<'s> {
+    /// The entry kept whole, when it did not fit a row.
+    #[inline(always)]
+    fn whole(self) -> Option<&'s Entry<'s>> {
+        if self.row.names == SPILLED {
+            self.entries.spilled.get(self.row.index as usize)
+        } else {
+            None
+        }
+    }
+
+    #[inline(always)]
+    fn names(self) -> (&'static str, &'static str) {
+        let names = self.entries.names.get(usize::from(self.row.names));
+        names.copied().unwrap_or_default()
+    }
+
+    /// What the entry is.
+    #[inline(always)]
+    pub fn kind(self) -> Kind {
+        match self.whole() {
+            Some(e) => e.kind,
+            None if self.row.tag == Tag::Malformed => Kind::Malformed(self.names().1),
+            None => self.row.tag.kind(""),
+        }
+    }
+
+    /// Pairing family, for calls and outputs.
+    #[inline(always)]
+    pub fn family(self) -> Option<Family> {
+        self.whole().map_or(self.row.family, |e| e.family)
+    }
+
+    /// Index of the source item.
+    #[inline(always)]
+    pub fn index(self) -> usize {
+        self.whole().map_or(self.row.index as usize, |e| e.index)
+    }
+
+    /// Position inside the source item.
+    #[inline(always)]
+    pub fn block(self) -> Option<usize> {
+        match self.whole() {
+            Some(e) => e.block,
+            None => (self.row.block != NONE).then_some(self.row.block as usize),
+        }
+    }
+
+    /// The wire name of the item, for diagnostics.
+    #[inline(always)]
+    pub fn label(self) -> &'static str {
+        self.whole().map_or_else(|| self.names().0, |e| e.label)
+    }
+
+    /// For a call: what the model's reasoning left on it.
+    #[inline(always)]
+    pub fn trace(self) -> Trace {
+        let bits = self.row.trace;
+        self.whole().map_or(
+            Trace {
+                reasoning: bits & REASONING != 0,
+                thinking_first: bits & THINKING_FIRST != 0,
+                signature: bits & SIGNATURE != 0,
+            },
+            |e| e.trace,
+        )
+    }
+
+    /// The call id: `None` when absent, `Some("")` when empty.
+    #[inline(always)]
+    pub fn call_id(self) -> Option<&'s str> {
+        match self.whole() {
+            Some(e) => e.call_id.as_deref(),
+            None => read_id(self.row.call_id, &self.entries.owned),
+        }
+    }
+
+    /// The call id when present and not empty.
+    #[inline(always)]
+    pub fn id(self) -> Option<&'s str> {
+        self.call_id().filter(|id| !id.is_empty())
+    }
+
+    /// The server id of the item, when it has one.
+    #[inline(always)]
+    pub fn item_id(self) -> Option<&'s str> {
+        match self.whole() {
+            Some(e) => e.item_id.as_deref(),
+            None => read_id(self.row.item_id, &self.entries.owned),
+        }
+    }
+
+    /// The whole entry, its ids borrowed.
+    pub fn to_entry(self) -> Entry<'s> {
+        Entry {
+            kind: self.kind(),
+            family: self.family(),
+            call_id: self.call_id().map(Cow::Borrowed),
+            index: self.index(),
+            block: self.block(),
+            label: self.label(),
+            item_id: self.item_id().map(Cow::Borrowed),
+            trace: self.trace(),
+        }
+    }
+}
+
+impl fmt::Debug for EntryRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_entry().fmt(f)
+    }
+}
+
+impl PartialEq<Entry<'_>> for EntryRef<'_> {
+    fn eq(&self, other: &Entry<'_>) -> bool {
+        self.to_entry() == *other
+    }
+}
+
+/// The entries of an [`Entries`] in order.
+#[derive(Clone)]
+pub struct Iter<'s, 'a> {
+    rows: std::slice::Iter<'s, Row<'a>>,
+    entries: &'s Entries<'a>,
+}
+
+impl<'s> Iterator for Iter<'s, '_> {
+    type Item = EntryRef<'s>;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<EntryRef<'s>> {
+        self.rows.next().map(|r| self.entries.view(r))
+    }
+
+    #[inline]
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.rows.size_hint()
+    }
+
+    #[inline(always)]
+    fn nth(&mut self, n: usize) -> Option<EntryRef<'s>> {
+        self.rows.nth(n).map(|r| self.entries.view(r))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_, '_> {
+    #[inline(always)]
+    fn next_back(&mut self) -> Option<Self::Item> {
+        self.rows.next_back().map(|r| self.entries.view(r))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_, '_> {}
 
 impl<'a> Extend<Entry<'a>> for Entries<'a> {
     fn extend<I: IntoIterator<Item = Entry<'a>>>(&mut self, iter: I) {
@@ -478,9 +598,9 @@ impl<'a> IntoIterator for Entries<'a> {
     type Item = Entry<'a>;
     type IntoIter = std::vec::IntoIter<Entry<'a>>;
 
-    /// The entries by value; ids the skeleton owns are copied out.
+    /// The entries by value: ids the body lent stay lent, ids the skeleton owns are copied out.
     fn into_iter(self) -> Self::IntoIter {
-        let lent = |id: Id<'a>| match id {
+        let id = |id: Id<'a>| match id {
             Id::Lent(s) => Some(Cow::Borrowed(s)),
             id => read_id(id, &self.owned).map(|s| Cow::Owned(s.to_owned())),
         };
@@ -488,19 +608,16 @@ impl<'a> IntoIterator for Entries<'a> {
             .rows
             .iter()
             .map(|r| {
-                let e = read(r, &self.owned, &self.names, &self.spilled);
-                if r.names == SPILLED {
-                    return e.into_owned();
-                }
-                Entry {
-                    kind: e.kind,
-                    family: e.family,
-                    call_id: lent(r.call_id),
-                    index: e.index,
-                    block: e.block,
-                    label: e.label,
-                    item_id: lent(r.item_id),
-                    trace: e.trace,
+                let e = self.view(r);
+                match e.whole() {
+                    Some(_) => e.to_entry().into_owned(),
+                    None => Entry {
+                        family: e.family(),
+                        call_id: id(r.call_id),
+                        item_id: id(r.item_id),
+                        ..Entry::new(e.kind(), e.index(), e.block(), e.label())
+                            .with_trace(e.trace())
+                    },
                 }
             })
             .collect();
@@ -510,13 +627,19 @@ impl<'a> IntoIterator for Entries<'a> {
 
 impl fmt::Debug for Entries<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        f.debug_list()
+            .entries(self.iter().map(EntryRef::to_entry))
+            .finish()
     }
 }
 
 impl PartialEq for Entries<'_> {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().eq(other.iter())
+        self.len() == other.len()
+            && self
+                .iter()
+                .map(EntryRef::to_entry)
+                .eq(other.iter().map(EntryRef::to_entry))
     }
 }
 
@@ -588,10 +711,18 @@ mod tests {
     fn entries_read_back_as_they_went_in() {
         let given = every_kind();
         let entries: Entries<'_> = given.iter().cloned().collect();
-        assert_eq!(entries.iter().collect::<Vec<_>>(), given);
+        assert_eq!(
+            entries.iter().map(EntryRef::to_entry).collect::<Vec<_>>(),
+            given
+        );
         assert_eq!(entries.clone().into_iter().collect::<Vec<_>>(), given);
         assert_eq!(
-            entries.clone().into_owned().iter().collect::<Vec<_>>(),
+            entries
+                .clone()
+                .into_owned()
+                .iter()
+                .map(EntryRef::to_entry)
+                .collect::<Vec<_>>(),
             given
         );
         let ids: Vec<_> = given.iter().map(Entry::id).collect();
@@ -599,8 +730,21 @@ mod tests {
         let item_ids: Vec<_> = given.iter().map(|e| e.item_id.as_deref()).collect();
         assert_eq!(entries.item_ids().collect::<Vec<_>>(), item_ids);
         assert_eq!(entries.id(10), None, "an empty id is no id");
-        assert_eq!(entries.at(10).call_id.as_deref(), Some(""));
-        assert_eq!(entries.get(11), None);
+        assert_eq!(entries.at(10).call_id(), Some(""));
+        assert!(entries.get(11).is_none());
+        for (i, e) in given.iter().enumerate() {
+            let read = entries.at(i);
+            assert_eq!(read, *e);
+            assert_eq!(
+                (read.kind(), read.family(), read.index()),
+                (e.kind, e.family, e.index)
+            );
+            assert_eq!(
+                (read.block(), read.label(), read.trace()),
+                (e.block, e.label, e.trace)
+            );
+            assert_eq!(read.item_id(), e.item_id.as_deref());
+        }
     }
 
     #[test]
@@ -609,7 +753,12 @@ mod tests {
         let mut given = every_kind();
         given.insert(2, Entry::new(Kind::Other, far, Some(far), "huge"));
         let entries: Entries<'_> = given.iter().cloned().collect();
-        assert_eq!(entries.iter().collect::<Vec<_>>(), given);
+        assert_eq!(
+            entries.iter().map(EntryRef::to_entry).collect::<Vec<_>>(),
+            given
+        );
+        assert_eq!(entries.at(2).index(), far);
+        assert_eq!(entries.at(2).block(), Some(far));
         assert_eq!(entries.into_owned().into_iter().collect::<Vec<_>>(), given);
     }
 
@@ -617,11 +766,14 @@ mod tests {
     fn retain_truncate_and_clear_keep_order() {
         let given = every_kind();
         let mut entries: Entries<'_> = given.iter().cloned().collect();
-        entries.retain(|e| e.index % 2 == 1);
+        entries.retain(|e| e.index() % 2 == 1);
         let odd: Vec<_> = given.iter().filter(|e| e.index % 2 == 1).cloned().collect();
-        assert_eq!(entries.iter().collect::<Vec<_>>(), odd);
+        assert_eq!(
+            entries.iter().map(EntryRef::to_entry).collect::<Vec<_>>(),
+            odd
+        );
         entries.truncate(2);
-        assert_eq!(entries.last().map(|e| e.index), Some(3));
+        assert_eq!(entries.last().map(|e| e.index()), Some(3));
         entries.clear();
         assert!(entries.is_empty());
     }

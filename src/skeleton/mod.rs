@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 
 mod entries;
-pub use entries::Entries;
+pub use entries::{Entries, EntryRef, Iter};
 
 /// Which calls an output may answer. An output answers only a call of its own family: a custom
 /// tool output never answers a function call.

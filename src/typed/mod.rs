@@ -240,7 +240,7 @@ pub(crate) fn apply<T: HistoryItem>(
 fn edit_in_place<T: HistoryItem>(history: &mut [T], skel: &Skeleton, plan: &Plan) -> Vec<Change> {
     let mut changes = Vec::new();
     for r in &plan.rewrites {
-        let e = &skel.entries.at(r.entry);
+        let e = &skel.entries.at(r.entry).to_entry();
         if let Some(old) = history
             .get_mut(e.index)
             .and_then(|item| item.set_call_id(e, &r.new_id))
@@ -255,7 +255,7 @@ fn edit_in_place<T: HistoryItem>(history: &mut [T], skel: &Skeleton, plan: &Plan
         }
     }
     for s in &plan.strips {
-        let e = &skel.entries.at(s.entry);
+        let e = &skel.entries.at(s.entry).to_entry();
         let Some(item) = history.get_mut(e.index) else {
             continue;
         };

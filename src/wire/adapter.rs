@@ -217,9 +217,9 @@ impl<'a> Edits<'a> {
             .unwrap_or(Rule::MalformedItem);
         self.changes.push(Change::Removed {
             rule,
-            call_id: e.call_id.as_deref().map(str::to_owned),
-            index: e.index,
-            block: e.block,
+            call_id: e.call_id().map(str::to_owned),
+            index: e.index(),
+            block: e.block(),
             item,
         });
     }
@@ -268,28 +268,23 @@ impl<'a> Edits<'a> {
             Placed::Moved { entry, call } => {
                 let item = take(entry)?;
                 self.changes.push(Change::Moved {
-                    call_id: entries
-                        .at(call)
-                        .call_id
-                        .as_deref()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    from: entries.at(entry).index,
-                    call_index: entries.at(call).index,
+                    call_id: entries.at(call).call_id().unwrap_or_default().to_owned(),
+                    from: entries.at(entry).index(),
+                    call_index: entries.at(call).index(),
                 });
                 Some(item)
             }
             Placed::Synthetic { call } => {
                 let c = &entries.at(call);
-                let id = c.call_id.as_deref().unwrap_or_default().to_owned();
+                let id = c.call_id().unwrap_or_default().to_owned();
                 let text = self.opts.text_for(&id);
-                let item = make(c.family.unwrap_or(Family::Function), &id, text)?;
+                let item = make(c.family().unwrap_or(Family::Function), &id, text)?;
                 self.changes.push(Change::Inserted {
                     cancelled: self.opts.cancelled.contains(&id),
                     still_running: self.opts.running.contains(&id),
                     text: text.to_owned(),
                     call_id: id,
-                    call_index: c.index,
+                    call_index: c.index(),
                     item: json(&item),
                 });
                 Some(item)

@@ -252,7 +252,7 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
             }
             (Role::Assistant, _) => continue,
             (Role::User, _) => {
-                if out.len() == start || out.last().map(|e| e.kind) != Some(Kind::Message(role)) {
+                if out.len() == start || out.last().map(|e| e.kind()) != Some(Kind::Message(role)) {
                     out.push(message(Some(j)));
                 }
                 continue;

@@ -217,7 +217,7 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
             // A cache checkpoint is neither conversation nor tool traffic.
             (_, "cachePoint") | (Role::Assistant, _) => continue,
             (Role::User, _) => {
-                if out.last().map(|e| (e.kind, e.index)) != Some((Kind::Message(role), i)) {
+                if out.last().map(|e| (e.kind(), e.index())) != Some((Kind::Message(role), i)) {
                     out.push(message(Some(j)));
                 }
                 continue;

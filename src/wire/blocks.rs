@@ -49,15 +49,15 @@ pub(super) fn rebuild(
     let mut moved: HashMap<usize, Value> = HashMap::new();
     let mut dead: BTreeMap<usize, HashSet<usize>> = BTreeMap::new();
     for (e, entry) in skel.entries.iter().enumerate() {
-        let Some(b) = entry.block.filter(|_| edits.leaves(e)) else {
+        let Some(b) = entry.block().filter(|_| edits.leaves(e)) else {
             continue;
         };
-        let Some(block) = blocks_mut(shape, &mut slots[entry.index]).and_then(|c| c.get_mut(b))
+        let Some(block) = blocks_mut(shape, &mut slots[entry.index()]).and_then(|c| c.get_mut(b))
         else {
             continue;
         };
         let v = block.take();
-        dead.entry(entry.index).or_default().insert(b);
+        dead.entry(entry.index()).or_default().insert(b);
         if edits.moved.contains_key(&e) {
             moved.insert(e, v);
         } else {
@@ -70,22 +70,22 @@ pub(super) fn rebuild(
     let separated: HashSet<usize> = edits
         .separated
         .iter()
-        .map(|&e| skel.entries.at(e).index)
+        .map(|&e| skel.entries.at(e).index())
         .collect();
     let staying: HashSet<(usize, usize)> = skel
         .entries
         .iter()
-        .filter(|e| separated.contains(&e.index))
-        .filter(|e| matches!(e.kind, Kind::Output | Kind::Malformed(_)))
-        .filter_map(|e| Some((e.index, e.block?)))
+        .filter(|e| separated.contains(&e.index()))
+        .filter(|e| matches!(e.kind(), Kind::Output | Kind::Malformed(_)))
+        .filter_map(|e| Some((e.index(), e.block()?)))
         .collect();
 
     let mut placed: HashMap<Target, Vec<Value>> = HashMap::new();
     for (anchor, list) in std::mem::take(&mut edits.after) {
         let a = &skel.entries.at(anchor);
-        let next = a.index + 1;
-        let target = match (a.kind, a.block) {
-            (Kind::Output, Some(b)) => Target::AfterBlock(a.index, b),
+        let next = a.index() + 1;
+        let target = match (a.kind(), a.block()) {
+            (Kind::Output, Some(b)) => Target::AfterBlock(a.index(), b),
             _ if takes_results(
                 shape,
                 slots.get(next),
@@ -95,15 +95,15 @@ pub(super) fn rebuild(
             {
                 Target::Head(next)
             }
-            _ => Target::NewAfter(a.index),
+            _ => Target::NewAfter(a.index()),
         };
         for p in list {
             let call_block = match p {
                 Placed::Synthetic { call } => {
                     let c = &skel.entries.at(call);
-                    slots[c.index]
+                    slots[c.index()]
                         .as_ref()
-                        .and_then(|m| m.get(shape.field)?.get(c.block?))
+                        .and_then(|m| m.get(shape.field)?.get(c.block()?))
                 }
                 Placed::Moved { .. } => None,
             };

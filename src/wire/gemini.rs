@@ -288,7 +288,7 @@ fn read_turn<'a>(out: &mut Entries<'a>, call_turn: &mut CallTurn<'a>, turn: &'a 
             } else if !CONTENT.iter().any(|k| part.get(*k).is_some()) {
                 out.push(bad("part without a field Gemini knows"));
             } else if role == Role::User
-                && out.last().map(|e| (e.kind, e.index)) != Some((Kind::Message(role), i))
+                && out.last().map(|e| (e.kind(), e.index())) != Some((Kind::Message(role), i))
             {
                 out.push(message(Some(j)));
             }

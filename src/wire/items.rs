@@ -45,10 +45,13 @@ pub(crate) fn rebuild<T>(
         if !edits.leaves(e) {
             continue;
         }
-        match entry.block {
-            Some(b) => dropped_blocks.entry(entry.index).or_default().push((b, e)),
+        match entry.block() {
+            Some(b) => dropped_blocks
+                .entry(entry.index())
+                .or_default()
+                .push((b, e)),
             None => {
-                let Some(item) = slots.get_mut(entry.index).and_then(Option::take) else {
+                let Some(item) = slots.get_mut(entry.index()).and_then(Option::take) else {
                     continue;
                 };
                 if edits.moved.contains_key(&e) {
@@ -83,7 +86,7 @@ pub(crate) fn rebuild<T>(
     let mut out = Vec::with_capacity(slots.len() + skel.entries.len() / 8);
     for (i, slot) in slots.into_iter().enumerate() {
         out.extend(slot);
-        while let Some((_, placed)) = pending.next_if(|(a, _)| skel.entries.at(*a).index == i) {
+        while let Some((_, placed)) = pending.next_if(|(a, _)| skel.entries.at(*a).index() == i) {
             for p in placed {
                 out.extend(edits.place(
                     p,

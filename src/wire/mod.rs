@@ -409,7 +409,7 @@ fn edit_in_place(
         if !done.insert(entry) {
             continue;
         }
-        if let Some(item) = items.get_mut(skel.entries.at(entry).index) {
+        if let Some(item) = items.get_mut(skel.entries.at(entry).index()) {
             changes.extend(edit_with(adapter, item, skel, plan, entry));
         }
     }
@@ -436,7 +436,7 @@ fn edit_with(
     entry: usize,
 ) -> Vec<Change> {
     let mut changes = Vec::new();
-    let e = &skel.entries.at(entry);
+    let e = &skel.entries.at(entry).to_entry();
     for r in sorted_slice(&plan.rewrites, entry, |r| r.entry) {
         let key = adapter.call_id_key(e);
         let Some(obj) = adapter.object_of(item, e) else {
@@ -560,15 +560,15 @@ pub(crate) fn note_slot(skel: &Skeleton, call_id: &str) -> Option<(usize, usize)
     let call = skel
         .entries
         .iter()
-        .position(|e| e.kind == Kind::Call && e.id() == Some(call_id))?;
-    let m = skel.entries.at(call).index;
+        .position(|e| e.kind() == Kind::Call && e.id() == Some(call_id))?;
+    let m = skel.entries.at(call).index();
     // The first source item after the call's that is neither a call nor an output.
     let mut next = m + 1;
     for e in skel.entries.iter().skip(call) {
-        if e.index < next {
+        if e.index() < next {
             continue;
         }
-        if e.index == next && matches!(e.kind, Kind::Call | Kind::Output) {
+        if e.index() == next && matches!(e.kind(), Kind::Call | Kind::Output) {
             next += 1;
         } else {
             break;

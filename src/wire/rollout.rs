@@ -142,7 +142,8 @@ fn push<'a, 'b>(skel: &mut Skeleton<'a>, effect: Effect<'b>, add: fn(&mut Entrie
             entries.into_iter().for_each(|e| add(&mut skel.entries, e));
         }
         Effect::KeepUserMessages(summary) => {
-            skel.entries.retain(|e| e.kind == Kind::Message(Role::User));
+            skel.entries
+                .retain(|e| e.kind() == Kind::Message(Role::User));
             add(&mut skel.entries, summary);
         }
         Effect::RollBack(turns) => {
@@ -151,7 +152,7 @@ fn push<'a, 'b>(skel: &mut Skeleton<'a>, effect: Effect<'b>, add: fn(&mut Entrie
                 .iter()
                 .enumerate()
                 .rev()
-                .filter(|(_, e)| e.kind == Kind::Message(Role::User))
+                .filter(|(_, e)| e.kind() == Kind::Message(Role::User))
                 .nth(turns.saturating_sub(1))
                 .map(|(i, _)| i);
             // Rolling back more turns than there are leaves nothing; zero turns, everything.
@@ -247,7 +248,7 @@ pub struct LinePlan {
 
 /// Which lines a plan touches: the caller fetches those (and only those) for [`plan_lines`].
 pub fn touched_lines(skel: &Skeleton, plan: &Plan) -> HashSet<usize> {
-    let at = |e: usize| skel.entries.at(e).index;
+    let at = |e: usize| skel.entries.at(e).index();
     let mut lines = HashSet::new();
     lines.extend(plan.removals.iter().map(|r| at(r.entry)));
     lines.extend(plan.edited_entries().map(at));
@@ -270,8 +271,8 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
     for &e in &named {
         let entry = &skel.entries.at(e);
         let item = lines
-            .get_mut(&entry.index)
-            .and_then(|line| item_of(line, entry.block));
+            .get_mut(&entry.index())
+            .and_then(|line| item_of(line, entry.block()));
         if let Some(item) = item {
             // Inside the line, the item is a plain Responses item.
             changes.extend(super::edit_with(&responses::Responses, item, skel, plan, e));
@@ -286,16 +287,16 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
         if !edits.leaves(e) {
             continue;
         }
-        let Some(line) = lines.get_mut(&entry.index) else {
+        let Some(line) = lines.get_mut(&entry.index()) else {
             continue;
         };
-        let value = match entry.block {
+        let value = match entry.block() {
             None => {
-                dropped_lines.insert(entry.index);
+                dropped_lines.insert(entry.index());
                 line.get_mut("payload").map(Value::take)
             }
             Some(k) => {
-                dropped_slots.entry(entry.index).or_default().insert(k);
+                dropped_slots.entry(entry.index()).or_default().insert(k);
                 item_of(line, Some(k)).map(Value::take)
             }
         };
@@ -313,17 +314,17 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
     for (anchor, list) in std::mem::take(&mut edits.after) {
         let a = &skel.entries.at(anchor);
         let timestamp = lines
-            .get(&a.index)
+            .get(&a.index())
             .and_then(|l| l.get("timestamp"))
             .cloned();
         for p in list {
             let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) else {
                 continue;
             };
-            match a.block {
-                Some(k) => in_array.entry((a.index, k)).or_default().push(v),
+            match a.block() {
+                Some(k) => in_array.entry((a.index(), k)).or_default().push(v),
                 None => new_lines
-                    .entry(a.index)
+                    .entry(a.index())
                     .or_default()
                     .push(json!({"timestamp": timestamp, "type": "response_item", "payload": v})),
             }
@@ -332,7 +333,7 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
     changes.extend(edits.changes);
 
     let arrays_grown: HashSet<usize> = in_array.keys().map(|&(l, _)| l).collect();
-    let edited: HashSet<usize> = named.iter().map(|&e| skel.entries.at(e).index).collect();
+    let edited: HashSet<usize> = named.iter().map(|&e| skel.entries.at(e).index()).collect();
     let mut out = LinePlan::default();
     for (i, mut line) in lines {
         let array_changed = dropped_slots.contains_key(&i) || arrays_grown.contains(&i);

@@ -203,8 +203,8 @@ fn stream(
             .and_then(|raw| serde_json::from_slice(raw).ok());
         changes.push(Change::Removed {
             rule,
-            call_id: entries.at(i).call_id.as_deref().map(str::to_owned),
-            index: entries.at(i).index,
+            call_id: entries.at(i).call_id().map(str::to_owned),
+            index: entries.at(i).index(),
             block: None,
             item: value.unwrap_or(Value::Null),
         });
@@ -241,30 +241,25 @@ fn stream(
                     out.write_all(held.get(&entry).map_or(&b""[..], Vec::as_slice))
                         .map_err(io_err)?;
                     changes.push(Change::Moved {
-                        call_id: entries
-                            .at(call)
-                            .call_id
-                            .as_deref()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        from: entries.at(entry).index,
-                        call_index: entries.at(call).index,
+                        call_id: entries.at(call).call_id().unwrap_or_default().to_owned(),
+                        from: entries.at(entry).index(),
+                        call_index: entries.at(call).index(),
                     });
                 }
                 Placed::Synthetic { call } => {
                     let c = &entries.at(call);
-                    let id = c.call_id.as_deref().unwrap_or_default().to_owned();
+                    let id = c.call_id().unwrap_or_default().to_owned();
                     let text = opts.text_for(&id).to_owned();
                     let payload = wire::synthetic_item(
                         scanned.detection.format,
-                        c.family.unwrap_or(Family::Function),
+                        c.family().unwrap_or(Family::Function),
                         &id,
                         &text,
                     );
                     serde_json::to_writer(&mut *out, &payload).map_err(|e| io_err(e.into()))?;
                     changes.push(Change::Inserted {
                         call_id: id,
-                        call_index: c.index,
+                        call_index: c.index(),
                         cancelled: false,
                         still_running: false,
                         text,

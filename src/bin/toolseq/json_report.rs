@@ -90,21 +90,21 @@ fn array(out: &mut dyn Write, records: impl Iterator<Item = Value>) -> io::Resul
 /// What the plan does, one record per edit, in the JSON schema of the README.
 fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value> + 's {
     let entries = &scanned.skel.entries;
-    let line = move |e: usize| scanned.line_of(entries.at(e).index);
+    let line = move |e: usize| scanned.line_of(entries.at(e).index());
     let inserts = p.inserts.iter().map(move |ins| {
-        let anchor = entries.at(ins.anchor).index;
+        let anchor = entries.at(ins.anchor).index();
         match ins.placed {
             Placed::Synthetic { call } => json!({
                 "action": "insert_output",
-                "call_id": entries.at(call).call_id,
-                "index": entries.at(call).index,
+                "call_id": entries.at(call).call_id(),
+                "index": entries.at(call).index(),
                 "line": line(call),
                 "after_index": anchor,
             }),
             Placed::Moved { entry, call } => json!({
                 "action": "move_output",
-                "call_id": entries.at(call).call_id,
-                "index": entries.at(entry).index,
+                "call_id": entries.at(call).call_id(),
+                "index": entries.at(entry).index(),
                 "line": line(entry),
                 "after_index": anchor,
             }),
@@ -115,9 +115,9 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         json!({
             "action": "rewrite_call_id",
             "rule": r.rule.name(),
-            "call_id": e.call_id,
+            "call_id": e.call_id(),
             "new_call_id": r.new_id,
-            "index": e.index,
+            "index": e.index(),
             "line": line(r.entry),
         })
     });
@@ -126,8 +126,8 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         json!({
             "action": "bypass_thought_signature",
             "rule": b.rule.name(),
-            "call_id": e.call_id,
-            "index": e.index,
+            "call_id": e.call_id(),
+            "index": e.index(),
             "line": line(b.entry),
         })
     });
@@ -137,7 +137,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
             "action": "strip_field",
             "rule": s.rule.name(),
             "field": match s.field { Field::ItemId => "id", Field::EmptyCallList => "tool_calls" },
-            "index": e.index,
+            "index": e.index(),
             "line": line(s.entry),
         })
     });
@@ -145,11 +145,11 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
     let mut separated = std::collections::BTreeSet::new();
     let separations = p.separations.iter().filter_map(move |s| {
         let e = &entries.at(s.entry);
-        separated.insert(e.index).then(|| {
+        separated.insert(e.index()).then(|| {
             json!({
                 "action": "separate_text",
                 "rule": s.rule.name(),
-                "index": e.index,
+                "index": e.index(),
                 "line": line(s.entry),
             })
         })
@@ -159,8 +159,8 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         json!({
             "action": "remove",
             "rule": r.rule.name(),
-            "call_id": e.call_id,
-            "index": e.index,
+            "call_id": e.call_id(),
+            "index": e.index(),
             "line": line(r.entry),
         })
     });

@@ -289,7 +289,7 @@ pub(crate) fn not_checked<'s>(scanned: &Scanned, found: &Findings<'s>) -> Vec<(u
     found
         .server_side
         .iter()
-        .map(|&(e, id)| (scanned.skel.entries.at(e).index, id))
+        .map(|&(e, id)| (scanned.skel.entries.at(e).index(), id))
         .collect()
 }
 
