@@ -418,9 +418,8 @@ impl Guard {
         let unseen = skel
             .entries
             .iter()
-            .zip(skel.entries.ids())
-            .filter(|(e, _)| e.kind() == crate::skeleton::Kind::Call)
-            .filter_map(|(_, id)| id)
+            .filter(|e| e.kind() == crate::skeleton::Kind::Call)
+            .filter_map(|e| e.id())
             .find(|id| !snap.calls.contains_key(self.ledger.key(id)));
         if let Some(id) = unseen {
             if self.ledger.note_unseen(conversation) {

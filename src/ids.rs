@@ -69,13 +69,11 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let mut renames = Renames::default();
     let mut any_reasoning = false;
     let mut item_ids = 0;
-    let hashes = crate::fingerprint::hashes_in_place(entries.iter().zip(entries.item_ids()).map(
-        |(e, id)| {
-            any_reasoning |= e.kind() == Kind::Reasoning;
-            item_ids += usize::from(id.is_some());
-            id
-        },
-    ));
+    let hashes = crate::fingerprint::hashes_in_place(entries.iter().map(|e| {
+        any_reasoning |= e.kind() == Kind::Reasoning;
+        item_ids += usize::from(e.item_id().is_some());
+        e.item_id()
+    }));
     let mut seen = crate::fingerprint::IdSet::with_capacity(item_ids);
     for (i, e) in entries.iter().enumerate() {
         if e.kind() == Kind::EmptyCallList {
@@ -90,7 +88,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
             && !removed_by_pairing(i)
             && e.family() != Some(crate::skeleton::Family::McpApproval)
         {
-            if let Some(id) = entries.id(i) {
+            if let Some(id) = e.id() {
                 let broken = if rule.too_long(id) {
                     Some(Rule::CallIdTooLong)
                 } else if rule.bad_chars(id) {
@@ -112,7 +110,8 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         if hashes.get(i).is_none_or(|&h| h == 0) || removed_by_pairing(i) {
             continue;
         }
-        let same = |a: u32, b: u32| entries.item_id(a as usize) == entries.item_id(b as usize);
+        let same =
+            |a: u32, b: u32| entries.at(a as usize).item_id() == entries.at(b as usize).item_id();
         if seen
             .insert_hashed(&hashes, crate::rules::at(i), same)
             .is_some()

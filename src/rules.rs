@@ -273,7 +273,7 @@ pub(crate) fn server_side_of<'s>(skel: &'s Skeleton<'s>, a: &Analysis) -> Vec<(u
         .iter()
         .enumerate()
         .filter(|(_, v)| **v == Verdict::ServerSide)
-        .filter_map(|(i, _)| Some((i, skel.entries.id(i)?)))
+        .filter_map(|(i, _)| Some((i, skel.entries.at(i).id()?)))
         .collect()
 }
 
@@ -298,10 +298,10 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     // Each pass over a long history's entries costs about as much as a rule: this one also
     // counts the calls and notices references.
     let (mut call_count, mut references) = (0, false);
-    let keys = crate::fingerprint::Keys::new(entries.iter().zip(entries.ids()).map(|(e, id)| {
+    let keys = crate::fingerprint::Keys::new(entries.iter().map(|e| {
         call_count += usize::from(e.kind() == Kind::Call);
         references |= e.kind() == Kind::Reference;
-        id
+        e.id()
     }));
     let mut calls = crate::fingerprint::IdSet::with_capacity(call_count);
 
@@ -312,14 +312,12 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     if !server_side && references {
         let shown: foldhash::HashSet<&str> = entries
             .iter()
-            .zip(entries.item_ids())
-            .filter(|(e, _)| e.kind() != Kind::Reference)
-            .filter_map(|(_, id)| id)
+            .filter(|e| e.kind() != Kind::Reference)
+            .filter_map(|e| e.item_id())
             .collect();
-        server_side = entries
-            .iter()
-            .zip(entries.item_ids())
-            .any(|(e, id)| e.kind() == Kind::Reference && id.is_none_or(|id| !shown.contains(id)));
+        server_side = entries.iter().any(|e| {
+            e.kind() == Kind::Reference && e.item_id().is_none_or(|id| !shown.contains(id))
+        });
     }
 
     // Each call keeps its best candidate: well placed, then after the call, then before it;

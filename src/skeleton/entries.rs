@@ -255,32 +255,6 @@ impl<'a> Entries<'a> {
         self.rows.get(i).map(|r| self.view(r))
     }
 
-    /// The call id of the `i`th entry when present and not empty, as [`Entry::id`] says.
-    #[inline]
-    pub fn id(&self, i: usize) -> Option<&str> {
-        self.get(i)?.id()
-    }
-
-    /// The server item id of the `i`th entry, when it has one.
-    #[inline]
-    pub fn item_id(&self, i: usize) -> Option<&str> {
-        self.get(i)?.item_id()
-    }
-
-    /// [`id`](Entries::id) of every entry, in order.
-    #[inline]
-    pub fn ids(&self) -> impl DoubleEndedIterator<Item = Option<&str>> + ExactSizeIterator + '_ {
-        self.iter().map(EntryRef::id)
-    }
-
-    /// [`item_id`](Entries::item_id) of every entry, in order.
-    #[inline]
-    pub fn item_ids(
-        &self,
-    ) -> impl DoubleEndedIterator<Item = Option<&str>> + ExactSizeIterator + '_ {
-        self.iter().map(EntryRef::item_id)
-    }
-
     /// The last entry, if there is one.
     pub fn last(&self) -> Option<EntryRef<'_>> {
         self.rows.last().map(|r| self.view(r))
@@ -725,11 +699,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             given
         );
-        let ids: Vec<_> = given.iter().map(Entry::id).collect();
-        assert_eq!(entries.ids().collect::<Vec<_>>(), ids);
-        let item_ids: Vec<_> = given.iter().map(|e| e.item_id.as_deref()).collect();
-        assert_eq!(entries.item_ids().collect::<Vec<_>>(), item_ids);
-        assert_eq!(entries.id(10), None, "an empty id is no id");
+        assert_eq!(entries.at(10).id(), None, "an empty id is no id");
         assert_eq!(entries.at(10).call_id(), Some(""));
         assert!(entries.get(11).is_none());
         for (i, e) in given.iter().enumerate() {
@@ -743,7 +713,7 @@ mod tests {
                 (read.block(), read.label(), read.trace()),
                 (e.block, e.label, e.trace)
             );
-            assert_eq!(read.item_id(), e.item_id.as_deref());
+            assert_eq!((read.id(), read.item_id()), (e.id(), e.item_id.as_deref()));
         }
     }
 

@@ -5,8 +5,10 @@
 //! several entries: an Anthropic user message holding two `tool_result` blocks and a text block
 //! becomes two [`Kind::Output`] entries followed by one [`Kind::Message`] entry.
 //!
-//! Call ids are borrowed from the body they were read from, so reading allocates nothing per
-//! item; [`Entry::into_owned`] detaches an entry when the body cannot outlive it.
+//! Adapters push [`Entry`] values into the skeleton's [`Entries`], which keeps each as a small
+//! row and gives it back as an [`EntryRef`], read a field at a time. Call ids are borrowed from
+//! the body they were read from where it can lend them, so reading allocates nothing per item;
+//! [`Skeleton::into_owned`] detaches a skeleton when the body cannot outlive it.
 
 use std::borrow::Cow;
 
