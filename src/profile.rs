@@ -313,7 +313,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let first_calls = |from: usize| {
         let mut last_item = None;
         (from..entries.len()).filter(move |&i| {
-            let e = &entries.at(i);
+            let e = entries.at(i);
             let first = e.kind() == Kind::Call
                 && e.family() == Some(Family::Function)
                 && last_item != Some(e.index());

@@ -324,7 +324,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     // first in document order on ties.
     let mut best: Vec<Option<(u8, At)>> = vec![None; n];
     let mut judge = |i: usize, c: Option<usize>, verdicts: &mut [Verdict]| {
-        let e = &entries.at(i);
+        let e = entries.at(i);
         let Some(c) = c else {
             verdicts[i] = if server_side {
                 Verdict::ServerSide

@@ -14,8 +14,8 @@ use super::{Entry, Family, Kind, Role, Trace};
 
 /// The entries of a [`Skeleton`](super::Skeleton), in document order.
 ///
-/// Entries go in as [`Entry`] values and come out as [`Entry`] values whose ids borrow from the
-/// skeleton.
+/// Entries go in as [`Entry`] values and are read back as [`EntryRef`]s, a field at a time;
+/// [`EntryRef::to_entry`] gives the whole entry.
 ///
 /// ```
 /// use toolseq::skeleton::{Entries, Entry, Family, Kind, Role};
@@ -26,11 +26,12 @@ use super::{Entry, Family, Kind, Role, Trace};
 /// assert_eq!(entries.len(), 2);
 /// assert_eq!(entries.at(0).id(), Some("call_1"));
 /// assert_eq!(entries.iter().map(|e| e.index()).collect::<Vec<_>>(), [0, 1]);
+/// assert_eq!(entries.at(1).to_entry(), Entry::new(Kind::Message(Role::User), 1, None, "message"));
 /// ```
 #[derive(Clone, Default)]
 pub struct Entries<'a> {
     rows: Vec<Row<'a>>,
-    /// The ids the source could not lend (unescaped, or read from text since dropped).
+    /// The ids the source could not lend (unescaped, or read from text that goes once read).
     owned: String,
     /// Each distinct `(label, malformed reason)` pair, by address.
     names: Vec<(&'static str, &'static str)>,

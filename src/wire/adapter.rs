@@ -209,7 +209,7 @@ impl<'a> Edits<'a> {
 
     /// Records a removed item, keeping it whole for the report.
     pub fn record_removal(&mut self, entry: usize, item: Value) {
-        let e = &self.skel.entries.at(entry);
+        let e = self.skel.entries.at(entry);
         let rule = self
             .removed
             .get(&entry)
@@ -275,7 +275,7 @@ impl<'a> Edits<'a> {
                 Some(item)
             }
             Placed::Synthetic { call } => {
-                let c = &entries.at(call);
+                let c = entries.at(call);
                 let id = c.call_id().unwrap_or_default().to_owned();
                 let text = self.opts.text_for(&id);
                 let item = make(c.family().unwrap_or(Family::Function), &id, text)?;

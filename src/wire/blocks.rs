@@ -82,7 +82,7 @@ pub(super) fn rebuild(
 
     let mut placed: HashMap<Target, Vec<Value>> = HashMap::new();
     for (anchor, list) in std::mem::take(&mut edits.after) {
-        let a = &skel.entries.at(anchor);
+        let a = skel.entries.at(anchor);
         let next = a.index() + 1;
         let target = match (a.kind(), a.block()) {
             (Kind::Output, Some(b)) => Target::AfterBlock(a.index(), b),
@@ -100,7 +100,7 @@ pub(super) fn rebuild(
         for p in list {
             let call_block = match p {
                 Placed::Synthetic { call } => {
-                    let c = &skel.entries.at(call);
+                    let c = skel.entries.at(call);
                     slots[c.index()]
                         .as_ref()
                         .and_then(|m| m.get(shape.field)?.get(c.block()?))

@@ -269,7 +269,7 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
     // In-place edits first, while every item is where the plan saw it.
     let named: HashSet<usize> = plan.edited_entries().collect();
     for &e in &named {
-        let entry = &skel.entries.at(e);
+        let entry = skel.entries.at(e);
         let item = lines
             .get_mut(&entry.index())
             .and_then(|line| item_of(line, entry.block()));
@@ -312,7 +312,7 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
     let mut new_lines: HashMap<usize, Vec<Value>> = HashMap::new();
     let mut in_array: HashMap<(usize, usize), Vec<Value>> = HashMap::new();
     for (anchor, list) in std::mem::take(&mut edits.after) {
-        let a = &skel.entries.at(anchor);
+        let a = skel.entries.at(anchor);
         let timestamp = lines
             .get(&a.index())
             .and_then(|l| l.get("timestamp"))

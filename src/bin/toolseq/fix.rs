@@ -247,7 +247,7 @@ fn stream(
                     });
                 }
                 Placed::Synthetic { call } => {
-                    let c = &entries.at(call);
+                    let c = entries.at(call);
                     let id = c.call_id().unwrap_or_default().to_owned();
                     let text = opts.text_for(&id).to_owned();
                     let payload = wire::synthetic_item(

@@ -111,7 +111,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         }
     });
     let rewrites = p.rewrites.iter().map(move |r| {
-        let e = &entries.at(r.entry);
+        let e = entries.at(r.entry);
         json!({
             "action": "rewrite_call_id",
             "rule": r.rule.name(),
@@ -122,7 +122,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         })
     });
     let bypasses = p.bypasses.iter().map(move |b| {
-        let e = &entries.at(b.entry);
+        let e = entries.at(b.entry);
         json!({
             "action": "bypass_thought_signature",
             "rule": b.rule.name(),
@@ -132,7 +132,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         })
     });
     let strips = p.strips.iter().map(move |s| {
-        let e = &entries.at(s.entry);
+        let e = entries.at(s.entry);
         json!({
             "action": "strip_field",
             "rule": s.rule.name(),
@@ -144,7 +144,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
     // One record per item split, however many of its blocks the plan names.
     let mut separated = std::collections::BTreeSet::new();
     let separations = p.separations.iter().filter_map(move |s| {
-        let e = &entries.at(s.entry);
+        let e = entries.at(s.entry);
         separated.insert(e.index()).then(|| {
             json!({
                 "action": "separate_text",
@@ -155,7 +155,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         })
     });
     let removals = p.removals.iter().map(move |r| {
-        let e = &entries.at(r.entry);
+        let e = entries.at(r.entry);
         json!({
             "action": "remove",
             "rule": r.rule.name(),
