@@ -57,10 +57,12 @@ pub(crate) trait Adapter: Sync {
     fn push(&self, skel: &mut Skeleton<'static>, item: &Value) -> Result<(), ReadError> {
         let index = skel.items;
         let one = self.read(std::slice::from_ref(item));
-        skel.entries.extend(one.entries.into_iter().map(|mut e| {
-            e.index = index;
-            e.into_owned()
-        }));
+        for e in one.entries.iter() {
+            skel.entries.push_owned(Entry {
+                index,
+                ..e.to_entry()
+            });
+        }
         skel.items += 1;
         Ok(())
     }
