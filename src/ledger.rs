@@ -257,6 +257,9 @@ pub struct CallInfo {
     /// a late output.
     pub synthetic_at: Option<Duration>,
     first_seq: u64,
+    /// The map's key for this call, kept here so that one lookup gives both the call and the
+    /// id its records share.
+    id: Arc<str>,
 }
 
 impl CallInfo {
@@ -265,9 +268,10 @@ impl CallInfo {
         self.state == CallState::Running && self.synthetic_at.is_none()
     }
 
-    /// A call known only by its state, first recorded at `first_seq`.
-    fn new(state: CallState, first_seq: u64) -> Self {
+    /// A call known only by its id and state, first recorded at `first_seq`.
+    fn new(id: Arc<str>, state: CallState, first_seq: u64) -> Self {
         CallInfo {
+            id,
             state,
             tool: None,
             family: None,
@@ -339,6 +343,7 @@ struct Conversation {
 
 struct State {
     conversations: foldhash::HashMap<String, Conversation>,
+    tools: foldhash::HashSet<Arc<str>>,
     seq: u64,
     tick: u64,
     stats: Stats,
@@ -389,6 +394,7 @@ impl Ledger {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     conversations: Default::default(),
+                    tools: Default::default(),
                     seq: 0,
                     tick: 0,
                     stats: Stats::default(),
@@ -424,17 +430,30 @@ impl Ledger {
         tool: Option<&str>,
         family: Option<Family>,
     ) -> bool {
-        let tool: Option<Arc<str>> = tool.map(|t| self.key(t).into());
-        let mut new = false;
+        self.start_call(conversation, call_id, tool, family)
+            .is_some()
+    }
+
+    /// [`call_started`](Ledger::call_started), giving back the ledger's copy of a new call's id
+    /// for the caller to keep instead of a copy of its own.
+    pub(crate) fn start_call(
+        &self,
+        conversation: &str,
+        call_id: &str,
+        tool: Option<&str>,
+        family: Option<Family>,
+    ) -> Option<Arc<str>> {
+        let mut new = None;
         self.update(conversation, |conv, rec| {
             let key = rec.key(call_id);
             if conv.calls.contains_key(key) {
                 return;
             }
-            new = true;
             let id: Arc<str> = key.into();
+            new = Some(id.clone());
+            let tool = tool.map(|t| rec.tool(t));
             let seq = rec.push(
-                conv,
+                &mut conv.records,
                 RecordKind::CallStarted {
                     call_id: id.clone(),
                     tool: tool.clone(),
@@ -442,13 +461,14 @@ impl Ledger {
                 },
             );
             conv.running += 1;
+            let started = Some(rec.at());
             conv.calls.insert(
-                id,
+                id.clone(),
                 CallInfo {
                     tool,
                     family,
-                    started: Some(rec.at()),
-                    ..CallInfo::new(CallState::Running, seq)
+                    started,
+                    ..CallInfo::new(id, CallState::Running, seq)
                 },
             );
         });
@@ -460,22 +480,33 @@ impl Ledger {
     pub fn output_recorded(&self, conversation: &str, call_id: &str) {
         self.update(conversation, |conv, rec| {
             let key = rec.key(call_id);
-            if conv.calls.get(key).is_some_and(|c| c.output_at.is_some()) {
-                return;
-            }
-            let id = shared(conv, key);
-            let seq = rec.push(
-                conv,
-                RecordKind::OutputRecorded {
-                    call_id: id.clone(),
-                },
-            );
-            let at = rec.at();
-            let call = conv
-                .calls
-                .entry(id)
-                .or_insert_with(|| CallInfo::new(CallState::Answered, seq));
-            call.output_at.get_or_insert(at);
+            let call = match conv.calls.get_mut(key) {
+                Some(call) if call.output_at.is_some() => return,
+                Some(call) => {
+                    rec.push(
+                        &mut conv.records,
+                        RecordKind::OutputRecorded {
+                            call_id: call.id.clone(),
+                        },
+                    );
+                    call
+                }
+                None => {
+                    let id: Arc<str> = key.into();
+                    let seq = rec.push(
+                        &mut conv.records,
+                        RecordKind::OutputRecorded {
+                            call_id: id.clone(),
+                        },
+                    );
+                    conv.calls.entry(id.clone()).or_insert(CallInfo::new(
+                        id,
+                        CallState::Answered,
+                        seq,
+                    ))
+                }
+            };
+            call.output_at = Some(rec.at());
             match call.state {
                 CallState::Running => {
                     if call.holds_up() {
@@ -494,30 +525,27 @@ impl Ledger {
         // Only a call still held as running changes; one evicted meanwhile (or its whole
         // conversation) is not brought back.
         self.update_existing(conversation, |conv, rec| {
-            let Some(id) = conv
+            let Some(call) = conv
                 .calls
-                .get_key_value(self.key(call_id))
-                .filter(|(_, c)| c.state == CallState::Running)
-                .map(|(id, _)| id.clone())
+                .get_mut(rec.key(call_id))
+                .filter(|c| c.state == CallState::Running)
             else {
-                return;
-            };
-            let Some(call) = conv.calls.get_mut(rec.key(call_id)) else {
                 return;
             };
             if call.holds_up() {
                 conv.running -= 1;
             }
+            let call_id = call.id.clone();
             let kind = if answered {
                 call.state = CallState::Answered;
                 call.output_at = Some(rec.at());
-                RecordKind::OutputRecorded { call_id: id }
+                RecordKind::OutputRecorded { call_id }
             } else {
                 call.state = CallState::Cancelled;
                 call.cancelled_at = Some(rec.at());
-                RecordKind::CallCancelled { call_id: id }
+                RecordKind::CallCancelled { call_id }
             };
-            rec.push(conv, kind);
+            rec.push(&mut conv.records, kind);
         });
     }
 
@@ -532,28 +560,28 @@ impl Ledger {
                 .collect();
             during.sort_by_key(|&(_, t)| t);
             let during = during.into_iter().map(|(id, _)| id.clone()).collect();
-            rec.push(conv, RecordKind::UserMessage { during });
+            rec.push(&mut conv.records, RecordKind::UserMessage { during });
         });
     }
 
     /// The model produced a message.
     pub fn assistant_message(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
-            rec.push(conv, RecordKind::AssistantMessage);
+            rec.push(&mut conv.records, RecordKind::AssistantMessage);
         });
     }
 
     /// The user interrupted the turn.
     pub fn interrupt(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
-            rec.push(conv, RecordKind::Interrupt);
+            rec.push(&mut conv.records, RecordKind::Interrupt);
         });
     }
 
     /// A model request was made.
     pub fn model_request(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
-            rec.push(conv, RecordKind::ModelRequest);
+            rec.push(&mut conv.records, RecordKind::ModelRequest);
         });
     }
 
@@ -566,10 +594,11 @@ impl Ledger {
             let call = conv
                 .calls
                 .entry(id.clone())
-                .or_insert_with(|| CallInfo::new(CallState::Cancelled, seq + 1));
+                .or_insert_with(|| CallInfo::new(id, CallState::Cancelled, seq + 1));
             call.repairs += 1;
             times = call.repairs;
-            rec.push(conv, RecordKind::Repaired { call_id: id, times });
+            let call_id = call.id.clone();
+            rec.push(&mut conv.records, RecordKind::Repaired { call_id, times });
         });
         times
     }
@@ -582,8 +611,8 @@ impl Ledger {
             let seq = rec.seq;
             let call = conv
                 .calls
-                .entry(id)
-                .or_insert_with(|| CallInfo::new(CallState::Cancelled, seq + 1));
+                .entry(id.clone())
+                .or_insert_with(|| CallInfo::new(id, CallState::Cancelled, seq + 1));
             if call.synthetic_at.is_some() {
                 return;
             }
@@ -723,23 +752,21 @@ impl Ledger {
             let mut guard = self.inner.state.lock();
             let st = &mut *guard;
             st.tick += 1;
-            let tick = st.tick;
-            if !st.conversations.contains_key(conv_key) {
-                if !create {
-                    return;
+            // One lookup for a conversation the ledger holds.
+            let conv = match st.conversations.get_mut(conv_key) {
+                Some(conv) => conv,
+                None if !create => return,
+                None => {
+                    while st.conversations.len() >= cfg.max_conversations {
+                        evict_conversation(st, &mut wakers);
+                    }
+                    st.conversations.entry(conv_key.to_owned()).or_default()
                 }
-                while st.conversations.len() >= cfg.max_conversations {
-                    evict_conversation(st, &mut wakers);
-                }
-                st.conversations
-                    .insert(conv_key.to_owned(), Conversation::default());
-            }
-            let Some(conv) = st.conversations.get_mut(conv_key) else {
-                return;
             };
-            conv.last_used = tick;
+            conv.last_used = st.tick;
             let before = conv.running;
             let mut rec = Recorder {
+                tools: &mut st.tools,
                 seq: st.seq,
                 epoch: self.inner.epoch,
                 at: None,
@@ -747,12 +774,13 @@ impl Ledger {
                 truncated: 0,
             };
             f(conv, &mut rec);
+            let (seq, truncated) = (rec.seq, rec.truncated);
             // A cut conversation id counts once per update that did something with it.
-            if (create || rec.seq != st.seq) && conversation.len() > conv_key.len() {
+            if (create || seq != st.seq) && conversation.len() > conv_key.len() {
                 st.stats.truncated_ids += 1;
             }
-            st.seq = rec.seq;
-            st.stats.truncated_ids += rec.truncated;
+            st.seq = seq;
+            st.stats.truncated_ids += truncated;
             let mut evicted = 0;
             while conv.records.len() > cfg.max_records {
                 if !evict_record(conv) {
@@ -775,8 +803,13 @@ impl Ledger {
     }
 }
 
+/// Tool names the ledger keeps before it starts over: tools are few, but names may be made up.
+const MAX_TOOLS: usize = 1024;
+
 /// Appends records with sequence numbers and a shared timestamp; cuts ids.
-struct Recorder {
+struct Recorder<'s> {
+    /// Tool names, shared by every call that names the tool: a call costs no copy of its name.
+    tools: &'s mut foldhash::HashSet<Arc<str>>,
     seq: u64,
     epoch: Instant,
     /// Read when first needed: an update that records nothing (a span closing after its
@@ -786,7 +819,7 @@ struct Recorder {
     truncated: u64,
 }
 
-impl Recorder {
+impl Recorder<'_> {
     fn key<'a>(&mut self, id: &'a str) -> &'a str {
         let k = cut(id, self.max_id_len);
         if k.len() < id.len() {
@@ -795,14 +828,28 @@ impl Recorder {
         k
     }
 
+    /// The ledger's copy of a tool name, cut to `max_id_len` like an id.
+    fn tool(&mut self, name: &str) -> Arc<str> {
+        let name = cut(name, self.max_id_len);
+        if let Some(t) = self.tools.get(name) {
+            return t.clone();
+        }
+        if self.tools.len() >= MAX_TOOLS {
+            self.tools.clear();
+        }
+        let t: Arc<str> = name.into();
+        self.tools.insert(t.clone());
+        t
+    }
+
     fn at(&mut self) -> Duration {
         *self.at.get_or_insert_with(|| self.epoch.elapsed())
     }
 
-    fn push(&mut self, conv: &mut Conversation, kind: RecordKind) -> u64 {
+    fn push(&mut self, records: &mut VecDeque<Record>, kind: RecordKind) -> u64 {
         self.seq += 1;
         let at = self.at();
-        conv.records.push_back(Record {
+        records.push_back(Record {
             seq: self.seq,
             at,
             kind,
@@ -814,8 +861,8 @@ impl Recorder {
 /// The conversation's copy of a call id, shared with its records; made when the call is new.
 fn shared(conv: &Conversation, key: &str) -> Arc<str> {
     conv.calls
-        .get_key_value(key)
-        .map_or_else(|| key.into(), |(id, _)| id.clone())
+        .get(key)
+        .map_or_else(|| key.into(), |c| c.id.clone())
 }
 
 fn cut(id: &str, max: usize) -> &str {
@@ -832,6 +879,32 @@ fn cut(id: &str, max: usize) -> &str {
 /// Drops the oldest record that is not the start of a running call; forgets a settled call
 /// whose first record goes. Returns false when every record belongs to a running call.
 fn evict_record(conv: &mut Conversation) -> bool {
+    // Most often the oldest record goes. Its call is then taken out with one lookup and put
+    // back when it stays; only the start of a running call sends the search further.
+    let Some(front) = conv.records.front() else {
+        return false;
+    };
+    if let Some((id, call)) = front
+        .kind
+        .call_id()
+        .and_then(|id| conv.calls.remove_entry(id))
+    {
+        let running = call.state == CallState::Running;
+        let starts = matches!(front.kind, RecordKind::CallStarted { .. });
+        if running || call.first_seq != front.seq {
+            conv.calls.insert(id, call);
+        }
+        if running && starts {
+            return evict_later_record(conv);
+        }
+    }
+    conv.records.pop_front();
+    conv.evicted_records += 1;
+    true
+}
+
+/// [`evict_record`] when the oldest record starts a running call.
+fn evict_later_record(conv: &mut Conversation) -> bool {
     let pos = conv.records.iter().position(|r| match &r.kind {
         RecordKind::CallStarted { call_id, .. } => conv
             .calls

@@ -354,6 +354,95 @@ fn running_calls_are_never_evicted_and_dump_is_json_lines() {
 }
 
 #[test]
+fn a_settled_call_is_forgotten_when_its_first_record_goes_and_not_before() {
+    let ledger = Ledger::with_config(LedgerConfig {
+        max_records: 3,
+        ..LedgerConfig::default()
+    });
+    let tracked = |ids: &[&str]| {
+        let snap = ledger.snapshot("c").unwrap();
+        let mut held: Vec<&str> = snap.calls.keys().map(String::as_str).collect();
+        held.sort_unstable();
+        assert_eq!(held, ids, "records: {:?}", kinds(&ledger, "c"));
+    };
+    // A call answered and one known only by its output.
+    ledger.call_started("c", "a", Some("shell"), None);
+    ledger.output_recorded("c", "a");
+    ledger.output_recorded("c", "b");
+    tracked(&["a", "b"]);
+    // a's start goes: a is forgotten, though its output record stays.
+    ledger.model_request("c");
+    assert_eq!(
+        kinds(&ledger, "c"),
+        ["output:a", "output:b", "model_request"]
+    );
+    tracked(&["b"]);
+    ledger.model_request("c");
+    tracked(&["b"]);
+    // b's only record goes.
+    ledger.model_request("c");
+    tracked(&[]);
+    // A running call's start stays at the front while later records go past it.
+    ledger.call_started("c", "r", None, None);
+    ledger.note_repaired("c", "z");
+    for _ in 0..3 {
+        ledger.model_request("c");
+    }
+    assert_eq!(
+        kinds(&ledger, "c"),
+        ["call_started:r", "model_request", "model_request"]
+    );
+    tracked(&["r"]);
+    // Cancelled, its start is the oldest record to go, and the call with it.
+    ledger.call_ended("c", "r", false);
+    assert_eq!(
+        kinds(&ledger, "c"),
+        ["model_request", "model_request", "call_cancelled:r"]
+    );
+    tracked(&[]);
+}
+
+#[test]
+fn a_tool_name_is_kept_once_for_all_its_calls() {
+    let ledger = Ledger::new();
+    let sub = tracing_subscriber::registry().with(toolseq::layer::layer(&ledger));
+    tracing::subscriber::with_default(sub, || {
+        for id in ["t1", "t2"] {
+            let span = toolseq::tool_call_span!(id, "shell");
+            span.in_scope(|| toolseq::tool_output!(id));
+        }
+        // The tool named at creation, the call id recorded later.
+        let late = tracing::info_span!(
+            "execute_tool",
+            gen_ai.tool.name = "apply_patch",
+            gen_ai.tool.call.id = tracing::field::Empty
+        );
+        late.record("gen_ai.tool.call.id", "t3");
+        // An id longer than any buffer the layer keeps is cut like any other.
+        let long = "x".repeat(10_000);
+        drop(toolseq::tool_call_span!(long, "shell"));
+    });
+    let snap = ledger.snapshot("default").unwrap();
+    let tool = |id: &str| snap.calls[id].tool.clone().unwrap();
+    assert!(Arc::ptr_eq(&tool("t1"), &tool("t2")));
+    assert_eq!(&*tool("t3"), "apply_patch");
+    let cut = "x".repeat(ledger.config().max_id_len);
+    assert_eq!(&*tool(&cut), "shell");
+    assert_eq!(snap.calls[cut.as_str()].state, CallState::Cancelled);
+    // More names than the ledger keeps shared: each call still has its own.
+    for i in 0..3000 {
+        ledger.call_started("many", &format!("c{i}"), Some(&format!("tool{i}")), None);
+    }
+    let snap = ledger.snapshot("many").unwrap();
+    for i in [0, 1023, 1024, 2999] {
+        assert_eq!(
+            snap.calls[&format!("c{i}")].tool.as_deref(),
+            Some(&*format!("tool{i}"))
+        );
+    }
+}
+
+#[test]
 fn two_layers_read_one_callsite_each_by_its_own_convention() {
     // One callsite, seen by a layer whose convention names it and by one whose does not: what
     // either made of it must not leak into the other, alone or side by side, on one thread.
