@@ -23,9 +23,9 @@
 //!
 //! [`EnvFilter`]: https://docs.rs/tracing-subscriber/latest/tracing_subscriber/filter/struct.EnvFilter.html
 
-use std::borrow::Cow;
-use std::cell::RefCell;
-use std::fmt;
+use std::cell::{Cell, RefCell};
+use std::fmt::{self, Write as _};
+use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -288,26 +288,82 @@ enum SpanRole {
 #[derive(Debug)]
 struct SpanState {
     role: SpanRole,
-    call_id: Option<String>,
-    tool: Option<String>,
+    /// The ledger's own copy once the span has started its call.
+    call_id: Option<Arc<str>>,
+    /// Kept only until the call starts: the ledger holds it from then on.
+    tool: Option<Box<str>>,
     family: Option<Family>,
-    conversation: Option<String>,
+    /// Shared with the events and spans inside, which each look it up.
+    conversation: Option<Arc<str>>,
     answered: bool,
     /// Whether this span owns its call: it started it in the ledger, so its closing ends it.
     started: bool,
 }
 
-#[derive(Default)]
+thread_local! {
+    /// The buffer [`Fields`] reads values into, kept by the thread between records so that
+    /// reading a record allocates nothing.
+    static TEXT: Cell<String> = const { Cell::new(String::new()) };
+}
+
+/// The longest buffer a thread keeps: a record with a huge value does not pin its memory.
+const MAX_KEPT_TEXT: usize = 4096;
+
+/// The fields of one span, record or event that the layer reads.
 struct Fields {
-    call_id: Option<String>,
-    tool: Option<String>,
+    /// The values read, back to back; the fields below are ranges of it.
+    text: String,
+    call_id: Option<Range<usize>>,
+    tool: Option<Range<usize>>,
+    conversation: Option<Range<usize>>,
     family: Option<Family>,
-    conversation: Option<String>,
     /// What `gen_ai.operation.name` makes of the span, classified when read: no copy kept.
     operation: Option<SpanRole>,
     event: Option<EventKind>,
     result: bool,
     aborted: bool,
+}
+
+impl Fields {
+    fn new() -> Self {
+        Fields {
+            text: TEXT.try_with(Cell::take).unwrap_or_default(),
+            call_id: None,
+            tool: None,
+            conversation: None,
+            family: None,
+            operation: None,
+            event: None,
+            result: false,
+            aborted: false,
+        }
+    }
+
+    fn get(&self, range: &Option<Range<usize>>) -> Option<&str> {
+        range.clone().and_then(|r| self.text.get(r))
+    }
+
+    fn call_id(&self) -> Option<&str> {
+        self.get(&self.call_id)
+    }
+
+    fn tool(&self) -> Option<&str> {
+        self.get(&self.tool)
+    }
+
+    fn conversation(&self) -> Option<&str> {
+        self.get(&self.conversation)
+    }
+}
+
+impl Drop for Fields {
+    fn drop(&mut self) {
+        let mut text = std::mem::take(&mut self.text);
+        if text.capacity() <= MAX_KEPT_TEXT {
+            text.clear();
+            let _ = TEXT.try_with(|t| t.set(text));
+        }
+    }
 }
 
 struct Visitor<'a> {
@@ -343,15 +399,18 @@ impl FieldRole {
 }
 
 impl Visitor<'_> {
-    fn set(&mut self, role: FieldRole, value: Cow<'_, str>) {
+    /// Reads the value just written to the end of the buffer, from `start`.
+    fn set(&mut self, role: FieldRole, start: usize) {
         let f = &mut *self.fields;
+        let range = Some(start..f.text.len());
+        let value = &f.text[start..];
         match role {
-            FieldRole::CallId => f.call_id = Some(value.into_owned()),
-            FieldRole::Conversation => f.conversation = Some(value.into_owned()),
-            FieldRole::Tool => f.tool = Some(value.into_owned()),
-            FieldRole::Family => f.family = family_from_name(&value),
+            FieldRole::CallId => f.call_id = range,
+            FieldRole::Conversation => f.conversation = range,
+            FieldRole::Tool => f.tool = range,
+            FieldRole::Family => f.family = family_from_name(value),
             FieldRole::Operation => {
-                f.operation = Some(match &*value {
+                f.operation = Some(match value {
                     "execute_tool" => SpanRole::Call,
                     op if REQUEST_OPERATIONS.contains(&op) => SpanRole::Request,
                     _ => SpanRole::Carrier,
@@ -359,10 +418,10 @@ impl Visitor<'_> {
             }
             FieldRole::Event => {
                 f.event =
-                    EventKind::from_field_value(&value).or_else(|| self.lookup.event_named(&value))
+                    EventKind::from_field_value(value).or_else(|| self.lookup.event_named(value))
             }
             FieldRole::Result => f.result = true,
-            FieldRole::Cancel => f.aborted = &*value == "true",
+            FieldRole::Cancel => f.aborted = value == "true",
         }
     }
 }
@@ -370,19 +429,24 @@ impl Visitor<'_> {
 impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
         if let Some(role) = self.site.role(self.lookup, field) {
-            self.set(role, Cow::Borrowed(value));
+            let start = self.fields.text.len();
+            self.fields.text.push_str(value);
+            self.set(role, start);
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if let Some(role) = self.site.role(self.lookup, field) {
-            let mut s = format!("{value:?}");
+            let text = &mut self.fields.text;
+            let mut start = text.len();
+            let _ = write!(text, "{value:?}");
             // `?id` on a string prints it quoted; `%id` does not.
-            if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
-                s.pop();
-                s.remove(0);
+            let written = &text[start..];
+            if written.len() >= 2 && written.starts_with('"') && written.ends_with('"') {
+                text.pop();
+                start += 1;
             }
-            self.set(role, Cow::Owned(s));
+            self.set(role, start);
         }
     }
 }
@@ -390,7 +454,7 @@ impl Visit for Visitor<'_> {
 impl LedgerLayer {
     /// The fields `record` holds, read as those of `site`.
     fn visit(&self, site: &Site, record: impl FnOnce(&mut dyn Visit)) -> Fields {
-        let mut fields = Fields::default();
+        let mut fields = Fields::new();
         record(&mut Visitor {
             lookup: &self.lookup,
             site,
@@ -404,7 +468,7 @@ impl LedgerLayer {
 fn from_scope<'a, S: LookupSpan<'a> + 'a>(
     scope: impl Iterator<Item = tracing_subscriber::registry::SpanRef<'a, S>>,
     want_call: bool,
-) -> (Option<String>, Option<String>) {
+) -> (Option<Arc<str>>, Option<Arc<str>>) {
     let mut conversation = None;
     let mut call = None;
     for span in scope {
@@ -442,36 +506,35 @@ where
             SpanRole::Carrier
         };
         let Some(span) = ctx.span(id) else { return };
-        let conversation = f
-            .conversation
-            .or_else(|| span.parent().and_then(|p| from_scope(p.scope(), false).0));
+        let conversation = match f.conversation() {
+            Some(c) => Some(c.into()),
+            None => span.parent().and_then(|p| from_scope(p.scope(), false).0),
+        };
+        let conv = conversation.as_deref().unwrap_or(DEFAULT_CONVERSATION);
         let mut state = SpanState {
             role,
-            call_id: f.call_id,
-            tool: f.tool,
+            call_id: None,
+            tool: None,
             family: f.family,
-            conversation,
+            conversation: None,
             answered: f.result,
             started: false,
         };
-        let conv = state
-            .conversation
-            .as_deref()
-            .unwrap_or(DEFAULT_CONVERSATION);
         match role {
             SpanRole::Call => {
-                if let Some(call_id) = &state.call_id {
-                    state.started = self.ledger.call_started(
-                        conv,
-                        call_id,
-                        state.tool.as_deref(),
-                        state.family,
-                    );
+                if let Some(call_id) = f.call_id() {
+                    let started = self.ledger.start_call(conv, call_id, f.tool(), f.family);
+                    state.started = started.is_some();
+                    state.call_id = started.or_else(|| Some(call_id.into()));
+                }
+                if !state.started {
+                    state.tool = f.tool().map(Into::into);
                 }
             }
             SpanRole::Request => self.ledger.model_request(conv),
             SpanRole::Carrier => {}
         }
+        state.conversation = conversation;
         span.extensions_mut().insert(state);
     }
 
@@ -483,21 +546,27 @@ where
             return;
         };
         state.answered |= f.result;
-        state.tool = f.tool.or(state.tool.take());
         state.family = f.family.or(state.family);
         if state.conversation.is_none() {
-            state.conversation = f.conversation;
+            state.conversation = f.conversation().map(Into::into);
         }
         if state.role == SpanRole::Call && !state.started {
-            if let Some(call_id) = f.call_id {
+            if let Some(tool) = f.tool() {
+                state.tool = Some(tool.into());
+            }
+            if let Some(call_id) = f.call_id() {
                 let conv = state
                     .conversation
                     .as_deref()
                     .unwrap_or(DEFAULT_CONVERSATION);
-                state.started =
+                let started =
                     self.ledger
-                        .call_started(conv, &call_id, state.tool.as_deref(), state.family);
-                state.call_id = Some(call_id);
+                        .start_call(conv, call_id, state.tool.as_deref(), state.family);
+                state.started = started.is_some();
+                state.call_id = started.or_else(|| Some(call_id.into()));
+                if state.started {
+                    state.tool = None;
+                }
             }
         }
         // An interrupted call whose span records it (Codex's `aborted`) is cancelled now,
@@ -520,18 +589,20 @@ where
             return;
         };
         let need_call = kind == EventKind::ToolOutput && f.call_id.is_none();
-        let (scope_conv, scope_call) = match (&f.conversation, ctx.event_scope(event)) {
+        let (scope_conv, scope_call) = match (f.conversation(), ctx.event_scope(event)) {
             (Some(_), _) if !need_call => (None, None),
             (_, Some(scope)) => from_scope(scope, need_call),
             (_, None) => (None, None),
         };
-        let conversation = f.conversation.or(scope_conv);
-        let conv = conversation.as_deref().unwrap_or(DEFAULT_CONVERSATION);
+        let conv = f
+            .conversation()
+            .or(scope_conv.as_deref())
+            .unwrap_or(DEFAULT_CONVERSATION);
         match kind {
             // The ledger now holds the call as answered, so its span closing changes nothing.
             EventKind::ToolOutput => {
-                if let Some(call_id) = f.call_id.or(scope_call) {
-                    self.ledger.output_recorded(conv, &call_id);
+                if let Some(call_id) = f.call_id().or(scope_call.as_deref()) {
+                    self.ledger.output_recorded(conv, call_id);
                 }
             }
             EventKind::UserMessage => self.ledger.user_message(conv),
