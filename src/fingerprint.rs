@@ -10,39 +10,57 @@ use std::hash::BuildHasher;
 
 use hashbrown::{hash_table, HashTable};
 
-/// The id of each entry, hashed, its bytes copied in order into one string. Ids come from the
-/// model and the server, so the hash is seeded per call, and a fast one: hashing with SipHash was
-/// a tenth of the time of a check. Comparing an output's id with its call's then reads two
-/// neighbouring places in the string, not two strings scattered over the history: on 100k items
-/// those comparisons were a quarter of a check.
-pub(crate) struct Keys {
-    /// Per entry: its id's hash (`0`: no id) and where its bytes start in `arena`; they end
-    /// where the next entry's start. Sixteen bytes where a hash and a `&str` took twenty-four.
-    at: Vec<(u64, usize)>,
-    arena: String,
+/// The id of each entry, hashed. Ids come from the model and the server, so the hash is seeded
+/// per call, and a fast one: hashing with SipHash was a tenth of the time of a check.
+pub(crate) enum Keys<'s> {
+    /// A long history's ids, their bytes copied in order into one string. Comparing an output's
+    /// id with its call's then reads two neighbouring places in the string, not two strings
+    /// scattered over the history: on 100k items those comparisons were a quarter of a check.
+    Copied {
+        /// Per entry: its id's hash (`0`: no id) and where its bytes start in `arena`; they
+        /// end where the next entry's start. Sixteen bytes where a hash and a `&str` took
+        /// twenty-four.
+        at: Vec<(u64, usize)>,
+        arena: String,
+    },
+    /// A short history's ids, where they lie: they are in cache already, and copying them was
+    /// a tenth of a typed check of 10k items.
+    Lent(Vec<(u64, &'s str)>),
 }
 
-impl Keys {
+impl<'s> Keys<'s> {
     /// The keys of `ids`, in order.
-    pub(crate) fn new<'s>(ids: impl Iterator<Item = Option<&'s str>>) -> Keys {
+    pub(crate) fn new(ids: impl Iterator<Item = Option<&'s str>>) -> Keys<'s> {
         let state = foldhash::fast::RandomState::default();
-        Keys::hashed_with(ids, |id| state.hash_one(id))
+        let copy = worth_warming(&ids);
+        Keys::hashed_with(ids, |id| state.hash_one(id), copy)
     }
 
-    fn hashed_with<'s>(
+    fn hashed_with(
         ids: impl Iterator<Item = Option<&'s str>>,
         hash: impl Fn(&str) -> u64,
-    ) -> Keys {
+        copy: bool,
+    ) -> Keys<'s> {
+        let hash = |id: Option<&str>| id.map_or(0, |id| hash(id).max(1));
+        if !copy {
+            return Keys::Lent(ids.map(|id| (hash(id), id.unwrap_or_default())).collect());
+        }
         let mut arena = String::new();
         let at = map_ids(ids, |id| {
             let start = arena.len();
-            let hash = id.map_or(0, |id| {
-                arena.push_str(id);
-                hash(id).max(1)
-            });
-            (hash, start)
+            arena.push_str(id.unwrap_or_default());
+            (hash(id), start)
         });
-        Keys { at, arena }
+        Keys::Copied { at, arena }
+    }
+
+    /// How many entries the keys are of.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        match self {
+            Keys::Copied { at, .. } => at.len(),
+            Keys::Lent(at) => at.len(),
+        }
     }
 
     /// Whether entry `i` has an id.
@@ -51,13 +69,21 @@ impl Keys {
     }
 
     fn hash(&self, i: usize) -> u64 {
-        self.at.get(i).map_or(0, |&(hash, _)| hash)
+        match self {
+            Keys::Copied { at, .. } => at.get(i).map_or(0, |&(hash, _)| hash),
+            Keys::Lent(at) => at.get(i).map_or(0, |&(hash, _)| hash),
+        }
     }
 
     fn id(&self, i: usize) -> &str {
-        let start = self.at.get(i).map_or(0, |&(_, start)| start);
-        let end = self.at.get(i + 1).map_or(self.arena.len(), |&(_, end)| end);
-        self.arena.get(start..end).unwrap_or_default()
+        match self {
+            Keys::Copied { at, arena } => {
+                let start = at.get(i).map_or(0, |&(_, start)| start);
+                let end = at.get(i + 1).map_or(arena.len(), |&(_, end)| end);
+                arena.get(start..end).unwrap_or_default()
+            }
+            Keys::Lent(at) => at.get(i).map_or("", |&(_, id)| id),
+        }
     }
 
     fn same(&self, i: u32, j: u32) -> bool {
@@ -225,23 +251,26 @@ mod tests {
     fn lookups_compare_the_ids_not_only_their_hashes() {
         let ids = ["call_a", "call_b", "call_a", "", "call_c", "call_b"];
         let id = |s: &'static str| Some(s).filter(|s| !s.is_empty());
-        // Every id hashed alike: only the comparison tells them apart.
-        let k = Keys::hashed_with(ids.into_iter().map(id), |_| 42);
-        assert_eq!(
-            (0..6).map(|i| k.has(i)).collect::<Vec<_>>(),
-            ids.map(|s| !s.is_empty())
-        );
-        let mut set = IdSet::with_capacity(2);
-        assert_eq!(set.get(&k, 0), None);
-        assert_eq!(set.insert(&k, 0), None);
-        assert_eq!(set.insert(&k, 1), None);
-        assert_eq!(set.insert(&k, 2), Some(0));
-        assert_eq!(set.insert(&k, 3), None, "no id, nothing recorded");
-        assert_eq!(set.get(&k, 3), None);
-        assert_eq!(set.get(&k, 2), Some(0));
-        assert_eq!(set.get(&k, 4), None);
-        assert_eq!(set.insert(&k, 4), None);
-        assert_eq!(set.get(&k, 5), Some(1));
+        for copy in [false, true] {
+            // Every id hashed alike: only the comparison tells them apart.
+            let k = Keys::hashed_with(ids.into_iter().map(id), |_| 42, copy);
+            assert_eq!(matches!(k, Keys::Copied { .. }), copy);
+            assert_eq!(
+                (0..6).map(|i| k.has(i)).collect::<Vec<_>>(),
+                ids.map(|s| !s.is_empty())
+            );
+            let mut set = IdSet::with_capacity(2);
+            assert_eq!(set.get(&k, 0), None);
+            assert_eq!(set.insert(&k, 0), None);
+            assert_eq!(set.insert(&k, 1), None);
+            assert_eq!(set.insert(&k, 2), Some(0));
+            assert_eq!(set.insert(&k, 3), None, "no id, nothing recorded");
+            assert_eq!(set.get(&k, 3), None);
+            assert_eq!(set.get(&k, 2), Some(0));
+            assert_eq!(set.get(&k, 4), None);
+            assert_eq!(set.insert(&k, 4), None);
+            assert_eq!(set.get(&k, 5), Some(1));
+        }
     }
 
     #[test]
@@ -307,7 +336,8 @@ mod tests {
         let ids = || names.iter().map(|id| Some(id.as_str())).chain([None]);
         assert!(worth_warming(&ids()));
         let k = Keys::new(ids());
-        let got: Vec<Option<&str>> = (0..k.at.len())
+        assert!(matches!(k, Keys::Copied { .. }));
+        let got: Vec<Option<&str>> = (0..k.len())
             .map(|i| Some(k.id(i)).filter(|_| k.has(i)))
             .collect();
         assert_eq!(got, ids().collect::<Vec<_>>());
@@ -316,7 +346,7 @@ mod tests {
         let same = |a: u32, b: u32| all[a as usize] == all[b as usize];
         let mut set = IdSet::with_capacity(15_000);
         let mut in_place = IdSet::with_capacity(15_000);
-        for i in 0..k.at.len() as u32 {
+        for i in 0..k.len() as u32 {
             let first = set.insert(&k, i);
             assert_eq!(first, in_place.insert_hashed(&hashes, i, same));
             match i {
