@@ -36,14 +36,14 @@ impl HistoryItem for InputItem {
             Entry::paired(kind, family, id, i, None, label).with_item_id(item_id)
         };
         let other = |label, item_id| Entry::new(Kind::Other, i, None, label).with_item_id(item_id);
-        let user = Entry::new(Kind::Message(Role::User), i, None, "message");
-        let assistant = Entry::new(Kind::Message(Role::Assistant), i, None, "message");
+        let user = || Entry::new(Kind::Message(Role::User), i, None, "message");
+        let assistant = || Entry::new(Kind::Message(Role::Assistant), i, None, "message");
         out.push(match self {
             InputItem::ItemReference(r) => {
                 Entry::new(Kind::Reference, i, None, "item_reference").with_item_id(borrowed(&r.id))
             }
-            InputItem::EasyMessage(m) if m.role == EasyRole::Assistant => assistant,
-            InputItem::EasyMessage(_) => user,
+            InputItem::EasyMessage(m) if m.role == EasyRole::Assistant => assistant(),
+            InputItem::EasyMessage(_) => user(),
             InputItem::CompactionTrigger(t) => other("item", optional(&t.id)),
             InputItem::Program(p) => paired(
                 Call,
@@ -60,8 +60,8 @@ impl HistoryItem for InputItem {
                 borrowed(&p.id),
             ),
             InputItem::Item(item) => match item {
-                Item::Message(MessageItem::Output(m)) => assistant.with_item_id(borrowed(&m.id)),
-                Item::Message(MessageItem::Input(_)) => user,
+                Item::Message(MessageItem::Output(m)) => assistant().with_item_id(borrowed(&m.id)),
+                Item::Message(MessageItem::Input(_)) => user(),
                 Item::FunctionCall(c) => paired(
                     Call,
                     Function,
