@@ -69,11 +69,16 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let mut renames = Renames::default();
     let mut any_reasoning = false;
     let mut item_ids = 0;
-    let hashes = crate::fingerprint::hashes_in_place(entries.iter().map(|e| {
-        any_reasoning |= e.kind() == Kind::Reasoning;
-        item_ids += usize::from(e.item_id().is_some());
-        e.item_id()
-    }));
+    // Every rule about item ids, the reasoning rules too, needs an entry with one.
+    let hashes = if entries.may_have_item_ids() {
+        crate::fingerprint::hashes_in_place(entries.iter().map(|e| {
+            any_reasoning |= e.kind() == Kind::Reasoning;
+            item_ids += usize::from(e.item_id().is_some());
+            e.item_id()
+        }))
+    } else {
+        Vec::new()
+    };
     let mut seen = crate::fingerprint::IdSet::with_capacity(item_ids);
     for (i, e) in entries.iter().enumerate() {
         if e.kind() == Kind::EmptyCallList {

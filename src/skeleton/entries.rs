@@ -37,6 +37,9 @@ pub struct Entries<'a> {
     names: Vec<(&'static str, &'static str)>,
     /// Entries that did not fit a row, whole.
     spilled: Vec<Entry<'a>>,
+    /// Whether an entry with an item id was pushed since the last `clear`: histories of calls
+    /// and outputs (Chat's, Anthropic's) have none, and the rules about them skip a pass.
+    item_ids: bool,
 }
 
 /// An id as a row keeps it.
@@ -166,6 +169,7 @@ impl<'a> Entries<'a> {
 
     /// Appends an entry.
     pub fn push(&mut self, e: Entry<'a>) {
+        self.item_ids |= e.item_id.is_some();
         let row = self.pack(&e, |owned, id| match id {
             Cow::Borrowed(s) => Some(Id::Lent(s)),
             Cow::Owned(s) => own(owned, s),
@@ -175,6 +179,7 @@ impl<'a> Entries<'a> {
 
     /// Appends an entry, copying its ids, so that what it was read from can go at once.
     pub fn push_owned(&mut self, e: Entry<'_>) {
+        self.item_ids |= e.item_id.is_some();
         let row = self.pack(&e, |owned, id| own(owned, id));
         self.push_row(row, || e.into_owned());
     }
@@ -287,6 +292,7 @@ impl<'a> Entries<'a> {
         self.rows.clear();
         self.owned.clear();
         self.spilled.clear();
+        self.item_ids = false;
     }
 
     /// The same entries, owning their ids, so the body they were read from can go.
@@ -296,6 +302,7 @@ impl<'a> Entries<'a> {
             mut owned,
             names,
             spilled,
+            item_ids,
         } = self;
         let mut spilled: Vec<Entry<'static>> = spilled.into_iter().map(Entry::into_owned).collect();
         // Collected in place: a row keeps its size whatever its ids borrow from.
@@ -326,6 +333,7 @@ impl<'a> Entries<'a> {
                     owned: std::mem::take(&mut owned),
                     names: names.clone(),
                     spilled: Vec::new(),
+                    item_ids,
                 };
                 let entry = whole.view(&r).to_entry().into_owned();
                 owned = whole.owned;
@@ -338,7 +346,13 @@ impl<'a> Entries<'a> {
             owned,
             names,
             spilled,
+            item_ids,
         }
+    }
+
+    /// Whether any entry may have an item id: false only when none does.
+    pub(crate) fn may_have_item_ids(&self) -> bool {
+        self.item_ids
     }
 }
 
@@ -747,5 +761,20 @@ mod tests {
         assert_eq!(entries.last().map(|e| e.index()), Some(3));
         entries.clear();
         assert!(entries.is_empty());
+    }
+
+    #[test]
+    fn entries_know_whether_any_has_an_item_id() {
+        let mut entries = Entries::new();
+        entries.push(Entry::new(Kind::Message(Role::User), 0, None, "message"));
+        assert!(!entries.may_have_item_ids());
+        let with_id = Entry::new(Kind::Other, 1, None, "item").with_item_id(Some("rs_1".into()));
+        entries.push_owned(with_id.clone());
+        assert!(entries.may_have_item_ids());
+        assert!(entries.clone().into_owned().may_have_item_ids());
+        entries.clear();
+        assert!(!entries.may_have_item_ids());
+        entries.push(with_id);
+        assert!(entries.may_have_item_ids());
     }
 }
