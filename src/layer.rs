@@ -311,7 +311,7 @@ const MAX_KEPT_TEXT: usize = 4096;
 
 /// The fields of one span, record or event that the layer reads.
 struct Fields {
-    /// The values read, back to back; the fields below are ranges of it.
+    /// The values read, back to back; `call_id`, `tool` and `conversation` are ranges of it.
     text: String,
     call_id: Option<Range<usize>>,
     tool: Option<Range<usize>>,
