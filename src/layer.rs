@@ -300,6 +300,26 @@ struct SpanState {
     started: bool,
 }
 
+impl SpanState {
+    /// The conversation its calls and requests are recorded in.
+    fn conversation(&self) -> &str {
+        self.conversation.as_deref().unwrap_or(DEFAULT_CONVERSATION)
+    }
+
+    /// Starts call `call_id` of tool `tool` in the ledger; the span owns the call if it is new.
+    fn start(&mut self, ledger: &Ledger, call_id: &str, tool: Option<&str>) {
+        let started = ledger.start_call(self.conversation(), call_id, tool, self.family);
+        self.started = started.is_some();
+        self.call_id = started.or_else(|| Some(call_id.into()));
+        // Kept only while this span may still start a call of its own.
+        self.tool = if self.started {
+            None
+        } else {
+            tool.map(Into::into)
+        };
+    }
+}
+
 thread_local! {
     /// The buffer [`Fields`] reads values into, kept by the thread between records so that
     /// reading a record allocates nothing.
@@ -510,31 +530,23 @@ where
             Some(c) => Some(c.into()),
             None => span.parent().and_then(|p| from_scope(p.scope(), false).0),
         };
-        let conv = conversation.as_deref().unwrap_or(DEFAULT_CONVERSATION);
         let mut state = SpanState {
             role,
             call_id: None,
             tool: None,
             family: f.family,
-            conversation: None,
+            conversation,
             answered: f.result,
             started: false,
         };
         match role {
-            SpanRole::Call => {
-                if let Some(call_id) = f.call_id() {
-                    let started = self.ledger.start_call(conv, call_id, f.tool(), f.family);
-                    state.started = started.is_some();
-                    state.call_id = started.or_else(|| Some(call_id.into()));
-                }
-                if !state.started {
-                    state.tool = f.tool().map(Into::into);
-                }
-            }
-            SpanRole::Request => self.ledger.model_request(conv),
+            SpanRole::Call => match f.call_id() {
+                Some(call_id) => state.start(&self.ledger, call_id, f.tool()),
+                None => state.tool = f.tool().map(Into::into),
+            },
+            SpanRole::Request => self.ledger.model_request(state.conversation()),
             SpanRole::Carrier => {}
         }
-        state.conversation = conversation;
         span.extensions_mut().insert(state);
     }
 
@@ -551,33 +563,17 @@ where
             state.conversation = f.conversation().map(Into::into);
         }
         if state.role == SpanRole::Call && !state.started {
-            if let Some(tool) = f.tool() {
-                state.tool = Some(tool.into());
-            }
-            if let Some(call_id) = f.call_id() {
-                let conv = state
-                    .conversation
-                    .as_deref()
-                    .unwrap_or(DEFAULT_CONVERSATION);
-                let started =
-                    self.ledger
-                        .start_call(conv, call_id, state.tool.as_deref(), state.family);
-                state.started = started.is_some();
-                state.call_id = started.or_else(|| Some(call_id.into()));
-                if state.started {
-                    state.tool = None;
-                }
+            let tool = f.tool().map(Box::<str>::from).or(state.tool.take());
+            match f.call_id() {
+                Some(call_id) => state.start(&self.ledger, call_id, tool.as_deref()),
+                None => state.tool = tool,
             }
         }
         // An interrupted call whose span records it (Codex's `aborted`) is cancelled now,
         // whenever the span itself closes.
         if f.aborted && state.role == SpanRole::Call && state.started && !state.answered {
             if let Some(call_id) = &state.call_id {
-                let conv = state
-                    .conversation
-                    .as_deref()
-                    .unwrap_or(DEFAULT_CONVERSATION);
-                self.ledger.call_ended(conv, call_id, false);
+                self.ledger.call_ended(state.conversation(), call_id, false);
             }
         }
     }
@@ -622,11 +618,8 @@ where
             return;
         }
         if let Some(call_id) = &state.call_id {
-            let conv = state
-                .conversation
-                .as_deref()
-                .unwrap_or(DEFAULT_CONVERSATION);
-            self.ledger.call_ended(conv, call_id, state.answered);
+            self.ledger
+                .call_ended(state.conversation(), call_id, state.answered);
         }
     }
 }

@@ -884,19 +884,12 @@ fn evict_record(conv: &mut Conversation) -> bool {
     let Some(front) = conv.records.front() else {
         return false;
     };
-    if let Some((id, call)) = front
+    let running = front
         .kind
         .call_id()
-        .and_then(|id| conv.calls.remove_entry(id))
-    {
-        let running = call.state == CallState::Running;
-        let starts = matches!(front.kind, RecordKind::CallStarted { .. });
-        if running || call.first_seq != front.seq {
-            conv.calls.insert(id, call);
-        }
-        if running && starts {
-            return evict_later_record(conv);
-        }
+        .is_some_and(|id| forget_if_first(&mut conv.calls, id, front.seq));
+    if running && matches!(front.kind, RecordKind::CallStarted { .. }) {
+        return evict_later_record(conv);
     }
     conv.records.pop_front();
     conv.evicted_records += 1;
@@ -916,15 +909,24 @@ fn evict_later_record(conv: &mut Conversation) -> bool {
         return false;
     };
     if let Some(id) = rec.kind.call_id() {
-        // Taken out and put back when it stays: it seldom does, and one lookup is saved.
-        if let Some((id, call)) = conv.calls.remove_entry(id) {
-            if call.first_seq != rec.seq || call.state == CallState::Running {
-                conv.calls.insert(id, call);
-            }
-        }
+        forget_if_first(&mut conv.calls, id, rec.seq);
     }
     conv.evicted_records += 1;
     true
+}
+
+/// Forgets call `id` when the record `seq`, about to go, was its first and the call has
+/// settled; returns whether the call is running. Taken out and put back when it stays: it
+/// seldom does, and one lookup is saved.
+fn forget_if_first(calls: &mut foldhash::HashMap<Arc<str>, CallInfo>, id: &str, seq: u64) -> bool {
+    let Some((id, call)) = calls.remove_entry(id) else {
+        return false;
+    };
+    let running = call.state == CallState::Running;
+    if running || call.first_seq != seq {
+        calls.insert(id, call);
+    }
+    running
 }
 
 /// Drops the least recently used conversation, preferring one with nothing running.

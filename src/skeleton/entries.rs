@@ -169,7 +169,6 @@ impl<'a> Entries<'a> {
 
     /// Appends an entry.
     pub fn push(&mut self, e: Entry<'a>) {
-        self.item_ids |= e.item_id.is_some();
         let row = self.pack(&e, |owned, id| match id {
             Cow::Borrowed(s) => Some(Id::Lent(s)),
             Cow::Owned(s) => own(owned, s),
@@ -179,7 +178,6 @@ impl<'a> Entries<'a> {
 
     /// Appends an entry, copying its ids, so that what it was read from can go at once.
     pub fn push_owned(&mut self, e: Entry<'_>) {
-        self.item_ids |= e.item_id.is_some();
         let row = self.pack(&e, |owned, id| own(owned, id));
         self.push_row(row, || e.into_owned());
     }
@@ -200,6 +198,7 @@ impl<'a> Entries<'a> {
         e: &Entry<'b>,
         mut keep: impl FnMut(&mut String, &Cow<'b, str>) -> Option<Id<'a>>,
     ) -> Option<Row<'a>> {
+        self.item_ids |= e.item_id.is_some();
         let (tag, why) = Tag::of(e.kind);
         let index = u32::try_from(e.index).ok().filter(|&i| i != NONE)?;
         let block = match e.block {
