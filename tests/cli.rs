@@ -738,3 +738,49 @@ fn a_broken_line_deep_in_a_large_rollout_is_named_by_line_and_column() {
         "{err}"
     );
 }
+
+#[test]
+fn of_two_broken_lines_in_different_chunks_the_first_is_named() {
+    let (text, _) = big_rollout(4000);
+    let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+    // Chunks are parsed on several threads at once. The first broken line ends the third
+    // chunk (a chunk is the whole lines in the 1 MiB from its start; the 5 MiB line comes later)
+    // and the second starts the fourth, so the fourth chunk fails first.
+    let (mut start, mut end, mut chunks) = (0, 0, 0);
+    let mut first = 0;
+    for (i, l) in lines.iter().enumerate() {
+        if end + l.len() + 1 > start + (1 << 20) {
+            chunks += 1;
+            if chunks == 3 {
+                first = i - 1;
+                break;
+            }
+            start = end;
+        }
+        end += l.len() + 1;
+    }
+    let second = first + 2;
+    // Each broken line as long as the one it replaces, so that the chunks stay where they were.
+    for (at, broken) in [
+        (first, r#"{"type": "response_item", "payload": [}"#),
+        (
+            second,
+            r#"{"type": "response_item", "payload": {"type": }}"#,
+        ),
+    ] {
+        lines[at] = format!("{broken:<width$}", width = lines[at].len());
+    }
+    let path = tmp("two_broken_rollout.jsonl");
+    std::fs::write(&path, lines.join("\n")).unwrap();
+    for _ in 0..5 {
+        let (code, _, err) = run(&["check", path.to_str().unwrap()]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(&format!(
+                "two_broken_rollout.jsonl:{}:39: expected value",
+                first + 1
+            )),
+            "{err}"
+        );
+    }
+}

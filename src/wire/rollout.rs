@@ -14,9 +14,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde::de;
 use serde_json::{json, Map, Value};
 
-use super::text::{Field, Items, LineView};
+use super::text::{Field, Items, LineInto, LineView};
 use super::{responses, Adapter, Edits};
 use crate::change::Change;
 use crate::format::{Format, ReadError};
@@ -189,7 +190,7 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
             None,
             "inter_agent_communication",
         )),
-        "compacted" => match payload.and_then(|p| p.replacement_history) {
+        "compacted" => match payload.and_then(|p| p.replacement_history).map(|h| *h) {
             Some(Items::Entries(entries)) => Effect::Replace(
                 entries
                     .into_iter()
@@ -223,7 +224,10 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
 /// One line read from its text (see [`super::read_line`]): what it does, its ids borrowed from
 /// the text.
 pub(super) fn read_text(text: &str) -> Result<Effect<'_>, serde_json::Error> {
-    let line: LineView<'_> = serde_json::from_str(text)?;
+    let mut line = LineView::default();
+    let mut de = serde_json::Deserializer::from_str(text);
+    de::DeserializeSeed::deserialize(LineInto(&mut line), &mut de)?;
+    de.end()?;
     Ok(effect_of(line, 0))
 }
 

@@ -135,7 +135,8 @@ impl<'a> ItemView<'a> {
 #[derive(Debug, Default)]
 pub(crate) struct Payload<'a> {
     pub item: ItemView<'a>,
-    pub replacement_history: Option<Items<'a>>,
+    /// Boxed: only a `compacted` line has it, and every line's view is filled in place.
+    pub replacement_history: Option<Box<Items<'a>>>,
     /// `num_turns`, when it is a non-negative integer.
     pub num_turns: Option<u64>,
 }
@@ -144,7 +145,7 @@ impl<'a> Payload<'a> {
     fn of(p: &'a Value) -> Self {
         Payload {
             item: ItemView::of(p),
-            replacement_history: p.get("replacement_history").map(Items::of),
+            replacement_history: p.get("replacement_history").map(|h| Box::new(Items::of(h))),
             num_turns: p.get("num_turns").and_then(Value::as_u64),
         }
     }
@@ -422,17 +423,22 @@ impl<'de> de::DeserializeSeed<'de> for PayloadInto<'_, 'de> {
     }
 }
 
-impl<'de> Deserialize<'de> for LineView<'de> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = LineView<'de>;
-            object_view!(LineView<'de>, "a rollout line");
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<LineView<'de>, A::Error> {
-                let mut line = LineView {
-                    object: true,
-                    ..LineView::default()
-                };
+/// Reads a rollout line into a view: filled in place, like [`PayloadInto`], rather than
+/// returned by value.
+pub(crate) struct LineInto<'l, 'de>(pub &'l mut LineView<'de>);
+
+impl<'de> de::DeserializeSeed<'de> for LineInto<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        struct V<'l, 'de>(&'l mut LineView<'de>);
+        impl<'de> Visitor<'de> for V<'_, 'de> {
+            type Value = ();
+            // The view was emptied before reading: any value but an object leaves it so.
+            object_view!((), "a rollout line");
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                let line = self.0;
+                line.object = true;
                 while let Some(key) = map.next_key::<Key>()? {
                     match key {
                         Key::Type => line.ty = map.next_value()?,
@@ -444,10 +450,11 @@ impl<'de> Deserialize<'de> for LineView<'de> {
                         }
                     }
                 }
-                Ok(line)
+                Ok(())
             }
         }
-        d.deserialize_any(V)
+        *self.0 = LineView::default();
+        d.deserialize_any(V(self.0))
     }
 }
 

@@ -6,7 +6,6 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Cursor, Read};
 use std::path::PathBuf;
-use std::sync::mpsc;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
@@ -93,9 +92,9 @@ impl Source {
     }
 
     /// The input's text: gunzipped when it is gzip-compressed, without a UTF-8 byte-order mark.
-    pub fn reader(&self) -> Result<Box<dyn BufRead + '_>, ReadError> {
+    pub fn reader(&self) -> Result<Box<dyn BufRead + Send + '_>, ReadError> {
         let io_err = |e: io::Error| self.error(None, None, e.to_string());
-        let mut raw: Box<dyn BufRead + '_> = match (&self.stdin, &self.path) {
+        let mut raw: Box<dyn BufRead + Send + '_> = match (&self.stdin, &self.path) {
             (Some(buf), _) => Box::new(Cursor::new(buf.as_slice())),
             (None, Some(p)) => Box::new(BufReader::with_capacity(
                 1 << 16,
@@ -334,108 +333,89 @@ pub fn each_line(
     }
 }
 
-/// Calls `f(first line number, chunk, at end of input)` for chunks of about `size` bytes of
-/// whole lines (a chunk ends with a line ending unless it holds the input's end; a line longer
-/// than `size` makes its chunk longer); stops at the first error. `progress` is told how many
-/// bytes have been read.
-///
-/// A thread reads the next chunk while `f` works on this one.
-pub fn each_chunk(
-    src: &Source,
+/// An input read as chunks of about `size` bytes of whole lines: a chunk ends with a line
+/// ending unless it holds the input's end; a line longer than `size` makes its chunk longer.
+/// Several threads take turns reading from one (behind a lock), each into its own buffer.
+pub struct Chunks<'s> {
+    src: &'s Source,
+    /// `None` once the input ended or failed.
+    reader: Option<Box<dyn BufRead + Send + 's>>,
     size: usize,
-    mut progress: impl FnMut(u64),
-    mut f: impl FnMut(usize, &[u8], bool) -> Result<(), ReadError>,
-) -> Result<(), ReadError> {
-    std::thread::scope(|s| {
-        // Handed over, never queued: two chunks in memory, whatever the input's size.
-        let (chunks, received) = mpsc::sync_channel(0);
-        let (recycle, recycled) = mpsc::channel();
-        s.spawn(move || read_chunks(src, size, &chunks, &recycled));
-        for chunk in received {
-            let Chunk {
-                first,
-                bytes,
-                eof,
-                read,
-            } = chunk?;
-            progress(read);
-            f(first, &bytes, eof)?;
-            // The reader may have stopped already; the buffer is then dropped.
-            let _ = recycle.send(bytes);
-        }
-        Ok(())
-    })
-}
-
-struct Chunk {
-    first: usize,
-    bytes: Vec<u8>,
-    eof: bool,
+    /// The start of a line the last chunk cut off.
+    carry: Vec<u8>,
+    /// The line number the next chunk starts at.
+    number: usize,
     /// Bytes read so far.
     read: u64,
 }
 
-/// The reading side of [`each_chunk`]: sends chunks until the input ends, an error (sent too),
-/// or the receiver hangs up.
-fn read_chunks(
-    src: &Source,
-    size: usize,
-    chunks: &mpsc::SyncSender<Result<Chunk, ReadError>>,
-    recycled: &mpsc::Receiver<Vec<u8>>,
-) {
-    let mut number = 1;
-    let err = |number, e: io::Error| src.error(Some(number), None, e.to_string());
-    let mut r = match src.reader() {
-        Ok(r) => r,
-        Err(e) => {
-            let _ = chunks.send(Err(e));
-            return;
-        }
-    };
-    let mut carry = Vec::new();
-    let mut read = 0u64;
-    loop {
-        let mut buf = recycled.try_recv().unwrap_or_default();
+/// Where a chunk read by [`Chunks::next_into`] lies in the input.
+pub struct Chunk {
+    /// The line number of its first line.
+    pub first: usize,
+    /// Whether it holds the input's end.
+    pub eof: bool,
+    /// Bytes read so far, this chunk's included.
+    pub read: u64,
+}
+
+impl<'s> Chunks<'s> {
+    pub fn new(src: &'s Source, size: usize) -> Result<Self, ReadError> {
+        Ok(Chunks {
+            src,
+            reader: Some(src.reader()?),
+            size,
+            carry: Vec::new(),
+            number: 1,
+            read: 0,
+        })
+    }
+
+    /// Reads the next chunk into `buf`, replacing what it held; `Ok(None)` after the last chunk
+    /// or an error.
+    pub fn next_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<Chunk>, ReadError> {
+        let Some(r) = &mut self.reader else {
+            return Ok(None);
+        };
         buf.clear();
-        buf.extend_from_slice(&carry);
-        let mut want = size;
+        buf.extend_from_slice(&self.carry);
+        let mut want = self.size;
         let mut eof = false;
         let cut = loop {
             buf.reserve(want.saturating_sub(buf.len()));
             while buf.len() < want {
                 // Straight into the chunk: a read this large bypasses the reader's buffer.
                 let limit = (want - buf.len()) as u64;
-                match (&mut r).take(limit).read_to_end(&mut buf) {
+                match r.take(limit).read_to_end(buf) {
                     Ok(0) => {
                         eof = true;
                         break;
                     }
-                    Ok(n) => read += n as u64,
+                    Ok(n) => self.read += n as u64,
                     Err(e) => {
-                        let _ = chunks.send(Err(err(number, e)));
-                        return;
+                        self.reader = None;
+                        return Err(self.src.error(Some(self.number), None, e.to_string()));
                     }
                 }
             }
-            match memchr::memrchr(b'\n', &buf) {
+            match memchr::memrchr(b'\n', buf) {
                 _ if eof => break buf.len(),
                 Some(i) => break i + 1,
-                None => want += size,
+                None => want += self.size,
             }
         };
-        carry.clear();
-        carry.extend_from_slice(&buf[cut..]);
+        self.carry.clear();
+        self.carry.extend_from_slice(&buf[cut..]);
         buf.truncate(cut);
-        let lines = memchr::memchr_iter(b'\n', &buf).count();
-        let chunk = Chunk {
-            first: number,
-            bytes: buf,
-            eof,
-            read,
-        };
-        if chunks.send(Ok(chunk)).is_err() || eof {
-            return;
+        if eof {
+            self.reader = None;
         }
-        number += lines;
+        let first = self.number;
+        self.number += memchr::memchr_iter(b'\n', buf).count();
+        Ok(Some(Chunk {
+            first,
+            eof,
+            read: self.read,
+        }))
     }
 }

@@ -7,22 +7,23 @@
 //! parsed into a `serde_json::Value`.
 
 use std::cell::OnceCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, OnceLock};
+
+use parking_lot::{Condvar, Mutex};
 
 use serde_json::Value;
 use toolseq::profile::Selection;
 use toolseq::skeleton::Skeleton;
 use toolseq::wire::{self, Detection, Format, ReadLine};
 
-use crate::input::{each_chunk, trim, ReadError, Shape, Source};
+use crate::input::{trim, Chunk, Chunks, ReadError, Shape, Source};
 
 /// Lines read before settling the format when no line names it.
 const PEEK_LINES: usize = 10_000;
 
 /// Bytes of JSON Lines read and parsed at a time.
 const CHUNK: usize = 1 << 20;
-
-/// Below this many bytes a chunk is parsed on one thread: a thread costs more than it saves.
-const PARALLEL_BYTES: usize = 256 << 10;
 
 pub struct Scanned<'t> {
     pub detection: Detection,
@@ -211,46 +212,205 @@ impl<'c> Iterator for Lines<'c> {
     }
 }
 
-/// Parses the lines of a chunk, on both cores when it is large, and calls `f` with each result
-/// in line order.
-fn parse_all<'c>(
+/// Parses the lines of a chunk in order, up to the first that fails.
+fn parse_lines<'c>(
     src: &Source,
     format: Option<Format>,
     lines: Lines<'c>,
-    f: &mut dyn FnMut(usize, Result<Parsed<'c>, ReadError>) -> Result<(), ReadError>,
-) -> Result<(), ReadError> {
-    let one = |lines: Lines<'c>| -> Vec<_> {
-        lines
-            .map(|(n, body, last)| (n, parse(src, format, n, body, last)))
-            .collect()
-    };
-    let chunk = lines.rest;
-    let cut = memchr::memchr(b'\n', &chunk[chunk.len() / 2..]).map(|i| chunk.len() / 2 + i + 1);
-    let parsed = match cut {
-        Some(cut) if chunk.len() >= PARALLEL_BYTES => {
-            let (a, b) = chunk.split_at(cut);
-            let second = Lines {
-                rest: b,
-                number: lines.number + memchr::memchr_iter(b'\n', a).count(),
-                eof: lines.eof,
-            };
-            let first = Lines { rest: a, ..lines };
-            std::thread::scope(|s| {
-                let second = s.spawn(|| one(second));
-                let mut out = one(first);
-                match second.join() {
-                    Ok(rest) => out.extend(rest),
-                    Err(panic) => std::panic::resume_unwind(panic),
-                }
-                out
-            })
+) -> Vec<(usize, Result<Parsed<'c>, ReadError>)> {
+    let mut out = Vec::new();
+    for (n, body, last) in lines {
+        let parsed = parse(src, format, n, body, last);
+        let failed = parsed.is_err();
+        out.push((n, parsed));
+        if failed {
+            break;
         }
-        _ => one(lines),
-    };
-    for (n, p) in parsed {
-        f(n, p)?;
     }
-    Ok(())
+    out
+}
+
+/// The format a line is parsed from its text in, once the format is known; `None` when the
+/// text reader does not cover it and lines are parsed as values.
+fn text_format(d: &Detection) -> Option<Format> {
+    Some(d.format).filter(|f| wire::read_line("", *f).is_some())
+}
+
+/// JSON Lines read so far.
+struct LinesRead {
+    /// `None` until a line names the format.
+    detection: Option<Detection>,
+    reader: Reader,
+    /// The lines read as values before a line named the format.
+    peeked: Vec<(usize, Value)>,
+}
+
+impl LinesRead {
+    /// Adds a chunk's lines, `parsed` when they were parsed as soon as the chunk was read (the
+    /// format was known then), else parsed here.
+    fn add<'c>(
+        &mut self,
+        src: &Source,
+        settled: &OnceLock<Option<Format>>,
+        lines: Lines<'c>,
+        parsed: Option<Vec<(usize, Result<Parsed<'c>, ReadError>)>>,
+    ) -> Result<(), ReadError> {
+        let parsed = match parsed {
+            Some(parsed) => parsed,
+            None => {
+                let mut lines = lines;
+                // Until a line names the format, lines are read one by one as values.
+                while self.detection.is_none() {
+                    let Some((n, body, last)) = lines.next() else {
+                        return Ok(());
+                    };
+                    let v: Value = serde_json::from_slice(body)
+                        .map_err(|e| src.json_error(&e, Some(n), last))?;
+                    let one = Value::Array(vec![v]);
+                    let found = wire::detect(&one).ok().filter(|d| !d.is_assumed());
+                    if let Value::Array(mut one) = one {
+                        self.peeked.extend(one.pop().map(|v| (n, v)));
+                    }
+                    if found.is_some() || self.peeked.len() >= PEEK_LINES {
+                        self.settle(found.unwrap_or(ASSUMED));
+                    }
+                }
+                let format = self.detection.as_ref().and_then(text_format);
+                let _ = settled.set(format);
+                parse_lines(src, format, lines)
+            }
+        };
+        let Some(d) = &self.detection else {
+            return Ok(());
+        };
+        for (n, parsed) in parsed {
+            match parsed? {
+                Parsed::Text(line) => {
+                    self.reader.lines.push(n);
+                    wire::push_line(&mut self.reader.skel, line);
+                }
+                Parsed::Value(v) => self.reader.push(d, n, v),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `d` as the format and reads the lines held until now in it.
+    fn settle(&mut self, d: Detection) {
+        self.reader = Reader::new(d.format);
+        for (n, v) in self.peeked.drain(..) {
+            self.reader.push(&d, n, v);
+        }
+        self.detection = Some(d);
+    }
+}
+
+/// Whose turn it is to add a chunk to the lines read, and whether reading stopped.
+struct Turn {
+    /// The number of the next chunk to add.
+    next: usize,
+    stop: bool,
+    result: Result<(), ReadError>,
+    read: LinesRead,
+}
+
+/// Reads JSON Lines on every core: a thread reads a chunk, parses its lines, and waits for
+/// the chunk's turn to add them, so lines are added in input order while the other threads
+/// read and parse the chunks after it. Each thread holds one chunk: memory is a chunk per
+/// thread whatever the input's size.
+fn read_lines(
+    src: &Source,
+    read: LinesRead,
+    progress: &mut dyn FnMut(u64),
+) -> Result<LinesRead, ReadError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The chunks, and the number of the next one read.
+    let input = Mutex::new((Chunks::new(src, CHUNK)?, 0usize));
+    let settled = OnceLock::new();
+    if let Some(d) = &read.detection {
+        let _ = settled.set(text_format(d));
+    }
+    let turn = Mutex::new(Turn {
+        next: 0,
+        stop: false,
+        result: Ok(()),
+        read,
+    });
+    let turned = Condvar::new();
+    let stop = AtomicBool::new(false);
+    let (bytes_read, reads) = mpsc::channel();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let bytes_read = bytes_read.clone();
+            let (input, settled, turn, turned, stop) = (&input, &settled, &turn, &turned, &stop);
+            s.spawn(move || {
+                let _wake = WakeOnPanic(turn, turned);
+                let mut buf = Vec::new();
+                loop {
+                    let (number, chunk) = {
+                        let mut input = input.lock();
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        input.1 += 1;
+                        (input.1 - 1, input.0.next_into(&mut buf))
+                    };
+                    let chunk = match chunk {
+                        Ok(Some(c)) => Ok(c),
+                        Ok(None) => return,
+                        Err(e) => Err(e),
+                    };
+                    let lines = |c: &Chunk| Lines {
+                        rest: &buf,
+                        number: c.first,
+                        eof: c.eof,
+                    };
+                    let parsed = match (&chunk, settled.get()) {
+                        (Ok(c), Some(&format)) => Some(parse_lines(src, format, lines(c))),
+                        _ => None,
+                    };
+                    let mut t = turn.lock();
+                    while t.next != number && !t.stop {
+                        turned.wait(&mut t);
+                    }
+                    if t.stop {
+                        return;
+                    }
+                    let added = chunk.and_then(|c| {
+                        let _ = bytes_read.send(c.read);
+                        t.read.add(src, settled, lines(&c), parsed)
+                    });
+                    if let Err(e) = added {
+                        t.result = Err(e);
+                        t.stop = true;
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    t.next += 1;
+                    drop(t);
+                    turned.notify_all();
+                }
+            });
+        }
+        drop(bytes_read);
+        for n in reads {
+            progress(n);
+        }
+    });
+    let turn = turn.into_inner();
+    turn.result.map(|()| turn.read)
+}
+
+/// Stops the other threads of [`read_lines`] when one panics, rather than leave them waiting
+/// for a turn that never comes.
+struct WakeOnPanic<'a>(&'a Mutex<Turn>, &'a Condvar);
+
+impl Drop for WakeOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().stop = true;
+            self.1.notify_all();
+        }
+    }
 }
 
 /// Reads the input of the given shape; `read` is its text when sniffing read all of it.
@@ -311,64 +471,21 @@ pub fn scan<'t>(
         });
     }
 
-    let mut detection = format.map(given);
-    let mut reader = Reader::new(format.unwrap_or(Format::Responses));
-    let mut peeked: Vec<(usize, Value)> = Vec::new();
-    each_chunk(src, CHUNK, &mut *progress, |first, chunk, eof| {
-        let mut lines = Lines {
-            rest: chunk,
-            number: first,
-            eof,
-        };
-        // Until a line names the format, lines are read one by one as values.
-        while detection.is_none() {
-            let Some((n, body, last)) = lines.next() else {
-                return Ok(());
-            };
-            let v: Value =
-                serde_json::from_slice(body).map_err(|e| src.json_error(&e, Some(n), last))?;
-            let one = Value::Array(vec![v]);
-            let found = wire::detect(&one).ok().filter(|d| !d.is_assumed());
-            if let Value::Array(mut one) = one {
-                peeked.extend(one.pop().map(|v| (n, v)));
-            }
-            if found.is_some() || peeked.len() >= PEEK_LINES {
-                let d = found.unwrap_or(ASSUMED);
-                reader = Reader::new(d.format);
-                for (n, v) in peeked.drain(..) {
-                    reader.push(&d, n, v);
-                }
-                detection = Some(d);
-            }
-        }
-        let Some(d) = &detection else { return Ok(()) };
-        // Lines of a format the text reader does not cover go straight to a value parse.
-        let text_format = Some(d.format).filter(|f| wire::read_line("", *f).is_some());
-        parse_all(src, text_format, lines, &mut |n, parsed| {
-            match parsed? {
-                Parsed::Text(line) => {
-                    reader.lines.push(n);
-                    wire::push_line(&mut reader.skel, line);
-                }
-                Parsed::Value(v) => reader.push(d, n, v),
-            }
-            Ok(())
-        })
-    })?;
-    let detection = match detection {
-        Some(d) => d,
-        None => {
-            if peeked.is_empty() {
-                return Err(src.error(None, None, "the input holds no JSON".into()));
-            }
-            reader = Reader::new(ASSUMED.format);
-            for (n, v) in peeked.drain(..) {
-                reader.push(&ASSUMED, n, v);
-            }
-            ASSUMED
-        }
+    let detection = format.map(given);
+    let read = LinesRead {
+        reader: Reader::new(format.unwrap_or(Format::Responses)),
+        detection,
+        peeked: Vec::new(),
     };
-    let (skel, lines) = reader.finish(&detection);
+    let mut read = read_lines(src, read, progress)?;
+    if read.detection.is_none() {
+        if read.peeked.is_empty() {
+            return Err(src.error(None, None, "the input holds no JSON".into()));
+        }
+        read.settle(ASSUMED);
+    }
+    let detection = read.detection.unwrap_or(ASSUMED);
+    let (skel, lines) = read.reader.finish(&detection);
     Ok(Scanned {
         detection,
         shape,
