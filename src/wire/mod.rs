@@ -12,6 +12,7 @@ mod gemini;
 pub(crate) mod items;
 mod responses;
 pub mod rollout;
+mod skim;
 mod text;
 
 use std::borrow::Cow;
@@ -273,7 +274,7 @@ pub struct ReadLine<'a>(rollout::Effect<'a>);
 pub fn read_line(text: &str, format: Format) -> Option<Result<ReadLine<'_>, serde_json::Error>> {
     let effect = match format {
         Format::Rollout => rollout::read_text(text),
-        Format::Responses => serde_json::from_str(text)
+        Format::Responses => text::ItemView::read(text)
             .map(|item| rollout::Effect::One(responses::entry_of(item, 0))),
         _ => return None,
     };

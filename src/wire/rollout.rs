@@ -14,10 +14,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde::de;
 use serde_json::{json, Map, Value};
 
-use super::text::{Field, Items, LineInto, LineView};
+use super::text::{Field, Items, LineView};
 use super::{responses, Adapter, Edits};
 use crate::change::Change;
 use crate::format::{Format, ReadError};
@@ -224,11 +223,7 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
 /// One line read from its text (see [`super::read_line`]): what it does, its ids borrowed from
 /// the text.
 pub(super) fn read_text(text: &str) -> Result<Effect<'_>, serde_json::Error> {
-    let mut line = LineView::default();
-    let mut de = serde_json::Deserializer::from_str(text);
-    de::DeserializeSeed::deserialize(LineInto(&mut line), &mut de)?;
-    de.end()?;
-    Ok(effect_of(line, 0))
+    LineView::read(text).map(|line| effect_of(line, 0))
 }
 
 /// What becomes of one line that a plan touches.

@@ -6,6 +6,9 @@
 //! views from a `Value` (`ItemView::of`, `LineView::of`), so both paths share one reading logic
 //! and build the same skeleton.
 //!
+//! A line or item read on its own is first skimmed (`skim.rs`), which is faster and gives the
+//! same view; what the skim declines is read here.
+//!
 //! Skipping a value is more lenient than building one in two ways serde_json allows: a skipped
 //! string may hold a lone surrogate escape (`"\ud800"`), and a skipped value may nest deeper
 //! than 128 levels. Neither is a field pairing reads.
@@ -110,6 +113,11 @@ impl<'a> ItemView<'a> {
         }
     }
 
+    /// Reads an item from its text: skimmed when it can be, else parsed by serde_json.
+    pub(crate) fn read(text: &'a str) -> Result<Self, serde_json::Error> {
+        super::skim::item(text).map_or_else(|| serde_json::from_str(text), Ok)
+    }
+
     /// Stores `key`'s value when the key is one an item view keeps; false otherwise.
     fn take<'de: 'a, A: MapAccess<'de>>(
         &mut self,
@@ -160,6 +168,20 @@ pub(crate) struct LineView<'a> {
 }
 
 impl<'a> LineView<'a> {
+    /// Reads a line from its text: skimmed when it can be, else parsed by serde_json.
+    pub(crate) fn read(text: &'a str) -> Result<Self, serde_json::Error> {
+        super::skim::line(text).map_or_else(|| Self::parse(text), Ok)
+    }
+
+    /// Reads a line from its text with serde_json.
+    pub(super) fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
+        let mut line = LineView::default();
+        let mut de = serde_json::Deserializer::from_str(text);
+        de::DeserializeSeed::deserialize(LineInto(&mut line), &mut de)?;
+        de.end()?;
+        Ok(line)
+    }
+
     pub(crate) fn of(line: &'a Value) -> Self {
         let Some(obj) = line.as_object() else {
             return LineView::default();
@@ -425,7 +447,7 @@ impl<'de> de::DeserializeSeed<'de> for PayloadInto<'_, 'de> {
 
 /// Reads a rollout line into a view: filled in place, like [`PayloadInto`], rather than
 /// returned by value.
-pub(crate) struct LineInto<'l, 'de>(pub &'l mut LineView<'de>);
+struct LineInto<'l, 'de>(pub &'l mut LineView<'de>);
 
 impl<'de> de::DeserializeSeed<'de> for LineInto<'_, 'de> {
     type Value = ();
