@@ -4,8 +4,9 @@
 #     `json.loads` scan that pairs call ids;
 #   - a generated Responses body of BODY_MB MB: `toolseq check` against Python's `json.load` alone;
 #   - `toolseq check --json` on a body whose outputs are all missing (peak memory against its size).
-# Prints wall time and peak resident size of each, and the ratios. Not part of the tests:
-#   bash benches/compare.sh [ROLLOUT_MB=200] [BODY_MB=100]
+# Prints wall time (median of RUNS=3 runs) and peak resident size of each, and the ratios. Not
+# part of the tests:
+#   [RUNS=3] bash benches/compare.sh [ROLLOUT_MB=200] [BODY_MB=100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rollout_mb=${1:-200}
@@ -60,10 +61,22 @@ import json, sys
 print(len(json.load(open(sys.argv[1], "rb"))["input"]), "items")
 EOF
 
-# Runs a command once; prints "seconds peak_kib".
+# Runs a command RUNS times (default 3: the machine is shared and noisy); prints the median
+# wall time in seconds (to the millisecond, where /usr/bin/time gives hundredths) and the
+# largest peak resident size in KiB.
 measure() {
-    /usr/bin/time -f "%e %M" -o "$dir/time" "$@" > /dev/null 2>&1 || true
-    tail -n 1 "$dir/time"  # a failing command adds a line before it
+    local times=() peak=0 start end kib
+    for _ in $(seq "${RUNS:-3}"); do
+        start=$(date +%s%N)
+        /usr/bin/time -f "%M" -o "$dir/time" "$@" > /dev/null 2>&1 || true
+        end=$(date +%s%N)
+        times+=($(( (end - start) / 1000000 )))
+        kib=$(tail -n 1 "$dir/time")  # a failing command adds a line before it
+        (( kib > peak )) && peak=$kib
+    done
+    local median
+    median=$(printf "%s\n" "${times[@]}" | sort -n | sed -n "$(( (${#times[@]} + 1) / 2 ))p")
+    printf "%d.%03d %d\n" $(( median / 1000 )) $(( median % 1000 )) "$peak"
 }
 
 size_mib() { echo $(( $(stat -c %s "$1") >> 20 )); }
