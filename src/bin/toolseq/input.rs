@@ -353,6 +353,8 @@ pub struct Chunks<'s> {
 pub struct Chunk {
     /// The line number of its first line.
     pub first: usize,
+    /// Its length in bytes.
+    pub len: usize,
     /// Whether it holds the input's end.
     pub eof: bool,
     /// Bytes read so far, this chunk's included.
@@ -371,49 +373,61 @@ impl<'s> Chunks<'s> {
         })
     }
 
-    /// Reads the next chunk into `buf`, replacing what it held; `Ok(None)` after the last chunk
-    /// or an error.
+    /// Reads the next chunk into the start of `buf` (its first [`Chunk::len`] bytes), replacing
+    /// what it held; `Ok(None)` after the last chunk or an error.
+    ///
+    /// `buf` only grows, and what it held is overwritten in place: a buffer made ready anew for
+    /// each chunk is a megabyte of zeroes written, and reading into one that is not ready costs
+    /// a dozen smaller reads, some through the reader's own buffer.
     pub fn next_into(&mut self, buf: &mut Vec<u8>) -> Result<Option<Chunk>, ReadError> {
         let Some(r) = &mut self.reader else {
             return Ok(None);
         };
-        buf.clear();
-        buf.extend_from_slice(&self.carry);
-        let mut want = self.size;
+        let mut filled = self.carry.len();
+        let mut want = self.size.max(filled + 1);
+        if buf.len() < want {
+            buf.resize(want, 0);
+        }
+        buf[..filled].copy_from_slice(&self.carry);
         let mut eof = false;
         let cut = loop {
-            buf.reserve(want.saturating_sub(buf.len()));
-            while buf.len() < want {
-                // Straight into the chunk: a read this large bypasses the reader's buffer.
-                let limit = (want - buf.len()) as u64;
-                match r.take(limit).read_to_end(buf) {
+            if buf.len() < want {
+                buf.resize(want, 0);
+            }
+            while filled < want {
+                // A read this large bypasses the reader's buffer.
+                match r.read(&mut buf[filled..want]) {
                     Ok(0) => {
                         eof = true;
                         break;
                     }
-                    Ok(n) => self.read += n as u64,
+                    Ok(n) => {
+                        filled += n;
+                        self.read += n as u64;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         self.reader = None;
                         return Err(self.src.error(Some(self.number), None, e.to_string()));
                     }
                 }
             }
-            match memchr::memrchr(b'\n', buf) {
-                _ if eof => break buf.len(),
+            match memchr::memrchr(b'\n', &buf[..filled]) {
+                _ if eof => break filled,
                 Some(i) => break i + 1,
                 None => want += self.size,
             }
         };
         self.carry.clear();
-        self.carry.extend_from_slice(&buf[cut..]);
-        buf.truncate(cut);
+        self.carry.extend_from_slice(&buf[cut..filled]);
         if eof {
             self.reader = None;
         }
         let first = self.number;
-        self.number += memchr::memchr_iter(b'\n', buf).count();
+        self.number += memchr::memchr_iter(b'\n', &buf[..cut]).count();
         Ok(Some(Chunk {
             first,
+            len: cut,
             eof,
             read: self.read,
         }))

@@ -361,7 +361,7 @@ fn read_lines(
                         Err(e) => Err(e),
                     };
                     let lines = |c: &Chunk| Lines {
-                        rest: &buf,
+                        rest: &buf[..c.len],
                         number: c.first,
                         eof: c.eof,
                     };
