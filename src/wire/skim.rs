@@ -16,6 +16,23 @@ use super::text::{Field, ItemView, LineView, Payload};
 /// Values nested deeper than this are left to serde_json.
 const MAX_DEPTH: u32 = 64;
 
+/// Bytes of a string looked at one by one before its end is searched for with `memchr2`.
+const SHORT: usize = 24;
+
+/// The bytes that end plain string text: a quote, a backslash, a control character. A table,
+/// so that looking at a byte is one load and one branch.
+const SPECIAL: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        t[b] = true;
+        b += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Reads a rollout line, or declines.
 pub(crate) fn line(text: &str) -> Option<LineView<'_>> {
     let mut s = Skim { text, at: 0 };
@@ -137,15 +154,23 @@ impl<'a> Skim<'a> {
     /// the end.
     fn skip_plain(&mut self) {
         let rest = self.text.as_bytes().get(self.at..).unwrap_or_default();
+        // Most strings are keys and ids, shorter than a call to `memchr2` is worth.
+        let head = rest.len().min(SHORT);
+        if let Some(i) = rest[..head].iter().position(|&b| SPECIAL[usize::from(b)]) {
+            self.at += i;
+            return;
+        }
+        let rest = &rest[head..];
         let end = memchr::memchr2(b'"', b'\\', rest).unwrap_or(rest.len());
-        let run = rest.get(..end).unwrap_or_default();
+        let run = &rest[..end];
         // Control characters are rare: one pass finds there is none (a running minimum, which
         // the compiler turns into vector instructions); only then is the first one looked for.
         let control = run.iter().fold(u8::MAX, |low, &b| low.min(b)) < 0x20;
-        self.at += match control {
-            true => run.iter().position(|&b| b < 0x20).unwrap_or(end),
-            false => end,
-        };
+        self.at += head
+            + match control {
+                true => run.iter().position(|&b| b < 0x20).unwrap_or(end),
+                false => end,
+            };
     }
 
     /// A string's text after its opening quote, through its closing quote, when it holds no
