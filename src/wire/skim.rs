@@ -105,14 +105,20 @@ impl<'a> Skim<'a> {
             let key = self.plain_str()?;
             self.eat(b':')?;
             member(self, key)?;
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => {
-                    self.at += 1;
-                    return Some(());
-                }
-                _ => return None,
+            if !self.more(b'}')? {
+                return Some(());
             }
+        }
+    }
+
+    /// After a member or element: takes a comma (`true`: another follows) or `close` (`false`).
+    fn more(&mut self, close: u8) -> Option<bool> {
+        let next = self.peek()?;
+        self.at += 1;
+        match next {
+            b',' => Some(true),
+            c if c == close => Some(false),
+            _ => None,
         }
     }
 
@@ -233,13 +239,8 @@ impl<'a> Skim<'a> {
                 }
                 loop {
                     self.skip_value(depth - 1)?;
-                    match self.peek()? {
-                        b',' => self.at += 1,
-                        b']' => {
-                            self.at += 1;
-                            return Some(());
-                        }
-                        _ => return None,
+                    if !self.more(b']')? {
+                        return Some(());
                     }
                 }
             }

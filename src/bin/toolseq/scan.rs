@@ -2,9 +2,9 @@
 //!
 //! Responses bodies, Responses items and rollout lines are read from their text without a tree
 //! (`wire::read_text_body`, `wire::read_line`): only the fields pairing reads are kept. JSON
-//! Lines are read in chunks whose lines are parsed on both cores and added in order, so only the
-//! skeleton and one chunk are in memory. Other formats, and a document `fix` must rewrite, are
-//! parsed into a `serde_json::Value`.
+//! Lines are read in chunks, each read and parsed by one of the threads and added in order
+//! (`read_lines`), so only the skeleton and a chunk per thread are in memory. Other formats, and
+//! a document `fix` must rewrite, are parsed into a `serde_json::Value`.
 
 use std::cell::OnceCell;
 use std::sync::atomic::{AtomicBool, Ordering};
