@@ -213,10 +213,7 @@ fn check_files(opts: &Opts, files: &[PathBuf]) -> Vec<Outcome> {
 
 fn check_one(opts: &Opts, path: &Path) -> Outcome {
     let checked = Source::open(&path.to_string_lossy()).and_then(|src| {
-        let text = std::cell::OnceCell::new();
-        let scanned = crate::read_quietly(&src, opts, false, true, crate::Keep::Skeleton(&text))?
-            .into_owned();
-        drop(text);
+        let scanned = crate::read_skeleton(&src, opts, true)?;
         let found = toolseq::repair::findings(&scanned.skel);
         let json = opts.json.then(|| {
             let mut j = Vec::new();

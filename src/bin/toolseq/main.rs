@@ -146,7 +146,15 @@ fn read<'t>(
     read_quietly(src, opts, signature_bypass, false, keep)
 }
 
-/// [`read`], with no progress line when `quiet` (several files read at once).
+/// [`read`] for a check, with no progress line when `quiet` (several files read at once): the
+/// skeleton owns its ids, so the text it was read from is gone before the analysis, which on a
+/// body of calls alone needs as much memory again as the text.
+fn read_skeleton(src: &Source, opts: &Opts, quiet: bool) -> Result<Scanned<'static>, ReadError> {
+    let text = OnceCell::new();
+    read_quietly(src, opts, false, quiet, Keep::Skeleton(&text)).map(Scanned::into_owned)
+}
+
+/// [`read`], with no progress line when `quiet`.
 fn read_quietly<'t>(
     src: &Source,
     opts: &Opts,
@@ -171,9 +179,7 @@ fn read_quietly<'t>(
 
 fn check(opts: &Opts, file: &str) -> Result<u8, ReadError> {
     let src = Source::open(file)?;
-    let text = OnceCell::new();
-    let scanned = read(&src, opts, false, Keep::Skeleton(&text))?.into_owned();
-    drop(text);
+    let scanned = read_skeleton(&src, opts, false)?;
     let found = findings(&scanned.skel);
     let stdout = io::stdout();
     let style = Style::for_stream(stdout.is_terminal());
