@@ -177,7 +177,7 @@ impl<'a> LineView<'a> {
     pub(super) fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
         let mut line = LineView::default();
         let mut de = serde_json::Deserializer::from_str(text);
-        de::DeserializeSeed::deserialize(LineInto(&mut line), &mut de)?;
+        de::DeserializeSeed::deserialize(InPlace(&mut line), &mut de)?;
         de.end()?;
         Ok(line)
     }
@@ -297,7 +297,7 @@ fn drain_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
 /// Implements a visitor that reads any JSON value: `$scalar` is what a string, number, boolean
 /// or null becomes, `$seq` and `$map` handle arrays and objects.
 macro_rules! any_value {
-    ($ty:ty, $expect:literal, scalar: $scalar:expr) => {
+    ($ty:ty, $expect:expr, scalar: $scalar:expr) => {
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
             f.write_str($expect)
         }
@@ -371,7 +371,7 @@ impl<'de> Deserialize<'de> for Turns {
 /// Implements a visitor for a view that only an object fills: any other value gives the
 /// view's default (`object: false`).
 macro_rules! object_view {
-    ($ty:ty, $expect:literal) => {
+    ($ty:ty, $expect:expr) => {
         any_value!($ty, $expect, scalar: |_| <$ty>::default());
         fn visit_u64<E: de::Error>(self, _: u64) -> Result<$ty, E> {
             Ok(<$ty>::default())
@@ -408,75 +408,82 @@ impl<'de> Deserialize<'de> for ItemView<'de> {
     }
 }
 
-/// Reads a payload into the one a line holds: the view is a few hundred bytes, and returning it
-/// by value through each layer of the parse copied it three times per line, a seventh of the
-/// time of checking a rollout.
-struct PayloadInto<'p, 'de>(&'p mut Payload<'de>);
+/// A view read in place through [`InPlace`]: emptied, then filled key by key when the value is
+/// an object; any other value leaves it empty.
+trait Fill<'de>: Default {
+    /// What the view reads, for serde's messages.
+    const WHAT: &'static str;
+    /// Notes that the value is an object.
+    fn open(&mut self);
+    /// Reads the value of `key`, kept or skipped.
+    fn member<A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error>;
+}
 
-impl<'de> de::DeserializeSeed<'de> for PayloadInto<'_, 'de> {
+/// Reads a view into the one its caller holds: a rollout line's view is a few hundred bytes,
+/// and returning it by value through each layer of the parse copied it three times per line,
+/// a seventh of the time of checking a rollout.
+struct InPlace<'v, T>(&'v mut T);
+
+impl<'de, T: Fill<'de>> de::DeserializeSeed<'de> for InPlace<'_, T> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        struct V<'p, 'de>(&'p mut Payload<'de>);
-        impl<'de> Visitor<'de> for V<'_, 'de> {
+        struct V<'v, T>(&'v mut T);
+        impl<'de, T: Fill<'de>> Visitor<'de> for V<'_, T> {
             type Value = ();
-            // The view was emptied before reading: any value but an object leaves it so.
-            object_view!((), "a rollout payload");
+            object_view!((), T::WHAT);
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-                let p = self.0;
-                p.item.object = true;
+                self.0.open();
                 while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::ReplacementHistory => p.replacement_history = map.next_value()?,
-                        Key::NumTurns => p.num_turns = map.next_value::<Turns>()?.0,
-                        _ => {
-                            if !p.item.take(&key, &mut map)? {
-                                map.next_value::<IgnoredAny>()?;
-                            }
-                        }
-                    }
+                    self.0.member(key, &mut map)?;
                 }
                 Ok(())
             }
         }
-        // A payload that is not an object reads as the empty view, as before any key.
-        *self.0 = Payload::default();
+        *self.0 = T::default();
         d.deserialize_any(V(self.0))
     }
 }
 
-/// Reads a rollout line into a view: filled in place, like [`PayloadInto`], rather than
-/// returned by value.
-struct LineInto<'l, 'de>(pub &'l mut LineView<'de>);
+impl<'de> Fill<'de> for Payload<'de> {
+    const WHAT: &'static str = "a rollout payload";
 
-impl<'de> de::DeserializeSeed<'de> for LineInto<'_, 'de> {
-    type Value = ();
+    fn open(&mut self) {
+        self.item.object = true;
+    }
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        struct V<'l, 'de>(&'l mut LineView<'de>);
-        impl<'de> Visitor<'de> for V<'_, 'de> {
-            type Value = ();
-            // The view was emptied before reading: any value but an object leaves it so.
-            object_view!((), "a rollout line");
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-                let line = self.0;
-                line.object = true;
-                while let Some(key) = map.next_key::<Key>()? {
-                    match key {
-                        Key::Type => line.ty = map.next_value()?,
-                        Key::Payload => map.next_value_seed(PayloadInto(
-                            line.payload.get_or_insert_with(Payload::default),
-                        ))?,
-                        _ => {
-                            map.next_value::<IgnoredAny>()?;
-                        }
-                    }
+    fn member<A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            Key::ReplacementHistory => self.replacement_history = map.next_value()?,
+            Key::NumTurns => self.num_turns = map.next_value::<Turns>()?.0,
+            _ => {
+                if !self.item.take(&key, map)? {
+                    map.next_value::<IgnoredAny>()?;
                 }
-                Ok(())
             }
         }
-        *self.0 = LineView::default();
-        d.deserialize_any(V(self.0))
+        Ok(())
+    }
+}
+
+impl<'de> Fill<'de> for LineView<'de> {
+    const WHAT: &'static str = "a rollout line";
+
+    fn open(&mut self) {
+        self.object = true;
+    }
+
+    fn member<A: MapAccess<'de>>(&mut self, key: Key, map: &mut A) -> Result<(), A::Error> {
+        match key {
+            Key::Type => self.ty = map.next_value()?,
+            Key::Payload => {
+                map.next_value_seed(InPlace(self.payload.get_or_insert_with(Payload::default)))?
+            }
+            _ => {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
     }
 }
 
