@@ -23,11 +23,13 @@
 //!
 //! [`EnvFilter`]: https://docs.rs/tracing-subscriber/latest/tracing_subscriber/filter/struct.EnvFilter.html
 
-use std::cell::{Cell, RefCell};
+use std::borrow::Cow;
+use std::cell::Cell;
 use std::fmt::{self, Write as _};
+use std::hash::BuildHasher;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use tracing_core::callsite::Identifier;
 use tracing_core::field::{Field, Visit};
@@ -35,7 +37,7 @@ use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Event, Interest, Metadata, Subscriber};
 use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
-use tracing_subscriber::registry::LookupSpan;
+use tracing_subscriber::registry::{LookupSpan, SpanRef};
 
 use crate::convention::{Convention, EventKind, REQUEST_OPERATIONS};
 use crate::ledger::{family_from_name, Ledger, DEFAULT_CONVERSATION};
@@ -85,28 +87,34 @@ impl<S> Filter<S> for InterestFilter {
     }
 }
 
-/// The convention's names in hash maps, built once: each callsite's names are looked up (once
-/// per thread, see [`Site`]), not compared with each name of each list.
-#[derive(Debug)]
+/// The convention's names in hash maps, built once, and what each callsite met so far means.
 struct Lookup {
     convention: Convention,
     /// For each field name, the lists it is in, one bit per [`FieldRole`].
     fields: foldhash::HashMap<Box<str>, u8>,
     spans: foldhash::HashMap<Box<str>, SpanRole>,
     events: foldhash::HashMap<Box<str>, EventKind>,
-    /// Names this lookup among all others, in the per-thread cache of [`Site`]s.
-    id: u64,
+    /// Each callsite's [`Site`], worked out on its first span or event and kept in an open
+    /// addressing table that is only ever filled: reading it takes no lock, no thread-local and
+    /// no copy. Every span and event the filter sees looks its callsite up here, so this is the
+    /// cost an unrelated `debug!` pays for the layer.
+    sites: Box<[OnceLock<Box<Site>>]>,
+    hasher: foldhash::fast::FixedState,
 }
 
-thread_local! {
-    /// What each callsite means to each lookup, as this thread found it: a callsite's names are
-    /// looked up once, not at each of its spans and events (the filter's check alone hashed
-    /// every field name of each). Kept per thread so a span or event reads it with no lock.
-    static SITES: RefCell<foldhash::HashMap<(u64, Identifier), Site>> = RefCell::default();
+impl fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lookup")
+            .field("convention", &self.convention)
+            .finish_non_exhaustive()
+    }
 }
 
-/// Sites a thread keeps before it starts over: callsites are few, but layers may come and go.
-const MAX_SITES: usize = 4096;
+/// Slots in a lookup's table of sites: more than the callsites a large client hits.
+const SITE_SLOTS: usize = 4096;
+
+/// Slots a callsite may take before its site is worked out at each use instead of kept.
+const SITE_PROBES: usize = 8;
 
 /// What the layer makes of one callsite, from its names alone.
 #[derive(Debug, Clone)]
@@ -187,21 +195,28 @@ impl Lookup {
             spans,
             events,
             convention: c,
-            id: {
-                static NEXT: AtomicU64 = AtomicU64::new(0);
-                NEXT.fetch_add(1, Ordering::Relaxed)
-            },
+            sites: (0..SITE_SLOTS).map(|_| OnceLock::new()).collect(),
+            hasher: foldhash::fast::FixedState::default(),
         }
     }
 
     /// What `meta`'s callsite means, worked out on its first span or event (or when tracing
     /// registers it) and kept.
-    fn site(&self, meta: &Metadata<'_>) -> Site {
-        let key = (self.id, meta.callsite());
-        // During thread teardown the cache may be gone: the site is then worked out again.
-        if let Ok(Some(site)) = SITES.try_with(|s| s.borrow().get(&key).cloned()) {
-            return site;
+    fn site(&self, meta: &Metadata<'_>) -> Cow<'_, Site> {
+        let callsite = meta.callsite();
+        let start = self.hasher.hash_one(&callsite) as usize;
+        for probe in 0..SITE_PROBES {
+            let slot = &self.sites[(start + probe) % SITE_SLOTS];
+            // Two callsites racing for an empty slot: the loser sees the winner's and goes on.
+            let site = slot.get_or_init(|| Box::new(self.work_out(meta)));
+            if site.callsite == callsite {
+                return Cow::Borrowed(site);
+            }
         }
+        Cow::Owned(self.work_out(meta))
+    }
+
+    fn work_out(&self, meta: &Metadata<'_>) -> Site {
         let mut roles = [None; 32];
         // Every list any of its fields is in.
         let mut in_lists = 0;
@@ -222,22 +237,13 @@ impl Lookup {
         } else {
             event.is_some() || in_lists & role_bit(FieldRole::Event) != 0
         };
-        let site = Site {
-            callsite: key.1.clone(),
+        Site {
+            callsite: meta.callsite(),
             interested,
             roles,
             span_role,
             event,
-        };
-        let _ = SITES.try_with(|s| {
-            if let Ok(mut s) = s.try_borrow_mut() {
-                if s.len() >= MAX_SITES {
-                    s.clear();
-                }
-                s.insert(key, site.clone());
-            }
-        });
-        site
+        }
     }
 
     fn lists(&self, field: &str) -> u8 {
@@ -296,6 +302,8 @@ struct SpanState {
     /// Shared with the events and spans inside, which each look it up.
     conversation: Option<Arc<str>>,
     answered: bool,
+    /// Whether an event inside recorded its call's output, in the conversation the call is in.
+    output_seen: AtomicBool,
     /// Whether this span owns its call: it started it in the ledger, so its closing ends it.
     started: bool,
 }
@@ -484,29 +492,56 @@ impl LedgerLayer {
     }
 }
 
-/// The nearest conversation id and (if `want_call`) call id in a scope, innermost first.
-fn from_scope<'a, S: LookupSpan<'a> + 'a>(
-    scope: impl Iterator<Item = tracing_subscriber::registry::SpanRef<'a, S>>,
+/// What the spans around a span or event say, innermost first.
+struct Scope<'a, S: LookupSpan<'a>> {
+    /// The nearest conversation id.
+    conversation: Option<Arc<str>>,
+    /// The call id of the nearest call span that has one, when asked for.
+    call: Option<Arc<str>>,
+    /// The nearest call span that has a call id, if that is the call asked about (or the call
+    /// found) and the span started it: the span whose closing would end it.
+    owner: Option<SpanRef<'a, S>>,
+}
+
+/// Walks out from `first` for the nearest conversation and, if `want_call`, call id; looks for
+/// the owner of call `owner_of` (or of the call found) on the way.
+fn from_scope<'a, S: LookupSpan<'a>>(
+    first: Option<SpanRef<'a, S>>,
     want_call: bool,
-) -> (Option<Arc<str>>, Option<Arc<str>>) {
-    let mut conversation = None;
-    let mut call = None;
-    for span in scope {
-        let ext = span.extensions();
-        let Some(state) = ext.get::<SpanState>() else {
-            continue;
-        };
-        if want_call && call.is_none() && state.role == SpanRole::Call {
-            call = state.call_id.clone();
+    owner_of: Option<&str>,
+) -> Scope<'a, S> {
+    let mut found = Scope {
+        conversation: None,
+        call: None,
+        owner: None,
+    };
+    let mut call_span_seen = false;
+    // Each span is looked up once, by its child, not again by a `registry::Scope`.
+    let mut next = first;
+    while let Some(span) = next {
+        let mut owns = false;
+        if let Some(state) = span.extensions().get::<SpanState>() {
+            if state.role == SpanRole::Call {
+                if want_call && found.call.is_none() {
+                    found.call = state.call_id.clone();
+                }
+                if !call_span_seen && state.call_id.is_some() {
+                    call_span_seen = true;
+                    let asked = owner_of.or(found.call.as_deref());
+                    owns = state.started && state.call_id.as_deref() == asked;
+                }
+            }
+            if found.conversation.is_none() {
+                found.conversation = state.conversation.clone();
+            }
         }
-        if conversation.is_none() {
-            conversation = state.conversation.clone();
-        }
-        if conversation.is_some() && (call.is_some() || !want_call) {
-            break;
+        let done = found.conversation.is_some() && (found.call.is_some() || !want_call);
+        next = if done { None } else { span.parent() };
+        if owns {
+            found.owner = Some(span);
         }
     }
-    (conversation, call)
+    found
 }
 
 impl<S> Layer<S> for LedgerLayer
@@ -528,7 +563,7 @@ where
         let Some(span) = ctx.span(id) else { return };
         let conversation = match f.conversation() {
             Some(c) => Some(c.into()),
-            None => span.parent().and_then(|p| from_scope(p.scope(), false).0),
+            None => from_scope(span.parent(), false, None).conversation,
         };
         let mut state = SpanState {
             role,
@@ -537,6 +572,7 @@ where
             family: f.family,
             conversation,
             answered: f.result,
+            output_seen: AtomicBool::new(false),
             started: false,
         };
         match role {
@@ -585,20 +621,31 @@ where
             return;
         };
         let need_call = kind == EventKind::ToolOutput && f.call_id.is_none();
-        let (scope_conv, scope_call) = match (f.conversation(), ctx.event_scope(event)) {
-            (Some(_), _) if !need_call => (None, None),
-            (_, Some(scope)) => from_scope(scope, need_call),
-            (_, None) => (None, None),
+        let scope = match f.conversation() {
+            Some(_) if !need_call => None,
+            _ => {
+                let owner_of = f.call_id().filter(|_| kind == EventKind::ToolOutput);
+                Some(from_scope(ctx.event_span(event), need_call, owner_of))
+            }
         };
         let conv = f
             .conversation()
-            .or(scope_conv.as_deref())
+            .or(scope.as_ref().and_then(|s| s.conversation.as_deref()))
             .unwrap_or(DEFAULT_CONVERSATION);
         match kind {
-            // The ledger now holds the call as answered, so its span closing changes nothing.
             EventKind::ToolOutput => {
-                if let Some(call_id) = f.call_id().or(scope_call.as_deref()) {
+                let scope_call = scope.as_ref().and_then(|s| s.call.as_deref());
+                if let Some(call_id) = f.call_id().or(scope_call) {
                     self.ledger.output_recorded(conv, call_id);
+                    // The ledger now holds the call as answered: its span closing would change
+                    // nothing, and need not ask.
+                    if let Some(owner) = scope.as_ref().and_then(|s| s.owner.as_ref()) {
+                        if let Some(state) = owner.extensions().get::<SpanState>() {
+                            if state.conversation() == conv {
+                                state.output_seen.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
                 }
             }
             EventKind::UserMessage => self.ledger.user_message(conv),
@@ -614,7 +661,10 @@ where
         let Some(state) = ext.get::<SpanState>() else {
             return;
         };
-        if state.role != SpanRole::Call || !state.started {
+        if state.role != SpanRole::Call
+            || !state.started
+            || state.output_seen.load(Ordering::Relaxed)
+        {
             return;
         }
         if let Some(call_id) = &state.call_id {

@@ -18,6 +18,7 @@
 //! assert_eq!(snap.calls["call_1"].state, CallState::Cancelled);
 //! ```
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::Future;
@@ -143,6 +144,10 @@ impl RecordKind {
 
     /// The call id this record is about, if any.
     pub fn call_id(&self) -> Option<&str> {
+        self.shared_call_id().map(|id| &**id)
+    }
+
+    fn shared_call_id(&self) -> Option<&Arc<str>> {
         match self {
             RecordKind::CallStarted { call_id, .. }
             | RecordKind::OutputRecorded { call_id }
@@ -445,11 +450,12 @@ impl Ledger {
     ) -> Option<Arc<str>> {
         let mut new = None;
         self.update(conversation, |conv, rec| {
-            let key = rec.key(call_id);
-            if conv.calls.contains_key(key) {
+            // The id is copied before it is looked up, so that a new call, by far the most
+            // common, is looked up once.
+            let id: Arc<str> = rec.key(call_id).into();
+            let Entry::Vacant(slot) = conv.calls.entry(id.clone()) else {
                 return;
-            }
-            let id: Arc<str> = key.into();
+            };
             new = Some(id.clone());
             let tool = tool.map(|t| rec.tool(t));
             let seq = rec.push(
@@ -462,15 +468,12 @@ impl Ledger {
             );
             conv.running += 1;
             let started = Some(rec.at());
-            conv.calls.insert(
-                id.clone(),
-                CallInfo {
-                    tool,
-                    family,
-                    started,
-                    ..CallInfo::new(id, CallState::Running, seq)
-                },
-            );
+            slot.insert(CallInfo {
+                tool,
+                family,
+                started,
+                ..CallInfo::new(id, CallState::Running, seq)
+            });
         });
         new
     }
@@ -884,10 +887,10 @@ fn evict_record(conv: &mut Conversation) -> bool {
     let Some(front) = conv.records.front() else {
         return false;
     };
-    let running = front
-        .kind
-        .call_id()
-        .is_some_and(|id| forget_if_first(&mut conv.calls, id, front.seq));
+    // A call id no one else holds is not in the call map: nothing to look up.
+    let running = front.kind.shared_call_id().is_some_and(|id| {
+        Arc::strong_count(id) > 1 && forget_if_first(&mut conv.calls, id, front.seq)
+    });
     if running && matches!(front.kind, RecordKind::CallStarted { .. }) {
         return evict_later_record(conv);
     }
