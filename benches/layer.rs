@@ -4,7 +4,7 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use tracing::field::{Field, Visit};
 use tracing::{Dispatch, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -144,5 +144,94 @@ fn bench_relevant(c: &mut Criterion) {
     g.finish();
 }
 
+/// The median of `rounds` ratios of `case` to `base`, each timed over `iters` runs of `work`
+/// under one dispatcher, then the other. Criterion measures one case after another, seconds
+/// apart, and this shared machine drifts by more than the budgets between them; taking turns
+/// puts both sides of each ratio in the same few milliseconds.
+fn by_turns(base: &Dispatch, case: &Dispatch, iters: u32, mut work: impl FnMut()) -> f64 {
+    let mut time = |d: &Dispatch| {
+        tracing::dispatcher::with_default(d, || {
+            tracing::callsite::rebuild_interest_cache();
+            let start = std::time::Instant::now();
+            for _ in 0..iters {
+                work();
+            }
+            start.elapsed().as_secs_f64()
+        })
+    };
+    let rounds = 41;
+    let mut ratios: Vec<f64> = (0..rounds)
+        .map(|_| {
+            let b = time(base);
+            time(case) / b
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[rounds / 2]
+}
+
+fn print_by_turns() {
+    // Each pair is built alone: a callsite's interest is cached over every live dispatcher, so
+    // a third one alive would change what both sides pay.
+    let ledger = Ledger::new();
+    let fmt = || Dispatch::new(tracing_subscriber::registry().with(fmt_to_sink()));
+    println!("By turns (median of 41 rounds, both sides of each round milliseconds apart):");
+    let r = by_turns(
+        &fmt(),
+        &Dispatch::new(
+            tracing_subscriber::registry()
+                .with(fmt_to_sink())
+                .with(toolseq::layer::layer(&ledger)),
+        ),
+        20_000,
+        unrelated,
+    );
+    println!(
+        "  unrelated_events fmt+toolseq / fmt:       {:+.1}%",
+        (r - 1.0) * 100.0
+    );
+    let r = by_turns(
+        &fmt(),
+        &Dispatch::new(
+            tracing_subscriber::registry()
+                .with(fmt_to_sink())
+                .with(FieldReader.with_filter(tracing_subscriber::filter::filter_fn(|_| false))),
+        ),
+        20_000,
+        unrelated,
+    );
+    println!(
+        "  unrelated_events fmt+filtered_noop / fmt: {:+.1}%",
+        (r - 1.0) * 100.0
+    );
+    let mut n = 0u64;
+    let r = by_turns(
+        &Dispatch::new(tracing_subscriber::registry().with(FieldReader)),
+        &Dispatch::new(tracing_subscriber::registry().with(toolseq::layer::layer(&ledger))),
+        20_000,
+        || {
+            n += 1;
+            let id = format!("call_{n:012}");
+            let span = toolseq::tool_call_span!(id, "shell");
+            span.in_scope(|| toolseq::tool_output!(id));
+        },
+    );
+    println!("  relevant_record toolseq / trivial_field_reader: {r:.2}x");
+}
+
 criterion_group!(benches, bench_unrelated, bench_relevant);
-criterion_main!(benches);
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    // Criterion's own runs (`--profile-time`, `--test`, `--list`) and filters that name other
+    // benches leave the turns out.
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let special = args
+        .iter()
+        .any(|a| matches!(a.as_str(), "--profile-time" | "--test" | "--list"));
+    let filters: Vec<&String> = args.iter().filter(|a| !a.starts_with('-')).collect();
+    if !special && (filters.is_empty() || filters.iter().any(|f| "by_turns".contains(f.as_str()))) {
+        print_by_turns();
+    }
+}
