@@ -160,6 +160,10 @@ fn first_role(lists: u8) -> Option<FieldRole> {
 
 impl Lookup {
     fn new(c: Convention) -> Self {
+        Lookup::with_slots(c, SITE_SLOTS)
+    }
+
+    fn with_slots(c: Convention, slots: usize) -> Self {
         let mut fields = foldhash::HashMap::<Box<str>, u8>::default();
         for role in FieldRole::ALL {
             let list = match role {
@@ -195,7 +199,7 @@ impl Lookup {
             spans,
             events,
             convention: c,
-            sites: (0..SITE_SLOTS).map(|_| OnceLock::new()).collect(),
+            sites: (0..slots.max(1)).map(|_| OnceLock::new()).collect(),
             hasher: foldhash::fast::FixedState::default(),
         }
     }
@@ -206,7 +210,7 @@ impl Lookup {
         let callsite = meta.callsite();
         let start = self.hasher.hash_one(&callsite) as usize;
         for probe in 0..SITE_PROBES {
-            let slot = &self.sites[(start + probe) % SITE_SLOTS];
+            let slot = &self.sites[start.wrapping_add(probe) % self.sites.len()];
             // Two callsites racing for an empty slot: the loser sees the winner's and goes on.
             let site = slot.get_or_init(|| Box::new(self.work_out(meta)));
             if site.callsite == callsite {
@@ -697,5 +701,32 @@ mod tests {
         assert_eq!(l.field_role("tool.ref"), Some(FieldRole::CallId));
         assert_eq!(l.field_role("user"), None);
         assert_eq!(l.event_named("done"), Some(EventKind::ToolOutput));
+    }
+
+    #[test]
+    fn a_callsite_with_no_free_slot_is_worked_out_each_time_alike() {
+        let l = Lookup::with_slots(Convention::default(), 1);
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            let call = meta_of(tracing::info_span!(
+                "execute_tool",
+                gen_ai.tool.call.id = "c1"
+            ));
+            let other = meta_of(tracing::info_span!("handle_request", user = 1));
+            // The first callsite takes the only slot; the second finds it taken.
+            assert!(matches!(l.site(call), Cow::Borrowed(_)));
+            for _ in 0..2 {
+                let site = l.site(other);
+                assert!(matches!(site, Cow::Owned(_)));
+                assert!(!site.interested);
+                assert_eq!(site.roles[0], None);
+            }
+            let site = l.site(call);
+            assert!(site.interested && site.span_role == Some(SpanRole::Call));
+            assert_eq!(site.roles[0], Some(FieldRole::CallId));
+        });
+    }
+
+    fn meta_of(span: tracing::Span) -> &'static Metadata<'static> {
+        span.metadata().expect("the registry enables every span")
     }
 }

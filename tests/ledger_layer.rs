@@ -80,6 +80,59 @@ fn records_land_in_order_with_inherited_conversation_even_when_rust_log_is_error
     assert!(ledger.snapshot("default").is_none());
 }
 
+/// An output event inside a call span spares the span's closing a trip to the ledger only when
+/// it answered that span's own call in that span's conversation; otherwise the closing still
+/// cancels the call.
+#[test]
+fn a_call_span_is_still_ended_when_the_output_inside_it_answered_something_else() {
+    let ledger = Ledger::new();
+    tracing::subscriber::with_default(subscriber(&ledger, "error"), || {
+        let turn = toolseq::conversation_span!("c");
+        let _t = turn.enter();
+        {
+            let a = toolseq::tool_call_span!("call_a", "shell");
+            let _a = a.enter();
+            toolseq::tool_output!("call_a");
+        }
+        {
+            // Another call's output, reported from inside call_b's span.
+            let b = toolseq::tool_call_span!("call_b", "shell");
+            let _b = b.enter();
+            toolseq::tool_output!("call_other");
+        }
+        {
+            // call_d's output (the event names no call: it is the span's), but recorded in a
+            // conversation nested inside the span.
+            let d = toolseq::tool_call_span!("call_d", "shell");
+            let _d = d.enter();
+            let side = toolseq::conversation_span!("side");
+            let _s = side.enter();
+            tracing::info!(toolseq.event = "tool_output", "done");
+        }
+        {
+            // An output naming no call answers the span's own.
+            let e = toolseq::tool_call_span!("call_e", "shell");
+            let _e = e.enter();
+            tracing::info!(toolseq.event = "tool_output", "done");
+        }
+    });
+    assert_eq!(
+        kinds(&ledger, "c"),
+        [
+            "call_started:call_a",
+            "output:call_a",
+            "call_started:call_b",
+            "output:call_other",
+            "call_cancelled:call_b",
+            "call_started:call_d",
+            "call_cancelled:call_d",
+            "call_started:call_e",
+            "output:call_e",
+        ]
+    );
+    assert_eq!(kinds(&ledger, "side"), ["output:call_d"]);
+}
+
 #[test]
 fn a_global_filter_would_blind_the_ledger() {
     // The documented mistake: `EnvFilter` on the whole registry drops toolseq's spans.
