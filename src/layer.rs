@@ -110,7 +110,8 @@ impl fmt::Debug for Lookup {
     }
 }
 
-/// Slots in a lookup's table of sites: more than the callsites a large client hits.
+/// Slots in a lookup's table of sites, a power of two: more than the callsites a large client
+/// hits.
 const SITE_SLOTS: usize = 4096;
 
 /// Slots a callsite may take before its site is worked out at each use instead of kept.
@@ -199,7 +200,9 @@ impl Lookup {
             spans,
             events,
             convention: c,
-            sites: (0..slots.max(1)).map(|_| OnceLock::new()).collect(),
+            sites: (0..slots.next_power_of_two())
+                .map(|_| OnceLock::new())
+                .collect(),
             hasher: foldhash::fast::FixedState::default(),
         }
     }
@@ -210,7 +213,8 @@ impl Lookup {
         let callsite = meta.callsite();
         let start = self.hasher.hash_one(&callsite) as usize;
         for probe in 0..SITE_PROBES {
-            let slot = &self.sites[start.wrapping_add(probe) % self.sites.len()];
+            // A mask, not a division, on every span and event the filter sees.
+            let slot = &self.sites[start.wrapping_add(probe) & (self.sites.len() - 1)];
             // Two callsites racing for an empty slot: the loser sees the winner's and goes on.
             let site = slot.get_or_init(|| Box::new(self.work_out(meta)));
             if site.callsite == callsite {
