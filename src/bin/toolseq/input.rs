@@ -343,16 +343,13 @@ pub struct Chunks<'s> {
     size: usize,
     /// The start of a line the last chunk cut off.
     carry: Vec<u8>,
-    /// The line number the next chunk starts at.
-    number: usize,
     /// Bytes read so far.
     read: u64,
 }
 
-/// Where a chunk read by [`Chunks::next_into`] lies in the input.
+/// Where a chunk read by [`Chunks::next_into`] lies in the input. Its lines are not counted
+/// here, under the lock the threads read behind, but by the thread that parses them.
 pub struct Chunk {
-    /// The line number of its first line.
-    pub first: usize,
     /// Its length in bytes.
     pub len: usize,
     /// Whether it holds the input's end.
@@ -368,13 +365,13 @@ impl<'s> Chunks<'s> {
             reader: Some(src.reader()?),
             size,
             carry: Vec::new(),
-            number: 1,
             read: 0,
         })
     }
 
     /// Reads the next chunk into the start of `buf` (its first [`Chunk::len`] bytes), replacing
-    /// what it held; `Ok(None)` after the last chunk or an error.
+    /// what it held; `Ok(None)` after the last chunk or an error. A read error has no line: the
+    /// caller, which counts lines, places it.
     ///
     /// `buf` only grows, and what it held is overwritten in place: a buffer made ready anew for
     /// each chunk is a megabyte of zeroes written, and reading into one that is not ready costs
@@ -408,7 +405,7 @@ impl<'s> Chunks<'s> {
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) => {
                         self.reader = None;
-                        return Err(self.src.error(Some(self.number), None, e.to_string()));
+                        return Err(self.src.error(None, None, e.to_string()));
                     }
                 }
             }
@@ -423,10 +420,7 @@ impl<'s> Chunks<'s> {
         if eof {
             self.reader = None;
         }
-        let first = self.number;
-        self.number += memchr::memchr_iter(b'\n', &buf[..cut]).count();
         Ok(Some(Chunk {
-            first,
             len: cut,
             eof,
             read: self.read,

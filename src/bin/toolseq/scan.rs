@@ -212,14 +212,18 @@ impl<'c> Iterator for Lines<'c> {
     }
 }
 
-/// Parses the lines of a chunk in order, up to the first that fails.
+/// A chunk's lines, parsed: each with its line number and what it read as.
+type ParsedLines<'c> = Vec<(usize, Result<Parsed<'c>, ReadError>)>;
+
+/// Parses the lines of a chunk in order, up to the first that fails; also gives the number
+/// after its last line when none failed.
 fn parse_lines<'c>(
     src: &Source,
     format: Option<Format>,
-    lines: Lines<'c>,
-) -> Vec<(usize, Result<Parsed<'c>, ReadError>)> {
+    mut lines: Lines<'c>,
+) -> (ParsedLines<'c>, usize) {
     let mut out = Vec::new();
-    for (n, body, last) in lines {
+    for (n, body, last) in lines.by_ref() {
         let parsed = parse(src, format, n, body, last);
         let failed = parsed.is_err();
         out.push((n, parsed));
@@ -227,7 +231,7 @@ fn parse_lines<'c>(
             break;
         }
     }
-    out
+    (out, lines.number)
 }
 
 /// The format a line is parsed from its text in, once the format is known; `None` when the
@@ -243,25 +247,33 @@ struct LinesRead {
     reader: Reader,
     /// The lines read as values before a line named the format.
     peeked: Vec<(usize, Value)>,
+    /// The line number the next chunk starts at.
+    next_line: usize,
 }
 
 impl LinesRead {
     /// Adds a chunk's lines, `parsed` when they were parsed as soon as the chunk was read (the
-    /// format was known then), else parsed here.
+    /// format was known then, the chunk's place was not: they are numbered from 0 in it and
+    /// placed here), else parsed here.
     fn add<'c>(
         &mut self,
         src: &Source,
         settled: &OnceLock<Option<Format>>,
-        lines: Lines<'c>,
-        parsed: Option<Vec<(usize, Result<Parsed<'c>, ReadError>)>>,
+        mut lines: Lines<'c>,
+        parsed: Option<(ParsedLines<'c>, usize)>,
     ) -> Result<(), ReadError> {
-        let parsed = match parsed {
-            Some(parsed) => parsed,
+        let first = self.next_line;
+        let (parsed, first) = match parsed {
+            Some((parsed, end)) => {
+                self.next_line = first + end;
+                (parsed, first)
+            }
             None => {
-                let mut lines = lines;
+                lines.number = first;
                 // Until a line names the format, lines are read one by one as values.
                 while self.detection.is_none() {
                     let Some((n, body, last)) = lines.next() else {
+                        self.next_line = lines.number;
                         return Ok(());
                     };
                     let v: Value = serde_json::from_slice(body)
@@ -277,14 +289,21 @@ impl LinesRead {
                 }
                 let format = self.detection.as_ref().and_then(text_format);
                 let _ = settled.set(format);
-                parse_lines(src, format, lines)
+                let (parsed, end) = parse_lines(src, format, lines);
+                self.next_line = end;
+                // Numbered in place already.
+                (parsed, 0)
             }
         };
         let Some(d) = &self.detection else {
             return Ok(());
         };
         for (n, parsed) in parsed {
-            match parsed? {
+            let n = first + n;
+            match parsed.map_err(|mut e| {
+                e.line = e.line.map(|l| first + l);
+                e
+            })? {
                 Parsed::Text(line) => {
                     self.reader.lines.push(n);
                     wire::push_line(&mut self.reader.skel, line);
@@ -362,7 +381,7 @@ fn read_lines(
                     };
                     let lines = |c: &Chunk| Lines {
                         rest: &buf[..c.len],
-                        number: c.first,
+                        number: 0,
                         eof: c.eof,
                     };
                     let parsed = match (&chunk, settled.get()) {
@@ -376,10 +395,16 @@ fn read_lines(
                     if t.stop {
                         return;
                     }
-                    let added = chunk.and_then(|c| {
-                        let _ = bytes_read.send(c.read);
-                        t.read.add(src, settled, lines(&c), parsed)
-                    });
+                    let next_line = t.read.next_line;
+                    let added = chunk
+                        .map_err(|mut e| {
+                            e.line = Some(next_line);
+                            e
+                        })
+                        .and_then(|c| {
+                            let _ = bytes_read.send(c.read);
+                            t.read.add(src, settled, lines(&c), parsed)
+                        });
                     if let Err(e) = added {
                         t.result = Err(e);
                         t.stop = true;
@@ -476,6 +501,7 @@ pub fn scan<'t>(
         reader: Reader::new(format.unwrap_or(Format::Responses)),
         detection,
         peeked: Vec::new(),
+        next_line: 1,
     };
     let mut read = read_lines(src, read, progress)?;
     if read.detection.is_none() {
