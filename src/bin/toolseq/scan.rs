@@ -263,7 +263,8 @@ impl LinesRead {
         parsed: Option<(ParsedLines<'c>, usize)>,
     ) -> Result<(), ReadError> {
         let first = self.next_line;
-        let (parsed, first) = match parsed {
+        // What the lines' numbers are counted from.
+        let (parsed, offset) = match parsed {
             Some((parsed, end)) => {
                 self.next_line = first + end;
                 (parsed, first)
@@ -291,7 +292,7 @@ impl LinesRead {
                 let _ = settled.set(format);
                 let (parsed, end) = parse_lines(src, format, lines);
                 self.next_line = end;
-                // Numbered in place already.
+                // Numbered from the chunk's place already.
                 (parsed, 0)
             }
         };
@@ -299,9 +300,9 @@ impl LinesRead {
             return Ok(());
         };
         for (n, parsed) in parsed {
-            let n = first + n;
+            let n = offset + n;
             match parsed.map_err(|mut e| {
-                e.line = e.line.map(|l| first + l);
+                e.line = e.line.map(|l| offset + l);
                 e
             })? {
                 Parsed::Text(line) => {
