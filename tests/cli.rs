@@ -739,6 +739,51 @@ fn a_broken_line_deep_in_a_large_rollout_is_named_by_line_and_column() {
     );
 }
 
+/// A read that fails part way (a gzipped log cut short) is reported at the line its chunk
+/// starts on: the lines of the chunks before it were counted and added.
+#[test]
+fn a_read_failing_part_way_names_the_line_its_chunk_starts_on() {
+    use std::io::Read;
+    let (text, _) = big_rollout(6000);
+    let gz = gzip(text.as_bytes());
+    let cut = &gz[..gz.len() / 2];
+    // What can be read before the failure.
+    let mut read = Vec::new();
+    let failure = flate2::read::MultiGzDecoder::new(cut)
+        .read_to_end(&mut read)
+        .unwrap_err();
+    // The chunks the checker reads: the whole lines in a MiB from where the last one ended,
+    // or more MiB until a line ends. The first that needs a byte past what can be read fails.
+    let mib = 1 << 20;
+    let mut start = 0;
+    let failed_at = 'chunks: loop {
+        let mut want = mib;
+        let end = loop {
+            if start + want > read.len() {
+                break 'chunks start;
+            }
+            match text.as_bytes()[start..start + want]
+                .iter()
+                .rposition(|&b| b == b'\n')
+            {
+                Some(i) => break start + i + 1,
+                None => want += mib,
+            }
+        };
+        start = end;
+    };
+    assert!(failed_at > 0, "the failure must come after some chunks");
+    let line = 1 + text[..failed_at].matches('\n').count();
+    let path = tmp("cut_short.jsonl.gz");
+    std::fs::write(&path, cut).unwrap();
+    let (code, _, err) = run(&["check", path.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("cut_short.jsonl.gz:{line}: {failure}")),
+        "{err} (expected line {line})"
+    );
+}
+
 #[test]
 fn of_two_broken_lines_in_different_chunks_the_first_is_named() {
     let (text, _) = big_rollout(4000);
