@@ -28,35 +28,54 @@ where
     tracing_subscriber::fmt::layer().with_writer(std::io::sink)
 }
 
+fn fmt() -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(fmt_to_sink()))
+}
+
+fn fmt_and_toolseq(ledger: &Ledger) -> Dispatch {
+    Dispatch::new(
+        tracing_subscriber::registry()
+            .with(fmt_to_sink())
+            .with(toolseq::layer::layer(ledger)),
+    )
+}
+
+/// fmt beside a layer whose filter says no to everything: what any per-layer filter costs.
+fn fmt_and_filtered_noop() -> Dispatch {
+    Dispatch::new(
+        tracing_subscriber::registry()
+            .with(fmt_to_sink())
+            .with(FieldReader.with_filter(tracing_subscriber::filter::filter_fn(|_| false))),
+    )
+}
+
+fn field_reader() -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(FieldReader))
+}
+
+fn toolseq_alone(ledger: &Ledger) -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(toolseq::layer::layer(ledger)))
+}
+
+/// One tool call, span and output event, with the `n`th id: unique ids, so the ledger never
+/// skips a call it already holds.
+fn relevant(n: &mut u64) {
+    *n += 1;
+    let id = format!("call_{n:012}");
+    let span = toolseq::tool_call_span!(id, "shell");
+    span.in_scope(|| toolseq::tool_output!(id));
+}
+
 fn bench_unrelated(c: &mut Criterion) {
     let mut g = c.benchmark_group("unrelated_events");
     let ledger = Ledger::new();
-    let cases: Vec<(&str, Dispatch)> =
-        vec![
-            (
-                "fmt",
-                Dispatch::new(tracing_subscriber::registry().with(fmt_to_sink())),
-            ),
-            (
-                "fmt+toolseq",
-                Dispatch::new(
-                    tracing_subscriber::registry()
-                        .with(fmt_to_sink())
-                        .with(toolseq::layer::layer(&ledger)),
-                ),
-            ),
-            (
-                "fmt+filtered_noop",
-                Dispatch::new(tracing_subscriber::registry().with(fmt_to_sink()).with(
-                    FieldReader.with_filter(tracing_subscriber::filter::filter_fn(|_| false)),
-                )),
-            ),
-            ("registry", Dispatch::new(tracing_subscriber::registry())),
-            (
-                "registry+toolseq",
-                Dispatch::new(tracing_subscriber::registry().with(toolseq::layer::layer(&ledger))),
-            ),
-        ];
+    let cases: Vec<(&str, Dispatch)> = vec![
+        ("fmt", fmt()),
+        ("fmt+toolseq", fmt_and_toolseq(&ledger)),
+        ("fmt+filtered_noop", fmt_and_filtered_noop()),
+        ("registry", Dispatch::new(tracing_subscriber::registry())),
+        ("registry+toolseq", toolseq_alone(&ledger)),
+    ];
     for (name, dispatch) in cases {
         tracing::dispatcher::with_default(&dispatch, || {
             tracing::callsite::rebuild_interest_cache();
@@ -106,28 +125,14 @@ fn bench_relevant(c: &mut Criterion) {
     let mut g = c.benchmark_group("relevant_record");
     let ledger = Ledger::new();
     let cases: Vec<(&str, Dispatch)> = vec![
-        (
-            "trivial_field_reader",
-            Dispatch::new(tracing_subscriber::registry().with(FieldReader)),
-        ),
-        (
-            "toolseq",
-            Dispatch::new(tracing_subscriber::registry().with(toolseq::layer::layer(&ledger))),
-        ),
+        ("trivial_field_reader", field_reader()),
+        ("toolseq", toolseq_alone(&ledger)),
     ];
     for (name, dispatch) in cases {
         tracing::dispatcher::with_default(&dispatch, || {
             tracing::callsite::rebuild_interest_cache();
-            // Unique ids, so the ledger never skips a call it already holds.
             let mut n = 0u64;
-            g.bench_function(name, |b| {
-                b.iter(|| {
-                    n += 1;
-                    let id = format!("call_{n:012}");
-                    let span = toolseq::tool_call_span!(id, "shell");
-                    span.in_scope(|| toolseq::tool_output!(id));
-                })
-            });
+            g.bench_function(name, |b| b.iter(|| relevant(&mut n)));
         });
     }
     // The ledger's share: the same call driven on it directly, with no subscriber.
@@ -174,48 +179,21 @@ fn print_by_turns() {
     // Each pair is built alone: a callsite's interest is cached over every live dispatcher, so
     // a third one alive would change what both sides pay.
     let ledger = Ledger::new();
-    let fmt = || Dispatch::new(tracing_subscriber::registry().with(fmt_to_sink()));
     println!("By turns (median of 41 rounds, both sides of each round milliseconds apart):");
-    let r = by_turns(
-        &fmt(),
-        &Dispatch::new(
-            tracing_subscriber::registry()
-                .with(fmt_to_sink())
-                .with(toolseq::layer::layer(&ledger)),
-        ),
-        20_000,
-        unrelated,
-    );
+    let r = by_turns(&fmt(), &fmt_and_toolseq(&ledger), 20_000, unrelated);
     println!(
         "  unrelated_events fmt+toolseq / fmt:       {:+.1}%",
         (r - 1.0) * 100.0
     );
-    let r = by_turns(
-        &fmt(),
-        &Dispatch::new(
-            tracing_subscriber::registry()
-                .with(fmt_to_sink())
-                .with(FieldReader.with_filter(tracing_subscriber::filter::filter_fn(|_| false))),
-        ),
-        20_000,
-        unrelated,
-    );
+    let r = by_turns(&fmt(), &fmt_and_filtered_noop(), 20_000, unrelated);
     println!(
         "  unrelated_events fmt+filtered_noop / fmt: {:+.1}%",
         (r - 1.0) * 100.0
     );
     let mut n = 0u64;
-    let r = by_turns(
-        &Dispatch::new(tracing_subscriber::registry().with(FieldReader)),
-        &Dispatch::new(tracing_subscriber::registry().with(toolseq::layer::layer(&ledger))),
-        20_000,
-        || {
-            n += 1;
-            let id = format!("call_{n:012}");
-            let span = toolseq::tool_call_span!(id, "shell");
-            span.in_scope(|| toolseq::tool_output!(id));
-        },
-    );
+    let r = by_turns(&field_reader(), &toolseq_alone(&ledger), 20_000, || {
+        relevant(&mut n)
+    });
     println!("  relevant_record toolseq / trivial_field_reader: {r:.2}x");
 }
 
