@@ -18,8 +18,7 @@
 //! assert_eq!(snap.calls["call_1"].state, CallState::Cancelled);
 //! ```
 
-use std::collections::hash_map::Entry;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::io::{self, Write};
@@ -33,6 +32,10 @@ use serde_json::{json, Value};
 
 use crate::skeleton::Family;
 use crate::timer;
+
+mod conversation;
+
+use conversation::{Conversation, Entry, Kind};
 
 /// The conversation used when an event names none.
 pub const DEFAULT_CONVERSATION: &str = "default";
@@ -144,10 +147,6 @@ impl RecordKind {
 
     /// The call id this record is about, if any.
     pub fn call_id(&self) -> Option<&str> {
-        self.shared_call_id().map(|id| &**id)
-    }
-
-    fn shared_call_id(&self) -> Option<&Arc<str>> {
         match self {
             RecordKind::CallStarted { call_id, .. }
             | RecordKind::OutputRecorded { call_id }
@@ -262,8 +261,7 @@ pub struct CallInfo {
     /// a late output.
     pub synthetic_at: Option<Duration>,
     first_seq: u64,
-    /// The map's key for this call, kept here so that one lookup gives both the call and the
-    /// id its records share.
+    /// The ledger's one copy of the call id.
     id: Arc<str>,
 }
 
@@ -330,20 +328,6 @@ pub struct Stats {
     pub evicted_conversations: u64,
     /// Ids cut to `max_id_len`.
     pub truncated_ids: u64,
-}
-
-#[derive(Default)]
-struct Conversation {
-    records: VecDeque<Record>,
-    // Every record looks up its call and conversation: SipHash was a tenth of a record's cost.
-    // Keys are shared with the records that name the call: one copy of each id.
-    calls: foldhash::HashMap<Arc<str>, CallInfo>,
-    running: usize,
-    last_used: u64,
-    evicted_records: u64,
-    wakers: Vec<Waker>,
-    /// Whether the guard has warned about calls this ledger never saw.
-    unseen_noted: bool,
 }
 
 struct State {
@@ -450,30 +434,22 @@ impl Ledger {
     ) -> Option<Arc<str>> {
         let mut new = None;
         self.update(conversation, |conv, rec| {
-            // The id is copied before it is looked up, so that a new call, by far the most
-            // common, is looked up once.
-            let id: Arc<str> = rec.key(call_id).into();
-            let Entry::Vacant(slot) = conv.calls.entry(id.clone()) else {
+            let key = rec.key(call_id);
+            let hash = conv.hash(key);
+            if conv.find(hash, key).is_some() {
                 return;
-            };
+            }
+            let id: Arc<str> = key.into();
             new = Some(id.clone());
-            let tool = tool.map(|t| rec.tool(t));
-            let seq = rec.push(
-                &mut conv.records,
-                RecordKind::CallStarted {
-                    call_id: id.clone(),
-                    tool: tool.clone(),
-                    family,
-                },
-            );
-            conv.running += 1;
-            let started = Some(rec.at());
-            slot.insert(CallInfo {
-                tool,
+            let call = CallInfo {
+                tool: tool.map(|t| rec.tool(t)),
                 family,
-                started,
-                ..CallInfo::new(id, CallState::Running, seq)
-            });
+                started: Some(rec.at()),
+                ..CallInfo::new(id, CallState::Running, rec.seq + 1)
+            };
+            let slot = conv.add_call(hash, call);
+            rec.push(conv, Kind::CallStarted(slot));
+            conv.running += 1;
         });
         new
     }
@@ -483,42 +459,26 @@ impl Ledger {
     pub fn output_recorded(&self, conversation: &str, call_id: &str) {
         self.update(conversation, |conv, rec| {
             let key = rec.key(call_id);
-            let call = match conv.calls.get_mut(key) {
-                Some(call) if call.output_at.is_some() => return,
-                Some(call) => {
-                    rec.push(
-                        &mut conv.records,
-                        RecordKind::OutputRecorded {
-                            call_id: call.id.clone(),
-                        },
-                    );
-                    call
-                }
+            let hash = conv.hash(key);
+            let slot = match conv.find(hash, key) {
+                Some(slot) if conv.call(slot).output_at.is_some() => return,
+                Some(slot) => slot,
                 None => {
-                    let id: Arc<str> = key.into();
-                    let seq = rec.push(
-                        &mut conv.records,
-                        RecordKind::OutputRecorded {
-                            call_id: id.clone(),
-                        },
-                    );
-                    conv.calls.entry(id.clone()).or_insert(CallInfo::new(
-                        id,
-                        CallState::Answered,
-                        seq,
-                    ))
+                    let call = CallInfo::new(key.into(), CallState::Answered, rec.seq + 1);
+                    conv.add_call(hash, call)
                 }
             };
+            rec.push(conv, Kind::Output(slot));
+            let call = conv.call_mut(slot);
             call.output_at = Some(rec.at());
+            let held = call.holds_up();
             match call.state {
-                CallState::Running => {
-                    if call.holds_up() {
-                        conv.running -= 1;
-                    }
-                    call.state = CallState::Answered;
-                }
+                CallState::Running => call.state = CallState::Answered,
                 CallState::Cancelled => call.state = CallState::AnsweredAfterCancel,
                 _ => {}
+            }
+            if held {
+                conv.running -= 1;
             }
         });
     }
@@ -528,27 +488,28 @@ impl Ledger {
         // Only a call still held as running changes; one evicted meanwhile (or its whole
         // conversation) is not brought back.
         self.update_existing(conversation, |conv, rec| {
-            let Some(call) = conv
-                .calls
-                .get_mut(rec.key(call_id))
-                .filter(|c| c.state == CallState::Running)
+            let key = rec.key(call_id);
+            let Some(slot) = conv
+                .find(conv.hash(key), key)
+                .filter(|&slot| conv.call(slot).state == CallState::Running)
             else {
                 return;
             };
-            if call.holds_up() {
-                conv.running -= 1;
-            }
-            let call_id = call.id.clone();
+            let call = conv.call_mut(slot);
+            let held = call.holds_up();
             let kind = if answered {
                 call.state = CallState::Answered;
                 call.output_at = Some(rec.at());
-                RecordKind::OutputRecorded { call_id }
+                Kind::Output(slot)
             } else {
                 call.state = CallState::Cancelled;
                 call.cancelled_at = Some(rec.at());
-                RecordKind::CallCancelled { call_id }
+                Kind::Cancelled(slot)
             };
-            rec.push(&mut conv.records, kind);
+            if held {
+                conv.running -= 1;
+            }
+            rec.push(conv, kind);
         });
     }
 
@@ -556,35 +517,34 @@ impl Ledger {
     pub fn user_message(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
             let mut during: Vec<(&Arc<str>, Option<Duration>)> = conv
-                .calls
-                .iter()
-                .filter(|(_, c)| c.state == CallState::Running)
-                .map(|(id, c)| (id, c.started))
+                .calls()
+                .filter(|c| c.state == CallState::Running)
+                .map(|c| (&c.id, c.started))
                 .collect();
             during.sort_by_key(|&(_, t)| t);
             let during = during.into_iter().map(|(id, _)| id.clone()).collect();
-            rec.push(&mut conv.records, RecordKind::UserMessage { during });
+            rec.push(conv, Kind::UserMessage(during));
         });
     }
 
     /// The model produced a message.
     pub fn assistant_message(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
-            rec.push(&mut conv.records, RecordKind::AssistantMessage);
+            rec.push(conv, Kind::AssistantMessage);
         });
     }
 
     /// The user interrupted the turn.
     pub fn interrupt(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
-            rec.push(&mut conv.records, RecordKind::Interrupt);
+            rec.push(conv, Kind::Interrupt);
         });
     }
 
     /// A model request was made.
     pub fn model_request(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
-            rec.push(&mut conv.records, RecordKind::ModelRequest);
+            rec.push(conv, Kind::ModelRequest);
         });
     }
 
@@ -592,16 +552,11 @@ impl Ledger {
     pub fn note_repaired(&self, conversation: &str, call_id: &str) -> u32 {
         let mut times = 0;
         self.update(conversation, |conv, rec| {
-            let id = shared(conv, rec.key(call_id));
-            let seq = rec.seq;
-            let call = conv
-                .calls
-                .entry(id.clone())
-                .or_insert_with(|| CallInfo::new(id, CallState::Cancelled, seq + 1));
+            let slot = known_or_cancelled(conv, rec, call_id);
+            let call = conv.call_mut(slot);
             call.repairs += 1;
             times = call.repairs;
-            let call_id = call.id.clone();
-            rec.push(&mut conv.records, RecordKind::Repaired { call_id, times });
+            rec.push(conv, Kind::Repaired { slot, times });
         });
         times
     }
@@ -610,19 +565,16 @@ impl Ledger {
     /// no longer holds up requests, and an output recorded for it is a late output.
     pub fn note_synthetic(&self, conversation: &str, call_id: &str) {
         self.update(conversation, |conv, rec| {
-            let id = shared(conv, rec.key(call_id));
-            let seq = rec.seq;
-            let call = conv
-                .calls
-                .entry(id.clone())
-                .or_insert_with(|| CallInfo::new(id, CallState::Cancelled, seq + 1));
+            let slot = known_or_cancelled(conv, rec, call_id);
+            let call = conv.call_mut(slot);
             if call.synthetic_at.is_some() {
                 return;
             }
-            if call.holds_up() {
+            let held = call.holds_up();
+            call.synthetic_at = Some(rec.at());
+            if held {
                 conv.running -= 1;
             }
-            call.synthetic_at = Some(rec.at());
         });
     }
 
@@ -630,12 +582,8 @@ impl Ledger {
     pub fn snapshot(&self, conversation: &str) -> Option<Snapshot> {
         self.with(conversation, |c| Snapshot {
             conversation: self.key(conversation).to_owned(),
-            records: c.records.iter().cloned().collect(),
-            calls: c
-                .calls
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect(),
+            records: c.records().collect(),
+            calls: c.calls().map(|c| (c.id.to_string(), c.clone())).collect(),
             evicted_records: c.evicted_records,
         })
     }
@@ -664,7 +612,7 @@ impl Ledger {
         let st = self.inner.state.lock();
         Stats {
             conversations: st.conversations.len(),
-            records: st.conversations.values().map(|c| c.records.len()).sum(),
+            records: st.conversations.values().map(|c| c.records_len()).sum(),
             ..st.stats
         }
     }
@@ -785,8 +733,8 @@ impl Ledger {
             st.seq = seq;
             st.stats.truncated_ids += truncated;
             let mut evicted = 0;
-            while conv.records.len() > cfg.max_records {
-                if !evict_record(conv) {
+            while conv.records_len() > cfg.max_records {
+                if !conv.evict_record() {
                     break;
                 }
                 evicted += 1;
@@ -849,23 +797,16 @@ impl Recorder<'_> {
         *self.at.get_or_insert_with(|| self.epoch.elapsed())
     }
 
-    fn push(&mut self, records: &mut VecDeque<Record>, kind: RecordKind) -> u64 {
+    fn push(&mut self, conv: &mut Conversation, kind: Kind) -> u64 {
         self.seq += 1;
         let at = self.at();
-        records.push_back(Record {
+        conv.push(Entry {
             seq: self.seq,
             at,
             kind,
         });
         self.seq
     }
-}
-
-/// The conversation's copy of a call id, shared with its records; made when the call is new.
-fn shared(conv: &Conversation, key: &str) -> Arc<str> {
-    conv.calls
-        .get(key)
-        .map_or_else(|| key.into(), |c| c.id.clone())
 }
 
 fn cut(id: &str, max: usize) -> &str {
@@ -879,57 +820,14 @@ fn cut(id: &str, max: usize) -> &str {
     &id[..end]
 }
 
-/// Drops the oldest record that is not the start of a running call; forgets a settled call
-/// whose first record goes. Returns false when every record belongs to a running call.
-fn evict_record(conv: &mut Conversation) -> bool {
-    // Most often the oldest record goes. Its call is then taken out with one lookup and put
-    // back when it stays; only the start of a running call sends the search further.
-    let Some(front) = conv.records.front() else {
-        return false;
-    };
-    // A call id no one else holds is not in the call map: nothing to look up.
-    let running = front.kind.shared_call_id().is_some_and(|id| {
-        Arc::strong_count(id) > 1 && forget_if_first(&mut conv.calls, id, front.seq)
-    });
-    if running && matches!(front.kind, RecordKind::CallStarted { .. }) {
-        return evict_later_record(conv);
-    }
-    conv.records.pop_front();
-    conv.evicted_records += 1;
-    true
-}
-
-/// [`evict_record`] when the oldest record starts a running call.
-fn evict_later_record(conv: &mut Conversation) -> bool {
-    let pos = conv.records.iter().position(|r| match &r.kind {
-        RecordKind::CallStarted { call_id, .. } => conv
-            .calls
-            .get(call_id)
-            .is_none_or(|c| c.state != CallState::Running),
-        _ => true,
-    });
-    let Some(rec) = pos.and_then(|p| conv.records.remove(p)) else {
-        return false;
-    };
-    if let Some(id) = rec.kind.call_id() {
-        forget_if_first(&mut conv.calls, id, rec.seq);
-    }
-    conv.evicted_records += 1;
-    true
-}
-
-/// Forgets call `id` when the record `seq`, about to go, was its first and the call has
-/// settled; returns whether the call is running. Taken out and put back when it stays: it
-/// seldom does, and one lookup is saved.
-fn forget_if_first(calls: &mut foldhash::HashMap<Arc<str>, CallInfo>, id: &str, seq: u64) -> bool {
-    let Some((id, call)) = calls.remove_entry(id) else {
-        return false;
-    };
-    let running = call.state == CallState::Running;
-    if running || call.first_seq != seq {
-        calls.insert(id, call);
-    }
-    running
+/// The slot of call `call_id`, kept as a cancelled call if the ledger does not know it.
+fn known_or_cancelled(conv: &mut Conversation, rec: &mut Recorder, call_id: &str) -> usize {
+    let key = rec.key(call_id);
+    let hash = conv.hash(key);
+    conv.find(hash, key).unwrap_or_else(|| {
+        let call = CallInfo::new(key.into(), CallState::Cancelled, rec.seq + 1);
+        conv.add_call(hash, call)
+    })
 }
 
 /// Drops the least recently used conversation, preferring one with nothing running.
@@ -942,7 +840,7 @@ fn evict_conversation(st: &mut State, wakers: &mut Vec<Waker>) {
     if let Some(k) = victim {
         if let Some(mut c) = st.conversations.remove(&k) {
             wakers.append(&mut c.wakers);
-            st.stats.evicted_records += c.records.len() as u64;
+            st.stats.evicted_records += c.records_len() as u64;
         }
         st.stats.evicted_conversations += 1;
     }

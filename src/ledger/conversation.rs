@@ -1,0 +1,220 @@
+//! One conversation's records and calls, as the ledger keeps them.
+//!
+//! A call lives in a slot; its records name it by slot, not by id. A record so costs no copy
+//! of the id and no reference count, and letting the oldest record go finds its call without
+//! hashing or comparing the id: at the record cap, that happens on every record.
+
+use std::collections::VecDeque;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::task::Waker;
+use std::time::Duration;
+
+use hashbrown::HashTable;
+
+use super::{CallInfo, CallState, Record, RecordKind};
+
+/// A record as kept.
+pub(super) struct Entry {
+    pub seq: u64,
+    pub at: Duration,
+    pub kind: Kind,
+}
+
+/// [`RecordKind`] with each call named by its slot.
+pub(super) enum Kind {
+    CallStarted(usize),
+    Output(usize),
+    Cancelled(usize),
+    Repaired { slot: usize, times: u32 },
+    UserMessage(Box<[Arc<str>]>),
+    AssistantMessage,
+    Interrupt,
+    ModelRequest,
+}
+
+impl Kind {
+    fn slot(&self) -> Option<usize> {
+        match *self {
+            Kind::CallStarted(slot)
+            | Kind::Output(slot)
+            | Kind::Cancelled(slot)
+            | Kind::Repaired { slot, .. } => Some(slot),
+            _ => None,
+        }
+    }
+}
+
+struct Slot {
+    call: CallInfo,
+    /// The hash of the call's id, kept so that the index never hashes an id twice.
+    hash: u64,
+    /// Records that name the call.
+    records: usize,
+    /// Whether the index finds the call by its id. A call forgotten while records still name
+    /// it keeps its slot, out of the index, until the last of them goes.
+    indexed: bool,
+}
+
+#[derive(Default)]
+pub(super) struct Conversation {
+    records: VecDeque<Entry>,
+    /// Slots of the calls the ledger still knows, by the hash of their id.
+    index: HashTable<usize>,
+    /// A freed slot keeps its call until it is reused: the slots never outnumber the records
+    /// and calls held at one time.
+    slots: Vec<Slot>,
+    free: Vec<usize>,
+    // Every record looks its call up: SipHash was a tenth of a record's cost.
+    hasher: foldhash::fast::RandomState,
+    /// Calls that hold up requests.
+    pub running: usize,
+    pub last_used: u64,
+    pub evicted_records: u64,
+    pub wakers: Vec<Waker>,
+    /// Whether the guard has warned about calls this ledger never saw.
+    pub unseen_noted: bool,
+}
+
+impl Conversation {
+    /// The hash [`find`](Conversation::find) and [`add_call`](Conversation::add_call) take.
+    pub fn hash(&self, id: &str) -> u64 {
+        self.hasher.hash_one(id)
+    }
+
+    /// The slot of call `id`, whose hash is `hash`.
+    pub fn find(&self, hash: u64, id: &str) -> Option<usize> {
+        self.index
+            .find(hash, |&i| *self.slots[i].call.id == *id)
+            .copied()
+    }
+
+    /// Keeps a call the index does not hold, whose id hashes to `hash`; returns its slot.
+    pub fn add_call(&mut self, hash: u64, call: CallInfo) -> usize {
+        let slot = Slot {
+            call,
+            hash,
+            records: 0,
+            indexed: true,
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i] = slot;
+                i
+            }
+            None => {
+                self.slots.push(slot);
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert_unique(hash, i, |&j| self.slots[j].hash);
+        i
+    }
+
+    pub fn call(&self, slot: usize) -> &CallInfo {
+        &self.slots[slot].call
+    }
+
+    pub fn call_mut(&mut self, slot: usize) -> &mut CallInfo {
+        &mut self.slots[slot].call
+    }
+
+    /// Every call the ledger still knows.
+    pub fn calls(&self) -> impl Iterator<Item = &CallInfo> {
+        self.index.iter().map(|&i| &self.slots[i].call)
+    }
+
+    pub fn push(&mut self, entry: Entry) {
+        if let Some(slot) = entry.kind.slot() {
+            self.slots[slot].records += 1;
+        }
+        self.records.push_back(entry);
+    }
+
+    pub fn records_len(&self) -> usize {
+        self.records.len()
+    }
+
+    /// The records, oldest first.
+    pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
+        self.records.iter().map(|e| self.record(e))
+    }
+
+    fn record(&self, entry: &Entry) -> Record {
+        let id = |slot: usize| self.slots[slot].call.id.clone();
+        let kind = match &entry.kind {
+            &Kind::CallStarted(slot) => {
+                // A call's tool and family are set when it starts, never after.
+                let call = &self.slots[slot].call;
+                RecordKind::CallStarted {
+                    call_id: call.id.clone(),
+                    tool: call.tool.clone(),
+                    family: call.family,
+                }
+            }
+            &Kind::Output(slot) => RecordKind::OutputRecorded { call_id: id(slot) },
+            &Kind::Cancelled(slot) => RecordKind::CallCancelled { call_id: id(slot) },
+            &Kind::Repaired { slot, times } => RecordKind::Repaired {
+                call_id: id(slot),
+                times,
+            },
+            Kind::UserMessage(during) => RecordKind::UserMessage {
+                during: during.to_vec(),
+            },
+            Kind::AssistantMessage => RecordKind::AssistantMessage,
+            Kind::Interrupt => RecordKind::Interrupt,
+            Kind::ModelRequest => RecordKind::ModelRequest,
+        };
+        Record {
+            seq: entry.seq,
+            at: entry.at,
+            kind,
+        }
+    }
+
+    fn is_running(&self, slot: usize) -> bool {
+        self.slots[slot].call.state == CallState::Running
+    }
+
+    /// Drops the oldest record that is not the start of a running call; forgets a settled call
+    /// whose first record goes. Returns false when every record belongs to a running call.
+    pub fn evict_record(&mut self) -> bool {
+        // Most often the oldest record goes; only the start of a running call sends the search
+        // further.
+        let pos = match self.records.front().map(|e| &e.kind) {
+            None => return false,
+            Some(&Kind::CallStarted(slot)) if self.is_running(slot) => {
+                let later = self.records.iter().position(
+                    |e| !matches!(e.kind, Kind::CallStarted(slot) if self.is_running(slot)),
+                );
+                let Some(pos) = later else { return false };
+                pos
+            }
+            Some(_) => 0,
+        };
+        let Some(entry) = self.records.remove(pos) else {
+            return false;
+        };
+        self.evicted_records += 1;
+        if let Some(slot) = entry.kind.slot() {
+            self.let_go(slot, entry.seq);
+        }
+        true
+    }
+
+    /// Record `seq` of the call in `slot` has gone: the call is forgotten if that was its first
+    /// record and it has settled, and its slot freed once no record names it.
+    fn let_go(&mut self, slot: usize, seq: u64) {
+        let s = &mut self.slots[slot];
+        s.records -= 1;
+        if s.indexed && s.call.first_seq == seq && s.call.state != CallState::Running {
+            s.indexed = false;
+            if let Ok(found) = self.index.find_entry(s.hash, |&i| i == slot) {
+                found.remove();
+            }
+        }
+        if !s.indexed && s.records == 0 {
+            self.free.push(slot);
+        }
+    }
+}
