@@ -14,10 +14,12 @@ use hashbrown::HashTable;
 
 use super::{CallInfo, CallState, Record, RecordKind};
 
-/// A record as kept.
+/// A record as kept, in four words: at the record cap, each record pushed and each one evicted
+/// touches memory long out of cache.
 pub(super) struct Entry {
     pub seq: u64,
-    pub at: Duration,
+    /// Nanoseconds since the ledger was created.
+    pub at: u64,
     pub kind: Kind,
 }
 
@@ -27,11 +29,14 @@ pub(super) enum Kind {
     Output(usize),
     Cancelled(usize),
     Repaired { slot: usize, times: u32 },
-    UserMessage(Box<[Arc<str>]>),
+    UserMessage(Box<During>),
     AssistantMessage,
     Interrupt,
     ModelRequest,
 }
+
+/// The calls running when a user message arrived, boxed apart: user messages are few.
+pub(super) struct During(pub Vec<Arc<str>>);
 
 impl Kind {
     fn slot(&self) -> Option<usize> {
@@ -159,7 +164,7 @@ impl Conversation {
                 times,
             },
             Kind::UserMessage(during) => RecordKind::UserMessage {
-                during: during.to_vec(),
+                during: during.0.clone(),
             },
             Kind::AssistantMessage => RecordKind::AssistantMessage,
             Kind::Interrupt => RecordKind::Interrupt,
@@ -167,7 +172,7 @@ impl Conversation {
         };
         Record {
             seq: entry.seq,
-            at: entry.at,
+            at: Duration::from_nanos(entry.at),
             kind,
         }
     }

@@ -35,7 +35,7 @@ use crate::timer;
 
 mod conversation;
 
-use conversation::{Conversation, Entry, Kind};
+use conversation::{Conversation, During, Entry, Kind};
 
 /// The conversation used when an event names none.
 pub const DEFAULT_CONVERSATION: &str = "default";
@@ -523,7 +523,7 @@ impl Ledger {
                 .collect();
             during.sort_by_key(|&(_, t)| t);
             let during = during.into_iter().map(|(id, _)| id.clone()).collect();
-            rec.push(conv, Kind::UserMessage(during));
+            rec.push(conv, Kind::UserMessage(Box::new(During(during))));
         });
     }
 
@@ -802,7 +802,7 @@ impl Recorder<'_> {
         let at = self.at();
         conv.push(Entry {
             seq: self.seq,
-            at,
+            at: at.as_nanos() as u64,
             kind,
         });
         self.seq
