@@ -434,47 +434,69 @@ impl FieldRole {
     ];
 }
 
-impl Visitor<'_> {
-    /// Reads the value just written to the end of the buffer, from `start`.
-    fn set(&mut self, role: FieldRole, start: usize) {
-        let f = &mut *self.fields;
-        let range = Some(start..f.text.len());
-        let value = &f.text[start..];
+impl FieldRole {
+    /// Whether the layer keeps the field's text; the other roles keep only what it means.
+    fn kept(self) -> bool {
+        matches!(
+            self,
+            FieldRole::CallId | FieldRole::Conversation | FieldRole::Tool
+        )
+    }
+}
+
+impl Fields {
+    /// Keeps the text written to the end of the buffer from `start` as the value of `role`.
+    fn keep(&mut self, role: FieldRole, start: usize) {
+        let range = Some(start..self.text.len());
         match role {
-            FieldRole::CallId => f.call_id = range,
-            FieldRole::Conversation => f.conversation = range,
-            FieldRole::Tool => f.tool = range,
-            FieldRole::Family => f.family = family_from_name(value),
+            FieldRole::CallId => self.call_id = range,
+            FieldRole::Conversation => self.conversation = range,
+            FieldRole::Tool => self.tool = range,
+            _ => {}
+        }
+    }
+
+    /// Notes what `value` means for a role whose text is not kept.
+    fn note(&mut self, lookup: &Lookup, role: FieldRole, value: &str) {
+        match role {
+            FieldRole::CallId | FieldRole::Conversation | FieldRole::Tool => {}
+            FieldRole::Family => self.family = family_from_name(value),
             FieldRole::Operation => {
-                f.operation = Some(match value {
+                self.operation = Some(match value {
                     "execute_tool" => SpanRole::Call,
                     op if REQUEST_OPERATIONS.contains(&op) => SpanRole::Request,
                     _ => SpanRole::Carrier,
                 })
             }
             FieldRole::Event => {
-                f.event =
-                    EventKind::from_field_value(value).or_else(|| self.lookup.event_named(value))
+                self.event =
+                    EventKind::from_field_value(value).or_else(|| lookup.event_named(value))
             }
-            FieldRole::Result => f.result = true,
-            FieldRole::Cancel => f.aborted = value == "true",
+            FieldRole::Result => self.result = true,
+            FieldRole::Cancel => self.aborted = value == "true",
         }
     }
 }
 
 impl Visit for Visitor<'_> {
     fn record_str(&mut self, field: &Field, value: &str) {
-        if let Some(role) = self.site.role(self.lookup, field) {
+        let Some(role) = self.site.role(self.lookup, field) else {
+            return;
+        };
+        if role.kept() {
             let start = self.fields.text.len();
             self.fields.text.push_str(value);
-            self.set(role, start);
+            self.fields.keep(role, start);
+        } else {
+            self.fields.note(self.lookup, role, value);
         }
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if let Some(role) = self.site.role(self.lookup, field) {
             let text = &mut self.fields.text;
-            let mut start = text.len();
+            let end = text.len();
+            let mut start = end;
             let _ = write!(text, "{value:?}");
             // `?id` on a string prints it quoted; `%id` does not.
             let written = &text[start..];
@@ -482,7 +504,15 @@ impl Visit for Visitor<'_> {
                 text.pop();
                 start += 1;
             }
-            self.set(role, start);
+            if role.kept() {
+                self.fields.keep(role, start);
+            } else {
+                // Taken out for the moment it is read from: what it means is all that stays.
+                let mut text = std::mem::take(&mut self.fields.text);
+                self.fields.note(self.lookup, role, &text[start..]);
+                text.truncate(end);
+                self.fields.text = text;
+            }
         }
     }
 }
