@@ -797,7 +797,7 @@ impl Recorder<'_> {
         *self.at.get_or_insert_with(|| self.epoch.elapsed())
     }
 
-    fn push(&mut self, conv: &mut Conversation, kind: Kind) -> u64 {
+    fn push(&mut self, conv: &mut Conversation, kind: Kind) {
         self.seq += 1;
         let at = self.at();
         conv.push(Entry {
@@ -805,7 +805,6 @@ impl Recorder<'_> {
             at: at.as_nanos() as u64,
             kind,
         });
-        self.seq
     }
 }
 
