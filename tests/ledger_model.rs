@@ -256,6 +256,12 @@ proptest! {
                 .collect();
             prop_assert_eq!(&calls, &expected, "calls after op {} ({:?})", n, op);
             prop_assert_eq!(evicted, model.evicted);
+            // Settled when no call runs that the guard has not answered for it.
+            let settled = !model
+                .calls
+                .values()
+                .any(|c| c.state == CallState::Running && !c.synthetic);
+            prop_assert_eq!(ledger.wait_settled("c", std::time::Duration::ZERO), settled);
         }
     }
 }

@@ -72,8 +72,9 @@ pub(super) struct Conversation {
     free: Vec<usize>,
     // Every record looks its call up: SipHash was a tenth of a record's cost.
     hasher: foldhash::fast::RandomState,
-    /// Calls that hold up requests.
-    pub running: usize,
+    /// Calls that hold up requests, kept by [`add_call`](Conversation::add_call) and
+    /// [`change`](Conversation::change).
+    running: usize,
     pub last_used: u64,
     pub evicted_records: u64,
     pub wakers: Vec<Waker>,
@@ -82,20 +83,25 @@ pub(super) struct Conversation {
 }
 
 impl Conversation {
-    /// The hash [`find`](Conversation::find) and [`add_call`](Conversation::add_call) take.
-    pub fn hash(&self, id: &str) -> u64 {
-        self.hasher.hash_one(id)
-    }
-
-    /// The slot of call `id`, whose hash is `hash`.
-    pub fn find(&self, hash: u64, id: &str) -> Option<usize> {
+    /// The slot of call `id`, or, when the conversation does not know it, the hash of `id` for
+    /// [`add_call`](Conversation::add_call): a new call's id is hashed once.
+    #[inline(always)]
+    pub fn find(&self, id: &str) -> Result<usize, u64> {
+        let hash = self.hasher.hash_one(id);
         self.index
             .find(hash, |&i| *self.slots[i].call.id == *id)
             .copied()
+            .ok_or(hash)
+    }
+
+    /// Calls that hold up requests.
+    pub fn running(&self) -> usize {
+        self.running
     }
 
     /// Keeps a call the index does not hold, whose id hashes to `hash`; returns its slot.
     pub fn add_call(&mut self, hash: u64, call: CallInfo) -> usize {
+        self.running += usize::from(call.holds_up());
         let slot = Slot {
             call,
             hash,
@@ -120,8 +126,18 @@ impl Conversation {
         &self.slots[slot].call
     }
 
-    pub fn call_mut(&mut self, slot: usize) -> &mut CallInfo {
-        &mut self.slots[slot].call
+    /// Changes the call in `slot` with `f`, counting it in or out of the calls that hold up
+    /// requests as `f` leaves it.
+    pub fn change<T>(&mut self, slot: usize, f: impl FnOnce(&mut CallInfo) -> T) -> T {
+        let call = &mut self.slots[slot].call;
+        let held = call.holds_up();
+        let out = f(call);
+        match (held, call.holds_up()) {
+            (true, false) => self.running -= 1,
+            (false, true) => self.running += 1,
+            _ => {}
+        }
+        out
     }
 
     /// Every call the ledger still knows.

@@ -435,10 +435,9 @@ impl Ledger {
         let mut new = None;
         self.update(conversation, |conv, rec| {
             let key = rec.key(call_id);
-            let hash = conv.hash(key);
-            if conv.find(hash, key).is_some() {
+            let Err(hash) = conv.find(key) else {
                 return;
-            }
+            };
             let id: Arc<str> = key.into();
             new = Some(id.clone());
             let call = CallInfo {
@@ -449,7 +448,6 @@ impl Ledger {
             };
             let slot = conv.add_call(hash, call);
             rec.push(conv, Kind::CallStarted(slot));
-            conv.running += 1;
         });
         new
     }
@@ -459,27 +457,23 @@ impl Ledger {
     pub fn output_recorded(&self, conversation: &str, call_id: &str) {
         self.update(conversation, |conv, rec| {
             let key = rec.key(call_id);
-            let hash = conv.hash(key);
-            let slot = match conv.find(hash, key) {
-                Some(slot) if conv.call(slot).output_at.is_some() => return,
-                Some(slot) => slot,
-                None => {
+            let slot = match conv.find(key) {
+                Ok(slot) if conv.call(slot).output_at.is_some() => return,
+                Ok(slot) => slot,
+                Err(hash) => {
                     let call = CallInfo::new(key.into(), CallState::Answered, rec.seq + 1);
                     conv.add_call(hash, call)
                 }
             };
             rec.push(conv, Kind::Output(slot));
-            let call = conv.call_mut(slot);
-            call.output_at = Some(rec.at());
-            let held = call.holds_up();
-            match call.state {
-                CallState::Running => call.state = CallState::Answered,
-                CallState::Cancelled => call.state = CallState::AnsweredAfterCancel,
-                _ => {}
-            }
-            if held {
-                conv.running -= 1;
-            }
+            conv.change(slot, |call| {
+                call.output_at = Some(rec.at());
+                match call.state {
+                    CallState::Running => call.state = CallState::Answered,
+                    CallState::Cancelled => call.state = CallState::AnsweredAfterCancel,
+                    _ => {}
+                }
+            });
         });
     }
 
@@ -488,27 +482,24 @@ impl Ledger {
         // Only a call still held as running changes; one evicted meanwhile (or its whole
         // conversation) is not brought back.
         self.update_existing(conversation, |conv, rec| {
-            let key = rec.key(call_id);
             let Some(slot) = conv
-                .find(conv.hash(key), key)
+                .find(rec.key(call_id))
+                .ok()
                 .filter(|&slot| conv.call(slot).state == CallState::Running)
             else {
                 return;
             };
-            let call = conv.call_mut(slot);
-            let held = call.holds_up();
-            let kind = if answered {
-                call.state = CallState::Answered;
-                call.output_at = Some(rec.at());
-                Kind::Output(slot)
-            } else {
-                call.state = CallState::Cancelled;
-                call.cancelled_at = Some(rec.at());
-                Kind::Cancelled(slot)
-            };
-            if held {
-                conv.running -= 1;
-            }
+            let kind = conv.change(slot, |call| {
+                if answered {
+                    call.state = CallState::Answered;
+                    call.output_at = Some(rec.at());
+                    Kind::Output(slot)
+                } else {
+                    call.state = CallState::Cancelled;
+                    call.cancelled_at = Some(rec.at());
+                    Kind::Cancelled(slot)
+                }
+            });
             rec.push(conv, kind);
         });
     }
@@ -553,9 +544,10 @@ impl Ledger {
         let mut times = 0;
         self.update(conversation, |conv, rec| {
             let slot = known_or_cancelled(conv, rec, call_id);
-            let call = conv.call_mut(slot);
-            call.repairs += 1;
-            times = call.repairs;
+            times = conv.change(slot, |call| {
+                call.repairs += 1;
+                call.repairs
+            });
             rec.push(conv, Kind::Repaired { slot, times });
         });
         times
@@ -566,15 +558,11 @@ impl Ledger {
     pub fn note_synthetic(&self, conversation: &str, call_id: &str) {
         self.update(conversation, |conv, rec| {
             let slot = known_or_cancelled(conv, rec, call_id);
-            let call = conv.call_mut(slot);
-            if call.synthetic_at.is_some() {
-                return;
-            }
-            let held = call.holds_up();
-            call.synthetic_at = Some(rec.at());
-            if held {
-                conv.running -= 1;
-            }
+            conv.change(slot, |call| {
+                if call.synthetic_at.is_none() {
+                    call.synthetic_at = Some(rec.at());
+                }
+            });
         });
     }
 
@@ -635,13 +623,13 @@ impl Ledger {
         let deadline = Instant::now().checked_add(timeout);
         let mut st = self.inner.state.lock();
         loop {
-            if st.conversations.get(key).is_none_or(|c| c.running == 0) {
+            if st.conversations.get(key).is_none_or(|c| c.running() == 0) {
                 return true;
             }
             match deadline {
                 Some(d) => {
                     if self.inner.settled.wait_until(&mut st, d).timed_out() {
-                        return st.conversations.get(key).is_none_or(|c| c.running == 0);
+                        return st.conversations.get(key).is_none_or(|c| c.running() == 0);
                     }
                 }
                 None => self.inner.settled.wait(&mut st),
@@ -715,7 +703,7 @@ impl Ledger {
                 }
             };
             conv.last_used = st.tick;
-            let before = conv.running;
+            let before = conv.running();
             let mut rec = Recorder {
                 tools: &mut st.tools,
                 seq: st.seq,
@@ -740,7 +728,7 @@ impl Ledger {
                 evicted += 1;
             }
             st.stats.evicted_records += evicted;
-            woke = before > 0 && conv.running == 0;
+            woke = before > 0 && conv.running() == 0;
             if woke {
                 wakers.append(&mut conv.wakers);
             }
@@ -797,6 +785,7 @@ impl Recorder<'_> {
         *self.at.get_or_insert_with(|| self.epoch.elapsed())
     }
 
+    #[inline(always)]
     fn push(&mut self, conv: &mut Conversation, kind: Kind) {
         self.seq += 1;
         let at = self.at();
@@ -822,8 +811,7 @@ fn cut(id: &str, max: usize) -> &str {
 /// The slot of call `call_id`, kept as a cancelled call if the ledger does not know it.
 fn known_or_cancelled(conv: &mut Conversation, rec: &mut Recorder, call_id: &str) -> usize {
     let key = rec.key(call_id);
-    let hash = conv.hash(key);
-    conv.find(hash, key).unwrap_or_else(|| {
+    conv.find(key).unwrap_or_else(|hash| {
         let call = CallInfo::new(key.into(), CallState::Cancelled, rec.seq + 1);
         conv.add_call(hash, call)
     })
@@ -834,7 +822,7 @@ fn evict_conversation(st: &mut State, wakers: &mut Vec<Waker>) {
     let victim = st
         .conversations
         .iter()
-        .min_by_key(|(_, c)| (c.running > 0, c.last_used))
+        .min_by_key(|(_, c)| (c.running() > 0, c.last_used))
         .map(|(k, _)| k.clone());
     if let Some(k) = victim {
         if let Some(mut c) = st.conversations.remove(&k) {
@@ -861,7 +849,7 @@ impl Future for Settled {
         {
             let mut st = self.ledger.inner.state.lock();
             match st.conversations.get_mut(&self.conversation) {
-                Some(c) if c.running > 0 => {
+                Some(c) if c.running() > 0 => {
                     if !c.wakers.iter().any(|w| w.will_wake(cx.waker())) {
                         c.wakers.push(cx.waker().clone());
                     }
