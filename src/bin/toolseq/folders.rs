@@ -8,7 +8,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use serde_json::json;
-use toolseq::Rule;
 
 use crate::input::{ReadError, Source};
 use crate::term::Style;
@@ -45,7 +44,8 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
         message: format!("cannot write: {e}"),
     };
     let (mut broken, mut items) = (0, 0);
-    let mut totals: Vec<(Rule, usize, usize)> = Vec::new();
+    // Over all files: violations by rule, and files with a violation of each rule.
+    let (mut violations, mut files_with) = (Tally::default(), Tally::default());
     for (path, why) in &unreadable {
         report_unreadable(&mut out, opts, style, path, why).map_err(write_err)?;
     }
@@ -65,13 +65,8 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
                     broken += 1;
                 }
                 for &(rule, k) in &counts.0 {
-                    match totals.iter_mut().find(|(r, ..)| *r == rule) {
-                        Some((_, v, f)) => {
-                            *v += k;
-                            *f += 1;
-                        }
-                        None => totals.push((rule, k, 1)),
-                    }
+                    violations.add_n(rule, k);
+                    files_with.add(rule);
                 }
                 if let Some(j) = json {
                     out.write_all(j).map_err(write_err)?;
@@ -99,11 +94,12 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
             checked - broken - unread
         )
         .map_err(write_err)?;
-        if !totals.is_empty() {
-            totals.sort_by_key(|&(r, ..)| r);
+        if violations.total() > 0 {
+            violations.0.sort_by_key(|&(r, _)| r);
             writeln!(out, "  {:<34} {:>10} {:>6}", "rule", "violations", "files")
                 .map_err(write_err)?;
-            for (rule, v, f) in totals {
+            for &(rule, v) in &violations.0 {
+                let f = files_with.of(rule);
                 writeln!(out, "  {:<34} {v:>10} {f:>6}", rule.name()).map_err(write_err)?;
             }
         }

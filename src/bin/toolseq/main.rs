@@ -420,10 +420,22 @@ pub(crate) struct Tally(pub Vec<(Rule, usize)>);
 
 impl Tally {
     pub fn add(&mut self, rule: Rule) {
+        self.add_n(rule, 1);
+    }
+
+    pub fn add_n(&mut self, rule: Rule, n: usize) {
         match self.0.iter_mut().find(|(r, _)| *r == rule) {
-            Some((_, n)) => *n += 1,
-            None => self.0.push((rule, 1)),
+            Some((_, k)) => *k += n,
+            None => self.0.push((rule, n)),
         }
+    }
+
+    /// The count of `rule`.
+    pub fn of(&self, rule: Rule) -> usize {
+        self.0
+            .iter()
+            .find(|(r, _)| *r == rule)
+            .map_or(0, |&(_, n)| n)
     }
 
     pub fn total(&self) -> usize {
