@@ -684,6 +684,31 @@ fn big_rollout(n: usize) -> (String, usize) {
     (text, missing)
 }
 
+/// The chunks the checker reads JSON Lines in: the whole lines in the MiB from where the last
+/// chunk ended, or in more MiB until a line ends. Each as `(start, end, read_to)`, `read_to`
+/// being how far the checker had to read to find its end.
+fn chunks(text: &[u8]) -> Vec<(usize, usize, usize)> {
+    let mib = 1 << 20;
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < text.len() {
+        let mut want = mib;
+        let (end, read_to) = loop {
+            let read_to = (start + want).min(text.len());
+            if read_to == text.len() {
+                break (read_to, read_to);
+            }
+            match text[start..read_to].iter().rposition(|&b| b == b'\n') {
+                Some(i) => break (start + i + 1, read_to),
+                None => want += mib,
+            }
+        };
+        out.push((start, end, read_to));
+        start = end;
+    }
+    out
+}
+
 #[test]
 fn a_rollout_over_many_chunks_is_read_as_its_values_are() {
     let (text, missing) = big_rollout(6000);
@@ -752,26 +777,11 @@ fn a_read_failing_part_way_names_the_line_its_chunk_starts_on() {
     let failure = flate2::read::MultiGzDecoder::new(cut)
         .read_to_end(&mut read)
         .unwrap_err();
-    // The chunks the checker reads: the whole lines in a MiB from where the last one ended,
-    // or more MiB until a line ends. The first that needs a byte past what can be read fails.
-    let mib = 1 << 20;
-    let mut start = 0;
-    let failed_at = 'chunks: loop {
-        let mut want = mib;
-        let end = loop {
-            if start + want > read.len() {
-                break 'chunks start;
-            }
-            match text.as_bytes()[start..start + want]
-                .iter()
-                .rposition(|&b| b == b'\n')
-            {
-                Some(i) => break start + i + 1,
-                None => want += mib,
-            }
-        };
-        start = end;
-    };
+    // The first chunk that needs a byte past what can be read fails.
+    let (failed_at, ..) = chunks(text.as_bytes())
+        .into_iter()
+        .find(|&(.., read_to)| read_to > read.len())
+        .unwrap();
     assert!(failed_at > 0, "the failure must come after some chunks");
     let line = 1 + text[..failed_at].matches('\n').count();
     let path = tmp("cut_short.jsonl.gz");
@@ -789,21 +799,10 @@ fn of_two_broken_lines_in_different_chunks_the_first_is_named() {
     let (text, _) = big_rollout(4000);
     let mut lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
     // Chunks are parsed on several threads at once. The first broken line ends the third
-    // chunk (a chunk is the whole lines in the 1 MiB from its start; the 5 MiB line comes later)
-    // and the second starts the fourth, so the fourth chunk fails first.
-    let (mut start, mut end, mut chunks) = (0, 0, 0);
-    let mut first = 0;
-    for (i, l) in lines.iter().enumerate() {
-        if end + l.len() + 1 > start + (1 << 20) {
-            chunks += 1;
-            if chunks == 3 {
-                first = i - 1;
-                break;
-            }
-            start = end;
-        }
-        end += l.len() + 1;
-    }
+    // chunk (the 5 MiB line comes later) and the second starts the fourth, so the fourth chunk
+    // fails first.
+    let (_, third_end, _) = chunks(text.as_bytes())[2];
+    let first = text[..third_end].matches('\n').count() - 1;
     let second = first + 2;
     // Each broken line as long as the one it replaces, so that the chunks stay where they were.
     for (at, broken) in [
