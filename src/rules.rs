@@ -445,7 +445,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
             }
         }
         Adjacency::NextMessageOnly => {
-            let items = entries.iter().map(|e| e.index() + 1).max().unwrap_or(0);
+            let items = entries.items_reached();
             let mut last_output: Vec<Option<At>> = vec![None; items + 1];
             let mut last_entry: Vec<At> = vec![0; items + 1];
             for (i, e) in entries.iter().enumerate() {
@@ -467,8 +467,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
             // (group message, last output's message)
             let mut run: Option<(usize, usize)> = None;
             // Indexed by source item: a message's anchor is its last call or output entry.
-            let mut group_anchor: Vec<Option<At>> =
-                vec![None; entries.iter().map(|e| e.index() + 1).max().unwrap_or(0)];
+            let mut group_anchor: Vec<Option<At>> = vec![None; entries.items_reached()];
             for (i, e) in entries.iter().enumerate() {
                 // Server tools pair inside one assistant message and are placed by the server.
                 if e.family() == Some(Family::ServerTool) {

@@ -35,7 +35,7 @@ pub(crate) fn analyze(
         return Vec::new();
     }
     let entries = &skel.entries;
-    let items = entries.iter().map(|e| e.index() + 1).max().unwrap_or(0);
+    let items = entries.items_reached();
     // Per source item: whether it holds outputs a repair keeps, the model's entries, the
     // client's.
     let mut results = vec![false; items];

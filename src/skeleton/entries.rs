@@ -349,6 +349,12 @@ impl<'a> Entries<'a> {
         }
     }
 
+    /// How many source items the entries reach over: one past the highest item index, the
+    /// length of a table indexed by item.
+    pub(crate) fn items_reached(&self) -> usize {
+        self.iter().map(|e| e.index() + 1).max().unwrap_or(0)
+    }
+
     /// Whether any entry may have an item id: false only when none does.
     pub(crate) fn may_have_item_ids(&self) -> bool {
         self.item_ids
