@@ -536,47 +536,85 @@ struct Scope<'a, S: LookupSpan<'a>> {
     conversation: Option<Arc<str>>,
     /// The call id of the nearest call span that has one, when asked for.
     call: Option<Arc<str>>,
-    /// The nearest call span that has a call id, if that is the call asked about (or the call
-    /// found) and the span started it: the span whose closing would end it.
-    owner: Option<SpanRef<'a, S>>,
+    /// The owner of the output's call (see [`Output`]) when the walk reached it before it could
+    /// tell which conversation the output lands in: marked, or not, once the walk is over.
+    unmarked_owner: Option<SpanRef<'a, S>>,
 }
 
-/// Walks out from `first` for the nearest conversation and, if `want_call`, call id; looks for
-/// the owner of call `owner_of` (or of the call found) on the way.
+/// A tool output an event reports, for the walk to find the span that owns its call.
+#[derive(Clone, Copy)]
+struct Output<'e> {
+    /// The call named by the event; without one, the call of the nearest call span.
+    call: Option<&'e str>,
+    /// The conversation named by the event; without one, the nearest in scope.
+    conversation: Option<&'e str>,
+}
+
+/// Marks that the call `state` owns has its output recorded in conversation `lands_in`, when
+/// that is the call's own conversation: the span closing then need not ask the ledger.
+fn mark_answered(state: &SpanState, lands_in: &str) {
+    if state.conversation() == lands_in {
+        state.output_seen.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Walks out from `first` for the nearest conversation and, if `want_call`, call id. For an
+/// `output`, marks the span that owns its call (the nearest call span with a call id, if that
+/// is the output's call and the span started it) on the way: an event runs inside its spans,
+/// so the owner cannot close before the output is recorded.
 fn from_scope<'a, S: LookupSpan<'a>>(
     first: Option<SpanRef<'a, S>>,
     want_call: bool,
-    owner_of: Option<&str>,
+    output: Option<Output<'_>>,
 ) -> Scope<'a, S> {
     let mut found = Scope {
         conversation: None,
         call: None,
-        owner: None,
+        unmarked_owner: None,
     };
     let mut call_span_seen = false;
     // Each span is looked up once, by its child, not again by a `registry::Scope`.
     let mut next = first;
     while let Some(span) = next {
-        let mut owns = false;
+        let mut parent = None;
+        let mut defer = false;
         if let Some(state) = span.extensions().get::<SpanState>() {
+            if found.conversation.is_none() {
+                found.conversation = state.conversation.clone();
+            }
             if state.role == SpanRole::Call {
                 if want_call && found.call.is_none() {
                     found.call = state.call_id.clone();
                 }
-                if !call_span_seen && state.call_id.is_some() {
+                if let Some(out) = output.filter(|_| !call_span_seen && state.call_id.is_some()) {
                     call_span_seen = true;
-                    let asked = owner_of.or(found.call.as_deref());
-                    owns = state.started && state.call_id.as_deref() == asked;
+                    let asked = out.call.or(found.call.as_deref());
+                    if state.started && state.call_id.as_deref() == asked {
+                        match out.conversation.or(found.conversation.as_deref()) {
+                            Some(lands_in) => mark_answered(state, lands_in),
+                            None => {
+                                // No conversation so far: the output lands in the default one
+                                // unless a span further out names another.
+                                let above = span.parent();
+                                if above.is_none() {
+                                    mark_answered(state, DEFAULT_CONVERSATION);
+                                }
+                                defer = above.is_some();
+                                parent = Some(above);
+                            }
+                        }
+                    }
                 }
-            }
-            if found.conversation.is_none() {
-                found.conversation = state.conversation.clone();
             }
         }
         let done = found.conversation.is_some() && (found.call.is_some() || !want_call);
-        next = if done { None } else { span.parent() };
-        if owns {
-            found.owner = Some(span);
+        next = if done {
+            None
+        } else {
+            parent.unwrap_or_else(|| span.parent())
+        };
+        if defer {
+            found.unmarked_owner = Some(span);
         }
     }
     found
@@ -662,8 +700,11 @@ where
         let scope = match f.conversation() {
             Some(_) if !need_call => None,
             _ => {
-                let owner_of = f.call_id().filter(|_| kind == EventKind::ToolOutput);
-                Some(from_scope(ctx.event_span(event), need_call, owner_of))
+                let output = (kind == EventKind::ToolOutput).then(|| Output {
+                    call: f.call_id(),
+                    conversation: f.conversation(),
+                });
+                Some(from_scope(ctx.event_span(event), need_call, output))
             }
         };
         let conv = f
@@ -675,13 +716,9 @@ where
                 let scope_call = scope.as_ref().and_then(|s| s.call.as_deref());
                 if let Some(call_id) = f.call_id().or(scope_call) {
                     self.ledger.output_recorded(conv, call_id);
-                    // The ledger now holds the call as answered: its span closing would change
-                    // nothing, and need not ask.
-                    if let Some(owner) = scope.as_ref().and_then(|s| s.owner.as_ref()) {
+                    if let Some(owner) = scope.as_ref().and_then(|s| s.unmarked_owner.as_ref()) {
                         if let Some(state) = owner.extensions().get::<SpanState>() {
-                            if state.conversation() == conv {
-                                state.output_seen.store(true, Ordering::Relaxed);
-                            }
+                            mark_answered(state, conv);
                         }
                     }
                 }

@@ -133,6 +133,60 @@ fn a_call_span_is_still_ended_when_the_output_inside_it_answered_something_else(
     assert_eq!(kinds(&ledger, "side"), ["output:call_d"]);
 }
 
+/// The layer notes on the span when its call's output is recorded, so that the span closing
+/// need not ask the ledger. An output recorded in another conversation than the call's must not
+/// be taken for it, even when that conversation is only known after the walk passed the span.
+#[test]
+fn an_output_in_another_conversation_leaves_its_call_to_be_cancelled() {
+    let ledger = Ledger::new();
+    tracing::subscriber::with_default(subscriber(&ledger, "error"), || {
+        {
+            // The event names the other conversation itself.
+            let turn = toolseq::conversation_span!("c");
+            let _t = turn.enter();
+            let f = toolseq::tool_call_span!("call_f", "shell");
+            let _f = f.enter();
+            tracing::info!(
+                toolseq.event = "tool_output",
+                gen_ai.conversation.id = "side",
+                "done"
+            );
+        }
+        {
+            // The span around the call learns its conversation after the call started there
+            // with none: the output lands in it, the call stays in the default one.
+            let turn = tracing::info_span!("turn", gen_ai.conversation.id = tracing::field::Empty);
+            let _t = turn.enter();
+            let g = toolseq::tool_call_span!("call_g", "shell");
+            let _g = g.enter();
+            turn.record("gen_ai.conversation.id", "late");
+            toolseq::tool_output!("call_g");
+        }
+        {
+            // The same, with no conversation anywhere: the output answers the call.
+            let turn = tracing::info_span!("turn", gen_ai.conversation.id = tracing::field::Empty);
+            let _t = turn.enter();
+            let h = toolseq::tool_call_span!("call_h", "shell");
+            let _h = h.enter();
+            toolseq::tool_output!("call_h");
+        }
+    });
+    assert_eq!(
+        kinds(&ledger, "c"),
+        ["call_started:call_f", "call_cancelled:call_f"]
+    );
+    assert_eq!(kinds(&ledger, "side"), ["output:call_f"]);
+    assert_eq!(kinds(&ledger, "late"), ["output:call_g"]);
+    assert_eq!(
+        kinds(&ledger, "default"),
+        [
+            "call_started:call_g",
+            "call_cancelled:call_g",
+            "call_started:call_h",
+            "output:call_h"
+        ]
+    );
+}
 #[test]
 fn a_global_filter_would_blind_the_ledger() {
     // The documented mistake: `EnvFilter` on the whole registry drops toolseq's spans.
