@@ -342,7 +342,8 @@ struct Inner {
     state: Mutex<State>,
     settled: Condvar,
     config: LedgerConfig,
-    epoch: Instant,
+    clock: quanta::Clock,
+    epoch: quanta::Instant,
 }
 
 /// The ordering ledger. Cheap to clone; all clones share one state, safe across threads.
@@ -368,6 +369,10 @@ impl Default for Ledger {
 
 impl Ledger {
     /// A ledger with the default bounds.
+    ///
+    /// Its clock reads the CPU's counter where it ticks at a constant rate. The first ledger a
+    /// process creates times that counter against the system clock, which takes about half a
+    /// millisecond; a process without such a counter reads the system clock.
     pub fn new() -> Self {
         Ledger::with_config(LedgerConfig::default())
     }
@@ -379,6 +384,7 @@ impl Ledger {
             max_conversations: config.max_conversations.max(1),
             max_id_len: config.max_id_len.max(1),
         };
+        let clock = quanta::Clock::new();
         Ledger {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -390,7 +396,8 @@ impl Ledger {
                 }),
                 settled: Condvar::new(),
                 config,
-                epoch: Instant::now(),
+                epoch: clock.now(),
+                clock,
             }),
         }
     }
@@ -402,7 +409,7 @@ impl Ledger {
 
     /// Time since the ledger was created, on the clock its records use.
     pub fn now(&self) -> Duration {
-        self.inner.epoch.elapsed()
+        self.inner.clock.now().saturating_duration_since(self.inner.epoch)
     }
 
     /// The id as the ledger stores it: cut to `max_id_len` bytes at a character boundary.
@@ -707,6 +714,7 @@ impl Ledger {
             let mut rec = Recorder {
                 tools: &mut st.tools,
                 seq: st.seq,
+                clock: &self.inner.clock,
                 epoch: self.inner.epoch,
                 at: None,
                 max_id_len: cfg.max_id_len,
@@ -750,7 +758,8 @@ struct Recorder<'s> {
     /// Tool names, shared by every call that names the tool: a call costs no copy of its name.
     tools: &'s mut foldhash::HashSet<Arc<str>>,
     seq: u64,
-    epoch: Instant,
+    clock: &'s quanta::Clock,
+    epoch: quanta::Instant,
     /// Read when first needed: an update that records nothing (a span closing after its
     /// output) spares a read of the clock.
     at: Option<Duration>,
@@ -782,7 +791,9 @@ impl Recorder<'_> {
     }
 
     fn at(&mut self) -> Duration {
-        *self.at.get_or_insert_with(|| self.epoch.elapsed())
+        *self
+            .at
+            .get_or_insert_with(|| self.clock.now().saturating_duration_since(self.epoch))
     }
 
     #[inline(always)]
