@@ -213,7 +213,13 @@ impl Conversation {
             }
             Some(_) => 0,
         };
-        let Some(entry) = self.records.remove(pos) else {
+        // `remove` shifts whichever side is shorter, even when nothing needs shifting.
+        let entry = if pos == 0 {
+            self.records.pop_front()
+        } else {
+            self.records.remove(pos)
+        };
+        let Some(entry) = entry else {
             return false;
         };
         self.evicted_records += 1;
