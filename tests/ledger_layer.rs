@@ -187,6 +187,7 @@ fn an_output_in_another_conversation_leaves_its_call_to_be_cancelled() {
         ]
     );
 }
+
 #[test]
 fn a_global_filter_would_blind_the_ledger() {
     // The documented mistake: `EnvFilter` on the whole registry drops toolseq's spans.

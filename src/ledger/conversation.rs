@@ -213,7 +213,7 @@ impl Conversation {
             }
             Some(_) => 0,
         };
-        // `remove` shifts whichever side is shorter, even when nothing needs shifting.
+        // `remove` works out which side to shift even when nothing needs shifting.
         let entry = if pos == 0 {
             self.records.pop_front()
         } else {

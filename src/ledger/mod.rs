@@ -409,7 +409,10 @@ impl Ledger {
 
     /// Time since the ledger was created, on the clock its records use.
     pub fn now(&self) -> Duration {
-        self.inner.clock.now().saturating_duration_since(self.inner.epoch)
+        self.inner
+            .clock
+            .now()
+            .saturating_duration_since(self.inner.epoch)
     }
 
     /// The id as the ledger stores it: cut to `max_id_len` bytes at a character boundary.
