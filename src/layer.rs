@@ -576,8 +576,8 @@ fn from_scope<'a, S: LookupSpan<'a>>(
     // Each span is looked up once, by its child, not again by a `registry::Scope`.
     let mut next = first;
     while let Some(span) = next {
-        let mut parent = None;
-        let mut defer = false;
+        // The parent, when the owner's mark waits on what the spans further out say.
+        let mut above = None;
         if let Some(state) = span.extensions().get::<SpanState>() {
             if found.conversation.is_none() {
                 found.conversation = state.conversation.clone();
@@ -595,23 +595,22 @@ fn from_scope<'a, S: LookupSpan<'a>>(
                             None => {
                                 // No conversation so far: the output lands in the default one
                                 // unless a span further out names another.
-                                let above = span.parent();
+                                above = span.parent();
                                 if above.is_none() {
                                     mark_answered(state, DEFAULT_CONVERSATION);
                                 }
-                                defer = above.is_some();
-                                parent = Some(above);
                             }
                         }
                     }
                 }
             }
         }
+        let defer = above.is_some();
         let done = found.conversation.is_some() && (found.call.is_some() || !want_call);
         next = if done {
             None
         } else {
-            parent.unwrap_or_else(|| span.parent())
+            above.or_else(|| span.parent())
         };
         if defer {
             found.unmarked_owner = Some(span);
