@@ -190,6 +190,17 @@ fn print_by_turns() {
         "  unrelated_events fmt+filtered_noop / fmt: {:+.1}%",
         (r - 1.0) * 100.0
     );
+    // toolseq's own share, over what any per-layer filter costs.
+    let r = by_turns(
+        &fmt_and_filtered_noop(),
+        &fmt_and_toolseq(&ledger),
+        20_000,
+        unrelated,
+    );
+    println!(
+        "  unrelated_events fmt+toolseq / fmt+filtered_noop: {:+.1}%",
+        (r - 1.0) * 100.0
+    );
     let mut n = 0u64;
     let r = by_turns(&field_reader(), &toolseq_alone(&ledger), 20_000, || {
         relevant(&mut n)

@@ -28,7 +28,7 @@ use std::cell::Cell;
 use std::fmt::{self, Write as _};
 use std::hash::BuildHasher;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tracing_core::callsite::Identifier;
@@ -64,26 +64,107 @@ where
         ledger: ledger.clone(),
         lookup: lookup.clone(),
     }
-    .with_filter(InterestFilter { lookup })
+    .with_filter(InterestFilter {
+        lookup,
+        registered: Arc::new(Registered::with_slots(REGISTERED_SLOTS)),
+    })
 }
 
 /// The per-layer filter: interested only in callsites the convention names.
 #[derive(Debug, Clone)]
 pub struct InterestFilter {
     lookup: Arc<Lookup>,
+    registered: Arc<Registered>,
 }
 
 impl<S> Filter<S> for InterestFilter {
     fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        self.lookup.site(meta).interested
+        match self.registered.get(meta) {
+            Some(interested) => interested,
+            None => self.lookup.site(meta).interested,
+        }
     }
 
     fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
-        if self.lookup.site(meta).interested {
+        let interested = self.lookup.site(meta).interested;
+        self.registered.insert(meta, interested);
+        if interested {
             Interest::always()
         } else {
             Interest::never()
         }
+    }
+}
+
+/// Whether the filter is interested in each registered callsite, by the address of its
+/// `'static` metadata, one word a slot.
+///
+/// `enabled` runs on every span and event of a callsite another layer wants and toolseq does
+/// not, so it should touch as little memory as it can: one slot here, rather than a slot of the
+/// site table and the site it points to. A `'static` metadata is never moved or freed, so a
+/// metadata found at a registered address is that metadata. Metadata built at run time (a log
+/// record's, say) is never registered and takes the site table's path.
+#[derive(Debug)]
+struct Registered {
+    /// The metadata's address with the interest in its lowest bit (a metadata holds pointers,
+    /// so its address is even); zero for an empty slot.
+    slots: Box<[AtomicUsize]>,
+}
+
+fn address_of(meta: &Metadata<'_>) -> usize {
+    meta as *const Metadata<'_> as usize
+}
+
+/// Slots in the filter's table of registered callsites, a power of two.
+const REGISTERED_SLOTS: usize = 2048;
+
+/// Slots a callsite may take in that table before it is left to the site table.
+const REGISTERED_PROBES: usize = 4;
+
+impl Registered {
+    fn with_slots(slots: usize) -> Self {
+        Registered {
+            slots: (0..slots.next_power_of_two())
+                .map(|_| AtomicUsize::new(0))
+                .collect(),
+        }
+    }
+
+    /// The slots `address` may take, in probe order.
+    fn slots(&self, address: usize) -> impl Iterator<Item = &AtomicUsize> {
+        // Fibonacci hashing: the product's high half mixes every bit of the address.
+        let start = ((address as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
+        let mask = self.slots.len() - 1;
+        (0..REGISTERED_PROBES).map(move |probe| &self.slots[start.wrapping_add(probe) & mask])
+    }
+
+    fn insert(&self, meta: &'static Metadata<'static>, interested: bool) {
+        let address = address_of(meta);
+        for slot in self.slots(address) {
+            match slot.compare_exchange(
+                0,
+                address | usize::from(interested),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                // Registered before: tracing rebuilt its interest cache.
+                Err(held) if held & !1 == address => return,
+                Err(_) => {}
+            }
+        }
+    }
+
+    fn get(&self, meta: &Metadata<'_>) -> Option<bool> {
+        let address = address_of(meta);
+        for slot in self.slots(address) {
+            match slot.load(Ordering::Relaxed) {
+                0 => return None,
+                held if held & !1 == address => return Some(held & 1 == 1),
+                _ => {}
+            }
+        }
+        None
     }
 }
 
@@ -793,6 +874,40 @@ mod tests {
             let site = l.site(call);
             assert!(site.interested && site.span_role == Some(SpanRole::Call));
             assert_eq!(site.roles[0], Some(FieldRole::CallId));
+        });
+    }
+
+    #[test]
+    fn the_filter_answers_a_registered_metadata_by_its_address_and_no_other() {
+        let r = Registered::with_slots(2);
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            let call = meta_of(tracing::info_span!(
+                "execute_tool",
+                gen_ai.tool.call.id = "c1"
+            ));
+            let other = meta_of(tracing::info_span!("handle_request", user = 1));
+            let third = meta_of(tracing::info_span!("handle_upload", user = 1));
+            r.insert(call, true);
+            r.insert(other, false);
+            // Again, as when tracing rebuilds its interest cache.
+            r.insert(call, true);
+            // Both slots are taken: this one is left to the site table.
+            r.insert(third, false);
+            assert_eq!(r.get(call), Some(true));
+            assert_eq!(r.get(other), Some(false));
+            assert_eq!(r.get(third), None);
+            // The same names built at run time, as tracing-log builds a record's metadata.
+            let copy = Metadata::new(
+                call.name(),
+                call.target(),
+                *call.level(),
+                call.file(),
+                call.line(),
+                call.module_path(),
+                tracing_core::field::FieldSet::new(&["gen_ai.tool.call.id"], call.callsite()),
+                tracing_core::metadata::Kind::SPAN,
+            );
+            assert_eq!(r.get(&copy), None);
         });
     }
 
