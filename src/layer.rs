@@ -657,9 +657,10 @@ fn from_scope<'a, S: LookupSpan<'a>>(
     // Each span is looked up once, by its child, not again by a `registry::Scope`.
     let mut next = first;
     while let Some(span) = next {
-        // The parent, when the owner's mark waits on what the spans further out say.
-        let mut above = None;
-        if let Some(state) = span.extensions().get::<SpanState>() {
+        let ext = span.extensions();
+        // The owner, when its mark waits on what the spans further out say.
+        let mut waits = None;
+        if let Some(state) = ext.get::<SpanState>() {
             if found.conversation.is_none() {
                 found.conversation = state.conversation.clone();
             }
@@ -673,28 +674,22 @@ fn from_scope<'a, S: LookupSpan<'a>>(
                     if state.started && state.call_id.as_deref() == asked {
                         match out.conversation.or(found.conversation.as_deref()) {
                             Some(lands_in) => mark_answered(state, lands_in),
-                            None => {
-                                // No conversation so far: the output lands in the default one
-                                // unless a span further out names another.
-                                above = span.parent();
-                                if above.is_none() {
-                                    mark_answered(state, DEFAULT_CONVERSATION);
-                                }
-                            }
+                            None => waits = Some(state),
                         }
                     }
                 }
             }
         }
-        let defer = above.is_some();
         let done = found.conversation.is_some() && (found.call.is_some() || !want_call);
-        next = if done {
-            None
-        } else {
-            above.or_else(|| span.parent())
-        };
-        if defer {
-            found.unmarked_owner = Some(span);
+        next = if done { None } else { span.parent() };
+        match waits {
+            // No conversation anywhere: the output lands in the default one.
+            Some(state) if next.is_none() => mark_answered(state, DEFAULT_CONVERSATION),
+            Some(_) => {
+                drop(ext);
+                found.unmarked_owner = Some(span);
+            }
+            None => {}
         }
     }
     found
