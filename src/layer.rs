@@ -30,7 +30,7 @@ use std::fmt::{self, Write as _};
 use std::hash::BuildHasher;
 use std::ops::Range;
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use tracing_core::callsite::Identifier;
@@ -39,7 +39,7 @@ use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Dispatch, Event, Interest, LevelFilter, Metadata, Subscriber};
 use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
-use tracing_subscriber::registry::{LookupSpan, SpanRef};
+use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan, SpanRef};
 
 use crate::convention::{Convention, EventKind, REQUEST_OPERATIONS};
 use crate::ledger::{family_from_name, Ledger, DEFAULT_CONVERSATION};
@@ -145,6 +145,7 @@ where
     let filtered = LedgerLayer {
         ledger: ledger.clone(),
         lookup: lookup.clone(),
+        key: NEXT_LAYER_KEY.fetch_add(1, Ordering::Relaxed),
     }
     .with_filter(InterestFilter {
         lookup,
@@ -452,6 +453,54 @@ impl Lookup {
 pub struct LedgerLayer {
     ledger: Ledger,
     lookup: Arc<Lookup>,
+    /// Names this layer's state among the states other toolseq layers keep in one span. A
+    /// clone keeps the key, and with it finds the state of the layer it was cloned from.
+    key: u64,
+}
+
+static NEXT_LAYER_KEY: AtomicU64 = AtomicU64::new(0);
+
+/// The states of the toolseq layers after the first to read one span (one layer per ledger,
+/// say). A span's extensions hold one value of a type: the first layer's [`SpanState`] sits
+/// there alone, where each lookup finds it in one probe, and inserting a second would panic
+/// inside the program's own tracing call.
+struct MoreSpanStates(Vec<SpanState>);
+
+/// The state layer `key` keeps for the span whose extensions are `ext`. Inlined, as the one
+/// probe it stands for was, into the walk and the close that run on every tool call.
+#[inline(always)]
+fn state_in<'e>(ext: &'e Extensions<'_>, key: u64) -> Option<&'e SpanState> {
+    match ext.get::<SpanState>()? {
+        first if first.key == key => Some(first),
+        _ => ext.get::<MoreSpanStates>()?.0.iter().find(|s| s.key == key),
+    }
+}
+
+/// [`state_in`] for a change.
+fn state_in_mut<'e>(ext: &'e mut ExtensionsMut<'_>, key: u64) -> Option<&'e mut SpanState> {
+    if ext.get_mut::<SpanState>()?.key == key {
+        return ext.get_mut::<SpanState>();
+    }
+    ext.get_mut::<MoreSpanStates>()?
+        .0
+        .iter_mut()
+        .find(|s| s.key == key)
+}
+
+/// Keeps `state` in the span whose extensions are `ext`, beside other layers' states.
+#[inline(always)]
+fn keep_state(ext: &mut ExtensionsMut<'_>, state: SpanState) {
+    // One probe when no other layer read the span first, not a look and then an insert.
+    let Some(theirs) = ext.replace(state) else {
+        return;
+    };
+    let Some(ours) = ext.replace(theirs) else {
+        return;
+    };
+    match ext.get_mut::<MoreSpanStates>() {
+        Some(more) => more.0.push(ours),
+        None => ext.insert(MoreSpanStates(vec![ours])),
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -465,6 +514,8 @@ enum SpanRole {
 /// What the layer keeps in a span's extensions.
 #[derive(Debug)]
 struct SpanState {
+    /// The layer that keeps it (see [`MoreSpanStates`]).
+    key: u64,
     role: SpanRole,
     /// The ledger's own copy once the span has started its call.
     call_id: Option<Arc<str>>,
@@ -727,6 +778,7 @@ fn mark_answered(state: &SpanState, lands_in: &str) {
 /// is the output's call and the span started it) on the way: an event runs inside its spans,
 /// so the owner cannot close before the output is recorded.
 fn from_scope<'a, S: LookupSpan<'a>>(
+    key: u64,
     first: Option<SpanRef<'a, S>>,
     want_call: bool,
     output: Option<Output<'_>>,
@@ -743,7 +795,7 @@ fn from_scope<'a, S: LookupSpan<'a>>(
         let ext = span.extensions();
         // The owner, when its mark waits on what the spans further out say.
         let mut waits = None;
-        if let Some(state) = ext.get::<SpanState>() {
+        if let Some(state) = state_in(&ext, key) {
             if found.conversation.is_none() {
                 found.conversation = state.conversation.clone();
             }
@@ -797,9 +849,10 @@ where
         let Some(span) = ctx.span(id) else { return };
         let conversation = match f.conversation() {
             Some(c) => Some(c.into()),
-            None => from_scope(span.parent(), false, None).conversation,
+            None => from_scope(self.key, span.parent(), false, None).conversation,
         };
         let mut state = SpanState {
+            key: self.key,
             role,
             call_id: None,
             tool: None,
@@ -817,14 +870,14 @@ where
             SpanRole::Request => self.ledger.model_request(state.conversation()),
             SpanRole::Carrier => {}
         }
-        span.extensions_mut().insert(state);
+        keep_state(&mut span.extensions_mut(), state);
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
         let f = self.visit(&self.lookup.site(span.metadata()), |v| values.record(v));
         let mut ext = span.extensions_mut();
-        let Some(state) = ext.get_mut::<SpanState>() else {
+        let Some(state) = state_in_mut(&mut ext, self.key) else {
             return;
         };
         state.answered |= f.result;
@@ -862,7 +915,12 @@ where
                     call: f.call_id(),
                     conversation: f.conversation(),
                 });
-                Some(from_scope(ctx.event_span(event), need_call, output))
+                Some(from_scope(
+                    self.key,
+                    ctx.event_span(event),
+                    need_call,
+                    output,
+                ))
             }
         };
         let conv = f
@@ -875,7 +933,7 @@ where
                 if let Some(call_id) = f.call_id().or(scope_call) {
                     self.ledger.output_recorded(conv, call_id);
                     if let Some(owner) = scope.as_ref().and_then(|s| s.unmarked_owner.as_ref()) {
-                        if let Some(state) = owner.extensions().get::<SpanState>() {
+                        if let Some(state) = state_in(&owner.extensions(), self.key) {
                             mark_answered(state, conv);
                         }
                     }
@@ -891,7 +949,7 @@ where
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
         let ext = span.extensions();
-        let Some(state) = ext.get::<SpanState>() else {
+        let Some(state) = state_in(&ext, self.key) else {
             return;
         };
         if state.role != SpanRole::Call

@@ -587,3 +587,34 @@ fn two_layers_read_one_callsite_each_by_its_own_convention() {
         kinds(&b, "default")
     );
 }
+
+#[test]
+fn three_ledgers_on_one_registry_each_keep_every_call() {
+    // Three toolseq layers read the same spans (one ledger per agent, say): each keeps its own
+    // state in the span, where a second state of one type used to panic the program's tracing.
+    let (a, b, c) = (Ledger::new(), Ledger::new(), Ledger::new());
+    let all = tracing_subscriber::registry()
+        .with(toolseq::layer::layer(&a))
+        .with(toolseq::layer::layer(&b))
+        .with(toolseq::layer::layer(&c));
+    tracing::subscriber::with_default(all, || {
+        let answered = toolseq::tool_call_span!("call_1", "shell");
+        answered.in_scope(|| toolseq::tool_output!("call_1"));
+        drop(answered);
+        // The id arrives by `record`, after the span started; the span closes unanswered.
+        let late = tracing::info_span!("execute_tool", gen_ai.tool.call.id = tracing::field::Empty);
+        late.record("gen_ai.tool.call.id", "call_2");
+        drop(late);
+    });
+    for ledger in [&a, &b, &c] {
+        assert_eq!(
+            kinds(ledger, "default"),
+            [
+                "call_started:call_1",
+                "output:call_1",
+                "call_started:call_2",
+                "call_cancelled:call_2"
+            ]
+        );
+    }
+}
