@@ -261,8 +261,8 @@ struct Lookup {
     events: foldhash::HashMap<Box<str>, EventKind>,
     /// Each callsite's [`Site`], worked out on its first span or event and kept in an open
     /// addressing table that is only ever filled: reading it takes no lock, no thread-local and
-    /// no copy. Every span and event the filter sees looks its callsite up here: this is what
-    /// an unrelated event pays for the layer.
+    /// no copy. Every span and event the layer reads looks its callsite up here, and so does
+    /// the filter for metadata it was never shown at registration.
     sites: Box<[OnceLock<Box<Site>>]>,
     hasher: foldhash::fast::FixedState,
 }
