@@ -199,6 +199,13 @@ fn address_of(meta: &Metadata<'_>) -> usize {
     meta as *const Metadata<'_> as usize
 }
 
+/// The first `probes` slots from `start` of an open addressing table whose length is a power
+/// of two, in probe order: a mask, not a division, on every span and event the layer sees.
+fn probe<T>(table: &[T], start: usize, probes: usize) -> impl Iterator<Item = &T> {
+    let mask = table.len() - 1;
+    (0..probes).map(move |p| &table[start.wrapping_add(p) & mask])
+}
+
 /// Slots in the filter's table of registered callsites, a power of two.
 const REGISTERED_SLOTS: usize = 2048;
 
@@ -218,8 +225,7 @@ impl Registered {
     fn slots(&self, address: usize) -> impl Iterator<Item = &AtomicUsize> {
         // Fibonacci hashing: the product's high half mixes every bit of the address.
         let start = ((address as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize;
-        let mask = self.slots.len() - 1;
-        (0..REGISTERED_PROBES).map(move |probe| &self.slots[start.wrapping_add(probe) & mask])
+        probe(&self.slots, start, REGISTERED_PROBES)
     }
 
     fn insert(&self, meta: &'static Metadata<'static>, interested: bool) {
@@ -377,9 +383,7 @@ impl Lookup {
     fn site(&self, meta: &Metadata<'_>) -> Cow<'_, Site> {
         let callsite = meta.callsite();
         let start = self.hasher.hash_one(&callsite) as usize;
-        for probe in 0..SITE_PROBES {
-            // A mask, not a division, on every span and event the filter sees.
-            let slot = &self.sites[start.wrapping_add(probe) & (self.sites.len() - 1)];
+        for slot in probe(&self.sites, start, SITE_PROBES) {
             // Two callsites racing for an empty slot: the loser sees the winner's and goes on.
             let site = slot.get_or_init(|| Box::new(self.work_out(meta)));
             if site.callsite == callsite {
