@@ -180,27 +180,25 @@ fn print_by_turns() {
     // a third one alive would change what both sides pay.
     let ledger = Ledger::new();
     println!("By turns (median of 41 rounds, both sides of each round milliseconds apart):");
-    let r = by_turns(&fmt(), &fmt_and_toolseq(&ledger), 20_000, unrelated);
-    println!(
-        "  unrelated_events fmt+toolseq / fmt:       {:+.1}%",
-        (r - 1.0) * 100.0
-    );
-    let r = by_turns(&fmt(), &fmt_and_filtered_noop(), 20_000, unrelated);
-    println!(
-        "  unrelated_events fmt+filtered_noop / fmt: {:+.1}%",
-        (r - 1.0) * 100.0
-    );
-    // toolseq's own share, over what any per-layer filter costs.
-    let r = by_turns(
-        &fmt_and_filtered_noop(),
-        &fmt_and_toolseq(&ledger),
-        20_000,
-        unrelated,
-    );
-    println!(
-        "  unrelated_events fmt+toolseq / fmt+filtered_noop: {:+.1}%",
-        (r - 1.0) * 100.0
-    );
+    // The last pair is toolseq's own share, over what any per-layer filter costs.
+    type Build = fn(&Ledger) -> Dispatch;
+    let unrelated_pairs: [(&str, Build, Build); 3] = [
+        ("fmt+toolseq / fmt", |_| fmt(), fmt_and_toolseq),
+        (
+            "fmt+filtered_noop / fmt",
+            |_| fmt(),
+            |_| fmt_and_filtered_noop(),
+        ),
+        (
+            "fmt+toolseq / fmt+filtered_noop",
+            |_| fmt_and_filtered_noop(),
+            fmt_and_toolseq,
+        ),
+    ];
+    for (label, base, case) in unrelated_pairs {
+        let r = by_turns(&base(&ledger), &case(&ledger), 20_000, unrelated);
+        println!("  unrelated_events {label}: {:+.1}%", (r - 1.0) * 100.0);
+    }
     let mut n = 0u64;
     let r = by_turns(&field_reader(), &toolseq_alone(&ledger), 20_000, || {
         relevant(&mut n)
