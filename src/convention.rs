@@ -3,16 +3,24 @@
 //!
 //! | what | OpenTelemetry GenAI | Codex (codex-rs) |
 //! | --- | --- | --- |
-//! | tool call span | name `execute_tool` or `execute_tool {name}`, or field `gen_ai.operation.name = "execute_tool"` | `dispatch_tool_call_with_code_mode_result` (TRACE), `mcp.tools.call` |
+//! | tool call span | name `execute_tool` or `execute_tool {name}`, or field `gen_ai.operation.name = "execute_tool"` | `dispatch_tool_call_with_code_mode_result` (TRACE), or any span with `codex.tool.phase = "dispatch"` (its OpenTelemetry export names it after the tool); `mcp.tools.call` |
 //! | call id | field `gen_ai.tool.call.id` | `call_id`, `tool.call_id` |
 //! | tool name | field `gen_ai.tool.name` | `tool_name`, `tool.name` |
-//! | cancelled | the call span closes with no output | also: the call span records `aborted = true` |
-//! | conversation | field `gen_ai.conversation.id` on the span or event, else the nearest ancestor span carrying one, else `default` | `conversation.id`, or `thread.id` on the `turn` span |
-//! | tool output | event with `toolseq.event = "tool_output"`, or an event named `gen_ai.tool.message`; or the call span recording `gen_ai.tool.call.result` | event with `event.name = "codex.tool_result"` (Codex emits it twice; it counts once) |
-//! | user / assistant message | `toolseq.event = "user_message"` / `"assistant_message"`, or events named `gen_ai.user.message` / `gen_ai.assistant.message` | `event.name = "codex.user_prompt"` |
-//! | interrupt | `toolseq.event = "interrupt"` | |
-//! | model request | span named `toolseq.model_request`, or `gen_ai.operation.name` = `chat`, `text_completion` or `generate_content` | `event.name = "codex.api_request"` or `"codex.websocket_request"` |
+//! | cancelled | the call span closes with no output | |
+//! | interrupted, answered by the client | | the call span records `aborted = true`: Codex then stores an `aborted by user` output when the call's future ends |
+//! | conversation | field `gen_ai.conversation.id` on the span or event, else the nearest ancestor span carrying one, else `default` | `conversation.id`, `thread.id` on the `turn` span, `thread_id` on `session_loop` |
+//! | tool output | event with `toolseq.event = "tool_output"`, or an event named `gen_ai.tool.message`; or the call span recording `gen_ai.tool.call.result` | |
+//! | output produced, stored when the call ends | | event `event.name = "codex.tool_result"` (emitted twice; before post-tool hooks and before the output is in Codex's history) |
+//! | call ended, output on its way into history | the call span closes | `event.name = "codex.tool_result_ready"` or `"codex.tool_call"`, or the dispatch span closes |
+//! | user / assistant message | `toolseq.event = "user_message"` / `"assistant_message"`, or events named `gen_ai.user.message` / `gen_ai.assistant.message` | |
+//! | user message the client queues behind running calls | | `event.name = "codex.user_prompt"` (also fires for text typed into a running turn, which Codex sends after the outputs) |
+//! | interrupt | `toolseq.event = "interrupt"` | span `submission_dispatch` with `codex.op = "interrupt"` |
+//! | model request | span named `toolseq.model_request`, or `gen_ai.operation.name` = `chat`, `text_completion` or `generate_content` | `event.name = "codex.api_request"` or `"codex.websocket_request"` (after each attempt; one naming no conversation, such as the `/models` listing, starts none) |
 //! | pairing family | field `toolseq.tool.family` (`function`, `custom`, `local_shell`, `tool_search`, `computer`) | |
+//!
+//! Codex's meanings are those of the released CLI (0.171.0), as its end-to-end suite
+//! (`tests/e2e`) shows them: a Codex call is settled when its future has ended, not when its
+//! result event fires, so a guard never builds a body before Codex has stored the output.
 //!
 //! Only these fields are read: arguments, outputs, message texts and the e-mail address that
 //! Codex's log-only events carry are never looked at, let alone recorded.
@@ -46,6 +54,15 @@ pub enum EventKind {
     Interrupt,
     /// A model request was sent.
     ModelRequest,
+    /// A tool produced its call's output, which the client stores when the call ends: the call
+    /// keeps holding up requests until then.
+    OutputProduced,
+    /// A call's future ended and its output (real, failed or aborted) is on its way into the
+    /// client's history: the call is settled, answered by the client.
+    CallEnded,
+    /// A user message the client holds back and sends after the outputs of the calls still
+    /// running.
+    QueuedUserMessage,
 }
 
 impl EventKind {
@@ -57,6 +74,9 @@ impl EventKind {
             EventKind::AssistantMessage => "assistant_message",
             EventKind::Interrupt => "interrupt",
             EventKind::ModelRequest => "model_request",
+            EventKind::OutputProduced => "output_produced",
+            EventKind::CallEnded => "call_ended",
+            EventKind::QueuedUserMessage => "queued_user_message",
         }
     }
 
@@ -67,6 +87,9 @@ impl EventKind {
             EventKind::AssistantMessage,
             EventKind::Interrupt,
             EventKind::ModelRequest,
+            EventKind::OutputProduced,
+            EventKind::CallEnded,
+            EventKind::QueuedUserMessage,
         ]
         .into_iter()
         .find(|k| k.field_value() == v)
@@ -86,9 +109,17 @@ pub struct Convention {
     pub(crate) operation_fields: Vec<String>,
     pub(crate) result_fields: Vec<String>,
     pub(crate) cancel_fields: Vec<String>,
+    pub(crate) abort_fields: Vec<String>,
     pub(crate) event_fields: Vec<String>,
     pub(crate) events: Vec<(String, EventKind)>,
 }
+
+/// Operation field values that mark a tool call span: GenAI's, and the phase Codex's dispatch
+/// span carries.
+pub(crate) const CALL_OPERATIONS: [&str; 2] = ["execute_tool", "dispatch"];
+
+/// Operation field values that mark an interrupt (Codex's `submission_dispatch` span).
+pub(crate) const INTERRUPT_OPERATIONS: [&str; 1] = ["interrupt"];
 
 /// `gen_ai.operation.name` values that mark a model request span.
 pub(crate) const REQUEST_OPERATIONS: [&str; 3] = ["chat", "text_completion", "generate_content"];
@@ -110,14 +141,22 @@ impl Default for Convention {
             call_id_fields: names(&["gen_ai.tool.call.id", "call_id", "tool.call_id"]),
             tool_name_fields: names(&["gen_ai.tool.name", "tool_name", "tool.name"]),
             family_fields: names(&["toolseq.tool.family"]),
-            conversation_fields: names(&["gen_ai.conversation.id", "conversation.id", "thread.id"]),
-            operation_fields: names(&["gen_ai.operation.name"]),
+            conversation_fields: names(&[
+                "gen_ai.conversation.id",
+                "conversation.id",
+                "thread.id",
+                "thread_id",
+            ]),
+            operation_fields: names(&["gen_ai.operation.name", "codex.tool.phase", "codex.op"]),
             result_fields: names(&["gen_ai.tool.call.result"]),
-            cancel_fields: names(&["aborted"]),
+            cancel_fields: Vec::new(),
+            abort_fields: names(&["aborted"]),
             event_fields: names(&["toolseq.event", "event.name"]),
             events: vec![
-                ("codex.tool_result".into(), EventKind::ToolOutput),
-                ("codex.user_prompt".into(), EventKind::UserMessage),
+                ("codex.tool_result".into(), EventKind::OutputProduced),
+                ("codex.tool_result_ready".into(), EventKind::CallEnded),
+                ("codex.tool_call".into(), EventKind::CallEnded),
+                ("codex.user_prompt".into(), EventKind::QueuedUserMessage),
                 ("codex.api_request".into(), EventKind::ModelRequest),
                 ("codex.websocket_request".into(), EventKind::ModelRequest),
                 ("gen_ai.tool.message".into(), EventKind::ToolOutput),
@@ -177,6 +216,13 @@ impl Convention {
     /// Also treat a call span that records this field as `true` as cancelled at that moment.
     pub fn cancel_field(mut self, name: impl Into<String>) -> Self {
         self.cancel_fields.push(name.into());
+        self
+    }
+
+    /// Also treat a call span that records this field as `true` as interrupted, to be answered
+    /// by the client's own abort output when the call ends (Codex's `aborted`).
+    pub fn abort_field(mut self, name: impl Into<String>) -> Self {
+        self.abort_fields.push(name.into());
         self
     }
 

@@ -402,7 +402,9 @@ impl Guard {
                         age: now.saturating_sub(call.started.unwrap_or_default()),
                     }
                 }
-                CallState::Cancelled => {
+                // An aborted call's own abort output is missing from the body: answered as
+                // interrupted, which is what the client meant to send.
+                CallState::Cancelled | CallState::Aborted => {
                     opts.cancelled.insert(id.to_owned());
                     Finding::Cancelled {
                         call_id: id.to_owned(),

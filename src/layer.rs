@@ -41,7 +41,9 @@ use tracing_subscriber::filter::Filtered;
 use tracing_subscriber::layer::{Context, Filter, Layer};
 use tracing_subscriber::registry::{Extensions, ExtensionsMut, LookupSpan, SpanRef};
 
-use crate::convention::{Convention, EventKind, REQUEST_OPERATIONS};
+use crate::convention::{
+    Convention, EventKind, CALL_OPERATIONS, INTERRUPT_OPERATIONS, REQUEST_OPERATIONS,
+};
 use crate::ledger::{family_from_name, Ledger, DEFAULT_CONVERSATION};
 use crate::skeleton::Family;
 
@@ -262,7 +264,7 @@ impl Registered {
 struct Lookup {
     convention: Convention,
     /// For each field name, the lists it is in, one bit per [`FieldRole`].
-    fields: foldhash::HashMap<Box<str>, u8>,
+    fields: foldhash::HashMap<Box<str>, u16>,
     spans: foldhash::HashMap<Box<str>, SpanRole>,
     events: foldhash::HashMap<Box<str>, EventKind>,
     /// Each callsite's [`Site`], worked out on its first span or event and kept in an open
@@ -314,17 +316,17 @@ impl Site {
 }
 
 /// Field lists that make a span worth watching even when its name is not known.
-const SPAN_FIELDS: u8 = role_bit(FieldRole::CallId)
+const SPAN_FIELDS: u16 = role_bit(FieldRole::CallId)
     | role_bit(FieldRole::Conversation)
     | role_bit(FieldRole::Operation)
     | role_bit(FieldRole::Event);
 
-const fn role_bit(role: FieldRole) -> u8 {
-    1 << role as u8
+const fn role_bit(role: FieldRole) -> u16 {
+    1 << role as u16
 }
 
 /// The first of `lists` (one bit per [`FieldRole`]) in [`FieldRole`] order.
-fn first_role(lists: u8) -> Option<FieldRole> {
+fn first_role(lists: u16) -> Option<FieldRole> {
     FieldRole::ALL
         .into_iter()
         .find(|&r| lists & role_bit(r) != 0)
@@ -336,7 +338,7 @@ impl Lookup {
     }
 
     fn with_slots(c: Convention, slots: usize) -> Self {
-        let mut fields = foldhash::HashMap::<Box<str>, u8>::default();
+        let mut fields = foldhash::HashMap::<Box<str>, u16>::default();
         for role in FieldRole::ALL {
             let list = match role {
                 FieldRole::CallId => &c.call_id_fields,
@@ -347,6 +349,7 @@ impl Lookup {
                 FieldRole::Family => &c.family_fields,
                 FieldRole::Result => &c.result_fields,
                 FieldRole::Cancel => &c.cancel_fields,
+                FieldRole::Abort => &c.abort_fields,
             };
             for name in list {
                 *fields.entry(name.as_str().into()).or_default() |= role_bit(role);
@@ -423,7 +426,7 @@ impl Lookup {
         }
     }
 
-    fn lists(&self, field: &str) -> u8 {
+    fn lists(&self, field: &str) -> u16 {
         self.fields.get(field).copied().unwrap_or(0)
     }
 
@@ -576,7 +579,12 @@ struct Fields {
     operation: Option<SpanRole>,
     event: Option<EventKind>,
     result: bool,
+    /// A cancel field read `true`: cancelled now, with no output.
+    cancelled: bool,
+    /// An abort field read `true`: interrupted, the client answers it when it ends.
     aborted: bool,
+    /// An operation field named an interrupt.
+    interrupt: bool,
 }
 
 impl Fields {
@@ -590,7 +598,9 @@ impl Fields {
             operation: None,
             event: None,
             result: false,
+            cancelled: false,
             aborted: false,
+            interrupt: false,
         }
     }
 
@@ -638,10 +648,11 @@ enum FieldRole {
     Family,
     Result,
     Cancel,
+    Abort,
 }
 
 impl FieldRole {
-    const ALL: [FieldRole; 8] = [
+    const ALL: [FieldRole; 9] = [
         FieldRole::CallId,
         FieldRole::Conversation,
         FieldRole::Tool,
@@ -650,6 +661,7 @@ impl FieldRole {
         FieldRole::Family,
         FieldRole::Result,
         FieldRole::Cancel,
+        FieldRole::Abort,
     ];
 }
 
@@ -681,8 +693,9 @@ impl Fields {
             FieldRole::CallId | FieldRole::Conversation | FieldRole::Tool => {}
             FieldRole::Family => self.family = family_from_name(value),
             FieldRole::Operation => {
+                self.interrupt |= INTERRUPT_OPERATIONS.contains(&value);
                 self.operation = Some(match value {
-                    "execute_tool" => SpanRole::Call,
+                    op if CALL_OPERATIONS.contains(&op) => SpanRole::Call,
                     op if REQUEST_OPERATIONS.contains(&op) => SpanRole::Request,
                     _ => SpanRole::Carrier,
                 })
@@ -692,7 +705,8 @@ impl Fields {
                     EventKind::from_field_value(value).or_else(|| lookup.event_named(value))
             }
             FieldRole::Result => self.result = true,
-            FieldRole::Cancel => self.aborted = value == "true",
+            FieldRole::Cancel => self.cancelled = value == "true",
+            FieldRole::Abort => self.aborted = value == "true",
         }
     }
 }
@@ -834,6 +848,25 @@ fn from_scope<'a, S: LookupSpan<'a>>(
     found
 }
 
+impl LedgerLayer {
+    /// What a call span's cancel or abort field says, once the span owns its call: a cancel
+    /// field ends the call now with no output, whenever the span itself closes; an abort field
+    /// (Codex's `aborted`) notes an interrupt the client answers when the call ends.
+    fn ended_early(&self, state: &SpanState, f: &Fields) {
+        if state.role != SpanRole::Call || !state.started || state.answered {
+            return;
+        }
+        let Some(call_id) = &state.call_id else {
+            return;
+        };
+        if f.cancelled {
+            self.ledger.call_ended(state.conversation(), call_id, false);
+        } else if f.aborted {
+            self.ledger.abort_requested(state.conversation(), call_id);
+        }
+    }
+}
+
 impl<S> Layer<S> for LedgerLayer
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
@@ -874,6 +907,10 @@ where
             SpanRole::Request => self.ledger.model_request(state.conversation()),
             SpanRole::Carrier => {}
         }
+        if f.interrupt {
+            self.ledger.interrupt(state.conversation());
+        }
+        self.ended_early(&state, &f);
         keep_state(&mut span.extensions_mut(), state);
     }
 
@@ -896,13 +933,7 @@ where
                 None => state.tool = tool,
             }
         }
-        // An interrupted call whose span records it (Codex's `aborted`) is cancelled now,
-        // whenever the span itself closes.
-        if f.aborted && state.role == SpanRole::Call && state.started && !state.answered {
-            if let Some(call_id) = &state.call_id {
-                self.ledger.call_ended(state.conversation(), call_id, false);
-            }
-        }
+        self.ended_early(state, &f);
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
@@ -911,7 +942,11 @@ where
         let Some(kind) = f.event.or(site.event) else {
             return;
         };
-        let need_call = kind == EventKind::ToolOutput && f.call_id.is_none();
+        let about_call = matches!(
+            kind,
+            EventKind::ToolOutput | EventKind::OutputProduced | EventKind::CallEnded
+        );
+        let need_call = about_call && f.call_id.is_none();
         let scope = match f.conversation() {
             Some(_) if !need_call => None,
             _ => {
@@ -927,13 +962,23 @@ where
                 ))
             }
         };
-        let conv = f
+        let named = f
             .conversation()
-            .or(scope.as_ref().and_then(|s| s.conversation.as_deref()))
-            .unwrap_or(DEFAULT_CONVERSATION);
+            .or(scope.as_ref().and_then(|s| s.conversation.as_deref()));
+        let conv = named.unwrap_or(DEFAULT_CONVERSATION);
+        let scope_call = scope.as_ref().and_then(|s| s.call.as_deref());
         match kind {
+            EventKind::OutputProduced => {
+                if let Some(call_id) = f.call_id().or(scope_call) {
+                    self.ledger.output_produced(conv, call_id);
+                }
+            }
+            EventKind::CallEnded => {
+                if let Some(call_id) = f.call_id().or(scope_call) {
+                    self.ledger.call_ended(conv, call_id, true);
+                }
+            }
             EventKind::ToolOutput => {
-                let scope_call = scope.as_ref().and_then(|s| s.call.as_deref());
                 if let Some(call_id) = f.call_id().or(scope_call) {
                     self.ledger.output_recorded(conv, call_id);
                     if let Some(owner) = scope.as_ref().and_then(|s| s.unmarked_owner.as_ref()) {
@@ -944,9 +989,13 @@ where
                 }
             }
             EventKind::UserMessage => self.ledger.user_message(conv),
+            EventKind::QueuedUserMessage => self.ledger.queued_user_message(conv),
             EventKind::AssistantMessage => self.ledger.assistant_message(conv),
             EventKind::Interrupt => self.ledger.interrupt(conv),
-            EventKind::ModelRequest => self.ledger.model_request(conv),
+            EventKind::ModelRequest => match named {
+                Some(conv) => self.ledger.model_request(conv),
+                None => self.ledger.model_request_in_known(DEFAULT_CONVERSATION),
+            },
         }
     }
 

@@ -28,8 +28,12 @@ pub(super) enum Kind {
     CallStarted(usize),
     Output(usize),
     Cancelled(usize),
+    OutputProduced(usize),
+    AbortRequested(usize),
+    Aborted(usize),
     Repaired { slot: usize, times: u32 },
     UserMessage(Box<During>),
+    QueuedUserMessage(Box<During>),
     AssistantMessage,
     Interrupt,
     ModelRequest,
@@ -44,6 +48,9 @@ impl Kind {
             Kind::CallStarted(slot)
             | Kind::Output(slot)
             | Kind::Cancelled(slot)
+            | Kind::OutputProduced(slot)
+            | Kind::AbortRequested(slot)
+            | Kind::Aborted(slot)
             | Kind::Repaired { slot, .. } => Some(slot),
             _ => None,
         }
@@ -175,12 +182,18 @@ impl Conversation {
             }
             &Kind::Output(slot) => RecordKind::OutputRecorded { call_id: id(slot) },
             &Kind::Cancelled(slot) => RecordKind::CallCancelled { call_id: id(slot) },
+            &Kind::OutputProduced(slot) => RecordKind::OutputProduced { call_id: id(slot) },
+            &Kind::AbortRequested(slot) => RecordKind::AbortRequested { call_id: id(slot) },
+            &Kind::Aborted(slot) => RecordKind::CallAborted { call_id: id(slot) },
             &Kind::Repaired { slot, times } => RecordKind::Repaired {
                 call_id: id(slot),
                 times,
             },
             Kind::UserMessage(during) => RecordKind::UserMessage {
                 during: during.0.clone(),
+            },
+            Kind::QueuedUserMessage(behind) => RecordKind::QueuedUserMessage {
+                behind: behind.0.clone(),
             },
             Kind::AssistantMessage => RecordKind::AssistantMessage,
             Kind::Interrupt => RecordKind::Interrupt,

@@ -72,16 +72,21 @@ pub enum CallState {
     Cancelled,
     /// An output was recorded after it had been cancelled.
     AnsweredAfterCancel,
+    /// The user interrupted it and the client answered it with its own abort output (Codex's
+    /// `aborted by user`): it is answered, not lost, and a real result reported after the
+    /// interrupt is not what the client sends.
+    Aborted,
 }
 
 impl CallState {
-    /// `running`, `answered`, `cancelled`, `answered_after_cancel`.
+    /// `running`, `answered`, `cancelled`, `answered_after_cancel`, `aborted`.
     pub fn name(self) -> &'static str {
         match self {
             CallState::Running => "running",
             CallState::Answered => "answered",
             CallState::Cancelled => "cancelled",
             CallState::AnsweredAfterCancel => "answered_after_cancel",
+            CallState::Aborted => "aborted",
         }
     }
 }
@@ -109,10 +114,34 @@ pub enum RecordKind {
         /// The call id.
         call_id: Arc<str>,
     },
+    /// A tool produced a call's output, which its client stores only when the call ends
+    /// (Codex's `codex.tool_result`): the call still holds up requests.
+    OutputProduced {
+        /// The call id.
+        call_id: Arc<str>,
+    },
+    /// The client noted that the user interrupted this running call (Codex records
+    /// `aborted = true` on its dispatch span); its abort output follows when the call ends.
+    AbortRequested {
+        /// The call id.
+        call_id: Arc<str>,
+    },
+    /// A call interrupted by the user ended, answered by the client's own abort output.
+    CallAborted {
+        /// The call id.
+        call_id: Arc<str>,
+    },
     /// A user message arrived; `during` lists the calls running at that moment.
     UserMessage {
         /// Call ids still running when the message arrived.
         during: Vec<Arc<str>>,
+    },
+    /// A user message arrived that the client holds back and places after the outputs of the
+    /// calls still running (Codex's input typed into a running turn): not a message between a
+    /// call and its output.
+    QueuedUserMessage {
+        /// Call ids still running when the message arrived, which it waits behind.
+        behind: Vec<Arc<str>>,
     },
     /// The model produced a message.
     AssistantMessage,
@@ -131,13 +160,18 @@ pub enum RecordKind {
 
 impl RecordKind {
     /// Snake-case name, as in the JSON Lines dump: `call_started`, `output`, `call_cancelled`,
-    /// `user_message`, `assistant_message`, `interrupt`, `model_request`, `repaired`.
+    /// `output_produced`, `abort_requested`, `call_aborted`, `user_message`,
+    /// `queued_user_message`, `assistant_message`, `interrupt`, `model_request`, `repaired`.
     pub fn name(&self) -> &'static str {
         match self {
             RecordKind::CallStarted { .. } => "call_started",
             RecordKind::OutputRecorded { .. } => "output",
             RecordKind::CallCancelled { .. } => "call_cancelled",
+            RecordKind::OutputProduced { .. } => "output_produced",
+            RecordKind::AbortRequested { .. } => "abort_requested",
+            RecordKind::CallAborted { .. } => "call_aborted",
             RecordKind::UserMessage { .. } => "user_message",
+            RecordKind::QueuedUserMessage { .. } => "queued_user_message",
             RecordKind::AssistantMessage => "assistant_message",
             RecordKind::Interrupt => "interrupt",
             RecordKind::ModelRequest => "model_request",
@@ -193,6 +227,9 @@ impl Record {
             }
             RecordKind::UserMessage { during } if !during.is_empty() => {
                 v["during"] = during.iter().map(|id| json!(&**id)).collect();
+            }
+            RecordKind::QueuedUserMessage { behind } if !behind.is_empty() => {
+                v["behind"] = behind.iter().map(|id| json!(&**id)).collect();
             }
             RecordKind::Repaired { call_id, times } => {
                 v["call_id"] = json!(&**call_id);
@@ -250,8 +287,13 @@ pub struct CallInfo {
     pub family: Option<Family>,
     /// When it started (`None` if only its output was seen).
     pub started: Option<Duration>,
-    /// When its output was recorded.
+    /// When its output was recorded (for a client that stores outputs when the call ends, such
+    /// as Codex: when it ended).
     pub output_at: Option<Duration>,
+    /// When the tool produced its output, for a client that reports that before storing it.
+    pub produced_at: Option<Duration>,
+    /// When the client noted that the user interrupted the call.
+    pub abort_requested_at: Option<Duration>,
     /// When its span closed without output.
     pub cancelled_at: Option<Duration>,
     /// How many times the guard has repaired it.
@@ -280,6 +322,8 @@ impl CallInfo {
             family: None,
             started: None,
             output_at: None,
+            produced_at: None,
+            abort_requested_at: None,
             cancelled_at: None,
             repairs: 0,
             synthetic_at: None,
@@ -487,7 +531,9 @@ impl Ledger {
         });
     }
 
-    /// A call's span closed. With `answered` false and no output recorded, the call is cancelled.
+    /// A call's span closed, or its client said the call ended. With `answered` false and no
+    /// output recorded or produced, the call is cancelled; a call the client noted as interrupted
+    /// ([`abort_requested`](Ledger::abort_requested)) ends answered by the client's abort output.
     pub fn call_ended(&self, conversation: &str, call_id: &str, answered: bool) {
         // Only a call still held as running changes; one evicted meanwhile (or its whole
         // conversation) is not brought back.
@@ -499,14 +545,19 @@ impl Ledger {
             else {
                 return;
             };
+            let at = rec.at();
             let kind = conv.change(slot, |call| {
-                if answered {
+                if call.abort_requested_at.is_some() {
+                    call.state = CallState::Aborted;
+                    call.output_at = Some(at);
+                    Kind::Aborted(slot)
+                } else if answered || call.produced_at.is_some() {
                     call.state = CallState::Answered;
-                    call.output_at = Some(rec.at());
+                    call.output_at = Some(at);
                     Kind::Output(slot)
                 } else {
                     call.state = CallState::Cancelled;
-                    call.cancelled_at = Some(rec.at());
+                    call.cancelled_at = Some(at);
                     Kind::Cancelled(slot)
                 }
             });
@@ -514,17 +565,65 @@ impl Ledger {
         });
     }
 
+    /// A tool produced a call's output, which its client stores only when the call ends
+    /// ([`call_ended`](Ledger::call_ended)): Codex reports `codex.tool_result` before its
+    /// post-tool hooks run and before the output is in its history. The call keeps holding up
+    /// requests until it ends. A second report adds nothing.
+    pub fn output_produced(&self, conversation: &str, call_id: &str) {
+        self.update(conversation, |conv, rec| {
+            let key = rec.key(call_id);
+            let slot = match conv.find(key) {
+                Ok(slot) if conv.call(slot).produced_at.is_some() => return,
+                Ok(slot) => slot,
+                Err(hash) => {
+                    // Its start was not seen: nothing to wait for, so it counts as answered.
+                    let call = CallInfo::new(key.into(), CallState::Answered, rec.seq + 1);
+                    conv.add_call(hash, call)
+                }
+            };
+            let at = rec.at();
+            conv.change(slot, |call| {
+                call.produced_at = Some(at);
+                if call.state == CallState::Answered && call.output_at.is_none() {
+                    call.output_at = Some(at);
+                }
+            });
+            rec.push(conv, Kind::OutputProduced(slot));
+        });
+    }
+
+    /// The client noted that the user interrupted this running call and will answer it with its
+    /// own abort output when the call ends (Codex records `aborted = true` on its dispatch span,
+    /// then stores `aborted by user`). The call keeps holding up requests until it ends.
+    pub fn abort_requested(&self, conversation: &str, call_id: &str) {
+        self.update_existing(conversation, |conv, rec| {
+            let Some(slot) = conv.find(rec.key(call_id)).ok().filter(|&slot| {
+                let call = conv.call(slot);
+                call.state == CallState::Running && call.abort_requested_at.is_none()
+            }) else {
+                return;
+            };
+            let at = rec.at();
+            conv.change(slot, |call| call.abort_requested_at = Some(at));
+            rec.push(conv, Kind::AbortRequested(slot));
+        });
+    }
+
     /// A user message arrived (flagged with the calls running at that moment).
     pub fn user_message(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
-            let mut during: Vec<(&Arc<str>, Option<Duration>)> = conv
-                .calls()
-                .filter(|c| c.state == CallState::Running)
-                .map(|c| (&c.id, c.started))
-                .collect();
-            during.sort_by_key(|&(_, t)| t);
-            let during = during.into_iter().map(|(id, _)| id.clone()).collect();
+            let during = running_calls(conv);
             rec.push(conv, Kind::UserMessage(Box::new(During(during))));
+        });
+    }
+
+    /// A user message arrived that the client itself holds back until the running calls'
+    /// outputs are stored, and sends after them (Codex's input typed into a running turn).
+    /// Recorded with the calls it waits behind; not a message that splits a call from its output.
+    pub fn queued_user_message(&self, conversation: &str) {
+        self.update(conversation, |conv, rec| {
+            let behind = running_calls(conv);
+            rec.push(conv, Kind::QueuedUserMessage(Box::new(During(behind))));
         });
     }
 
@@ -545,6 +644,14 @@ impl Ledger {
     /// A model request was made.
     pub fn model_request(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
+            rec.push(conv, Kind::ModelRequest);
+        });
+    }
+
+    /// A model request was made, recorded only if the ledger already holds the conversation: a
+    /// request that names no conversation (Codex's `/models` listing) starts none.
+    pub(crate) fn model_request_in_known(&self, conversation: &str) {
+        self.update_existing(conversation, |conv, rec| {
             rec.push(conv, Kind::ModelRequest);
         });
     }
@@ -751,6 +858,17 @@ impl Ledger {
             w.wake();
         }
     }
+}
+
+/// The calls running in `conv`, oldest first.
+fn running_calls(conv: &Conversation) -> Vec<Arc<str>> {
+    let mut during: Vec<(&Arc<str>, Option<Duration>)> = conv
+        .calls()
+        .filter(|c| c.state == CallState::Running)
+        .map(|c| (&c.id, c.started))
+        .collect();
+    during.sort_by_key(|&(_, t)| t);
+    during.into_iter().map(|(id, _)| id.clone()).collect()
 }
 
 /// Tool names the ledger keeps before it starts over: tools are few, but names may be made up.

@@ -84,17 +84,23 @@ pub fn timeline(src: &Source, out: &mut dyn Write, style: Style) -> Result<bool,
                     cancelled.insert(id.clone());
                     mark = Some("cancelled: its span closed with no output".to_owned());
                 }
+                "output_produced" => detail = "(stored when the call ends)".to_owned(),
+                "abort_requested" => detail = "(interrupted by the user)".to_owned(),
+                "call_aborted" => {
+                    running.remove(&id);
+                    detail = "(answered by the client's own abort output)".to_owned();
+                }
                 "user_message" => {
-                    let during: Vec<String> = r
-                        .get("during")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .filter_map(Value::as_str)
-                        .map(escape_id)
-                        .collect();
+                    let during = ids(&r, "during");
                     if !during.is_empty() {
                         mark = Some(format!("arrived while {} still running", during.join(", ")));
+                    }
+                }
+                // The client sends it after those calls' outputs: nothing is out of order.
+                "queued_user_message" => {
+                    let behind = ids(&r, "behind");
+                    if !behind.is_empty() {
+                        detail = format!("(queued behind {})", behind.join(", "));
                     }
                 }
                 "repaired" => {
@@ -164,4 +170,16 @@ pub fn timeline(src: &Source, out: &mut dyn Write, style: Style) -> Result<bool,
         writeln!(out).map_err(io)?;
     }
     Ok(broke)
+}
+
+/// The escaped call ids of a record's list field.
+fn ids(record: &Value, field: &str) -> Vec<String> {
+    record
+        .get(field)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(escape_id)
+        .collect()
 }
