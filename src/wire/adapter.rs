@@ -150,7 +150,7 @@ pub(crate) struct Edits<'a> {
     pub skel: &'a Skeleton<'a>,
     pub plan: &'a Plan,
     opts: &'a RepairOptions,
-    adapter: &'a dyn Adapter,
+    pub(super) adapter: &'a dyn Adapter,
     /// Entry -> why it is removed.
     pub removed: HashMap<usize, Rule>,
     /// Entries whose item moves elsewhere.
@@ -226,21 +226,9 @@ impl<'a> Edits<'a> {
         });
     }
 
-    /// Turns a placement into the item to insert, taking moved items from `take`; synthetic
-    /// outputs are the adapter's.
-    pub fn materialize(
-        &mut self,
-        placed: Placed,
-        take: &mut impl FnMut(usize) -> Option<Value>,
-    ) -> Option<Value> {
-        let adapter = self.adapter;
-        self.materialize_with(placed, take, |family, id, text| {
-            adapter.synthetic(family, id, text)
-        })
-    }
-
-    /// [`materialize`](Edits::materialize) with the synthetic output made by `make` (a format
-    /// whose outputs need more of the call than its id: Gemini's name).
+    /// Turns a placement into the item to insert: a moved item from `take`, a synthetic output
+    /// made by `make` (which a format whose outputs need more of the call than its id, such as
+    /// Gemini's name, gets to see).
     pub fn materialize_with(
         &mut self,
         placed: Placed,

@@ -6,7 +6,17 @@
 //! - A `compacted` line with `replacement_history` replaces everything before it with that list;
 //!   a legacy one without it keeps only the user messages, plus its `message` summary.
 //! - An `event_msg` line `{"type": "thread_rolled_back", "num_turns": N}` drops the last N user
-//!   turns, cut at the Nth-last user message.
+//!   turns, as Codex cuts them: at the Nth-last real user turn (a user message that is not
+//!   contextual, such as `<environment_context>` or a `<turn_aborted>` marker; an agent message;
+//!   an inter-agent communication), moved earlier over the contextual messages just before it.
+//!   Rolling back more turns than there are keeps what precedes the first turn.
+//!
+//! Codex also picks its compaction base in a reverse pass over turn segments
+//! (`task_started` / `task_complete` / `turn_aborted`), skipping a checkpoint inside a
+//! rolled-back turn; then it replays the lines after that base in order, which applies a later
+//! checkpoint and the rollback as the forward reading here does. The two differ only when the
+//! newest checkpoint lies in a rolled-back turn and no older one survives, a case this reading
+//! does not follow.
 //!
 //! An entry's `index` is its line (counting lines that hold JSON); an item inside a
 //! `replacement_history` has `block = Some(position)`. Applying a plan edits those lines and
@@ -147,25 +157,94 @@ fn push<'a, 'b>(skel: &mut Skeleton<'a>, effect: Effect<'b>, add: fn(&mut Entrie
             add(&mut skel.entries, summary);
         }
         Effect::RollBack(turns) => {
-            let cut = skel
+            let starts: Vec<usize> = skel
                 .entries
                 .iter()
                 .enumerate()
-                .rev()
-                .filter(|(_, e)| e.kind() == Kind::Message(Role::User))
-                .nth(turns.saturating_sub(1))
-                .map(|(i, _)| i);
-            // Rolling back more turns than there are leaves nothing; zero turns, everything.
-            if turns > 0 {
-                skel.entries.truncate(cut.unwrap_or(0));
+                .filter(|(_, e)| TURN_STARTS.contains(&e.label()))
+                .map(|(i, _)| i)
+                .collect();
+            let (Some(&first), true) = (starts.first(), turns > 0) else {
+                return;
+            };
+            // More turns than there are: what precedes the first turn stays.
+            let mut cut = starts.len().checked_sub(turns).map_or(first, |k| starts[k]);
+            // Codex moves the cut over the context updates it wrote just before that turn.
+            while cut > first && skel.entries.at(cut - 1).label() == CONTEXT {
+                cut -= 1;
             }
+            skel.entries.truncate(cut);
         }
     }
 }
 
+/// The label of a user message that starts a turn, as Codex counts turns.
+const USER_TURN: &str = "user turn";
+
+/// The label of a message Codex writes as context (`<environment_context>`, `<turn_aborted>`,
+/// permissions and skills instructions): not a turn of its own.
+const CONTEXT: &str = "contextual message";
+
+/// Labels of the entries that start a user turn for Codex's rollback.
+const TURN_STARTS: [&str; 3] = [USER_TURN, "inter_agent_communication", "agent_message"];
+
 /// What line `i` does.
 fn effect(line: &Value, i: usize) -> Effect<'_> {
-    effect_of(LineView::of(line), i)
+    let effect = effect_of(LineView::of(line), i);
+    label_turn(effect, || line.get("payload").cloned())
+}
+
+/// Labels a message by what it is to Codex's turns, reading its text (`payload`, asked for only
+/// for a message): a real user turn, context Codex wrote, or neither (a developer instruction,
+/// an assistant message).
+fn label_turn<'a>(mut effect: Effect<'a>, payload: impl FnOnce() -> Option<Value>) -> Effect<'a> {
+    let Effect::One(entry) = &mut effect else {
+        return effect;
+    };
+    if entry.kind != Kind::Message(Role::User) {
+        return effect;
+    }
+    let Some(item) = payload() else {
+        return effect;
+    };
+    let text = first_text(&item);
+    let role = item.get("role").and_then(Value::as_str);
+    if text.is_some_and(is_context) {
+        entry.label = CONTEXT;
+    } else if role == Some("user") {
+        entry.label = USER_TURN;
+    }
+    effect
+}
+
+/// The first text part of a message's content.
+fn first_text(item: &Value) -> Option<&str> {
+    match item.get("content")? {
+        Value::String(s) => Some(s),
+        Value::Array(parts) => parts.iter().find_map(|p| p.get("text")?.as_str()),
+        _ => None,
+    }
+}
+
+/// Whether a message's text is one of the fragments Codex writes as context: a whole
+/// `<tag>…</tag>` wrapper (`<environment_context>`, `<turn_aborted>`, `<user_instructions>`,
+/// `<permissions instructions>`, `<skills_instructions>`, …) or the AGENTS.md preamble.
+fn is_context(text: &str) -> bool {
+    let text = text.trim();
+    if text.starts_with("# AGENTS.md instructions") {
+        return true;
+    }
+    let Some(rest) = text.strip_prefix('<') else {
+        return false;
+    };
+    let name_end = rest.find(['>', ' ', '\n']).unwrap_or(rest.len());
+    let name = &rest[..name_end];
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && text.ends_with(&format!("</{name}>"))
+        || text.starts_with("<permissions instructions>")
 }
 
 /// What line `i` does, from the fields reading it needs.
@@ -180,6 +259,10 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
     let payload = line.payload;
     match t.as_ref() {
         "response_item" => match payload {
+            // Codex's agent message (model input written by another agent) starts a turn.
+            Some(p) if p.item.ty.as_str() == Some("agent_message") => {
+                Effect::One(Entry::new(Kind::Other, i, None, "agent_message"))
+            }
             Some(p) => Effect::One(responses::entry_of(p.item, i)),
             None => malformed("response_item without payload"),
         },
@@ -223,7 +306,12 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
 /// One line read from its text (see [`super::read_line`]): what it does, its ids borrowed from
 /// the text.
 pub(super) fn read_text(text: &str) -> Result<Effect<'_>, serde_json::Error> {
-    LineView::read(text).map(|line| effect_of(line, 0))
+    let effect = LineView::read(text).map(|line| effect_of(line, 0))?;
+    // Only a message's line is read a second time, whole, for its text.
+    Ok(label_turn(effect, || {
+        let mut line: Value = serde_json::from_str(text).ok()?;
+        line.get_mut("payload").map(Value::take)
+    }))
 }
 
 /// What becomes of one line that a plan touches.
@@ -279,7 +367,9 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
     }
 
     // Take out what leaves its place; array slots become null, dropped when the array is rebuilt.
-    let mut moved: HashMap<usize, Value> = HashMap::new();
+    // A moved item takes its metadata along: the `metadata` key beside a line's payload, or its
+    // slot of `replacement_history_metadata`.
+    let mut moved: HashMap<usize, Placing> = HashMap::new();
     let mut dropped_lines: HashSet<usize> = HashSet::new();
     let mut dropped_slots: HashMap<usize, HashSet<usize>> = HashMap::new();
     for (e, entry) in skel.entries.iter().enumerate() {
@@ -289,19 +379,21 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
         let Some(line) = lines.get_mut(&entry.index()) else {
             continue;
         };
-        let value = match entry.block() {
+        let (value, metadata) = match entry.block() {
             None => {
                 dropped_lines.insert(entry.index());
-                line.get_mut("payload").map(Value::take)
+                let metadata = line.get("metadata").cloned();
+                (line.get_mut("payload").map(Value::take), metadata)
             }
             Some(k) => {
                 dropped_slots.entry(entry.index()).or_default().insert(k);
-                item_of(line, Some(k)).map(Value::take)
+                let metadata = metadata_slot(line, k).cloned();
+                (item_of(line, Some(k)).map(Value::take), metadata)
             }
         };
         let Some(value) = value else { continue };
         if edits.moved.contains_key(&e) {
-            moved.insert(e, value);
+            moved.insert(e, (value, metadata));
         } else {
             edits.record_removal(e, value);
         }
@@ -309,7 +401,8 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
 
     // Place outputs after their anchors: in the anchor's array, or as new lines after its line.
     let mut new_lines: HashMap<usize, Vec<Value>> = HashMap::new();
-    let mut in_array: HashMap<(usize, usize), Vec<Value>> = HashMap::new();
+    let mut in_array: HashMap<(usize, usize), Vec<Placing>> = HashMap::new();
+    let adapter = edits.adapter;
     for (anchor, list) in std::mem::take(&mut edits.after) {
         let a = skel.entries.at(anchor);
         let timestamp = lines
@@ -317,15 +410,28 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
             .and_then(|l| l.get("timestamp"))
             .cloned();
         for p in list {
-            let Some(v) = edits.materialize(p, &mut |e| moved.remove(&e)) else {
+            let placed = edits.place(
+                p,
+                &mut |e| moved.remove(&e),
+                |family, id, text| Some((adapter.synthetic(family, id, text), None)),
+                |(item, _)| item.clone(),
+            );
+            let Some((v, metadata)) = placed else {
                 continue;
             };
             match a.block() {
-                Some(k) => in_array.entry((a.index(), k)).or_default().push(v),
-                None => new_lines
-                    .entry(a.index())
+                Some(k) => in_array
+                    .entry((a.index(), k))
                     .or_default()
-                    .push(json!({"timestamp": timestamp, "type": "response_item", "payload": v})),
+                    .push((v, metadata)),
+                None => {
+                    let mut line =
+                        json!({"timestamp": timestamp, "type": "response_item", "payload": v});
+                    if let Some(m) = metadata {
+                        line["metadata"] = m;
+                    }
+                    new_lines.entry(a.index()).or_default().push(line);
+                }
             }
         }
     }
@@ -362,28 +468,60 @@ fn item_of(line: &mut Value, block: Option<usize>) -> Option<&mut Value> {
     }
 }
 
+/// An item on its way to a new place, with the metadata Codex keeps for it, if any.
+type Placing = (Value, Option<Value>);
+
+/// The metadata Codex keeps for slot `k` of a `compacted` line's replacement history.
+fn metadata_slot(line: &Value, k: usize) -> Option<&Value> {
+    line.get("payload")?
+        .get("replacement_history_metadata")?
+        .get(k)
+}
+
+/// What `replacement_history_metadata` holds for an item toolseq wrote: Codex's default.
+fn new_item_metadata() -> Value {
+    json!({"client_authored": false})
+}
+
+/// Rebuilds a `compacted` line's replacement history without its dropped slots and with the
+/// items placed after each slot, and its `replacement_history_metadata` in step: Codex refuses a
+/// line whose two arrays differ in length, and then resumes as if it had never compacted.
 fn rebuild_array(
     line: &mut Value,
     i: usize,
     dropped: Option<&HashSet<usize>>,
-    in_array: &mut HashMap<(usize, usize), Vec<Value>>,
+    in_array: &mut HashMap<(usize, usize), Vec<Placing>>,
 ) {
-    let Some(Value::Array(old)) = line
-        .get_mut("payload")
-        .and_then(|p| p.get_mut("replacement_history"))
-        .map(Value::take)
-    else {
+    let Some(payload) = line.get_mut("payload").and_then(Value::as_object_mut) else {
         return;
     };
+    let Some(Value::Array(old)) = payload.get_mut("replacement_history").map(Value::take) else {
+        return;
+    };
+    // Kept in step only when it was: an array of another length is Codex's to refuse as it is.
+    let mut old_meta = match payload.get_mut("replacement_history_metadata") {
+        Some(Value::Array(m)) if m.len() == old.len() => Some(std::mem::take(m).into_iter()),
+        _ => None,
+    };
     let mut new = Vec::with_capacity(old.len() + 1);
+    let mut new_meta = Vec::with_capacity(old.len() + 1);
     for (k, item) in old.into_iter().enumerate() {
+        let meta = old_meta.as_mut().and_then(Iterator::next);
         if !dropped.is_some_and(|d| d.contains(&k)) {
             new.push(item);
+            new_meta.push(meta.unwrap_or(Value::Null));
         }
-        new.extend(in_array.remove(&(i, k)).unwrap_or_default());
+        for (placed, metadata) in in_array.remove(&(i, k)).unwrap_or_default() {
+            new.push(placed);
+            new_meta.push(metadata.unwrap_or_else(new_item_metadata));
+        }
     }
-    if let Some(p) = line.get_mut("payload").and_then(Value::as_object_mut) {
-        p.insert("replacement_history".into(), Value::Array(new));
+    payload.insert("replacement_history".into(), Value::Array(new));
+    if old_meta.is_some() {
+        payload.insert(
+            "replacement_history_metadata".into(),
+            Value::Array(new_meta),
+        );
     }
 }
 
