@@ -22,6 +22,9 @@
 //! (`tests/e2e`) shows them: a Codex call is settled when its future has ended, not when its
 //! result event fires, so a guard never builds a body before Codex has stored the output.
 //!
+//! Events of the target `codex_otel.log_only` are left out: Codex emits each event twice, and
+//! the trace-safe copy is the one read.
+//!
 //! Only these fields are read: arguments, outputs, message texts and the e-mail address that
 //! Codex's log-only events carry are never looked at, let alone recorded.
 //!
@@ -112,6 +115,7 @@ pub struct Convention {
     pub(crate) abort_fields: Vec<String>,
     pub(crate) event_fields: Vec<String>,
     pub(crate) events: Vec<(String, EventKind)>,
+    pub(crate) ignored_targets: Vec<String>,
 }
 
 /// Operation field values that mark a tool call span: GenAI's, and the phase Codex's dispatch
@@ -166,6 +170,10 @@ impl Default for Convention {
                     EventKind::AssistantMessage,
                 ),
             ],
+            // Codex emits each of its events twice: for logs (`codex_otel.log_only`, with the
+            // prompt, arguments and e-mail) and for traces (`codex_otel.trace_safe`). The
+            // trace-safe copy is read; the other would count every prompt and request twice.
+            ignored_targets: names(&["codex_otel.log_only"]),
         }
     }
 }
@@ -223,6 +231,12 @@ impl Convention {
     /// by the client's own abort output when the call ends (Codex's `aborted`).
     pub fn abort_field(mut self, name: impl Into<String>) -> Self {
         self.abort_fields.push(name.into());
+        self
+    }
+
+    /// Also leave out every event of this target (a client's second copy of each event).
+    pub fn ignore_target(mut self, target: impl Into<String>) -> Self {
+        self.ignored_targets.push(target.into());
         self
     }
 

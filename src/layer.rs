@@ -415,7 +415,12 @@ impl Lookup {
         let interested = if meta.is_span() {
             span_role.is_some() || in_lists & SPAN_FIELDS != 0
         } else {
-            event.is_some() || in_lists & role_bit(FieldRole::Event) != 0
+            let ignored = self
+                .convention
+                .ignored_targets
+                .iter()
+                .any(|t| t == meta.target());
+            !ignored && (event.is_some() || in_lists & role_bit(FieldRole::Event) != 0)
         };
         Site {
             callsite: meta.callsite(),
@@ -908,7 +913,10 @@ where
             SpanRole::Carrier => {}
         }
         if f.interrupt {
-            self.ledger.interrupt(state.conversation());
+            match &state.conversation {
+                Some(conv) => self.ledger.interrupt(conv),
+                None => self.ledger.interrupt_in_known(DEFAULT_CONVERSATION),
+            }
         }
         self.ended_early(&state, &f);
         keep_state(&mut span.extensions_mut(), state);
@@ -991,7 +999,12 @@ where
             EventKind::UserMessage => self.ledger.user_message(conv),
             EventKind::QueuedUserMessage => self.ledger.queued_user_message(conv),
             EventKind::AssistantMessage => self.ledger.assistant_message(conv),
-            EventKind::Interrupt => self.ledger.interrupt(conv),
+            // A request or an interrupt that names no conversation (Codex's `/models` listing)
+            // starts none.
+            EventKind::Interrupt => match named {
+                Some(conv) => self.ledger.interrupt(conv),
+                None => self.ledger.interrupt_in_known(DEFAULT_CONVERSATION),
+            },
             EventKind::ModelRequest => match named {
                 Some(conv) => self.ledger.model_request(conv),
                 None => self.ledger.model_request_in_known(DEFAULT_CONVERSATION),

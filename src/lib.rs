@@ -31,6 +31,7 @@ mod ids;
 mod instrument;
 pub mod layer;
 pub mod ledger;
+pub mod otlp;
 pub mod profile;
 pub mod repair;
 pub mod report;

@@ -37,6 +37,30 @@ fn tool_result(call_id: &str, tool: &str, output: &str) {
         call_id = %call_id, duration_ms = 12, success = "true", output_length = output.len() as i64);
 }
 
+/// A user prompt, as Codex emits it: both copies.
+fn user_prompt(text: &str) {
+    tracing::event!(target: "codex_otel.log_only", Level::INFO,
+        event.name = "codex.user_prompt", conversation.id = %THREAD,
+        user.email = "dev@example.com", prompt = %text, prompt_length = text.len());
+    tracing::event!(target: "codex_otel.trace_safe", Level::INFO,
+        event.name = "codex.user_prompt", conversation.id = %THREAD, prompt_length = text.len());
+}
+
+/// A finished model request attempt, as Codex emits it: both copies, or only the log copy
+/// for the `/models` listing, which names no conversation.
+fn api_request(conversation: Option<&str>, endpoint: &str) {
+    match conversation {
+        Some(c) => {
+            tracing::event!(target: "codex_otel.log_only", Level::INFO,
+                event.name = "codex.api_request", conversation.id = %c, endpoint = %endpoint);
+            tracing::event!(target: "codex_otel.trace_safe", Level::INFO,
+                event.name = "codex.api_request", conversation.id = %c, endpoint = %endpoint);
+        }
+        None => tracing::event!(target: "codex_otel.log_only", Level::INFO,
+            event.name = "codex.api_request", endpoint = %endpoint),
+    }
+}
+
 /// What Codex emits when a call's future ends, aborted or not.
 fn call_ended(call_id: &str) {
     tracing::event!(target: "codex_otel.trace_safe", Level::INFO,
@@ -97,14 +121,11 @@ fn an_interrupted_codex_call_ends_answered_by_codex_and_a_steering_prompt_is_que
     runtime().block_on(
         async move {
             // The `/models` listing: a model request naming no conversation.
-            tracing::event!(target: "codex_otel.log_only", Level::INFO,
-                event.name = "codex.api_request", endpoint = "/models", attempt = 0);
+            api_request(None, "/models");
             let turn = tracing::info_span!(target: "codex_core::tasks", "turn",
                 thread.id = %THREAD, turn.id = "turn-1", model = "gpt-5");
             async {
-                tracing::event!(target: "codex_otel.log_only", Level::INFO,
-                    event.name = "codex.user_prompt", conversation.id = %THREAD,
-                    user.email = "dev@example.com", prompt = "list files then run the tests");
+                user_prompt("list files then run the tests");
                 h.lock().push(user("list files then run the tests"));
                 h.lock().push(call("call_ls"));
                 h.lock().push(call("call_test"));
@@ -134,9 +155,7 @@ fn an_interrupted_codex_call_ends_answered_by_codex_and_a_steering_prompt_is_que
                 );
                 ls.await.unwrap();
                 // Text typed into the running turn: Codex queues it behind the running call.
-                tracing::event!(target: "codex_otel.log_only", Level::INFO,
-                    event.name = "codex.user_prompt", conversation.id = %THREAD,
-                    prompt = "then say bye");
+                user_prompt("then say bye");
                 // Esc: the interrupt submission, `aborted` on the span, the task torn down,
                 // and Codex's own `aborted by user` output stored for the call.
                 let _interrupt = tracing::info_span!(target: "codex_core::session",
@@ -158,8 +177,7 @@ fn an_interrupted_codex_call_ends_answered_by_codex_and_a_steering_prompt_is_que
                 h.lock()
                     .push(user("<turn_aborted>interrupted</turn_aborted>"));
                 h.lock().push(user("then say bye"));
-                tracing::event!(target: "codex_otel.trace_safe", Level::INFO,
-                    event.name = "codex.api_request", conversation.id = %THREAD, attempt = 0);
+                api_request(Some(THREAD), "/responses");
             }
             .instrument(turn)
             .await;

@@ -185,6 +185,9 @@ impl RecordKind {
             RecordKind::CallStarted { call_id, .. }
             | RecordKind::OutputRecorded { call_id }
             | RecordKind::CallCancelled { call_id }
+            | RecordKind::OutputProduced { call_id }
+            | RecordKind::AbortRequested { call_id }
+            | RecordKind::CallAborted { call_id }
             | RecordKind::Repaired { call_id, .. } => Some(call_id),
             _ => None,
         }
@@ -645,6 +648,14 @@ impl Ledger {
     pub fn model_request(&self, conversation: &str) {
         self.update(conversation, |conv, rec| {
             rec.push(conv, Kind::ModelRequest);
+        });
+    }
+
+    /// An interrupt, recorded only if the ledger already holds the conversation: one that names
+    /// no conversation starts none.
+    pub(crate) fn interrupt_in_known(&self, conversation: &str) {
+        self.update_existing(conversation, |conv, rec| {
+            rec.push(conv, Kind::Interrupt);
         });
     }
 
