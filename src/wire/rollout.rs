@@ -299,6 +299,14 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
             },
             _ => Effect::Nothing,
         },
+        // Lines of Codex 0.171.0 that are not model input.
+        "session_meta"
+        | "turn_context"
+        | "world_state"
+        | "token_usage_record"
+        | "security_risk_score"
+        | "inter_agent_communication_metadata" => Effect::Nothing,
+        // A line type of a later Codex: Codex itself skips what it cannot read.
         _ => Effect::Nothing,
     }
 }
