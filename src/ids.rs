@@ -197,6 +197,56 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     found
 }
 
+/// Gives each call that reuses an earlier call's id, and the outputs answering it (`reused`:
+/// entry and how many calls of that id came before), a fresh id: one per call, the same on its
+/// outputs, and never an id the body uses. The call's finding is the violation.
+pub(crate) fn rename_reused(skel: &Skeleton, reused: &[(usize, u32)], found: &mut Vec<Found>) {
+    let entries = &skel.entries;
+    let mut taken: HashSet<String> = entries
+        .iter()
+        .filter_map(|e| e.id().map(str::to_owned))
+        .collect();
+    let mut given: HashMap<(&str, u32), String> = HashMap::new();
+    // An id the API refuses is renamed already, by its own rule, to one id for every call that
+    // used it: a reused one gets its own instead, under that rule.
+    let already: HashMap<usize, usize> = found
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.action, Action::Rewrite(_)))
+        .map(|(k, f)| (f.entry, k))
+        .collect();
+    taken.extend(found.iter().filter_map(|f| match &f.action {
+        Action::Rewrite(new_id) => Some(new_id.clone()),
+        _ => None,
+    }));
+    for &(entry, generation) in reused {
+        let e = entries.at(entry);
+        let Some(id) = e.id() else { continue };
+        let new_id = given
+            .entry((id, generation))
+            .or_insert_with(|| {
+                let fresh = (generation.saturating_mul(1000)..)
+                    .map(|salt| skel.call_ids.replacement_salted(id, salt))
+                    .find(|n| !taken.contains(n))
+                    .unwrap_or_default();
+                taken.insert(fresh.clone());
+                fresh
+            })
+            .clone();
+        if let Some(&k) = already.get(&entry) {
+            found[k].action = Action::Rewrite(new_id);
+            continue;
+        }
+        found.push(Found {
+            entry,
+            rule: Rule::ReusedCallId,
+            violation: e.kind() == Kind::Call,
+            action: Action::Rewrite(new_id),
+        });
+    }
+    found.sort_by_key(|f| f.entry);
+}
+
 /// The new ids given to refused call ids: one per old id, so a call and its outputs stay a
 /// pair, and never an id the body already uses or another old id got.
 #[derive(Default)]

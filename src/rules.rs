@@ -11,8 +11,12 @@ pub enum Rule {
     MissingOutput,
     /// An output whose call id matches no call.
     OrphanOutput,
-    /// A second call with an id already used.
+    /// The same call recorded twice (a second call with the id and the server item id of one
+    /// already there).
     DuplicateCall,
+    /// Another call under an id an earlier call already used (a model reusing `toolu_1`, a
+    /// client counting ids from one again): a call of its own, which may have run.
+    ReusedCallId,
     /// A second output for a call that already has one.
     DuplicateOutput,
     /// An output placed before its call.
@@ -63,13 +67,14 @@ pub enum Rule {
 impl Rule {
     /// Version of the rule set: it grows when rules are added or change meaning, so scripts
     /// reading `--json` notice.
-    pub const SET_VERSION: u32 = 4;
+    pub const SET_VERSION: u32 = 5;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 22] = [
+    pub const ALL: [Rule; 23] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
+        Rule::ReusedCallId,
         Rule::DuplicateOutput,
         Rule::OutputBeforeCall,
         Rule::InterleavedMessage,
@@ -97,6 +102,7 @@ impl Rule {
             Rule::MissingOutput => "missing_output",
             Rule::OrphanOutput => "orphan_output",
             Rule::DuplicateCall => "duplicate_call",
+            Rule::ReusedCallId => "reused_call_id",
             Rule::DuplicateOutput => "duplicate_output",
             Rule::OutputBeforeCall => "output_before_call",
             Rule::InterleavedMessage => "interleaved_message",
@@ -130,6 +136,7 @@ impl Rule {
             Rule::MissingOutput => "the tool was interrupted or its output was lost; send an output for this call (repair inserts one)",
             Rule::OrphanOutput => "its call was dropped (compaction, trimming) or the output carries the wrong call id; drop it or restore the call",
             Rule::DuplicateCall => "the same call was recorded twice; keep one",
+            Rule::ReusedCallId => "another call reuses an earlier call's id; repair gives it and the outputs after it a fresh id, and answers it if it has no output",
             Rule::DuplicateOutput => "the call was answered twice (results re-sent); keep one",
             Rule::OutputBeforeCall => "the output was recorded before its call; move it after the call",
             Rule::InterleavedMessage => "a message arrived while the tool ran; the output must come first",
@@ -188,6 +195,8 @@ impl Violation {
     pub fn repairable(&self) -> bool {
         match self.rule {
             Rule::MalformedItem => false,
+            // Only the server makes a server tool's result.
+            Rule::MissingOutput => !matches!(self.label, "server_tool_use" | "mcp_tool_use"),
             Rule::EmptyCallId => !self.on_call,
             Rule::CallWithoutPrecedingUserTurn | Rule::RolesNotAlternating => false,
             // Only the model could write these back; the signature bypass is opt-in.
@@ -229,6 +238,11 @@ pub(crate) enum Verdict {
     DuplicateCall { first: At },
     /// The output chosen to answer `call`.
     Answer { call: At, placed: bool },
+    /// A server tool's call (Anthropic `server_tool_use`) with no result in its message: paused,
+    /// which the API accepts while the next user message holds only client tool results;
+    /// `broken` when that message holds anything else. Never answered by a repair: only the
+    /// server makes its result.
+    PendingServerCall { broken: bool },
     /// An output with no call.
     Orphan,
     /// An output with no call in the body, in a body whose calls may live server-side: left
@@ -399,7 +413,12 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         }
     }
     drop(best);
+    let reused = reused_ids(skel, &mut verdicts, &mut answer, &placed_zone);
+    pending_server_calls(skel, &mut verdicts, &answer);
     let mut ids = crate::ids::analyze(skel, &verdicts);
+    if !reused.is_empty() {
+        crate::ids::rename_reused(skel, &reused, &mut ids);
+    }
     // Where a repair puts outputs: after the anchor of each call not answered in place.
     let incoming = (0..n)
         .filter(|&c| {
@@ -423,6 +442,168 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         anchor,
         server_side,
     }
+}
+
+/// Calls that reuse an earlier call's id, told from the same call recorded twice: a repeat
+/// with the server item id of an earlier call of that id is a re-recorded item (a duplicate,
+/// removed); any other
+/// is another call, which may have run and is never removed. Each output of such an id answers
+/// a call of the latest run of calls with that id before it (calls with no message or output
+/// between them: parallel calls), the run's calls in order; an output before any such
+/// call answers the first. It is then judged as pairing judges any output. Returns each reused
+/// call and each output answering one, with how many calls of its id came before that call (1
+/// for the second): the entries a repair gives a fresh id. Runs only on a body with a repeated
+/// call id.
+fn reused_ids(
+    skel: &Skeleton,
+    verdicts: &mut [Verdict],
+    answer: &mut [Option<At>],
+    placed_zone: &impl Fn(usize, usize) -> bool,
+) -> Vec<(usize, u32)> {
+    let entries = &skel.entries;
+    let repeated: foldhash::HashSet<&str> = (0..verdicts.len())
+        .filter(|&i| matches!(verdicts[i], Verdict::DuplicateCall { .. }))
+        .filter_map(|i| entries.at(i).id())
+        .collect();
+    if repeated.is_empty() {
+        return Vec::new();
+    }
+    // The server item ids of the calls of each repeated id so far.
+    let mut item_ids: foldhash::HashMap<&str, Vec<&str>> = foldhash::HashMap::default();
+    let mut reused: foldhash::HashSet<&str> = foldhash::HashSet::default();
+    for (verdict, e) in verdicts.iter_mut().zip(entries.iter()) {
+        let Some(id) = e
+            .id()
+            .filter(|id| e.kind() == Kind::Call && repeated.contains(id))
+        else {
+            continue;
+        };
+        let seen = item_ids.entry(id).or_default();
+        let again = e.item_id().is_some_and(|item| seen.contains(&item));
+        seen.extend(e.item_id());
+        if matches!(verdict, Verdict::DuplicateCall { .. }) && !again {
+            *verdict = Verdict::Call;
+            reused.insert(id);
+        }
+    }
+    if reused.is_empty() {
+        return Vec::new();
+    }
+    /// The calls of one id so far, and the run outputs are being given to.
+    #[derive(Default)]
+    struct Calls {
+        all: Vec<usize>,
+        run: Vec<usize>,
+        run_turn: usize,
+        next: usize,
+    }
+    let mut of: foldhash::HashMap<&str, Calls> = foldhash::HashMap::default();
+    let mut best: foldhash::HashMap<usize, (u8, usize)> = foldhash::HashMap::default();
+    let mut renamed = Vec::new();
+    let mut turn = 0;
+    for (o, e) in entries.iter().enumerate() {
+        // A message or an output ends a run of calls: the next call starts another turn.
+        if matches!(e.kind(), Kind::Message(_) | Kind::Output) {
+            turn += 1;
+        }
+        let Some(id) = e.id().filter(|id| reused.contains(id)) else {
+            continue;
+        };
+        let calls = of.entry(id).or_default();
+        if e.kind() == Kind::Call && verdicts[o] == Verdict::Call {
+            if calls.run_turn != turn || calls.run.is_empty() {
+                calls.run.clear();
+                calls.next = 0;
+                calls.run_turn = turn;
+            }
+            if !calls.all.is_empty() {
+                renamed.push((o, calls.all.len() as u32));
+            }
+            calls.all.push(o);
+            calls.run.push(o);
+            answer[o] = None;
+            continue;
+        }
+        let judged = matches!(
+            verdicts[o],
+            Verdict::Answer { .. } | Verdict::DuplicateOutput { .. } | Verdict::Mismatch { .. }
+        );
+        if e.kind() != Kind::Output || !judged {
+            continue;
+        }
+        let c = match calls.run.get(calls.next) {
+            Some(&c) => {
+                calls.next += 1;
+                c
+            }
+            None => match calls.run.last() {
+                Some(&c) => c,
+                // Before any call of its id: it answers the first, wherever that is.
+                None => first_call(entries, verdicts, id, o),
+            },
+        };
+        if let Some(g) = calls.all.iter().position(|&k| k == c).filter(|&g| g > 0) {
+            renamed.push((o, g as u32));
+        }
+        if entries.at(c).family() != e.family() {
+            verdicts[o] = Verdict::Mismatch { call: at(c) };
+            continue;
+        }
+        let rank = if placed_zone(c, o) {
+            0
+        } else if o > c {
+            1
+        } else {
+            2
+        };
+        if best.get(&c).is_none_or(|&(r, _)| rank < r) {
+            best.insert(c, (rank, o));
+        }
+        verdicts[o] = Verdict::DuplicateOutput { call: at(c) };
+    }
+    for (c, (rank, o)) in best {
+        verdicts[o] = Verdict::Answer {
+            call: at(c),
+            placed: rank == 0,
+        };
+        answer[c] = Some(at(o));
+    }
+    renamed.sort_unstable();
+    renamed
+}
+
+/// Marks the server tools' calls left without a result: paused, or broken when the next user
+/// message holds more than client tool results (Anthropic: `'web_search' tool use … without a
+/// corresponding 'web_search_tool_result' block`).
+fn pending_server_calls(skel: &Skeleton, verdicts: &mut [Verdict], answer: &[Option<At>]) {
+    let entries = &skel.entries;
+    for c in 0..verdicts.len() {
+        let e = entries.at(c);
+        if verdicts[c] != Verdict::Call
+            || answer[c].is_some()
+            || e.family() != Some(Family::ServerTool)
+        {
+            continue;
+        }
+        let next = e.index() + 1;
+        let broken = (c + 1..entries.len())
+            .map(|k| entries.at(k))
+            .take_while(|n| n.index() <= next)
+            .any(|n| n.index() == next && matches!(n.kind(), Kind::Message(_)));
+        verdicts[c] = Verdict::PendingServerCall { broken };
+    }
+}
+
+/// The first call with id `id`, for an output at `o` that comes before it.
+fn first_call(
+    entries: &crate::skeleton::Entries,
+    verdicts: &[Verdict],
+    id: &str,
+    o: usize,
+) -> usize {
+    (o..verdicts.len())
+        .find(|&c| verdicts[c] == Verdict::Call && entries.at(c).id() == Some(id))
+        .unwrap_or(o)
 }
 
 /// Returns the "is output `o` well placed for call `c`" test and, per entry, the insertion anchor
@@ -574,9 +755,10 @@ pub(crate) fn violations<'s>(
         let (rule, call_index) = match *verdict {
             Verdict::Plain | Verdict::ServerSide | Verdict::Answer { placed: true, .. } => continue,
             Verdict::Call if a.answer[i].is_some() => continue,
-            // A server tool still running at the end of its message is paused, not broken.
-            Verdict::Call if entries.at(i).family() == Some(Family::ServerTool) => continue,
-            Verdict::Call => (Rule::MissingOutput, None),
+            Verdict::PendingServerCall { broken: false } => continue,
+            Verdict::Call | Verdict::PendingServerCall { broken: true } => {
+                (Rule::MissingOutput, None)
+            }
             Verdict::Malformed => (Rule::MalformedItem, None),
             Verdict::EmptyCall | Verdict::EmptyOutput => (Rule::EmptyCallId, None),
             Verdict::DuplicateCall { first } => (Rule::DuplicateCall, call_at(first)),

@@ -206,6 +206,22 @@ fn markers(v: &Value, prefix: char, out: &mut Vec<String>) {
     }
 }
 
+/// The markers of the calls in `v`: every generator puts a call's marker in its `name`.
+fn call_markers(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Array(a) => a.iter().for_each(|x| call_markers(x, out)),
+        Value::Object(o) => {
+            if let Some(Value::String(n)) = o.get("name") {
+                if n.starts_with('x') {
+                    out.push(n.clone());
+                }
+            }
+            o.values().for_each(|x| call_markers(x, out));
+        }
+        _ => {}
+    }
+}
+
 fn of(v: &Value, prefix: char) -> Vec<String> {
     let mut out = Vec::new();
     markers(v, prefix, &mut out);
@@ -250,6 +266,39 @@ proptest! {
         if report.violations.iter().all(|v| !v.repairable()) {
             prop_assert_eq!(&once, &before);
         }
+    }
+
+    /// A call that may have run is never removed: the only call a repair takes out is the same
+    /// item recorded twice (the server item id of a call already there).
+    #[test]
+    fn no_repair_removes_a_call_that_may_have_run(f in format(), steps in prop::collection::vec(step(), 0..40)) {
+        let mut body = build(f, &steps);
+        let before = body.clone();
+        let report = repair(&mut body, Some(f), &RepairOptions::default()).unwrap();
+        let mut after = Vec::new();
+        call_markers(&body, &mut after);
+        for c in &report.changes {
+            if let Change::Removed { item, rule, .. } = c {
+                let mut removed = Vec::new();
+                call_markers(item, &mut removed);
+                if !removed.is_empty() {
+                    // Only a Responses item carries a server id apart from its call id, and the
+                    // same item is one whose server id and call id an earlier call has too.
+                    prop_assert_eq!(*rule, toolseq::Rule::DuplicateCall, "{:#}", item);
+                    prop_assert_eq!(f, Format::Responses, "a call removed: {:#}", item);
+                    let twin = before["input"].as_array().unwrap().iter().any(|c| {
+                        c["id"] == item["id"] && c["call_id"] == item["call_id"] && c["name"] != item["name"]
+                    });
+                    prop_assert!(twin, "a call removed that was not recorded before: {:#}", item);
+                    after.extend(removed);
+                }
+            }
+        }
+        let mut was = Vec::new();
+        call_markers(&before, &mut was);
+        after.sort();
+        was.sort();
+        prop_assert_eq!(after, was);
     }
 
     #[test]
@@ -458,7 +507,10 @@ proptest! {
     fn mistral_repair_is_the_plain_repair_renamed(steps in prop::collection::vec(step_of(mixed_id), 0..40)) {
         let body = build(Format::Chat, &steps);
         let mut plain = body.clone();
-        repair(&mut plain, Some(Format::Chat), &RepairOptions::default()).unwrap();
+        let plain_report = repair(&mut plain, Some(Format::Chat), &RepairOptions::default()).unwrap();
+        // A reused id gets a fresh id of each profile's own making: no one renaming maps one
+        // repair onto the other.
+        prop_assume!(!plain_report.violations.iter().any(|v| v.rule == toolseq::Rule::ReusedCallId));
         let mut fixed = body.clone();
         let opts = RepairOptions::default().model("mistral-large-latest");
         let report = repair(&mut fixed, Some(Format::Chat), &opts).unwrap();

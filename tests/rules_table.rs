@@ -137,7 +137,9 @@ fn cases() -> Vec<Case> {
             name: "responses: output before its call, duplicates",
             format: Responses,
             body: json!([fco("a"), fc("a"), fc("b"), fco("b"), fco("b"), fc("b")]),
-            expect: &[(OutputBeforeCall, "a", 0), (DuplicateOutput, "b", 4), (DuplicateCall, "b", 5)],
+            // The second call `b` is another call under a used id, answered by nothing.
+            expect: &[(OutputBeforeCall, "a", 0), (DuplicateOutput, "b", 4), (ReusedCallId, "b", 5),
+                      (MissingOutput, "b", 5)],
         },
         Case {
             name: "responses: malformed items",
@@ -211,8 +213,8 @@ fn cases() -> Vec<Case> {
             format: Anthropic,
             body: json!({"messages": [tool_use(&["a", "b"]), results(&["a"], None), tool_use(&["c", "c"]),
                          results(&["c", "c", "b", "nope"], None)]}),
-            expect: &[(DuplicateCall, "c", 2), (DuplicateOutput, "c", 3),
-                      (InterleavedMessage, "b", 3), (OrphanOutput, "nope", 3)],
+            // Two parallel calls under one id, each answered by one of the two results.
+            expect: &[(ReusedCallId, "c", 2), (InterleavedMessage, "b", 3), (OrphanOutput, "nope", 3)],
         },
     ]
 }

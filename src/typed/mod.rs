@@ -60,6 +60,7 @@ mod async_openai;
 
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashMap;
 
 use crate::change::Change;
 use crate::error::Error;
@@ -239,37 +240,51 @@ pub(crate) fn apply<T: HistoryItem>(
 
 fn edit_in_place<T: HistoryItem>(history: &mut [T], skel: &Skeleton, plan: &Plan) -> Vec<Change> {
     let mut changes = Vec::new();
+    // Entry by entry, each entry's edits together, in the order the JSON path makes them.
+    let mut rewrites: HashMap<usize, Vec<&crate::repair::Rewrite>> = HashMap::new();
     for r in &plan.rewrites {
-        let e = &skel.entries.at(r.entry).to_entry();
-        if let Some(old) = history
-            .get_mut(e.index)
-            .and_then(|item| item.set_call_id(e, &r.new_id))
-        {
-            changes.push(Change::Rewritten {
-                from: old,
-                to: r.new_id.clone(),
-                rule: r.rule,
-                index: e.index,
-                block: e.block,
-            });
-        }
+        rewrites.entry(r.entry).or_default().push(r);
     }
+    let mut strips: HashMap<usize, Vec<&crate::repair::Strip>> = HashMap::new();
     for s in &plan.strips {
-        let e = &skel.entries.at(s.entry).to_entry();
-        let Some(item) = history.get_mut(e.index) else {
+        strips.entry(s.entry).or_default().push(s);
+    }
+    let mut done = std::collections::HashSet::new();
+    for entry in plan.edited_entries() {
+        if !done.insert(entry) {
             continue;
-        };
-        let (value, field) = match s.field {
-            Field::ItemId => (item.remove_item_id(e), "id"),
-            Field::EmptyCallList => (item.remove_empty_call_list(), "tool_calls"),
-        };
-        if let Some(value) = value {
-            changes.push(Change::Stripped {
-                field,
-                value,
-                rule: s.rule,
-                index: e.index,
-            });
+        }
+        let e = &skel.entries.at(entry).to_entry();
+        for r in rewrites.remove(&entry).unwrap_or_default() {
+            if let Some(old) = history
+                .get_mut(e.index)
+                .and_then(|item| item.set_call_id(e, &r.new_id))
+            {
+                changes.push(Change::Rewritten {
+                    from: old,
+                    to: r.new_id.clone(),
+                    rule: r.rule,
+                    index: e.index,
+                    block: e.block,
+                });
+            }
+        }
+        for s in strips.remove(&entry).unwrap_or_default() {
+            let Some(item) = history.get_mut(e.index) else {
+                continue;
+            };
+            let (value, field) = match s.field {
+                Field::ItemId => (item.remove_item_id(e), "id"),
+                Field::EmptyCallList => (item.remove_empty_call_list(), "tool_calls"),
+            };
+            if let Some(value) = value {
+                changes.push(Change::Stripped {
+                    field,
+                    value,
+                    rule: s.rule,
+                    index: e.index,
+                });
+            }
         }
     }
     changes

@@ -266,12 +266,20 @@ impl<'a> Edits<'a> {
             }
             Placed::Synthetic { call } => {
                 let c = entries.at(call);
-                let id = c.call_id().unwrap_or_default().to_owned();
-                let text = self.opts.text_for(&id);
+                let old = c.call_id().unwrap_or_default();
+                // A call the repair renames is answered under its new id.
+                let id = self
+                    .plan
+                    .rewrites
+                    .iter()
+                    .find(|r| r.entry == call)
+                    .map_or(old, |r| r.new_id.as_str())
+                    .to_owned();
+                let text = self.opts.text_for(old);
                 let item = make(c.family().unwrap_or(Family::Function), &id, text)?;
                 self.changes.push(Change::Inserted {
-                    cancelled: self.opts.cancelled.contains(&id),
-                    still_running: self.opts.running.contains(&id),
+                    cancelled: self.opts.cancelled.contains(old),
+                    still_running: self.opts.running.contains(old),
                     text: text.to_owned(),
                     call_id: id,
                     call_index: c.index(),

@@ -85,6 +85,12 @@ impl Adapter for Anthropic {
         let call_at = v.call_index.unwrap_or(i);
         let field = if v.on_call { "id" } else { "tool_use_id" };
         Some(match v.rule {
+            // The API names the server tool ('web_search' tool use with id … was found without a
+            // corresponding 'web_search_tool_result' block); the skeleton keeps only its id.
+            Rule::MissingOutput if v.label != "tool_use" => format!(
+                "messages.{i}.content.{b}: `{}` with id {id} was found without a corresponding result block.",
+                v.label
+            ),
             Rule::MissingOutput => format!(
                 "messages.{i}: `tool_use` ids were found without `tool_result` blocks immediately after: {id}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
             ),
@@ -105,7 +111,9 @@ impl Adapter for Anthropic {
             Rule::InvalidCallId => format!(
                 "messages.{i}.content.{b}.{field}: String should match pattern '^[a-zA-Z0-9_-]+$'"
             ),
-            Rule::DuplicateCall => format!("messages.{i}.content.{b}: `tool_use` ids must be unique"),
+            Rule::DuplicateCall | Rule::ReusedCallId => {
+                format!("messages.{i}.content.{b}: `tool_use` ids must be unique")
+            }
             // Reported on the message's first call: block 0 is that call, or the text before it.
             Rule::MissingThinkingBlock => format!(
                 "messages.{i}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. When `thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks from previous turns. To avoid this requirement, disable `thinking`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking",
