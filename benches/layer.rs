@@ -40,6 +40,27 @@ fn fmt_and_toolseq(ledger: &Ledger) -> Dispatch {
     )
 }
 
+/// The `fmt()` builder's subscriber, whose filter is global: it cannot host per-layer filters.
+fn fmt_builder() -> Dispatch {
+    Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(std::io::sink)
+            .finish(),
+    )
+}
+
+/// The same with toolseq's layer, which then runs without a filter of its own.
+fn fmt_builder_and_toolseq(ledger: &Ledger) -> Dispatch {
+    Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
+            .with_writer(std::io::sink)
+            .finish()
+            .with(toolseq::layer::layer(ledger)),
+    )
+}
+
 /// fmt beside a layer whose filter says no to everything: what any per-layer filter costs.
 fn fmt_and_filtered_noop() -> Dispatch {
     Dispatch::new(
@@ -182,7 +203,7 @@ fn print_by_turns() {
     println!("By turns (median of 41 rounds, both sides of each round milliseconds apart):");
     // The last pair is toolseq's own share, over what any per-layer filter costs.
     type Build = fn(&Ledger) -> Dispatch;
-    let unrelated_pairs: [(&str, Build, Build); 3] = [
+    let unrelated_pairs: [(&str, Build, Build); 4] = [
         ("fmt+toolseq / fmt", |_| fmt(), fmt_and_toolseq),
         (
             "fmt+filtered_noop / fmt",
@@ -193,6 +214,12 @@ fn print_by_turns() {
             "fmt+toolseq / fmt+filtered_noop",
             |_| fmt_and_filtered_noop(),
             fmt_and_toolseq,
+        ),
+        // The subscriber that cannot host per-layer filters.
+        (
+            "fmt()+toolseq / fmt() (builder, global EnvFilter)",
+            |_| fmt_builder(),
+            fmt_builder_and_toolseq,
         ),
     ];
     for (label, base, case) in unrelated_pairs {

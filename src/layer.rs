@@ -54,13 +54,39 @@ use crate::skeleton::Family;
 /// up in the registry to tell them (tracing-subscriber's own `TODO` in `Filtered` asks for a
 /// way to skip such hooks): two registry lookups for each span entered and exited in the
 /// program, toolseq's or not.
+///
+/// On a subscriber that cannot host per-layer filters (the `fmt()` builder's own subscriber,
+/// with or without `with_env_filter`), it runs without one instead of panicking: it asks for
+/// nothing, leaving every callsite to that subscriber's filter, and reads only the callsites its
+/// convention names. It then sees only what that filter lets through: a TRACE dispatch span
+/// under `RUST_LOG=info` is not among it.
 pub struct ToolseqLayer<S> {
     filtered: Filtered<LedgerLayer, InterestFilter, S>,
+    /// Whether the subscriber hosts the filter; decided when the layer is added.
+    unfiltered: bool,
+}
+
+/// Whether subscriber type `S` cannot host a per-layer filter. tracing-subscriber's `fmt()`
+/// builder makes the one such subscriber of the standard stack, and `register_filter` on it
+/// panics; nothing else tells it apart, so its type's name does.
+fn hosts_no_filters<S>() -> bool {
+    std::any::type_name::<S>().contains("tracing_subscriber::fmt::Subscriber<")
 }
 
 impl<S> fmt::Debug for ToolseqLayer<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.filtered.fmt(f)
+    }
+}
+
+impl<S> ToolseqLayer<S> {
+    /// The layer, when the filter does not stand before it: only for callsites it reads.
+    fn bare(&self, meta: &Metadata<'_>) -> Option<&LedgerLayer> {
+        let layer = self.filtered.inner();
+        self.filtered
+            .filter()
+            .wants(meta)
+            .then_some(layer)
     }
 }
 
@@ -73,56 +99,94 @@ where
     }
 
     fn on_layer(&mut self, subscriber: &mut S) {
-        self.filtered.on_layer(subscriber);
+        self.unfiltered = hosts_no_filters::<S>();
+        if !self.unfiltered {
+            self.filtered.on_layer(subscriber);
+        }
     }
 
     fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.unfiltered {
+            // Never `never`: without a filter of its own, that would hide the callsite from
+            // every layer. The subscriber's filter decides.
+            self.filtered.filter().callsite_enabled_for(meta);
+            return Interest::always();
+        }
         self.filtered.register_callsite(meta)
     }
 
     fn enabled(&self, meta: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
-        self.filtered.enabled(meta, ctx)
+        self.unfiltered || self.filtered.enabled(meta, ctx)
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
-        self.filtered.on_new_span(attrs, id, ctx);
+        if !self.unfiltered {
+            return self.filtered.on_new_span(attrs, id, ctx);
+        }
+        if let Some(layer) = self.bare(attrs.metadata()) {
+            layer.on_new_span(attrs, id, ctx);
+        }
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
+        if self.unfiltered {
+            // It asks for no level: the subscriber's own filter sets the hint.
+            return None;
+        }
         self.filtered.max_level_hint()
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
-        self.filtered.on_record(id, values, ctx);
+        if !self.unfiltered {
+            return self.filtered.on_record(id, values, ctx);
+        }
+        // A span it never read keeps no state, and the layer returns at once.
+        self.filtered.inner().on_record(id, values, ctx);
     }
 
     fn on_follows_from(&self, id: &Id, follows: &Id, ctx: Context<'_, S>) {
-        self.filtered.on_follows_from(id, follows, ctx);
+        if !self.unfiltered {
+            self.filtered.on_follows_from(id, follows, ctx);
+        }
     }
 
     fn event_enabled(&self, event: &Event<'_>, ctx: Context<'_, S>) -> bool {
-        self.filtered.event_enabled(event, ctx)
+        self.unfiltered || self.filtered.event_enabled(event, ctx)
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        self.filtered.on_event(event, ctx);
+        if !self.unfiltered {
+            return self.filtered.on_event(event, ctx);
+        }
+        if let Some(layer) = self.bare(event.metadata()) {
+            layer.on_event(event, ctx);
+        }
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
-        self.filtered.on_close(id, ctx);
+        if !self.unfiltered {
+            return self.filtered.on_close(id, ctx);
+        }
+        self.filtered.inner().on_close(id, ctx);
     }
 
     fn on_id_change(&self, old: &Id, new: &Id, ctx: Context<'_, S>) {
-        self.filtered.on_id_change(old, new, ctx);
+        if !self.unfiltered {
+            self.filtered.on_id_change(old, new, ctx);
+        }
     }
 
     // `Layered` finds a per-layer filter, and the layer and filter inside, through this hidden
     // method. Without it a stack takes this layer for an unfiltered one, and a callsite that
-    // every layer refuses is still asked about at each use (`tests/interest.rs`).
+    // every layer refuses is still asked about at each use (`tests/interest.rs`). Without a
+    // filter, it is the unfiltered layer it is.
     #[doc(hidden)]
     unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
         if id == TypeId::of::<Self>() {
             return Some(ptr::from_ref(self).cast());
+        }
+        if self.unfiltered {
+            return None;
         }
         // SAFETY: the inner layer's answer points into `self.filtered`, which lives as long as
         // `self`; the contract is the one this method is called under.
@@ -153,7 +217,10 @@ where
         lookup,
         registered: Arc::new(Registered::with_slots(REGISTERED_SLOTS)),
     });
-    ToolseqLayer { filtered }
+    ToolseqLayer {
+        filtered,
+        unfiltered: false,
+    }
 }
 
 /// The per-layer filter: interested only in callsites the convention names.
@@ -163,18 +230,30 @@ pub struct InterestFilter {
     registered: Arc<Registered>,
 }
 
-impl<S> Filter<S> for InterestFilter {
-    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+impl InterestFilter {
+    /// Whether the layer reads spans or events of this callsite.
+    fn wants(&self, meta: &Metadata<'_>) -> bool {
         match self.registered.get(meta) {
             Some(interested) => interested,
             None => self.lookup.site(meta).interested,
         }
     }
 
-    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+    /// Works out and keeps what the layer makes of a callsite tracing registers.
+    fn callsite_enabled_for(&self, meta: &'static Metadata<'static>) -> bool {
         let interested = self.lookup.site(meta).interested;
         self.registered.insert(meta, interested);
-        if interested {
+        interested
+    }
+}
+
+impl<S> Filter<S> for InterestFilter {
+    fn enabled(&self, meta: &Metadata<'_>, _: &Context<'_, S>) -> bool {
+        self.wants(meta)
+    }
+
+    fn callsite_enabled(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.callsite_enabled_for(meta) {
             Interest::always()
         } else {
             Interest::never()

@@ -1,0 +1,119 @@
+//! The layer on each subscriber that can host it: a `Registry` (with the `EnvFilter` on the
+//! fmt layer, as the README says) and the `fmt()` builder's subscriber with a global
+//! `EnvFilter`, which cannot host per-layer filters and used to make the layer panic at start.
+//! Real tool-call spans on tokio tasks, a real subscriber each time.
+
+use std::time::Duration;
+
+use toolseq::ledger::{CallState, Ledger};
+use tracing::instrument::WithSubscriber;
+use tracing::Instrument;
+use tracing_subscriber::prelude::*;
+use tracing_subscriber::EnvFilter;
+
+/// Eight calls on tokio tasks, each answered, in conversation `conv`.
+fn drive(dispatch: tracing::Dispatch) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(
+        async move {
+            let turn = toolseq::conversation_span!("conv");
+            async {
+                let tasks: Vec<_> = (0..8)
+                    .map(|n| {
+                        let id = format!("call_{n}");
+                        let span = toolseq::tool_call_span!(id.as_str(), "shell");
+                        tokio::spawn(
+                            async move {
+                                tokio::time::sleep(Duration::from_millis(5 + n)).await;
+                                toolseq::tool_output!(id.as_str());
+                            }
+                            .instrument(span)
+                            .with_current_subscriber(),
+                        )
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.unwrap();
+                }
+            }
+            .instrument(turn)
+            .await;
+        }
+        .with_subscriber(dispatch),
+    );
+}
+
+fn assert_answered(ledger: &Ledger) {
+    let snap = ledger.snapshot("conv").expect("the ledger saw the conversation");
+    assert_eq!(snap.calls.len(), 8, "{:?}", snap.calls.keys());
+    assert!(snap
+        .calls
+        .values()
+        .all(|c| c.state == CallState::Answered));
+}
+
+#[test]
+fn on_a_registry_the_layer_brings_its_own_filter() {
+    let ledger = Ledger::new();
+    let dispatch = tracing::Dispatch::new(
+        tracing_subscriber::registry()
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::sink)
+                    .with_filter(EnvFilter::new("warn")),
+            )
+            .with(toolseq::layer::layer(&ledger)),
+    );
+    drive(dispatch);
+    assert_answered(&ledger);
+}
+
+#[test]
+fn on_the_fmt_builders_subscriber_the_layer_records_without_a_filter_of_its_own() {
+    let ledger = Ledger::new();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("info"))
+        .with_writer(std::io::sink)
+        .finish()
+        .with(toolseq::layer::layer(&ledger));
+    drive(tracing::Dispatch::new(subscriber));
+    assert_answered(&ledger);
+}
+
+#[test]
+fn without_a_filter_of_its_own_it_hides_nothing_from_the_subscriber() {
+    // The fmt subscriber still prints what its filter lets through, toolseq's or not.
+    let printed = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<u8>::new()));
+    let sink = printed.clone();
+    let ledger = Ledger::new();
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new("info"))
+        .with_writer(move || Sink(sink.clone()))
+        .with_ansi(false)
+        .finish()
+        .with(toolseq::layer::layer(&ledger));
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("an event of the program's own");
+        tracing::debug!("below the filter");
+    });
+    let printed = String::from_utf8(printed.lock().clone()).unwrap();
+    assert!(printed.contains("an event of the program's own"), "{printed}");
+    assert!(!printed.contains("below the filter"), "{printed}");
+}
+
+#[derive(Clone)]
+struct Sink(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
