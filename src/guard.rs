@@ -67,6 +67,10 @@ pub struct Guard {
     repair: RepairOptions,
     format: Option<Format>,
     flight_recorder: Option<PathBuf>,
+    /// The ledger's record count when the guard was built.
+    built_at: u64,
+    /// Whether the guard has said that its ledger saw none of a body's calls.
+    blind_noted: std::sync::atomic::AtomicBool,
 }
 
 impl Guard {
@@ -79,6 +83,8 @@ impl Guard {
             repair: RepairOptions::default(),
             format: None,
             flight_recorder: None,
+            built_at: ledger.records_made(),
+            blind_noted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -325,15 +331,16 @@ impl Guard {
             findings: crate::report::server_side_findings(&skel, &analysis),
         };
         let mut opts = self.repair.clone();
-        if let Some(snap) = &snap {
-            self.cross_check(
+        match &snap {
+            Some(snap) => self.cross_check(
                 conversation,
                 snap,
                 &skel,
                 &mut report,
                 &mut opts,
                 waited_from,
-            );
+            ),
+            None => self.blind(conversation, &skel, &mut report),
         }
         if report.violations.is_empty() {
             tracing::debug!(
@@ -360,6 +367,49 @@ impl Guard {
             return Err(Error::Blocked(Box::new(report)));
         }
         Ok(report)
+    }
+
+    /// A body with calls in a conversation the ledger has no record of: the guard waited for
+    /// nothing and cannot tell a lost output from a cancelled call. Said once per guard, with
+    /// the likely causes in order, naming the conversations the ledger did see.
+    fn blind(&self, conversation: &str, skel: &crate::skeleton::Skeleton, report: &mut Report) {
+        let Some(id) = skel
+            .entries
+            .iter()
+            .find(|e| e.kind() == crate::skeleton::Kind::Call)
+            .and_then(|e| e.id())
+        else {
+            return;
+        };
+        if self
+            .blind_noted
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
+            return;
+        }
+        let seen = self.ledger.conversations();
+        if self.ledger.records_made() == self.built_at {
+            tracing::warn!(
+                target: TARGET,
+                conversation = %escape_id(conversation),
+                call_id = %escape_id(id),
+                causes = "1. an EnvFilter (RUST_LOG) on the whole registry instead of on the fmt layer; 2. the subscriber holding toolseq's layer set only on another thread (set_default, with_subscriber) or never installed; 3. calls recorded under another conversation id",
+                "the ledger has seen nothing at all since this guard was built (noted once)"
+            );
+        } else {
+            let held: Vec<String> = seen.iter().take(8).map(|c| escape_id(c)).collect();
+            tracing::warn!(
+                target: TARGET,
+                conversation = %escape_id(conversation),
+                call_id = %escape_id(id),
+                seen = %held.join(", "),
+                causes = "1. calls recorded under another conversation id (a call span created inside tokio::spawn with no conversation span around it lands in `default`); 2. an EnvFilter on the whole registry hiding the call spans",
+                "the ledger holds no record of this conversation, only of others (noted once)"
+            );
+        }
+        report.findings.push(Finding::UnseenCall {
+            call_id: id.to_owned(),
+        });
     }
 
     /// Explains missing outputs with what the ledger saw, and decides which synthetic outputs

@@ -83,10 +83,7 @@ impl<S> ToolseqLayer<S> {
     /// The layer, when the filter does not stand before it: only for callsites it reads.
     fn bare(&self, meta: &Metadata<'_>) -> Option<&LedgerLayer> {
         let layer = self.filtered.inner();
-        self.filtered
-            .filter()
-            .wants(meta)
-            .then_some(layer)
+        self.filtered.filter().wants(meta).then_some(layer)
     }
 }
 

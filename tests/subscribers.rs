@@ -48,12 +48,11 @@ fn drive(dispatch: tracing::Dispatch) {
 }
 
 fn assert_answered(ledger: &Ledger) {
-    let snap = ledger.snapshot("conv").expect("the ledger saw the conversation");
+    let snap = ledger
+        .snapshot("conv")
+        .expect("the ledger saw the conversation");
     assert_eq!(snap.calls.len(), 8, "{:?}", snap.calls.keys());
-    assert!(snap
-        .calls
-        .values()
-        .all(|c| c.state == CallState::Answered));
+    assert!(snap.calls.values().all(|c| c.state == CallState::Answered));
 }
 
 #[test]
@@ -101,7 +100,10 @@ fn without_a_filter_of_its_own_it_hides_nothing_from_the_subscriber() {
         tracing::debug!("below the filter");
     });
     let printed = String::from_utf8(printed.lock().clone()).unwrap();
-    assert!(printed.contains("an event of the program's own"), "{printed}");
+    assert!(
+        printed.contains("an event of the program's own"),
+        "{printed}"
+    );
     assert!(!printed.contains("below the filter"), "{printed}");
 }
 
@@ -116,4 +118,97 @@ impl std::io::Write for Sink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+/// Runs `f` under a registry with `global` as a filter on the whole registry (the mistake the
+/// README warns about) or on the fmt layer, toolseq's layer beside; returns what was printed.
+fn printed_under(global: bool, ledger: &Ledger, f: impl FnOnce()) -> String {
+    let printed = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<u8>::new()));
+    if global {
+        let s = tracing_subscriber::registry()
+            .with(EnvFilter::new("warn"))
+            .with(printing(&printed))
+            .with(toolseq::layer::layer(ledger));
+        tracing::subscriber::with_default(s, f);
+    } else {
+        let s = tracing_subscriber::registry()
+            .with(printing(&printed).with_filter(EnvFilter::new("warn")))
+            .with(toolseq::layer::layer(ledger));
+        tracing::subscriber::with_default(s, f);
+    }
+    let text = String::from_utf8(printed.lock().clone()).unwrap();
+    text
+}
+
+/// A fmt layer printing into `printed`, without colours.
+fn printing<S>(
+    printed: &std::sync::Arc<parking_lot::Mutex<Vec<u8>>>,
+) -> impl tracing_subscriber::Layer<S>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    let sink = printed.clone();
+    tracing_subscriber::fmt::layer()
+        .with_writer(move || Sink(sink.clone()))
+        .with_ansi(false)
+}
+
+fn body_with_call() -> serde_json::Value {
+    serde_json::json!({"model": "gpt-5", "input": [
+        {"type": "function_call", "call_id": "call_1", "name": "shell", "arguments": "{}"},
+        {"type": "function_call_output", "call_id": "call_1", "output": "ok"}]})
+}
+
+#[test]
+fn a_guard_whose_ledger_saw_nothing_says_so_once_with_the_filter_first() {
+    let ledger = Ledger::new();
+    let guard = toolseq::Guard::new(&ledger).settle_timeout(Duration::from_millis(1));
+    let printed = printed_under(true, &ledger, || {
+        // Hidden from the layer by the global filter.
+        let span = toolseq::tool_call_span!("call_1", "shell");
+        span.in_scope(|| toolseq::tool_output!("call_1"));
+        for _ in 0..2 {
+            let (_, report) = guard.prepare_with("conv", body_with_call).unwrap();
+            let _ = report;
+        }
+    });
+    assert_eq!(
+        printed.matches("has seen nothing at all").count(),
+        1,
+        "{printed}"
+    );
+    assert!(
+        printed.contains("1. an EnvFilter (RUST_LOG) on the whole registry"),
+        "{printed}"
+    );
+    // Its clean twin: the filter on the fmt layer, the ledger sees the call, nothing is said.
+    let ledger = Ledger::new();
+    let guard = toolseq::Guard::new(&ledger).settle_timeout(Duration::from_millis(1));
+    let printed = printed_under(false, &ledger, || {
+        let _c = toolseq::conversation_span!("conv").entered();
+        let span = toolseq::tool_call_span!("call_1", "shell");
+        span.in_scope(|| toolseq::tool_output!("call_1"));
+        let (_, report) = guard.prepare_with("conv", body_with_call).unwrap();
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+    });
+    assert!(!printed.contains("toolseq"), "{printed}");
+}
+
+#[test]
+fn calls_recorded_under_another_conversation_are_named() {
+    let ledger = Ledger::new();
+    let guard = toolseq::Guard::new(&ledger).settle_timeout(Duration::from_millis(1));
+    let printed = printed_under(false, &ledger, || {
+        // A call span made with no conversation span around it lands in `default`.
+        let span = toolseq::tool_call_span!("call_1", "shell");
+        span.in_scope(|| toolseq::tool_output!("call_1"));
+        let (_, report) = guard.prepare_with("conv-1", body_with_call).unwrap();
+        assert!(matches!(&report.findings[..],
+            [toolseq::Finding::UnseenCall { call_id }] if call_id == "call_1"));
+    });
+    assert!(printed.contains("seen=default"), "{printed}");
+    assert!(
+        printed.contains("calls recorded under another conversation id"),
+        "{printed}"
+    );
 }

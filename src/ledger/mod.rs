@@ -776,6 +776,12 @@ impl Ledger {
         }
     }
 
+    /// How many records the ledger has made since it was created, evicted ones included: a
+    /// guard tells from it whether the ledger has seen anything at all since the guard was built.
+    pub(crate) fn records_made(&self) -> u64 {
+        self.inner.state.lock().seq
+    }
+
     /// Marks the conversation as warned about unseen calls; true only the first time. Kept here
     /// rather than in the guard so that it goes when the conversation is evicted.
     pub(crate) fn note_unseen(&self, conversation: &str) -> bool {
