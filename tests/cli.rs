@@ -206,7 +206,7 @@ fn fix_reads_stdin_writes_stdout_and_never_overwrites_its_input() {
     std::fs::copy(data("items.jsonl"), &copy).unwrap();
     let (code, _, err) = run(&["fix", copy.to_str().unwrap(), "-o", copy.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("refusing to overwrite"), "{err}");
+    assert!(err.contains("is the input itself"), "{err}");
     assert_eq!(
         std::fs::read(&copy).unwrap(),
         std::fs::read(data("items.jsonl")).unwrap()
@@ -827,4 +827,44 @@ fn of_two_broken_lines_in_different_chunks_the_first_is_named() {
             "{err}"
         );
     }
+}
+
+/// `fix` never destroys its input through its output path: not through a link to the input
+/// planted at the old predictable temporary name, not through a hard link or a second path to
+/// the input, and it leaves no temporary file behind.
+#[cfg(unix)]
+#[test]
+fn fix_never_writes_through_a_planted_link_or_to_its_input_by_another_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("log.jsonl");
+    std::fs::copy(data("items.jsonl"), &input).unwrap();
+    let original = std::fs::read(&input).unwrap();
+    let out = dir.path().join("fixed.jsonl");
+    // Someone who can write the folder plants the name `fix` used to write to.
+    std::os::unix::fs::symlink(&input, dir.path().join("fixed.jsonl.toolseq-tmp")).unwrap();
+    let (code, _, err) = run(&["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(std::fs::read(&input).unwrap(), original);
+    assert!(std::fs::read(&out).unwrap() != original);
+    // A hard link and a path through `..` are the input by identity.
+    let hard = dir.path().join("hard.jsonl");
+    std::fs::hard_link(&input, &hard).unwrap();
+    let dotted = dir.path().join("sub");
+    std::fs::create_dir(&dotted).unwrap();
+    let dotted = dotted.join("../log.jsonl");
+    let linked = dir.path().join("linked.jsonl");
+    std::os::unix::fs::symlink(&input, &linked).unwrap();
+    for same in [&hard, &dotted, &linked] {
+        let (code, _, err) = run(&["fix", input.to_str().unwrap(), "-o", same.to_str().unwrap()]);
+        assert_eq!(code, 2, "{}: {err}", same.display());
+        assert!(err.contains("is the input itself"), "{err}");
+        assert_eq!(std::fs::read(&input).unwrap(), original);
+    }
+    // Nothing of toolseq's is left in the folder.
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".toolseq-"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }

@@ -202,14 +202,14 @@ fn fix(
 ) -> Result<u8, ReadError> {
     let src = Source::open(file)?;
     if let Some(out) = output {
-        let same = std::fs::canonicalize(out)
-            .ok()
-            .zip(std::fs::canonicalize(file).ok());
-        if same.is_some_and(|(a, b)| a == b) {
+        if same_file(Path::new(file), out) {
             return Err(src.error(
                 None,
                 None,
-                "refusing to overwrite the input; write to another file with -o".into(),
+                format!(
+                    "the output {} is the input itself (or a link to it); write to another file with -o",
+                    escape_path(out)
+                ),
             ));
         }
     }
@@ -258,17 +258,47 @@ fn fix(
     Ok(u8::from(left))
 }
 
-/// Writes to a temporary file beside `path`, renamed over it only when all went well; gzipped
-/// when `path` ends in `.gz`.
+/// Whether `a` and `b` name one file: by device and inode, so neither a second path nor a link
+/// to the input gets past it. A name that does not exist yet is no file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(a), std::fs::metadata(b)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let canon = |p: &Path| std::fs::canonicalize(p).ok();
+        canon(a).is_some_and(|x| canon(b) == Some(x))
+    }
+}
+
+/// A path for a message: its control characters escaped.
+fn escape_path(p: &Path) -> String {
+    escape_id(&p.to_string_lossy())
+}
+
+/// Writes to a new temporary file in `path`'s folder, renamed over `path` only when all went
+/// well and the data is on disk; gzipped when `path` ends in `.gz`. The temporary file is made
+/// by `tempfile`: created exclusively under an unpredictable name, so no file or link put there
+/// in advance is followed or truncated, and removed on every error path.
 fn write_atomically<T>(
     path: &Path,
     f: impl FnOnce(&mut dyn Write) -> Result<T, ReadError>,
 ) -> Result<T, Result<ReadError, io::Error>> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".toolseq-tmp");
-    let tmp = PathBuf::from(tmp);
-    let file = std::fs::File::create(&tmp).map_err(Err)?;
-    let mut w = BufWriter::new(file);
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let tmp = tempfile::Builder::new()
+        .prefix(".toolseq-")
+        .suffix(".tmp")
+        .tempfile_in(folder)
+        .map_err(Err)?;
+    let mut w = BufWriter::new(tmp);
     let result = if path.extension().is_some_and(|e| e == "gz") {
         let mut gz = flate2::write::GzEncoder::new(&mut w, flate2::Compression::default());
         f(&mut gz)
@@ -277,17 +307,11 @@ fn write_atomically<T>(
     } else {
         f(&mut w).map_err(Ok)
     };
-    let result = result.and_then(|v| w.flush().map(|_| v).map_err(Err));
-    match result {
-        Ok(v) => {
-            std::fs::rename(&tmp, path).map_err(Err)?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
-    }
+    let v = result.and_then(|v| w.flush().map(|_| v).map_err(Err))?;
+    let tmp = w.into_inner().map_err(|e| Err(e.into_error()))?;
+    tmp.as_file().sync_all().map_err(Err)?;
+    tmp.persist(path).map_err(|e| Err(e.error))?;
+    Ok(v)
 }
 
 /// Outputs whose call may be stored server-side: `(item index, call id)`.
