@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::skeleton::{Adjacency, EntryRef, Family, Kind, Skeleton};
+use crate::skeleton::{Adjacency, EntryRef, Family, Kind, Role, Skeleton};
 
 /// The name of a broken pairing rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -645,6 +645,9 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
         Adjacency::FollowingRun | Adjacency::NextMessageHead => {
             let same_message_only = skel.adjacency == Adjacency::NextMessageHead;
             let mut group: Option<usize> = None;
+            // The last message of the group's turn (Anthropic merges consecutive assistant
+            // messages into one).
+            let mut group_end = 0;
             // (group message, last output's message)
             let mut run: Option<(usize, usize)> = None;
             // Indexed by source item: a message's anchor is its last call or output entry.
@@ -658,6 +661,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
                 match e.kind() {
                     Kind::Call => {
                         group = Some(e.index());
+                        group_end = e.index();
                         run = None;
                         group_anchor[e.index()] = Some(at(i));
                     }
@@ -675,6 +679,13 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
                         if let Some(m) = z {
                             group_anchor[m] = Some(at(i));
                         }
+                    }
+                    // Anthropic combines consecutive messages of one role into one turn: an
+                    // assistant message right after the call's message is that same turn.
+                    Kind::Message(Role::Assistant)
+                        if same_message_only && group.is_some() && e.index() == group_end + 1 =>
+                    {
+                        group_end = e.index();
                     }
                     _ => {
                         if group == Some(e.index()) {

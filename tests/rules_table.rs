@@ -349,14 +349,24 @@ fn anthropic_repair_puts_results_first_in_the_next_user_message() {
         "no second user message"
     );
 
-    // No following user message: one is created. A result sent two messages late moves up and
-    // the message that only carried it goes.
-    let mut body = json!({"messages": [tool_use(&["a"]), {"role": "assistant", "content": "hm"}, results(&["a"], None)]});
-    repair(&mut body, None, &RepairOptions::default()).unwrap();
-    assert_eq!(
-        body["messages"],
-        json!([tool_use(&["a"]), results(&["a"], None), {"role": "assistant", "content": "hm"}])
+    // Anthropic combines consecutive messages of one role into one turn: a result after the
+    // call's message and an assistant text message is in the very next turn, and accepted.
+    let merged = json!({"messages": [tool_use(&["a"]), {"role": "assistant", "content": "hm"}, results(&["a"], None)]});
+    let mut body = merged.clone();
+    let report = repair(&mut body, None, &RepairOptions::default()).unwrap();
+    assert!(
+        report.violations.is_empty() && report.changes.is_empty(),
+        "{report}"
     );
+    assert_eq!(body, merged);
+    // A user message between them is a turn of its own: the result sent late moves up, first
+    // in the next user message.
+    let mut body = json!({"messages": [tool_use(&["a"]), {"role": "user", "content": "hm"},
+                                       {"role": "assistant", "content": "ok"}, results(&["a"], None)]});
+    let report = repair(&mut body, None, &RepairOptions::default()).unwrap();
+    assert_eq!(report.violations[0].rule, toolseq::Rule::InterleavedMessage);
+    assert_eq!(body["messages"][1]["content"][0]["tool_use_id"], "a");
+    assert!(check(&body, None).unwrap().is_clean());
 }
 
 #[test]
