@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use crate::change::Change;
-pub use crate::escape::escape_id;
+pub use crate::escape::{escape_id, escape_text};
 use crate::format::{Detection, Format};
 use crate::rules::{Rule, Violation};
 

@@ -868,3 +868,30 @@ fn fix_never_writes_through_a_planted_link_or_to_its_input_by_another_name() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// A file name found while walking a folder reaches the terminal escaped (it could set the
+/// title or clear the screen, or reorder the line with a bidi override); `--json` keeps it exact.
+#[cfg(unix)]
+#[test]
+fn file_names_from_a_folder_are_escaped_on_the_terminal_and_exact_in_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "evil\u{1b}]0;owned\u{7}\u{202e}lnosj.jsonl";
+    std::fs::write(
+        dir.path().join(name),
+        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"}\n",
+    )
+    .unwrap();
+    let (code, out, _) = run(&["check", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        !out.contains('\u{1b}') && !out.contains('\u{202e}'),
+        "{out:?}"
+    );
+    assert!(
+        out.contains("evil\\u{1b}]0;owned\\u{7}\\u{202e}lnosj.jsonl"),
+        "{out}"
+    );
+    let (_, out, _) = run(&["check", "--json", dir.path().to_str().unwrap()]);
+    let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
+    assert!(v["file"].as_str().unwrap().ends_with(name));
+}

@@ -6,6 +6,7 @@ use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use toolseq::report::escape_text;
 
 use serde_json::json;
 
@@ -73,7 +74,8 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
                 } else if counts.total() > 0 {
                     writeln!(
                         out,
-                        "{name}: {} {counts}",
+                        "{}: {} {counts}",
+                        escape_text(&name),
                         style.bad(&format!("{} violation(s):", counts.total())),
                     )
                     .map_err(write_err)?;
@@ -123,7 +125,14 @@ fn report_unreadable(
     if opts.json {
         writeln!(out, "{}", json!({"file": name, "error": why}))
     } else {
-        writeln!(out, "{name}: {} {why}", style.warn("cannot read:"))
+        // A name found in a folder may hold terminal controls; `--json` keeps it exact.
+        writeln!(
+            out,
+            "{}: {} {}",
+            escape_text(name),
+            style.warn("cannot read:"),
+            escape_text(why)
+        )
     }
 }
 
