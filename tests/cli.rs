@@ -895,3 +895,48 @@ fn file_names_from_a_folder_are_escaped_on_the_terminal_and_exact_in_json() {
     let v: Value = serde_json::from_str(out.lines().next().unwrap()).unwrap();
     assert!(v["file"].as_str().unwrap().ends_with(name));
 }
+
+/// A FIFO or a process substitution is read once: detection and parsing read the same bytes,
+/// and nothing waits for a second writer.
+#[cfg(unix)]
+#[test]
+fn a_fifo_and_a_process_substitution_are_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("log.fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let line =
+        "{\"type\":\"function_call\",\"call_id\":\"c1\",\"name\":\"f\",\"arguments\":\"{}\"}\n";
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::write(fifo, line).unwrap())
+    };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_toolseq"))
+        .args(["check", fifo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    writer.join().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("missing_output"), "{text}");
+    // `toolseq check <(cat log.jsonl)`, as a shell runs it.
+    let file = dir.path().join("log.jsonl");
+    std::fs::write(&file, line).unwrap();
+    let bin = env!("CARGO_BIN_EXE_toolseq");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!("'{bin}' check <(cat '{}')", file.display()))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("missing_output"), "{text}");
+}

@@ -43,10 +43,12 @@ impl fmt::Display for ReadError {
     }
 }
 
-/// Where the bytes come from. Stdin is read once into memory so that it can be read again.
+/// Where the bytes come from. Stdin, a FIFO, a pipe or a process substitution (`<(cmd)`) can be
+/// read only once, and detection reads the input before parsing does: such an input is read
+/// once into memory, and both read that copy. A regular file is opened again for each pass.
 pub struct Source {
     path: Option<PathBuf>,
-    stdin: Option<Vec<u8>>,
+    buffered: Option<Vec<u8>>,
     pub name: String,
     pub len: u64,
 }
@@ -64,7 +66,7 @@ impl Source {
             return Ok(Source {
                 path: None,
                 len: buf.len() as u64,
-                stdin: Some(buf),
+                buffered: Some(buf),
                 name: "<stdin>".into(),
             });
         }
@@ -83,9 +85,26 @@ impl Source {
                 message: "is a directory".into(),
             });
         }
+        if !meta.is_file() {
+            let mut buf = Vec::new();
+            File::open(&path)
+                .and_then(|mut f| f.read_to_end(&mut buf))
+                .map_err(|e| ReadError {
+                    file: arg.into(),
+                    line: None,
+                    column: None,
+                    message: e.to_string(),
+                })?;
+            return Ok(Source {
+                path: None,
+                len: buf.len() as u64,
+                buffered: Some(buf),
+                name: arg.into(),
+            });
+        }
         Ok(Source {
             path: Some(path),
-            stdin: None,
+            buffered: None,
             name: arg.into(),
             len: meta.len(),
         })
@@ -94,7 +113,7 @@ impl Source {
     /// The input's text: gunzipped when it is gzip-compressed, without a UTF-8 byte-order mark.
     pub fn reader(&self) -> Result<Box<dyn BufRead + Send + '_>, ReadError> {
         let io_err = |e: io::Error| self.error(None, None, e.to_string());
-        let mut raw: Box<dyn BufRead + Send + '_> = match (&self.stdin, &self.path) {
+        let mut raw: Box<dyn BufRead + Send + '_> = match (&self.buffered, &self.path) {
             (Some(buf), _) => Box::new(Cursor::new(buf.as_slice())),
             (None, Some(p)) => Box::new(BufReader::with_capacity(
                 1 << 16,
