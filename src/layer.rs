@@ -64,6 +64,9 @@ pub struct ToolseqLayer<S> {
     filtered: Filtered<LedgerLayer, InterestFilter, S>,
     /// Whether the subscriber hosts the filter; decided when the layer is added.
     unfiltered: bool,
+    /// Whether a layer below already feeds the same ledger: this one then records nothing, or
+    /// every event would be recorded once per copy of the layer.
+    inert: bool,
 }
 
 /// Whether subscriber type `S` cannot host a per-layer filter. tracing-subscriber's `fmt()`
@@ -97,6 +100,21 @@ where
 
     fn on_layer(&mut self, subscriber: &mut S) {
         self.unfiltered = hosts_no_filters::<S>();
+        // The nearest toolseq layer below knows the ones below it: together, every ledger this
+        // subscriber already feeds.
+        let nearest: &dyn Subscriber = subscriber;
+        let below: Vec<Ledger> = nearest
+            .downcast_ref::<LedgerLayer>()
+            .map(|l| {
+                std::iter::once(&l.ledger)
+                    .chain(&l.below)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let own = &self.filtered.inner().ledger;
+        self.inert = below.iter().any(|l| l.same_as(own));
+        self.filtered.inner_mut().below = below;
         if !self.unfiltered {
             self.filtered.on_layer(subscriber);
         }
@@ -117,6 +135,9 @@ where
     }
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        if self.inert {
+            return;
+        }
         if !self.unfiltered {
             return self.filtered.on_new_span(attrs, id, ctx);
         }
@@ -134,6 +155,9 @@ where
     }
 
     fn on_record(&self, id: &Id, values: &Record<'_>, ctx: Context<'_, S>) {
+        if self.inert {
+            return;
+        }
         if !self.unfiltered {
             return self.filtered.on_record(id, values, ctx);
         }
@@ -152,6 +176,9 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if self.inert {
+            return;
+        }
         if !self.unfiltered {
             return self.filtered.on_event(event, ctx);
         }
@@ -161,6 +188,9 @@ where
     }
 
     fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        if self.inert {
+            return;
+        }
         if !self.unfiltered {
             return self.filtered.on_close(id, ctx);
         }
@@ -209,6 +239,7 @@ where
         ledger: ledger.clone(),
         lookup: lookup.clone(),
         key: NEXT_LAYER_KEY.fetch_add(1, Ordering::Relaxed),
+        below: Vec::new(),
     }
     .with_filter(InterestFilter {
         lookup,
@@ -217,6 +248,7 @@ where
     ToolseqLayer {
         filtered,
         unfiltered: false,
+        inert: false,
     }
 }
 
@@ -544,6 +576,8 @@ pub struct LedgerLayer {
     /// Names this layer's state among the states other toolseq layers keep in one span. A
     /// clone keeps the key, and with it finds the state of the layer it was cloned from.
     key: u64,
+    /// The ledgers of the toolseq layers below this one in its subscriber, nearest first.
+    below: Vec<Ledger>,
 }
 
 static NEXT_LAYER_KEY: AtomicU64 = AtomicU64::new(0);

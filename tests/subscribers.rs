@@ -212,3 +212,28 @@ fn calls_recorded_under_another_conversation_are_named() {
         "{printed}"
     );
 }
+
+#[test]
+fn a_layer_added_twice_records_each_event_once_and_a_second_ledger_gets_its_own() {
+    let (ledger, other) = (Ledger::new(), Ledger::new());
+    let subscriber = tracing_subscriber::registry()
+        .with(toolseq::layer::layer(&ledger))
+        .with(toolseq::layer::layer(&other))
+        .with(toolseq::layer::layer(&ledger));
+    tracing::subscriber::with_default(subscriber, || {
+        let _c = toolseq::conversation_span!("conv").entered();
+        toolseq::user_message!();
+        let span = toolseq::tool_call_span!("call_1", "shell");
+        span.in_scope(|| toolseq::tool_output!("call_1"));
+    });
+    for l in [&ledger, &other] {
+        let kinds: Vec<&str> = l
+            .snapshot("conv")
+            .unwrap()
+            .records
+            .iter()
+            .map(|r| r.kind.name())
+            .collect();
+        assert_eq!(kinds, ["user_message", "call_started", "output"]);
+    }
+}

@@ -776,6 +776,11 @@ impl Ledger {
         }
     }
 
+    /// Whether `other` is this ledger (a clone of it), not merely an equal one.
+    pub(crate) fn same_as(&self, other: &Ledger) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// How many records the ledger has made since it was created, evicted ones included: a
     /// guard tells from it whether the ledger has seen anything at all since the guard was built.
     pub(crate) fn records_made(&self) -> u64 {
