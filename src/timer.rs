@@ -3,13 +3,26 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::OnceLock;
+use std::sync::{OnceLock, Weak};
 use std::task::Waker;
 use std::time::Instant;
 
 use parking_lot::{Condvar, Mutex};
 
-struct Due(Instant, Waker);
+/// A waiter's waker, which the waiter owns: the timer and the ledger hold it weakly, so a
+/// waiter dropped before its deadline (a timed-out future) frees its waker, and the task behind
+/// it, at once.
+pub(crate) type WakerSlot = parking_lot::Mutex<Option<Waker>>;
+
+/// Wakes the waiter behind `slot`, if it is still there.
+pub(crate) fn wake_slot(slot: &Weak<WakerSlot>) {
+    let waker = slot.upgrade().and_then(|s| s.lock().clone());
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+struct Due(Instant, Weak<WakerSlot>);
 
 impl PartialEq for Due {
     fn eq(&self, other: &Self) -> bool {
@@ -61,7 +74,7 @@ fn run(t: &'static Timer) {
         if !due.is_empty() {
             // Wake outside the lock: a waker may run code that arms another timer.
             drop(heap);
-            due.into_iter().for_each(Waker::wake);
+            due.iter().for_each(wake_slot);
             heap = t.heap.lock();
             continue;
         }
@@ -74,13 +87,13 @@ fn run(t: &'static Timer) {
     }
 }
 
-/// Wakes `waker` at `at` (at once if the timer thread cannot be started).
-pub(crate) fn wake_at(at: Instant, waker: Waker) {
+/// Wakes the waiter behind `slot` at `at` (at once if the timer thread cannot be started).
+pub(crate) fn wake_at(at: Instant, slot: Weak<WakerSlot>) {
     match timer() {
         Some(t) => {
-            t.heap.lock().push(Reverse(Due(at, waker)));
+            t.heap.lock().push(Reverse(Due(at, slot)));
             t.changed.notify_one();
         }
-        None => waker.wake(),
+        None => wake_slot(&slot),
     }
 }

@@ -7,7 +7,6 @@
 use std::collections::VecDeque;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::task::Waker;
 use std::time::Duration;
 
 use hashbrown::HashTable;
@@ -84,7 +83,11 @@ pub(super) struct Conversation {
     running: usize,
     pub last_used: u64,
     pub evicted_records: u64,
-    pub wakers: Vec<Waker>,
+    /// The async waiters of this conversation, held weakly (see [`crate::timer::WakerSlot`]).
+    pub wakers: Vec<std::sync::Weak<crate::timer::WakerSlot>>,
+    /// How many times `wakers` was woken and emptied: a waiter registered in an earlier round
+    /// registers again.
+    pub wake_round: u64,
     /// Whether the guard has warned about calls this ledger never saw.
     pub unseen_noted: bool,
 }

@@ -24,7 +24,8 @@ use std::future::Future;
 use std::io::{self, Write};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
+use std::sync::Weak;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -772,6 +773,8 @@ impl Ledger {
             ledger: self.clone(),
             conversation: self.key(conversation).to_owned(),
             deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            slot: Arc::new(parking_lot::Mutex::new(None)),
+            round: None,
             timer_armed: false,
         }
     }
@@ -871,13 +874,14 @@ impl Ledger {
             woke = before > 0 && conv.running() == 0;
             if woke {
                 wakers.append(&mut conv.wakers);
+                conv.wake_round += 1;
             }
         }
         if woke || !wakers.is_empty() {
             self.inner.settled.notify_all();
         }
-        for w in wakers {
-            w.wake();
+        for w in &wakers {
+            timer::wake_slot(w);
         }
     }
 }
@@ -972,7 +976,7 @@ fn known_or_cancelled(conv: &mut Conversation, rec: &mut Recorder, call_id: &str
 }
 
 /// Drops the least recently used conversation, preferring one with nothing running.
-fn evict_conversation(st: &mut State, wakers: &mut Vec<Waker>) {
+fn evict_conversation(st: &mut State, wakers: &mut Vec<Weak<timer::WakerSlot>>) {
     let victim = st
         .conversations
         .iter()
@@ -987,12 +991,18 @@ fn evict_conversation(st: &mut State, wakers: &mut Vec<Waker>) {
     }
 }
 
-/// Future returned by [`Ledger::settled`].
+/// Future returned by [`Ledger::settled`]. Dropped before it resolves (a timed-out wait), it
+/// lets go of its waker at once: the ledger and the timer hold it only weakly.
 #[derive(Debug)]
 pub struct Settled {
     ledger: Ledger,
     conversation: String,
     deadline: Option<Instant>,
+    /// This waiter's waker, updated at each poll.
+    slot: Arc<timer::WakerSlot>,
+    /// The conversation's wake round `slot` was registered in, if any.
+    round: Option<u64>,
+    /// Whether the timer knows `slot`.
     timer_armed: bool,
 }
 
@@ -1001,11 +1011,24 @@ impl Future for Settled {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         {
-            let mut st = self.ledger.inner.state.lock();
-            match st.conversations.get_mut(&self.conversation) {
+            let mut slot = self.slot.lock();
+            if !slot.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+                *slot = Some(cx.waker().clone());
+            }
+        }
+        {
+            let this = &mut *self;
+            let mut st = this.ledger.inner.state.lock();
+            match st.conversations.get_mut(&this.conversation) {
                 Some(c) if c.running() > 0 => {
-                    if !c.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-                        c.wakers.push(cx.waker().clone());
+                    if this.round != Some(c.wake_round) {
+                        this.round = Some(c.wake_round);
+                        // Waiters dropped meanwhile leave dead entries: cleared as the list
+                        // doubles, so it stays within twice the live waiters.
+                        if c.wakers.len() >= 64 && c.wakers.len().is_power_of_two() {
+                            c.wakers.retain(|w| w.strong_count() > 0);
+                        }
+                        c.wakers.push(Arc::downgrade(&this.slot));
                     }
                 }
                 _ => return Poll::Ready(true),
@@ -1017,7 +1040,7 @@ impl Future for Settled {
             }
             if !self.timer_armed {
                 self.timer_armed = true;
-                timer::wake_at(d, cx.waker().clone());
+                timer::wake_at(d, Arc::downgrade(&self.slot));
             }
         }
         Poll::Pending
