@@ -241,3 +241,49 @@ fn a_server_tool_left_unanswered_before_user_text_is_refused_and_never_answered_
     );
     assert!(!fixed.to_string().contains("\"tool_use_id\":\"srvtoolu_1\""));
 }
+
+#[test]
+fn a_repair_never_leaves_the_model_s_message_last_where_the_user_s_was() {
+    // The last user message held only a result whose call is gone: removing it alone would
+    // leave "sure" last, which the API reads as a prefill to continue.
+    let mut body = anthropic(vec![
+        user(json!([text("go")])),
+        assistant(json!([text("sure")])),
+        user(json!([result("toolu_gone", "ok")])),
+    ]);
+    let report = repair(
+        &mut body,
+        Some(Format::Anthropic),
+        &RepairOptions::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        &report.changes[..],
+        [Change::Removed {
+            rule: Rule::OrphanOutput,
+            ..
+        }]
+    ));
+    let last = body["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["role"], "user", "{body:#}");
+    assert!(check(&body, Some(Format::Anthropic)).unwrap().is_clean());
+    // Its twin: a body that ends on the model's message on purpose (a prefill) keeps ending so.
+    let mut prefill = anthropic(vec![
+        user(json!([text("go"), result("toolu_gone", "ok")])),
+        assistant(json!([text("{\"answer\": ")])),
+    ]);
+    repair(
+        &mut prefill,
+        Some(Format::Anthropic),
+        &RepairOptions::default(),
+    )
+    .unwrap();
+    let last = prefill["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(last["role"], "assistant");
+    assert_eq!(prefill["messages"].as_array().unwrap().len(), 2);
+}

@@ -124,6 +124,10 @@ pub(super) fn rebuild(
             Target::NewAfter(_) => false,
         };
     }
+    let ended_on_user = slots
+        .last()
+        .and_then(Option::as_ref)
+        .is_some_and(|m| m.get("role").and_then(Value::as_str) == Some(shape.user));
     let mut out = Vec::with_capacity(slots.len() + 1);
     for (i, slot) in slots.into_iter().enumerate() {
         let mut slot = slot;
@@ -143,6 +147,16 @@ pub(super) fn rebuild(
             });
             out.push(json!({"role": shape.user, shape.field: apart}));
         }
+    }
+    // A body that ended on the user's turn keeps ending on one: removing the only blocks of
+    // its last message would leave the model's message last, which Anthropic reads as a prefill
+    // to continue (and Claude 4.6 and later refuse). The turn stays, saying what went.
+    let ends_on_user = out
+        .last()
+        .is_some_and(|m| m.get("role").and_then(Value::as_str) == Some(shape.user));
+    if let (true, false, Some(text_block)) = (ended_on_user, ends_on_user, shape.text_block) {
+        let note = "(tool results removed here: the calls they answered are not in this history)";
+        out.push(json!({"role": shape.user, shape.field: [text_block(note.to_owned())]}));
     }
     *messages = out;
     edits.changes
