@@ -387,7 +387,6 @@ impl Guard {
         {
             return;
         }
-        let seen = self.ledger.conversations();
         if self.ledger.records_made() == self.built_at {
             tracing::warn!(
                 target: TARGET,
@@ -397,6 +396,7 @@ impl Guard {
                 "the ledger has seen nothing at all since this guard was built (noted once)"
             );
         } else {
+            let seen = self.ledger.conversations();
             let held: Vec<String> = seen.iter().take(8).map(|c| escape_id(c)).collect();
             tracing::warn!(
                 target: TARGET,

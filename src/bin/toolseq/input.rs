@@ -55,58 +55,42 @@ pub struct Source {
 
 impl Source {
     pub fn open(arg: &str) -> Result<Source, ReadError> {
-        if arg == "-" {
-            let mut buf = Vec::new();
-            io::stdin().read_to_end(&mut buf).map_err(|e| ReadError {
-                file: "<stdin>".into(),
-                line: None,
-                column: None,
-                message: e.to_string(),
-            })?;
-            return Ok(Source {
-                path: None,
-                len: buf.len() as u64,
-                buffered: Some(buf),
-                name: "<stdin>".into(),
-            });
-        }
-        let path = PathBuf::from(arg);
-        let meta = std::fs::metadata(&path).map_err(|e| ReadError {
-            file: arg.into(),
+        let failed = |message: String| ReadError {
+            file: if arg == "-" { "<stdin>" } else { arg }.into(),
             line: None,
             column: None,
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        if arg == "-" {
+            return Source::read_once("<stdin>", io::stdin()).map_err(|e| failed(e.to_string()));
+        }
+        let path = PathBuf::from(arg);
+        let meta = std::fs::metadata(&path).map_err(|e| failed(e.to_string()))?;
         if meta.is_dir() {
-            return Err(ReadError {
-                file: arg.into(),
-                line: None,
-                column: None,
-                message: "is a directory".into(),
-            });
+            return Err(failed("is a directory".into()));
         }
         if !meta.is_file() {
-            let mut buf = Vec::new();
-            File::open(&path)
-                .and_then(|mut f| f.read_to_end(&mut buf))
-                .map_err(|e| ReadError {
-                    file: arg.into(),
-                    line: None,
-                    column: None,
-                    message: e.to_string(),
-                })?;
-            return Ok(Source {
-                path: None,
-                len: buf.len() as u64,
-                buffered: Some(buf),
-                name: arg.into(),
-            });
+            return File::open(&path)
+                .and_then(|f| Source::read_once(arg, f))
+                .map_err(|e| failed(e.to_string()));
         }
         Ok(Source {
             path: Some(path),
             buffered: None,
             name: arg.into(),
             len: meta.len(),
+        })
+    }
+
+    /// An input that can be read only once (stdin, a FIFO, a pipe), read into memory.
+    fn read_once(name: &str, mut from: impl Read) -> io::Result<Source> {
+        let mut buf = Vec::new();
+        from.read_to_end(&mut buf)?;
+        Ok(Source {
+            path: None,
+            len: buf.len() as u64,
+            buffered: Some(buf),
+            name: name.into(),
         })
     }
 
