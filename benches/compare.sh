@@ -19,6 +19,9 @@ bin=target/release/toolseq
 
 [ -s "$dir/rollout.jsonl" ] && [ "$(du -m "$dir/rollout.jsonl" | cut -f1)" -ge "$rollout_mb" ] ||
     target/release/examples/gen_rollout "$rollout_mb" > "$dir/rollout.jsonl"
+# The same size in short lines (outputs of 300 bytes): three times the lines, each an entry.
+[ -s "$dir/short.jsonl" ] && [ "$(du -m "$dir/short.jsonl" | cut -f1)" -ge "$rollout_mb" ] ||
+    target/release/examples/gen_rollout "$rollout_mb" 300 > "$dir/short.jsonl"
 
 python3 - "$dir" "$body_mb" <<'EOF'
 import json, os, sys
@@ -85,6 +88,8 @@ row() { printf "%-44s %8s s %8s MiB\n" "$1" "$2" "$(( $3 >> 10 ))"; }
 
 read -r t_check m_check < <(measure "$bin" check "$dir/rollout.jsonl")
 read -r t_py m_py < <(measure python3 "$dir/scan.py" "$dir/rollout.jsonl")
+read -r t_short m_short < <(measure "$bin" check "$dir/short.jsonl")
+read -r t_pys m_pys < <(measure python3 "$dir/scan.py" "$dir/short.jsonl")
 read -r t_body m_body < <(measure "$bin" check "$dir/body.json")
 read -r t_load m_load < <(measure python3 "$dir/load.py" "$dir/body.json")
 read -r t_json m_json < <(measure "$bin" check --json "$dir/missing.json")
@@ -92,18 +97,21 @@ read -r t_json m_json < <(measure "$bin" check --json "$dir/missing.json")
 echo "rollout $(size_mib "$dir/rollout.jsonl") MiB, $(wc -l < "$dir/rollout.jsonl") lines"
 row "toolseq check" "$t_check" "$m_check"
 row "python json.loads per line, pairing ids" "$t_py" "$m_py"
+echo "rollout $(size_mib "$dir/short.jsonl") MiB, $(wc -l < "$dir/short.jsonl") lines"
+row "toolseq check" "$t_short" "$m_short"
+row "python json.loads per line, pairing ids" "$t_pys" "$m_pys"
 echo "body $(size_mib "$dir/body.json") MiB"
 row "toolseq check" "$t_body" "$m_body"
 row "python json.load alone" "$t_load" "$m_load"
 echo "body $(size_mib "$dir/missing.json") MiB, every output missing"
 row "toolseq check --json" "$t_json" "$m_json"
 echo
-python3 - "$t_py" "$t_check" "$m_check" "$t_load" "$t_body" "$m_body" "$m_load" "$m_json" \
+python3 - "$t_py" "$t_check" "$m_check" "$m_short" "$t_load" "$t_body" "$m_body" "$m_load" "$m_json" \
     "$(stat -c %s "$dir/missing.json")" <<'EOF'
 import sys
-t_py, t_check, m_check, t_load, t_body, m_body, m_load, m_json, size = map(float, sys.argv[1:])
+t_py, t_check, m_check, m_short, t_load, t_body, m_body, m_load, m_json, size = map(float, sys.argv[1:])
 print(f"rollout: check {t_py / t_check:.1f}x faster than the Python scan (budget >= 10x), "
-      f"peak {m_check / 1024:.0f} MiB (budget <= 32)")
+      f"peak {m_check / 1024:.0f} MiB, {m_short / 1024:.0f} MiB in short lines (budget <= 32)")
 print(f"body: check takes {t_body / t_load:.2f}x the time and {m_body / m_load:.2f}x the memory "
       f"of json.load (budget <= 0.5x each)")
 print(f"--json: peak {m_json * 1024 / size:.2f}x the file size (budget <= 2x)")

@@ -1,5 +1,7 @@
 //! Writes a synthetic Codex rollout of about N megabytes to stdout, for measuring the checker on
-//! large files: `cargo run --release --example gen_rollout -- 200 > big.jsonl`.
+//! large files: `cargo run --release --example gen_rollout -- 200 > big.jsonl`. A second
+//! argument sets the bytes of each tool output (2000 unless told): smaller outputs make more
+//! lines of the same size, each an entry the checker keeps.
 //!
 //! Turns hold a user message, reasoning, parallel shell calls with outputs of a few kilobytes, and
 //! an assistant message; one turn in fifty is interrupted (a call without output) and one in a
@@ -14,6 +16,10 @@ fn main() -> io::Result<()> {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(200);
+    let output: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(2000);
     let target = megabytes << 20;
     let mut out = BufWriter::new(io::stdout().lock());
     let mut written = 0u64;
@@ -40,7 +46,7 @@ fn main() -> io::Result<()> {
         json!({"id": "gen", "cwd": "/work", "originator": "gen_rollout"}),
         0,
     )?;
-    let filler = "x".repeat(2000);
+    let filler = "x".repeat(output.max(600));
     let mut n = 1u64;
     let mut turn = 0u64;
     while written < target {
@@ -88,7 +94,7 @@ fn main() -> io::Result<()> {
             written += line(
                 &mut out,
                 "response_item",
-                json!({"type": "function_call_output", "call_id": c, "output": &filler}),
+                json!({"type": "function_call_output", "call_id": c, "output": &filler[..output]}),
                 n,
             )?;
         }

@@ -17,10 +17,16 @@ pub(crate) enum Keys<'s> {
     /// id with its call's then reads two neighbouring places in the string, not two strings
     /// scattered over the history: on 100k items those comparisons were a quarter of a check.
     Copied {
-        /// Per entry: its id's hash (`0`: no id) and where its bytes start in `arena`; they
-        /// end where the next entry's start. Sixteen bytes where a hash and a `&str` took
-        /// twenty-four.
-        at: Vec<(u64, usize)>,
+        /// Per entry: its id's hash folded to 32 bits (`0`: no id) and the low 32 bits of
+        /// where its bytes start in `arena`; they end where the next entry's start. Eight
+        /// bytes where a hash and a `&str` took twenty-four: in a long rollout this vector was
+        /// the analysis's largest.
+        at: Vec<(u32, u32)>,
+        /// The entries from which the starts' high bits count one more: the arena passes
+        /// 4 GiB at most a few times, so this is almost always empty.
+        wraps: Vec<usize>,
+        /// How many low bits of a start `at` keeps: 32 (fewer in a test, to pass the wraps).
+        low_bits: u32,
         arena: String,
     },
     /// A short history's ids, where they lie: they are in cache already, and copying them was
@@ -33,25 +39,37 @@ impl<'s> Keys<'s> {
     pub(crate) fn new(ids: impl Iterator<Item = Option<&'s str>>) -> Keys<'s> {
         let state = foldhash::fast::RandomState::default();
         let copy = worth_warming(&ids);
-        Keys::hashed_with(ids, |id| state.hash_one(id), copy)
+        Keys::hashed_with(ids, |id| state.hash_one(id), copy, 32)
     }
 
     fn hashed_with(
         ids: impl Iterator<Item = Option<&'s str>>,
         hash: impl Fn(&str) -> u64,
         copy: bool,
+        low_bits: u32,
     ) -> Keys<'s> {
         let hash = |id: Option<&str>| id.map_or(0, |id| hash(id).max(1));
         if !copy {
             return Keys::Lent(ids.map(|id| (hash(id), id.unwrap_or_default())).collect());
         }
-        let mut arena = String::new();
+        let (mut arena, mut wraps) = (String::new(), Vec::new());
+        let mut entry = 0;
         let at = map_ids(ids, |id| {
             let start = arena.len();
+            // The entry whose start first lies past each 4 GiB of ids.
+            while wraps.len() < start >> low_bits {
+                wraps.push(entry);
+            }
             arena.push_str(id.unwrap_or_default());
-            (hash(id), start)
+            entry += 1;
+            (fold(hash(id)), (start & ((1 << low_bits) - 1)) as u32)
         });
-        Keys::Copied { at, arena }
+        Keys::Copied {
+            at,
+            wraps,
+            low_bits,
+            arena,
+        }
     }
 
     /// How many entries the keys are of.
@@ -70,17 +88,30 @@ impl<'s> Keys<'s> {
 
     fn hash(&self, i: usize) -> u64 {
         match self {
-            Keys::Copied { at, .. } => at.get(i).map_or(0, |&(hash, _)| hash),
+            Keys::Copied { at, .. } => at.get(i).map_or(0, |&(hash, _)| spread(hash)),
             Keys::Lent(at) => at.get(i).map_or(0, |&(hash, _)| hash),
         }
     }
 
     fn id(&self, i: usize) -> &str {
         match self {
-            Keys::Copied { at, arena } => {
-                let start = at.get(i).map_or(0, |&(_, start)| start);
-                let end = at.get(i + 1).map_or(arena.len(), |&(_, end)| end);
-                arena.get(start..end).unwrap_or_default()
+            Keys::Copied {
+                at,
+                wraps,
+                low_bits,
+                arena,
+            } => {
+                let start = |i: usize| {
+                    let high = if wraps.is_empty() {
+                        0
+                    } else {
+                        wraps.partition_point(|&w| w <= i)
+                    };
+                    at.get(i).map(|&(_, low)| (high << low_bits) | low as usize)
+                };
+                let from = start(i).unwrap_or(0);
+                let end = start(i + 1).unwrap_or(arena.len());
+                arena.get(from..end).unwrap_or_default()
             }
             Keys::Lent(at) => at.get(i).map_or("", |&(_, id)| id),
         }
@@ -90,6 +121,21 @@ impl<'s> Keys<'s> {
         let (i, j) = (i as usize, j as usize);
         self.hash(i) == self.hash(j) && self.id(i) == self.id(j)
     }
+}
+
+/// A 64-bit hash folded to the 32 bits [`Keys::Copied`] keeps; `0` stays `0` (no id) and no
+/// other hash becomes it.
+fn fold(hash: u64) -> u32 {
+    if hash == 0 {
+        return 0;
+    }
+    ((hash >> 32) as u32 ^ hash as u32).max(1)
+}
+
+/// A folded hash spread back over 64 bits: the table picks a slot by the low bits and tells
+/// slots apart by the top seven. An odd multiplier maps no hash but `0` to `0`.
+fn spread(hash: u32) -> u64 {
+    u64::from(hash).wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 /// A set of ids, each standing for the first entry holding it. A slot keeps only the entry's
@@ -253,7 +299,7 @@ mod tests {
         let id = |s: &'static str| Some(s).filter(|s| !s.is_empty());
         for copy in [false, true] {
             // Every id hashed alike: only the comparison tells them apart.
-            let k = Keys::hashed_with(ids.into_iter().map(id), |_| 42, copy);
+            let k = Keys::hashed_with(ids.into_iter().map(id), |_| 42, copy, 32);
             assert_eq!(matches!(k, Keys::Copied { .. }), copy);
             assert_eq!(
                 (0..6).map(|i| k.has(i)).collect::<Vec<_>>(),
@@ -326,6 +372,28 @@ mod tests {
             .map(|i| set.insert_hashed(&hashes, i, same))
             .collect();
         assert_eq!(firsts, [None, None, Some(0)]);
+    }
+
+    #[test]
+    fn ids_past_the_reach_of_a_start_are_found_again() {
+        // Starts keep 3 low bits here, 32 in use: the arena passes 8 bytes several times, once
+        // inside one id and once by two boundaries at a time.
+        let ids = [
+            Some("call_1"),
+            None,
+            Some("call_22"),
+            Some("c"),
+            Some("a_much_longer_id"),
+            Some(""),
+            Some("x"),
+        ];
+        let k = Keys::hashed_with(ids.into_iter(), |id| id.len() as u64, true, 3);
+        let Keys::Copied { wraps, .. } = &k else {
+            panic!("copied");
+        };
+        assert!(wraps.len() >= 3, "{wraps:?}");
+        let got: Vec<&str> = (0..ids.len()).map(|i| k.id(i)).collect();
+        assert_eq!(got, ids.map(Option::unwrap_or_default));
     }
 
     #[test]

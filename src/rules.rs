@@ -319,7 +319,6 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     }));
     let mut calls = crate::fingerprint::IdSet::with_capacity(call_count);
 
-    let (placed_zone, anchor) = placement(skel);
     // A reference to an item the body shows is a duplicate of it, which a repair removes, not a
     // call stored out of sight.
     let mut server_side = skel.server_history.is_some();
@@ -334,46 +333,28 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         });
     }
 
-    // Each call keeps its best candidate: well placed, then after the call, then before it;
-    // first in document order on ties.
-    let mut best: Vec<Option<(u8, At)>> = vec![None; n];
-    let mut judge = |i: usize, c: Option<usize>, verdicts: &mut [Verdict]| {
+    // Pairs output `i` with `c`, the first call of its id, if any. An output that may answer it
+    // is marked a duplicate of it for now; which one answers is chosen once placement is known.
+    let judge = |i: usize, c: Option<usize>, verdicts: &mut [Verdict]| {
         let e = entries.at(i);
-        let Some(c) = c else {
-            verdicts[i] = if server_side {
-                Verdict::ServerSide
-            } else {
+        verdicts[i] = match c {
+            None if server_side => Verdict::ServerSide,
+            None => Verdict::Orphan,
+            Some(c) if entries.at(c).family() != e.family() => Verdict::Mismatch { call: at(c) },
+            // A server tool's result belongs in its call's message, after it; elsewhere the API
+            // knows no such call.
+            Some(c)
+                if e.family() == Some(Family::ServerTool)
+                    && !(entries.at(c).index() == e.index() && i > c) =>
+            {
                 Verdict::Orphan
-            };
-            return;
+            }
+            Some(c) => Verdict::DuplicateOutput { call: at(c) },
         };
-        if entries.at(c).family() != e.family() {
-            verdicts[i] = Verdict::Mismatch { call: at(c) };
-            return;
-        }
-        // A server tool's result belongs in its call's message, after it; elsewhere the API
-        // knows no such call.
-        if e.family() == Some(Family::ServerTool) && !(entries.at(c).index() == e.index() && i > c)
-        {
-            verdicts[i] = Verdict::Orphan;
-            return;
-        }
-        let rank = if placed_zone(c, i) {
-            0
-        } else if i > c {
-            1
-        } else {
-            2
-        };
-        if best[c].is_none_or(|(r, _)| rank < r) {
-            best[c] = Some((rank, at(i)));
-        }
-        verdicts[i] = Verdict::DuplicateOutput { call: at(c) };
     };
     // One pass in document order: an output mostly follows its call closely, so comparing their
     // ids finds the call's id still in cache. Outputs that come before any call with their id
-    // wait for the end, when every first call is known; they are judged in document order, as
-    // ties between them go to the first.
+    // wait for the end, when every first call is known.
     let mut early = Vec::new();
     for (i, e) in entries.iter().enumerate() {
         verdicts[i] = match (e.kind(), keys.has(i)) {
@@ -394,25 +375,56 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
             _ => Verdict::Plain,
         };
     }
-    for i in early {
+    for &i in &early {
         let c = calls.get(&keys, at(i)).map(|c| c as usize);
         judge(i, c, &mut verdicts);
     }
-    // Pairing is done: what it needed goes before the id rules make theirs.
+    // Pairing is done: what it needed goes before placement and the id rules make theirs, so
+    // that a long history never holds both.
     drop((calls, keys));
-    // Only first calls have a best answer. Walked in document order, not the set's: the set's
-    // order sends each step to a random place in these vectors.
-    let mut answer = vec![None; n];
-    for (c, b) in best.iter().enumerate() {
-        if let Some((rank, o)) = *b {
-            verdicts[o as usize] = Verdict::Answer {
-                call: at(c),
-                placed: rank == 0,
-            };
-            answer[c] = Some(o);
+
+    let (placed_zone, anchor) = placement(skel);
+    // Each call keeps its best candidate: well placed, then after the call, then before it;
+    // first in document order on ties, those after their call before those ahead of it. The
+    // candidate is kept in `answer`, its rank beside it in a byte.
+    let mut answer: Vec<Option<At>> = vec![None; n];
+    let mut ranks: Vec<u8> = vec![u8::MAX; n];
+    let mut rank = |i: usize, verdicts: &[Verdict]| {
+        let Verdict::DuplicateOutput { call } = verdicts[i] else {
+            return;
+        };
+        let c = call as usize;
+        let rank = if placed_zone(c, i) {
+            0
+        } else if i > c {
+            1
+        } else {
+            2
+        };
+        if rank < ranks[c] {
+            ranks[c] = rank;
+            answer[c] = Some(at(i));
+        }
+    };
+    for i in 0..n {
+        if matches!(verdicts[i], Verdict::DuplicateOutput { call } if (call as usize) < i) {
+            rank(i, &verdicts);
         }
     }
-    drop(best);
+    for i in early {
+        rank(i, &verdicts);
+    }
+    // Only first calls have a best answer. Walked in document order, not the set's: the set's
+    // order sends each step to a random place in these vectors.
+    for (c, o) in answer.iter().enumerate() {
+        if let Some(o) = *o {
+            verdicts[o as usize] = Verdict::Answer {
+                call: at(c),
+                placed: ranks[c] == 0,
+            };
+        }
+    }
+    drop(ranks);
     let reused = reused_ids(skel, &mut verdicts, &mut answer, &placed_zone);
     pending_server_calls(skel, &mut verdicts, &answer);
     let mut ids = crate::ids::analyze(skel, &verdicts);
@@ -606,6 +618,9 @@ fn first_call(
         .unwrap_or(o)
 }
 
+/// In [`placement`]'s zones: no zone.
+const NO_ZONE: At = At::MAX;
+
 /// Returns the "is output `o` well placed for call `c`" test and, per entry, the insertion anchor
 /// for outputs of a call at that entry.
 fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's, Vec<At>) {
@@ -613,7 +628,8 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
     let n = entries.len();
     // Responses: a segment number that grows at each message; Chat/Anthropic: the message index of
     // the call group whose output run an entry belongs to.
-    let mut zone: Vec<Option<At>> = vec![None; n];
+    // `NO_ZONE` for none: an `Option` doubled the vector, one of a long history's largest.
+    let mut zone: Vec<At> = vec![NO_ZONE; n];
     let mut anchor: Vec<At> = (0..at(n)).collect();
     match skel.adjacency {
         Adjacency::NoMessageBetween => {
@@ -622,7 +638,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
                 if matches!(e.kind(), Kind::Message(_)) {
                     seg += 1;
                 }
-                zone[i] = Some(at(seg));
+                zone[i] = at(seg);
             }
         }
         Adjacency::NextMessageOnly => {
@@ -633,7 +649,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
                 last_entry[e.index()] = at(i);
                 if e.kind() == Kind::Output && e.family() != Some(Family::ServerTool) {
                     last_output[e.index()] = Some(at(i));
-                    zone[i] = e.index().checked_sub(1).map(at);
+                    zone[i] = e.index().checked_sub(1).map_or(NO_ZONE, at);
                 }
             }
             for (i, e) in entries.iter().enumerate() {
@@ -655,7 +671,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
             for (i, e) in entries.iter().enumerate() {
                 // Server tools pair inside one assistant message and are placed by the server.
                 if e.family() == Some(Family::ServerTool) {
-                    zone[i] = Some(at(e.index()));
+                    zone[i] = at(e.index());
                     continue;
                 }
                 match e.kind() {
@@ -675,7 +691,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
                         };
                         group = None;
                         run = z.map(|m| (m, e.index()));
-                        zone[i] = z.map(at);
+                        zone[i] = z.map_or(NO_ZONE, at);
                         if let Some(m) = z {
                             group_anchor[m] = Some(at(i));
                         }
@@ -711,7 +727,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
         } else if loose {
             o > c && zone[o] == zone[c]
         } else {
-            zone[o] == Some(at(entries.at(c).index()))
+            zone[o] != NO_ZONE && zone[o] == at(entries.at(c).index())
         }
     };
     (test, anchor)

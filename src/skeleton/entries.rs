@@ -1,14 +1,17 @@
 //! How a skeleton keeps its entries: one small row per entry.
 //!
 //! Long histories have hundreds of thousands of entries, each read many times by the rules. An
-//! [`Entry`] is 120 bytes (two `Cow` ids, `usize` positions, a `&str` label); a row is 48: ids the
-//! body lends stay borrowed, ids it cannot lend go into one string the skeleton owns, positions
-//! take 32 bits, and each distinct label is kept once. A row that cannot be packed (a position
+//! [`Entry`] is 120 bytes (two `Cow` ids, `usize` positions, a `&str` label); a row is 32: ids the
+//! body lends stay borrowed in a list beside the rows, ids it cannot lend go into one string the
+//! skeleton owns, a row keeps 32-bit positions into either, and each distinct label is kept once.
+//! A row of a rollout, whose ids are all owned, holds them in 16 bytes where two `&str` took 32:
+//! the rows are most of the memory of checking one. A row that cannot be packed (a position
 //! past 32 bits, more distinct labels than 16 bits count, more owned id text than 32 bits
 //! address) is kept whole on the side, so nothing is ever lost or cut.
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use super::{Entry, Family, Kind, Role, Trace};
 
@@ -33,6 +36,8 @@ pub struct Entries<'a> {
     rows: Vec<Row<'a>>,
     /// The ids the source could not lend (unescaped, or read from text that goes once read).
     owned: String,
+    /// The ids the source lent, in the order they came.
+    lent: Vec<&'a str>,
     /// Each distinct `(label, malformed reason)` pair, by address.
     names: Vec<(&'static str, &'static str)>,
     /// Entries that did not fit a row, whole.
@@ -42,37 +47,36 @@ pub struct Entries<'a> {
     item_ids: bool,
 }
 
-/// An id as a row keeps it.
+/// An id as a row keeps it: `owned[at..at + len]`, or `lent[at]` when `len` is [`LENT`];
+/// no id when `at` is [`NONE`].
 #[derive(Clone, Copy)]
-enum Id<'a> {
-    Lent(&'a str),
-    /// `owned[start..start + len]`; `start` [`NONE`] for no id.
-    Owned {
-        start: u32,
-        len: u32,
-    },
+struct Id {
+    at: u32,
+    len: u32,
 }
+
+/// In an [`Id`]'s `len`: the id is lent.
+const LENT: u32 = u32::MAX;
 
 /// In a 32-bit position: nothing.
 const NONE: u32 = u32::MAX;
 /// In a row's `names`: the row is `spilled[row.index]`.
 const SPILLED: u16 = u16::MAX;
 
-const NO_ID: Id<'static> = Id::Owned {
-    start: NONE,
-    len: 0,
-};
+const NO_ID: Id = Id { at: NONE, len: 0 };
 
 #[derive(Clone, Copy)]
 struct Row<'a> {
-    call_id: Id<'a>,
-    item_id: Id<'a>,
+    call_id: Id,
+    item_id: Id,
     index: u32,
     block: u32,
     names: u16,
     tag: Tag,
     family: Option<Family>,
     trace: u8,
+    /// Rows of one skeleton lend from one source.
+    lends: PhantomData<&'a str>,
 }
 
 /// [`Kind`] without the malformed reason, which the row keeps with its label.
@@ -155,6 +159,7 @@ impl<'a> Entries<'a> {
     pub fn shrink_to_fit(&mut self) {
         self.rows.shrink_to_fit();
         self.owned.shrink_to_fit();
+        self.lent.shrink_to_fit();
     }
 
     /// Number of entries.
@@ -169,8 +174,8 @@ impl<'a> Entries<'a> {
 
     /// Appends an entry.
     pub fn push(&mut self, e: Entry<'a>) {
-        let row = self.pack(&e, |owned, id| match id {
-            Cow::Borrowed(s) => Some(Id::Lent(s)),
+        let row = self.pack(&e, |owned, lent, id| match id {
+            Cow::Borrowed(s) => lend(lent, s),
             Cow::Owned(s) => own(owned, s),
         });
         self.push_row(row, || e);
@@ -178,7 +183,7 @@ impl<'a> Entries<'a> {
 
     /// Appends an entry, copying its ids, so that what it was read from can go at once.
     pub fn push_owned(&mut self, e: Entry<'_>) {
-        let row = self.pack(&e, |owned, id| own(owned, id));
+        let row = self.pack(&e, |owned, _, id| own(owned, id));
         self.push_row(row, || e.into_owned());
     }
 
@@ -196,7 +201,7 @@ impl<'a> Entries<'a> {
     fn pack<'b>(
         &mut self,
         e: &Entry<'b>,
-        mut keep: impl FnMut(&mut String, &Cow<'b, str>) -> Option<Id<'a>>,
+        mut keep: impl FnMut(&mut String, &mut Vec<&'a str>, &Cow<'b, str>) -> Option<Id>,
     ) -> Option<Row<'a>> {
         self.item_ids |= e.item_id.is_some();
         let (tag, why) = Tag::of(e.kind);
@@ -207,7 +212,7 @@ impl<'a> Entries<'a> {
         };
         let mut id = |id: &Option<Cow<'b, str>>| match id {
             None => Some(NO_ID),
-            Some(id) => keep(&mut self.owned, id),
+            Some(id) => keep(&mut self.owned, &mut self.lent, id),
         };
         Some(Row {
             call_id: id(&e.call_id)?,
@@ -218,6 +223,7 @@ impl<'a> Entries<'a> {
             tag,
             family: e.family,
             trace: trace_bits(e.trace),
+            lends: PhantomData,
         })
     }
 
@@ -290,6 +296,7 @@ impl<'a> Entries<'a> {
     pub fn clear(&mut self) {
         self.rows.clear();
         self.owned.clear();
+        self.lent.clear();
         self.spilled.clear();
         self.item_ids = false;
     }
@@ -299,6 +306,7 @@ impl<'a> Entries<'a> {
         let Entries {
             rows,
             mut owned,
+            lent,
             names,
             spilled,
             item_ids,
@@ -312,24 +320,21 @@ impl<'a> Entries<'a> {
                     return spilled_row(r.index);
                 }
                 let mark = owned.len();
-                let call_id = keep(&mut owned, r.call_id);
-                let item_id = keep(&mut owned, r.item_id);
+                let call_id = keep(&mut owned, &lent, r.call_id);
+                let item_id = keep(&mut owned, &lent, r.item_id);
                 if let (Some(call_id), Some(item_id)) = (call_id, item_id) {
                     return Row {
                         call_id,
                         item_id,
-                        index: r.index,
-                        block: r.block,
-                        names: r.names,
-                        tag: r.tag,
-                        family: r.family,
-                        trace: r.trace,
+                        lends: PhantomData,
+                        ..r
                     };
                 }
                 owned.truncate(mark);
                 let whole = Entries {
                     rows: Vec::new(),
                     owned: std::mem::take(&mut owned),
+                    lent: lent.clone(),
                     names: names.clone(),
                     spilled: Vec::new(),
                     item_ids,
@@ -343,6 +348,7 @@ impl<'a> Entries<'a> {
         Entries {
             rows,
             owned,
+            lent: Vec::new(),
             names,
             spilled,
             item_ids,
@@ -362,30 +368,34 @@ impl<'a> Entries<'a> {
 }
 
 /// Copies `s` into `owned`; `None` when `owned` would outgrow 32-bit positions.
-fn own(owned: &mut String, s: &str) -> Option<Id<'static>> {
-    let start = u32::try_from(owned.len()).ok()?;
-    let len = u32::try_from(s.len()).ok()?;
-    start.checked_add(len).filter(|&end| end < NONE)?;
+fn own(owned: &mut String, s: &str) -> Option<Id> {
+    let at = u32::try_from(owned.len()).ok()?;
+    let len = u32::try_from(s.len()).ok().filter(|&len| len != LENT)?;
+    at.checked_add(len).filter(|&end| end < NONE)?;
     owned.push_str(s);
-    Some(Id::Owned { start, len })
+    Some(Id { at, len })
+}
+
+/// Keeps `s` in `lent`; `None` past 32-bit positions.
+fn lend<'a>(lent: &mut Vec<&'a str>, s: &'a str) -> Option<Id> {
+    let at = u32::try_from(lent.len()).ok().filter(|&at| at != NONE)?;
+    lent.push(s);
+    Some(Id { at, len: LENT })
 }
 
 /// `id`, copied into `owned` when lent.
-fn keep(owned: &mut String, id: Id<'_>) -> Option<Id<'static>> {
-    match id {
-        Id::Lent(s) => own(owned, s),
-        Id::Owned { start, len } => Some(Id::Owned { start, len }),
+fn keep(owned: &mut String, lent: &[&str], id: Id) -> Option<Id> {
+    match id.len {
+        LENT => own(owned, lent.get(id.at as usize)?),
+        _ => Some(id),
     }
 }
 
-fn read_id<'s>(id: Id<'s>, owned: &'s str) -> Option<&'s str> {
-    match id {
-        Id::Lent(s) => Some(s),
-        Id::Owned { start, len } if start != NONE => {
-            let start = start as usize;
-            owned.get(start..start + len as usize)
-        }
-        Id::Owned { .. } => None,
+fn read_id<'s>(id: Id, owned: &'s str, lent: &[&'s str]) -> Option<&'s str> {
+    match (id.at, id.len) {
+        (NONE, _) => None,
+        (at, LENT) => lent.get(at as usize).copied(),
+        (at, len) => owned.get(at as usize..at as usize + len as usize),
     }
 }
 
@@ -400,6 +410,7 @@ fn spilled_row(k: u32) -> Row<'static> {
         tag: Tag::Other,
         family: None,
         trace: 0,
+        lends: PhantomData,
     }
 }
 
@@ -485,7 +496,7 @@ impl<'s> EntryRef<'s> {
     pub fn call_id(self) -> Option<&'s str> {
         match self.whole() {
             Some(e) => e.call_id.as_deref(),
-            None => read_id(self.row.call_id, &self.entries.owned),
+            None => read_id(self.row.call_id, &self.entries.owned, &self.entries.lent),
         }
     }
 
@@ -500,7 +511,7 @@ impl<'s> EntryRef<'s> {
     pub fn item_id(self) -> Option<&'s str> {
         match self.whole() {
             Some(e) => e.item_id.as_deref(),
-            None => read_id(self.row.item_id, &self.entries.owned),
+            None => read_id(self.row.item_id, &self.entries.owned, &self.entries.lent),
         }
     }
 
@@ -594,9 +605,9 @@ impl<'a> IntoIterator for Entries<'a> {
 
     /// The entries by value: ids the body lent stay lent, ids the skeleton owns are copied out.
     fn into_iter(self) -> Self::IntoIter {
-        let id = |id: Id<'a>| match id {
-            Id::Lent(s) => Some(Cow::Borrowed(s)),
-            id => read_id(id, &self.owned).map(|s| Cow::Owned(s.to_owned())),
+        let id = |id: Id| match id.len {
+            LENT => self.lent.get(id.at as usize).map(|&s| Cow::Borrowed(s)),
+            _ => read_id(id, &self.owned, &[]).map(|s| Cow::Owned(s.to_owned())),
         };
         let out: Vec<Entry<'a>> = self
             .rows
@@ -698,7 +709,7 @@ mod tests {
 
     #[test]
     fn a_row_is_small() {
-        assert!(std::mem::size_of::<Row<'_>>() <= 48);
+        assert!(std::mem::size_of::<Row<'_>>() <= 32);
     }
 
     #[test]

@@ -194,7 +194,7 @@ pub enum Shape {
 pub fn sniff(src: &Source) -> Result<(Shape, Option<Vec<u8>>), ReadError> {
     let mut r = src.reader()?;
     // Sized for a one-line body, so that reading it does not copy it as it grows.
-    let mut first = Vec::with_capacity(usize::try_from(src.len).unwrap_or(0));
+    let mut first = Vec::new();
     let mut line_no = 0;
     loop {
         first.clear();
