@@ -1,11 +1,13 @@
-//! The ledger under contention, and the guard's settle path when nothing is running.
+//! The ledger under contention, its cost per record at scale (many running calls in one
+//! conversation, many conversations past the cap), and the guard's settle path when nothing is
+//! running.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::json;
-use toolseq::ledger::Ledger;
+use toolseq::ledger::{Ledger, LedgerConfig};
 use toolseq::Guard;
 
 const CONVERSATIONS: usize = 256;
@@ -84,5 +86,63 @@ fn bench_settle(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_contention, bench_settle);
+/// A call's life (two records) with `running` calls already running in the conversation, past
+/// the default cap of 4096 records: every record evicts one, and none of the running calls'
+/// starts may go.
+fn bench_running_calls(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ledger_running_calls");
+    g.throughput(Throughput::Elements(2));
+    for running in [1usize, 10_000, 1_000_000] {
+        let ledger = Ledger::new();
+        for i in 0..running {
+            ledger.call_started("conv", &format!("running-{i}"), Some("shell"), None);
+        }
+        let mut i = 0u64;
+        g.bench_function(format!("{running}"), |b| {
+            b.iter(|| {
+                i += 1;
+                let id = format!("call-{i}");
+                ledger.call_started("conv", &id, Some("shell"), None);
+                ledger.output_recorded("conv", &id);
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A call's life in a new conversation with `conversations` already kept, at that cap: every
+/// new conversation evicts the least recently used.
+fn bench_conversations(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ledger_conversations");
+    g.throughput(Throughput::Elements(2));
+    for conversations in [10usize, 1_000, 100_000] {
+        let ledger = Ledger::with_config(LedgerConfig {
+            max_conversations: conversations,
+            ..LedgerConfig::default()
+        });
+        for i in 0..conversations {
+            let conv = format!("old-{i}");
+            ledger.call_started(&conv, "call", Some("shell"), None);
+            ledger.output_recorded(&conv, "call");
+        }
+        let mut i = 0u64;
+        g.bench_function(format!("{conversations}"), |b| {
+            b.iter(|| {
+                i += 1;
+                let conv = format!("new-{i}");
+                ledger.call_started(&conv, "call", Some("shell"), None);
+                ledger.output_recorded(&conv, "call");
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_contention,
+    bench_running_calls,
+    bench_conversations,
+    bench_settle
+);
 criterion_main!(benches);

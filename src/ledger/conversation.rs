@@ -4,7 +4,7 @@
 //! of the id and no reference count, and letting the oldest record go finds its call without
 //! hashing or comparing the id: at the record cap, that happens on every record.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,11 +65,19 @@ struct Slot {
     /// Whether the index finds the call by its id. A call forgotten while records still name
     /// it keeps its slot, out of the index, until the last of them goes.
     indexed: bool,
+    /// The seq of the call's start, when it is set aside in [`Conversation::pinned`].
+    pinned: Option<u64>,
 }
 
 #[derive(Default)]
 pub(super) struct Conversation {
     records: VecDeque<Entry>,
+    /// Starts of calls that were running when eviction reached them, by seq: each is set aside
+    /// once, so that eviction never walks past them again. With more running calls than the
+    /// record cap, every record used to scan them all.
+    pinned: BTreeMap<u64, Entry>,
+    /// The seqs of the set-aside starts whose calls no longer run: they may go again.
+    pinned_settled: BTreeSet<u64>,
     /// Slots of the calls the ledger still knows, by the hash of their id.
     index: HashTable<usize>,
     /// A freed slot keeps its call until it is reused: the slots never outnumber the records
@@ -117,6 +125,7 @@ impl Conversation {
             hash,
             records: 0,
             indexed: true,
+            pinned: None,
         };
         let i = match self.free.pop() {
             Some(i) => {
@@ -139,10 +148,20 @@ impl Conversation {
     /// Changes the call in `slot` with `f`, counting it in or out of the calls that hold up
     /// requests as `f` leaves it.
     pub fn change<T>(&mut self, slot: usize, f: impl FnOnce(&mut CallInfo) -> T) -> T {
-        let call = &mut self.slots[slot].call;
-        let held = call.holds_up();
-        let out = f(call);
-        match (held, call.holds_up()) {
+        let s = &mut self.slots[slot];
+        let (held, ran) = (s.call.holds_up(), s.call.state == CallState::Running);
+        let out = f(&mut s.call);
+        if let Some(seq) = s
+            .pinned
+            .filter(|_| ran != (s.call.state == CallState::Running))
+        {
+            if ran {
+                self.pinned_settled.insert(seq);
+            } else {
+                self.pinned_settled.remove(&seq);
+            }
+        }
+        match (held, s.call.holds_up()) {
             (true, false) => self.running -= 1,
             (false, true) => self.running += 1,
             _ => {}
@@ -163,12 +182,21 @@ impl Conversation {
     }
 
     pub fn records_len(&self) -> usize {
-        self.records.len()
+        self.records.len() + self.pinned.len()
     }
 
-    /// The records, oldest first.
+    /// The records, oldest first: the set-aside starts merged back in order.
     pub fn records(&self) -> impl Iterator<Item = Record> + '_ {
-        self.records.iter().map(|e| self.record(e))
+        let (mut kept, mut pinned) = (
+            self.records.iter().peekable(),
+            self.pinned.values().peekable(),
+        );
+        std::iter::from_fn(move || match (kept.peek(), pinned.peek()) {
+            (Some(k), Some(p)) if p.seq < k.seq => pinned.next(),
+            (Some(_), _) => kept.next(),
+            (None, _) => pinned.next(),
+        })
+        .map(|e| self.record(e))
     }
 
     fn record(&self, entry: &Entry) -> Record {
@@ -215,25 +243,37 @@ impl Conversation {
 
     /// Drops the oldest record that is not the start of a running call; forgets a settled call
     /// whose first record goes. Returns false when every record belongs to a running call.
+    ///
+    /// The start of a running call met at the front is set aside in `pinned`, once, and may go
+    /// again once its call settles: each record so costs O(log n) at worst, whatever the
+    /// number of running calls, and the oldest record that may go is still the one that goes.
     pub fn evict_record(&mut self) -> bool {
-        // Most often the oldest record goes; only the start of a running call sends the search
-        // further.
-        let pos = match self.records.front().map(|e| &e.kind) {
-            None => return false,
-            Some(&Kind::CallStarted(slot)) if self.is_running(slot) => {
-                let later = self.records.iter().position(
-                    |e| !matches!(e.kind, Kind::CallStarted(slot) if self.is_running(slot)),
-                );
-                let Some(pos) = later else { return false };
-                pos
+        let entry = loop {
+            let settled = self.pinned_settled.first().copied();
+            match self.records.front() {
+                Some(&Entry {
+                    kind: Kind::CallStarted(slot),
+                    seq,
+                    ..
+                }) if self.is_running(slot) => {
+                    self.slots[slot].pinned = Some(seq);
+                    if let Some(e) = self.records.pop_front() {
+                        self.pinned.insert(seq, e);
+                    }
+                }
+                Some(front) if settled.is_none_or(|s| s > front.seq) => {
+                    break self.records.pop_front();
+                }
+                _ => {
+                    let Some(seq) = settled else { return false };
+                    self.pinned_settled.remove(&seq);
+                    let e = self.pinned.remove(&seq);
+                    if let Some(slot) = e.as_ref().and_then(|e| e.kind.slot()) {
+                        self.slots[slot].pinned = None;
+                    }
+                    break e;
+                }
             }
-            Some(_) => 0,
-        };
-        // `remove` works out which side to shift even when nothing needs shifting.
-        let entry = if pos == 0 {
-            self.records.pop_front()
-        } else {
-            self.records.remove(pos)
         };
         let Some(entry) = entry else {
             return false;

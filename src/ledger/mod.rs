@@ -380,6 +380,9 @@ pub struct Stats {
 
 struct State {
     conversations: foldhash::HashMap<String, Conversation>,
+    /// The next conversations to evict, newest first, each with the key it had when chosen
+    /// (see [`evict_conversation`]).
+    victims: Vec<(Victim, String)>,
     tools: foldhash::HashSet<Arc<str>>,
     seq: u64,
     tick: u64,
@@ -437,6 +440,7 @@ impl Ledger {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
                     conversations: Default::default(),
+                    victims: Vec::new(),
                     tools: Default::default(),
                     seq: 0,
                     tick: 0,
@@ -975,19 +979,50 @@ fn known_or_cancelled(conv: &mut Conversation, rec: &mut Recorder, call_id: &str
     })
 }
 
+/// What eviction orders conversations by: those with calls running last, then least recently
+/// used first.
+type Victim = (bool, u64);
+
+fn victim_key(c: &Conversation) -> Victim {
+    (c.running() > 0, c.last_used)
+}
+
 /// Drops the least recently used conversation, preferring one with nothing running.
+///
+/// One scan of all conversations chooses the next eighth of them to go, in order, each with its
+/// key; a chosen one whose key has changed since (it was used) is passed over. Keys only grow,
+/// so a chosen one whose key has not changed is still the oldest: eviction stays exact and
+/// costs O(1) amortised, where a scan per eviction made every new conversation past the cap
+/// cost as much as all of them.
 fn evict_conversation(st: &mut State, wakers: &mut Vec<Weak<timer::WakerSlot>>) {
-    let victim = st
-        .conversations
-        .iter()
-        .min_by_key(|(_, c)| (c.running() > 0, c.last_used))
-        .map(|(k, _)| k.clone());
-    if let Some(k) = victim {
+    loop {
+        let Some((key, k)) = st.victims.pop() else {
+            if st.conversations.is_empty() {
+                return;
+            }
+            let mut all: Vec<(Victim, &String)> = st
+                .conversations
+                .iter()
+                .map(|(k, c)| (victim_key(c), k))
+                .collect();
+            let take = (all.len() / 8).max(1);
+            if take < all.len() {
+                all.select_nth_unstable(take);
+                all.truncate(take);
+            }
+            all.sort_unstable_by(|a, b| b.cmp(a));
+            st.victims = all.into_iter().map(|(v, k)| (v, k.clone())).collect();
+            continue;
+        };
+        if st.conversations.get(&k).map(victim_key) != Some(key) {
+            continue;
+        }
         if let Some(mut c) = st.conversations.remove(&k) {
             wakers.append(&mut c.wakers);
             st.stats.evicted_records += c.records_len() as u64;
         }
         st.stats.evicted_conversations += 1;
+        return;
     }
 }
 
