@@ -940,3 +940,48 @@ fn a_fifo_and_a_process_substitution_are_read_once() {
     );
     assert!(text.contains("missing_output"), "{text}");
 }
+
+#[test]
+fn a_decompression_bomb_and_an_endless_line_stop_at_a_limit_that_names_its_option() {
+    // 100 MiB of short lines in a file of about 0.7 MB: past 100 times its size and the
+    // 64 MiB floor.
+    let line = br#"{"type":"message","role":"user","content":"hi"}"#;
+    let mut lines = Vec::with_capacity(100 << 20);
+    while lines.len() < 100 << 20 {
+        lines.extend_from_slice(line);
+        lines.push(b'\n');
+    }
+    let bomb = tmp("bomb.jsonl.gz");
+    std::fs::write(&bomb, gzip(&lines)).unwrap();
+    drop(lines);
+    let (code, out, err) = run(&["check", bomb.to_str().unwrap()]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(
+        err.contains("expands past") && err.contains("--max-inflate"),
+        "{err}"
+    );
+    // Raised, it is read: the limit is the only thing in the way.
+    let (code, out, err) = run(&["check", "--max-inflate", "100000", bomb.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
+
+    // One line of 2 MiB, under a limit of 1 MiB: as JSON Lines and as a one-line body.
+    let text = "x".repeat(2 << 20);
+    let long = tmp("long.jsonl");
+    let item = serde_json::json!({"type": "message", "role": "user", "content": text});
+    std::fs::write(&long, format!("{item}\n{item}\n")).unwrap();
+    let body = tmp("long.json");
+    std::fs::write(&body, serde_json::json!({"input": [item]}).to_string()).unwrap();
+    for file in [&long, &body] {
+        let (code, out, err) = run(&["check", "--max-line", "1M", file.to_str().unwrap()]);
+        assert_eq!(code, 2, "{out}{err}");
+        assert!(
+            err.contains("longer than 1 MiB") && err.contains("--max-line"),
+            "{err}"
+        );
+        let (code, out, err) = run(&["check", file.to_str().unwrap()]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (code, _, err) = run(&["check", "--max-line", "lots", body.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("is not a size"), "{err}");
+}

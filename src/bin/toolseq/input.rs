@@ -10,6 +10,114 @@ use std::path::PathBuf;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
+/// How far the input may grow as it is read: a small hostile file must not take the machine's
+/// memory. Both limits are options of every command.
+#[derive(clap::Args, Debug, Clone, Copy)]
+pub struct Limits {
+    /// How many times its own size a gzip-compressed input may expand to (at least 64 MiB):
+    /// JSON compresses about 10 times, a decompression bomb 1000.
+    #[arg(long, global = true, value_name = "RATIO", default_value_t = 100)]
+    pub max_inflate: u64,
+    /// The longest line the input may hold, in bytes (`K`, `M`, `G` suffixes); a one-line
+    /// request body is one line.
+    #[arg(long, global = true, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub max_line: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_inflate: 100,
+            max_line: 1 << 30,
+        }
+    }
+}
+
+/// A size in bytes: digits, then an optional `K`, `M` or `G` (powers of 1024).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'k' | 'K')) => (&t[..i], 10),
+        Some((i, 'm' | 'M')) => (&t[..i], 20),
+        Some((i, 'g' | 'G')) => (&t[..i], 30),
+        _ => (t, 0),
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(1 << shift))
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{s}` is not a size: give bytes, or a number with K, M or G"))
+}
+
+static LIMITS: std::sync::OnceLock<Limits> = std::sync::OnceLock::new();
+
+/// Sets the limits every input is read under, once, from the command line.
+pub fn set_limits(limits: Limits) {
+    let _ = LIMITS.set(limits);
+}
+
+fn limits() -> Limits {
+    LIMITS.get().copied().unwrap_or_default()
+}
+
+/// The least a gzip input may expand to, whatever its ratio: a small session log may well
+/// compress a hundredfold.
+const MIN_INFLATE: u64 = 64 << 20;
+
+/// A reader that refuses to give more than `max_total` bytes (a gzip input past its ratio) or
+/// a line longer than `max_line`, with an error that names the option raising the limit.
+struct Capped<R> {
+    inner: R,
+    max_total: Option<u64>,
+    max_line: u64,
+    total: u64,
+    /// Bytes since the last line ending.
+    line: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let got = &buf[..n];
+        self.total += n as u64;
+        if let Some(max) = self.max_total.filter(|&max| self.total > max) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "the gzip input expands past {}, {} times its size or 64 MiB; if it is genuine, raise the limit with --max-inflate RATIO",
+                    human(max),
+                    limits().max_inflate
+                ),
+            ));
+        }
+        self.line = match memchr::memrchr(b'\n', got) {
+            Some(i) => (n - i - 1) as u64,
+            None => self.line + n as u64,
+        };
+        if self.line > self.max_line {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "a line is longer than {}; if it is genuine, raise the limit with --max-line SIZE",
+                    human(self.max_line)
+                ),
+            ));
+        }
+        Ok(n)
+    }
+}
+
+/// A size for a message: `64 MiB`.
+fn human(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{} GiB", b >> 30),
+        b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+        b if b >= 1 << 10 => format!("{} KiB", b >> 10),
+        b => format!("{b} bytes"),
+    }
+}
+
 /// Input that cannot be read: exit code 2.
 #[derive(Debug)]
 pub struct ReadError {
@@ -105,12 +213,26 @@ impl Source {
             )),
             (None, None) => return Err(self.error(None, None, "no input".into())),
         };
-        if raw.fill_buf().map_err(io_err)?.starts_with(&GZIP_MAGIC) {
-            raw = Box::new(BufReader::with_capacity(
-                1 << 16,
-                flate2::bufread::MultiGzDecoder::new(raw),
-            ));
-        }
+        let limits = limits();
+        let max_total = raw
+            .fill_buf()
+            .map_err(io_err)?
+            .starts_with(&GZIP_MAGIC)
+            .then(|| self.len.saturating_mul(limits.max_inflate).max(MIN_INFLATE));
+        let text: Box<dyn Read + Send + '_> = match max_total {
+            Some(_) => Box::new(flate2::bufread::MultiGzDecoder::new(raw)),
+            None => Box::new(raw),
+        };
+        raw = Box::new(BufReader::with_capacity(
+            1 << 16,
+            Capped {
+                inner: text,
+                max_total,
+                max_line: limits.max_line,
+                total: 0,
+                line: 0,
+            },
+        ));
         skip_bom(&mut raw).map_err(io_err)?;
         Ok(raw)
     }

@@ -33,6 +33,8 @@ use term::{Progress, Style};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    limits: input::Limits,
 }
 
 #[derive(Subcommand)]
@@ -102,6 +104,7 @@ impl Opts {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    input::set_limits(cli.limits);
     let result = match cli.command {
         Command::Check { opts, files } => match &files[..] {
             [file] if !Path::new(file).is_dir() => check(&opts, file),
