@@ -985,3 +985,51 @@ fn a_decompression_bomb_and_an_endless_line_stop_at_a_limit_that_names_its_optio
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("is not a size"), "{err}");
 }
+
+#[test]
+fn fix_splices_a_compact_body_and_keeps_every_byte_it_does_not_repair() {
+    // Spacing, escapes and number spellings a tree would rewrite.
+    let items = [
+        r#"{"role":"user","type":"message","content":"caf\u00e9 \ud83d\ude00"}"#,
+        r#"{"type":"function_call_output","call_id":"c2","output":"early"}"#,
+        r#"{"type":"function_call","call_id":"c1","name":"x","arguments":"{\"n\": 1.50}"}"#,
+        r#"{"type":"function_call","call_id":"c2","name":"y","arguments":"{}"}"#,
+        r#"{"type":"function_call_output","call_id":"zz","output":"orphan"}"#,
+    ];
+    let head = r#"{"model":"gpt-5", "temperature":1.0e0,"input":["#;
+    let tail = r#"],"tools":[]}"#;
+    let body = format!("{head}{}{tail}", items.join(" , "));
+    let input = tmp("compact.json");
+    std::fs::write(&input, &body).unwrap();
+    let out = tmp("compact-fixed.json");
+    let (code, _, err) = run(&["fix", input.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let fixed = std::fs::read_to_string(&out).unwrap();
+    let inserted = r#"{"type":"function_call_output","call_id":"c1","output":"aborted"}"#;
+    let want = [items[0], items[2], inserted, items[3], items[1]].join(" , ");
+    assert_eq!(fixed, format!("{head}{want}{tail}"));
+    assert_eq!(run(&["check", out.to_str().unwrap()]).0, 0);
+
+    // A pretty body is written back pretty, from a tree; one with `input` twice is read as
+    // serde_json reads it (the last one), by the check and the repair alike.
+    let value: Value = serde_json::from_str(&body).unwrap();
+    let pretty = tmp("pretty.json");
+    std::fs::write(&pretty, serde_json::to_string_pretty(&value).unwrap()).unwrap();
+    let twice = tmp("twice.json");
+    std::fs::write(
+        &twice,
+        format!(r#"{{"input":[{}],{}"#, items[0], &body[1..]),
+    )
+    .unwrap();
+    for file in [&pretty, &twice] {
+        let out = tmp("tree-fixed.json");
+        let (code, _, err) = run(&["fix", file.to_str().unwrap(), "-o", out.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        let fixed = std::fs::read_to_string(&out).unwrap();
+        assert_eq!(fixed.contains("\n  "), file == &pretty, "{fixed}");
+        let (after, report, _) = run(&["check", out.to_str().unwrap()]);
+        assert_eq!(after, 0, "{report}");
+        let fixed: Value = serde_json::from_str(&fixed).unwrap();
+        assert_eq!(fixed["input"].as_array().unwrap().len(), 5, "{fixed}");
+    }
+}

@@ -2,59 +2,68 @@
 //! if it was), JSON Lines stay line for line with every line the repair does not name copied
 //! byte for byte. Clean input is copied unchanged.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use serde_json::Value;
 use toolseq::repair::{plan, Placed, Plan, RepairOptions};
-use toolseq::rules::Rule;
 use toolseq::skeleton::Family;
 use toolseq::wire::rollout::LineOut;
 use toolseq::wire::{self, Format};
-use toolseq::Change;
 
 use crate::input::{each_line, trim, Line, ReadError, Shape, Source};
 use crate::scan::Scanned;
 
+/// Writes the repaired input to `out`. `text` is a document's text when the scan kept it
+/// aside (see [`Keep::Tree`](crate::scan::Keep)) rather than in `scanned.bytes`.
 pub fn fix(
     src: &Source,
     scanned: Scanned,
+    text: Option<&String>,
     out: &mut dyn Write,
     opts: &RepairOptions,
     progress: &mut dyn FnMut(u64),
-) -> Result<Vec<Change>, ReadError> {
+) -> Result<(), ReadError> {
     let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
     let p = plan(&scanned.skel);
     let format = scanned.detection.format;
-    if let Some(mut value) = scanned.doc {
-        let bytes = scanned.bytes;
+    let doc_text = text.map(String::as_bytes);
+    if scanned.shape == Shape::Document && scanned.doc.is_none() {
+        let text = doc_text.unwrap_or_default();
         if p.is_empty() {
-            out.write_all(&bytes).map_err(io_err)?;
-            return Ok(Vec::new());
+            out.write_all(text).map_err(io_err)?;
+            return Ok(());
         }
-        let changes = wire::apply(&mut value, format, &scanned.skel, &p, opts);
-        let pretty = bytes.windows(3).any(|w| w == b"\n  ");
-        let written = if pretty {
-            serde_json::to_writer_pretty(&mut *out, &value)
+        if let Some(body) = ItemSpans::of(src, text, &scanned) {
+            return stream(src, &scanned, &p, &body, out, opts, progress);
+        }
+        // Items the skeleton does not map one to one: rewritten from a tree.
+        let doc = serde_json::from_slice(text).map_err(|e| src.json_error(&e, None, false))?;
+        return write_tree(src, doc, text, &scanned, &p, out, opts);
+    }
+    let mut scanned = scanned;
+    if let Some(value) = scanned.doc.take() {
+        let bytes = if scanned.bytes.is_empty() {
+            doc_text.unwrap_or_default()
         } else {
-            serde_json::to_writer(&mut *out, &value)
+            &scanned.bytes
         };
-        written.map_err(|e| io_err(e.into()))?;
-        if bytes.ends_with(b"\n") {
-            out.write_all(b"\n").map_err(io_err)?;
+        if p.is_empty() {
+            out.write_all(bytes).map_err(io_err)?;
+            return Ok(());
         }
-        return Ok(changes);
+        return write_tree(src, value, bytes, &scanned, &p, out, opts);
     }
     debug_assert_eq!(scanned.shape, Shape::Lines);
     if p.is_empty() {
         io::copy(&mut src.reader()?, out).map_err(io_err)?;
-        return Ok(Vec::new());
+        return Ok(());
     }
     if format == Format::Rollout {
         return stream_rollout(src, &scanned, &p, out, opts, progress);
     }
     if format.flat() {
-        return stream(src, &scanned, &p, out, opts, progress);
+        return stream(src, &scanned, &p, &Lines(src), out, opts, progress);
     }
     // Items may be edited inside (tool calls, content blocks): read them all.
     let mut items = Vec::new();
@@ -68,12 +77,36 @@ pub fn fix(
         },
     )?;
     let mut arr = Value::Array(items);
-    let changes = wire::apply(&mut arr, format, &scanned.skel, &p, opts);
+    wire::apply(&mut arr, format, &scanned.skel, &p, opts);
     for v in arr.as_array().into_iter().flatten() {
         serde_json::to_writer(&mut *out, v).map_err(|e| io_err(e.into()))?;
         out.write_all(b"\n").map_err(io_err)?;
     }
-    Ok(changes)
+    Ok(())
+}
+
+/// A document repaired as a tree and written whole, pretty when `bytes` were.
+fn write_tree(
+    src: &Source,
+    mut value: Value,
+    bytes: &[u8],
+    scanned: &Scanned,
+    p: &Plan,
+    out: &mut dyn Write,
+    opts: &RepairOptions,
+) -> Result<(), ReadError> {
+    let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
+    wire::apply(&mut value, scanned.detection.format, &scanned.skel, p, opts);
+    let written = if crate::scan::pretty(bytes) {
+        serde_json::to_writer_pretty(&mut *out, &value)
+    } else {
+        serde_json::to_writer(&mut *out, &value)
+    };
+    written.map_err(|e| io_err(e.into()))?;
+    if bytes.ends_with(b"\n") {
+        out.write_all(b"\n").map_err(io_err)?;
+    }
+    Ok(())
 }
 
 /// Each line of the input with the index of the item it holds (`None` for a blank line).
@@ -102,7 +135,7 @@ fn stream_rollout(
     out: &mut dyn Write,
     opts: &RepairOptions,
     progress: &mut dyn FnMut(u64),
-) -> Result<Vec<Change>, ReadError> {
+) -> Result<(), ReadError> {
     let touched = wire::rollout::touched_lines(&scanned.skel, p);
     let mut fetched = HashMap::new();
     each_item(
@@ -117,7 +150,7 @@ fn stream_rollout(
             Ok(())
         },
     )?;
-    let (mut laid, changes) = wire::rollout::plan_lines(fetched, &scanned.skel, p, opts);
+    let (mut laid, _) = wire::rollout::plan_lines(fetched, &scanned.skel, p, opts);
     let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
     each_item(src, &mut *progress, |item, line| {
         let Some((what, after)) = item.and_then(|i| laid.lines.remove(&i)) else {
@@ -143,21 +176,235 @@ fn stream_rollout(
         }
         Ok(())
     })?;
-    Ok(changes)
+    Ok(())
 }
 
-/// Responses items: one entry per item, so the plan maps to whole lines and
-/// the file is rewritten in two more streaming passes (gather the lines that move, then write).
+/// Where a flat history's items lie in the input (lines of JSON Lines, or the `input` array of
+/// a body's text), and how a rewritten one is laid out among them.
+trait Layout {
+    /// Calls `f` with each item's index (`None` for a blank line) and its raw bytes, in order.
+    fn each(&self, progress: &mut dyn FnMut(u64), f: &mut EachItem<'_>) -> Result<(), ReadError>;
+    /// Writes what comes before the first item.
+    fn begin(&self, _out: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+    /// Writes what comes after the last item.
+    fn end(&self, _out: &mut dyn Write) -> io::Result<()> {
+        Ok(())
+    }
+    /// Writes an item kept as it was (`raw`, as [`each`](Layout::each) gave it).
+    fn keep(&self, w: &mut Written, out: &mut dyn Write, raw: &[u8]) -> io::Result<()>;
+    /// Writes an item made or rewritten (its JSON, with no line ending).
+    fn item(&self, w: &mut Written, out: &mut dyn Write, item: &[u8]) -> io::Result<()>;
+}
+
+/// What a [`Layout`] calls with each item's index (`None` for a blank line) and raw bytes.
+type EachItem<'f> = dyn FnMut(Option<usize>, &[u8]) -> Result<(), ReadError> + 'f;
+
+/// What has been written so far, as a layout needs to know it.
+#[derive(Default)]
+struct Written {
+    items: usize,
+    /// Whether the output ends a line.
+    ends_line: bool,
+}
+
+/// JSON Lines: one item per line, blank lines kept.
+struct Lines<'s>(&'s Source);
+
+impl Layout for Lines<'_> {
+    fn each(&self, progress: &mut dyn FnMut(u64), f: &mut EachItem<'_>) -> Result<(), ReadError> {
+        each_item(self.0, progress, |item, line| f(item, line.raw))
+    }
+
+    fn keep(&self, w: &mut Written, out: &mut dyn Write, raw: &[u8]) -> io::Result<()> {
+        w.ends_line = raw.ends_with(b"\n");
+        out.write_all(raw)
+    }
+
+    fn item(&self, w: &mut Written, out: &mut dyn Write, item: &[u8]) -> io::Result<()> {
+        if !w.ends_line && w.items > 0 {
+            out.write_all(b"\n")?;
+        }
+        w.items += 1;
+        w.ends_line = true;
+        out.write_all(item)?;
+        out.write_all(b"\n")
+    }
+}
+
+/// The items of a compact Responses body's `input`, by their place in its text: a body of a
+/// million calls is rewritten from the text it was read from, every item the plan does not
+/// name copied byte for byte, where a tree of it took thirteen times the file. The items are
+/// found again on each pass rather than kept: their places would take a tenth of the file.
+struct ItemSpans<'t> {
+    src: &'t Source,
+    text: &'t [u8],
+    /// Where the first item starts and the last one ends.
+    first: usize,
+    last: usize,
+    /// What goes between two items: what the input has between its first two.
+    separator: &'t [u8],
+}
+
+impl<'t> ItemSpans<'t> {
+    /// The layout of `text`'s `input` items, when the skeleton has one entry per item, in
+    /// order; `None` otherwise (or when `input` is empty, repeated or not an array), and the
+    /// body is rewritten from a tree.
+    fn of(src: &'t Source, text: &'t [u8], scanned: &Scanned) -> Option<Self> {
+        let entries = &scanned.skel.entries;
+        let mut one_each = true;
+        let (mut first, mut second, mut last) = (None, None, 0);
+        let mut count = 0;
+        each_input_item(text, &mut |i, start, end| {
+            one_each &= i < entries.len() && entries.at(i).index() == i;
+            match i {
+                0 => first = Some((start, end)),
+                1 => second = Some(start),
+                _ => {}
+            }
+            last = end;
+            count = i + 1;
+            Ok::<_, ()>(())
+        })
+        .ok()?;
+        let (first, first_end) = first?;
+        if !one_each || count != entries.len() {
+            return None;
+        }
+        Some(ItemSpans {
+            src,
+            text,
+            first,
+            last,
+            separator: second.map_or(&b","[..], |next| &text[first_end..next]),
+        })
+    }
+}
+
+/// Calls `f` with the index and span of each item of the body's `input` array, in order.
+/// `Err(None)` when the body has no such array, or two `input` keys, or is not JSON;
+/// `Err(Some(e))` when `f` stopped with `e`.
+fn each_input_item<E>(
+    text: &[u8],
+    f: &mut dyn FnMut(usize, usize, usize) -> Result<(), E>,
+) -> Result<(), Option<E>> {
+    use serde::de::{
+        DeserializeSeed, Deserializer, Error, IgnoredAny, MapAccess, SeqAccess, Visitor,
+    };
+    use serde_json::value::RawValue;
+    use std::borrow::Cow;
+    struct Body<'f, E> {
+        base: usize,
+        f: &'f mut dyn FnMut(usize, usize, usize) -> Result<(), E>,
+        stopped: &'f mut Option<E>,
+    }
+    impl<'de, E> Visitor<'de> for Body<'_, E> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a body with an input array")
+        }
+        fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = false;
+            while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+                if key != "input" {
+                    map.next_value::<IgnoredAny>()?;
+                } else if std::mem::replace(&mut seen, true) {
+                    return Err(A::Error::custom("input twice"));
+                } else {
+                    map.next_value_seed(&mut self)?;
+                }
+            }
+            if seen {
+                Ok(())
+            } else {
+                Err(A::Error::custom("no input"))
+            }
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while let Some(raw) = seq.next_element::<&'de RawValue>()? {
+                let start = raw.get().as_ptr() as usize - self.base;
+                if let Err(e) = (self.f)(i, start, start + raw.get().len()) {
+                    *self.stopped = Some(e);
+                    return Err(A::Error::custom("stopped"));
+                }
+                i += 1;
+            }
+            Ok(())
+        }
+    }
+    // The `input` value: its array's items.
+    impl<'de, E> DeserializeSeed<'de> for &mut Body<'_, E> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(Body {
+                base: self.base,
+                f: &mut *self.f,
+                stopped: &mut *self.stopped,
+            })
+        }
+    }
+    let mut stopped = None;
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let read = de.deserialize_map(Body {
+        base: text.as_ptr() as usize,
+        f,
+        stopped: &mut stopped,
+    });
+    match read.and_then(|()| de.end()) {
+        Ok(()) => Ok(()),
+        Err(_) => Err(stopped),
+    }
+}
+
+impl Layout for ItemSpans<'_> {
+    fn each(&self, _progress: &mut dyn FnMut(u64), f: &mut EachItem<'_>) -> Result<(), ReadError> {
+        let text = self.text;
+        each_input_item(text, &mut |i, start, end| f(Some(i), &text[start..end])).map_err(|e| {
+            // The text was read as this body before, so only `f` can stop the pass.
+            e.unwrap_or_else(|| {
+                self.src
+                    .error(None, None, "the body changed as it was read".into())
+            })
+        })
+    }
+
+    fn begin(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.text[..self.first])
+    }
+
+    fn end(&self, out: &mut dyn Write) -> io::Result<()> {
+        out.write_all(&self.text[self.last..])
+    }
+
+    fn keep(&self, w: &mut Written, out: &mut dyn Write, raw: &[u8]) -> io::Result<()> {
+        self.item(w, out, raw)
+    }
+
+    fn item(&self, w: &mut Written, out: &mut dyn Write, item: &[u8]) -> io::Result<()> {
+        if w.items > 0 {
+            out.write_all(self.separator)?;
+        }
+        w.items += 1;
+        out.write_all(item)
+    }
+}
+
+/// A flat history (Responses items): one entry per item, so the plan maps to whole items, and
+/// the input is rewritten in two more passes over its items (gather those that move, then
+/// write).
 fn stream(
     src: &Source,
     scanned: &Scanned,
     p: &Plan,
+    layout: &dyn Layout,
     out: &mut dyn Write,
     opts: &RepairOptions,
     progress: &mut dyn FnMut(u64),
-) -> Result<Vec<Change>, ReadError> {
+) -> Result<(), ReadError> {
     let entries = &scanned.skel.entries;
-    let removed: HashMap<usize, Rule> = p.removals.iter().map(|r| (r.entry, r.rule)).collect();
+    let removed: HashSet<usize> = p.removals.iter().map(|r| r.entry).collect();
     let mut moved: HashMap<usize, usize> = HashMap::new();
     let mut after: HashMap<usize, Vec<Placed>> = HashMap::new();
     for ins in &p.inserts {
@@ -168,108 +415,70 @@ fn stream(
     }
 
     // Items edited in place (a call id rewritten, an id dropped) are re-serialised; every other
-    // line is copied byte for byte.
-    let edited: std::collections::HashSet<usize> = p.edited_entries().collect();
-    // One entry per line here, so entry and item index agree.
+    // item is copied byte for byte.
+    let edited: HashSet<usize> = p.edited_entries().collect();
+    // One entry per item here, so entry and item index agree.
     let format = scanned.detection.format;
-    let edit = |raw: &[u8], i: usize, changes: &mut Vec<Change>| -> Vec<u8> {
+    let edit = |raw: &[u8], i: usize| -> Vec<u8> {
         let Ok(mut v) = serde_json::from_slice::<Value>(raw) else {
             return raw.to_vec();
         };
-        changes.extend(wire::edit_entry(&mut v, format, &scanned.skel, p, i));
+        wire::edit_entry(&mut v, format, &scanned.skel, p, i);
         serde_json::to_vec(&v).unwrap_or_else(|_| raw.to_vec())
     };
     let mut held: HashMap<usize, Vec<u8>> = HashMap::new();
-    each_item(
-        src,
-        |_| {},
-        |item, line| {
-            let Some(i) = item.filter(|i| removed.contains_key(i) || moved.contains_key(i)) else {
-                return Ok(());
-            };
-            let mut raw = trim(line.raw).to_vec();
-            if edited.contains(&i) {
-                raw = edit(&raw, i, &mut Vec::new());
+    if !moved.is_empty() {
+        layout.each(&mut |_| {}, &mut |item, raw| {
+            if let Some(i) = item.filter(|i| moved.contains_key(i)) {
+                let raw = trim(raw);
+                held.insert(
+                    i,
+                    if edited.contains(&i) {
+                        edit(raw, i)
+                    } else {
+                        raw.to_vec()
+                    },
+                );
             }
-            held.insert(i, raw);
             Ok(())
-        },
-    )?;
-
-    let mut changes = Vec::new();
-    for (&i, &rule) in &removed {
-        let value = held
-            .get(&i)
-            .and_then(|raw| serde_json::from_slice(raw).ok());
-        changes.push(Change::Removed {
-            rule,
-            call_id: entries.at(i).call_id().map(str::to_owned),
-            index: entries.at(i).index(),
-            block: None,
-            item: value.unwrap_or(Value::Null),
-        });
+        })?;
     }
-    changes.sort_by_key(|c| match c {
-        Change::Removed { index, .. } => *index,
-        _ => 0,
-    });
 
     let io_err = |e: io::Error| src.error(None, None, format!("cannot write the output: {e}"));
-    each_item(src, &mut *progress, |item, line| {
+    let mut w = Written::default();
+    layout.begin(out).map_err(io_err)?;
+    layout.each(&mut *progress, &mut |item, raw| {
         let Some(i) = item else {
-            return out.write_all(line.raw).map_err(io_err);
+            return layout.keep(&mut w, out, raw).map_err(io_err);
         };
-        let body = trim(line.raw);
-        if !removed.contains_key(&i) && !moved.contains_key(&i) {
+        if !removed.contains(&i) && !moved.contains_key(&i) {
             if edited.contains(&i) {
-                out.write_all(&edit(body, i, &mut changes))
+                layout
+                    .item(&mut w, out, &edit(trim(raw), i))
                     .map_err(io_err)?;
-                out.write_all(b"\n").map_err(io_err)?;
             } else {
-                out.write_all(line.raw).map_err(io_err)?;
+                layout.keep(&mut w, out, raw).map_err(io_err)?;
             }
         }
-        let Some(placed) = after.get(&i) else {
-            return Ok(());
-        };
-        if !line.raw.ends_with(b"\n") {
-            out.write_all(b"\n").map_err(io_err)?;
-        }
-        for &pl in placed {
-            match pl {
-                Placed::Moved { entry, call } => {
-                    out.write_all(held.get(&entry).map_or(&b""[..], Vec::as_slice))
-                        .map_err(io_err)?;
-                    changes.push(Change::Moved {
-                        call_id: entries.at(call).call_id().unwrap_or_default().to_owned(),
-                        from: entries.at(entry).index(),
-                        call_index: entries.at(call).index(),
-                    });
-                }
+        for &pl in after.get(&i).into_iter().flatten() {
+            let bytes = match pl {
+                Placed::Moved { entry, .. } => held.remove(&entry).unwrap_or_default(),
                 Placed::Synthetic { call } => {
                     let c = entries.at(call);
-                    let id = c.call_id().unwrap_or_default().to_owned();
-                    let text = opts.text_for(&id).to_owned();
+                    let id = c.call_id().unwrap_or_default();
                     let payload = wire::synthetic_item(
-                        scanned.detection.format,
+                        format,
                         c.family().unwrap_or(Family::Function),
-                        &id,
-                        &text,
+                        id,
+                        opts.text_for(id),
                     );
-                    serde_json::to_writer(&mut *out, &payload).map_err(|e| io_err(e.into()))?;
-                    changes.push(Change::Inserted {
-                        call_id: id,
-                        call_index: c.index(),
-                        cancelled: false,
-                        still_running: false,
-                        text,
-                        item: payload,
-                    });
+                    serde_json::to_vec(&payload).map_err(|e| io_err(e.into()))?
                 }
-            }
-            out.write_all(b"\n").map_err(io_err)?;
+            };
+            layout.item(&mut w, out, &bytes).map_err(io_err)?;
         }
         Ok(())
     })?;
-    Ok(changes)
+    layout.end(out).map_err(io_err)?;
+    Ok(())
 }

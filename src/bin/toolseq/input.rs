@@ -315,8 +315,9 @@ pub enum Shape {
 /// it is not read twice.
 pub fn sniff(src: &Source) -> Result<(Shape, Option<Vec<u8>>), ReadError> {
     let mut r = src.reader()?;
-    // Sized for a one-line body, so that reading it does not copy it as it grows.
-    let mut first = Vec::new();
+    // Sized for a one-line body, so that reading a 170 MB one does not leave it in a
+    // 256 MiB buffer, doubled as it grew (pages past the end are never touched).
+    let mut first = Vec::with_capacity(src.len as usize);
     let mut line_no = 0;
     loop {
         first.clear();

@@ -11,7 +11,7 @@ mod term;
 mod timeline;
 
 use std::cell::OnceCell;
-use std::io::{self, BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -216,28 +216,31 @@ fn fix(
             ));
         }
     }
-    let scanned = read(&src, opts, signature_bypass, Keep::Tree)?;
+    let text_cell = OnceCell::new();
+    let scanned = read(&src, opts, signature_bypass, Keep::Tree(&text_cell))?;
     let found = findings(&scanned.skel);
-    let stderr = io::stderr();
-    let style = Style::for_stream(stderr.is_terminal());
-    let report = if opts.json {
-        let mut buf = Vec::new();
-        let _ = json_report::write(&mut buf, None, &scanned, &found);
-        String::from_utf8_lossy(&buf).into_owned()
-    } else {
-        let mut buf = Vec::new();
-        let _ = print_report(&mut buf, &src.name, &scanned, &found, style, "will");
-        String::from_utf8_lossy(&buf).into_owned()
-    };
     let mended = |v: &toolseq::Violation| {
         v.repairable() || (signature_bypass && v.rule == Rule::MissingThoughtSignature)
     };
     let left = !found.violations().all(|v| mended(&v));
+    // Shown once the output is written, and held aside till then: on disk past a megabyte,
+    // so that a report of a million violations does not stay in memory beside the body.
+    let stderr = io::stderr();
+    let style = Style::for_stream(stderr.is_terminal());
+    let mut report = tempfile::spooled_tempfile(1 << 20);
+    let _ = if opts.json {
+        json_report::write(&mut report, None, &scanned, &found)
+    } else {
+        print_report(&mut report, &src.name, &scanned, &found, style, "will")
+    };
+    drop(found);
     let opts = RepairOptions::default().missing_text(text);
     let mut progress = Progress::new("writing", src.len);
     let written = match output {
         Some(path) => write_atomically(path, |w| {
-            fix::fix(&src, scanned, w, &opts, &mut |n| progress.update(n))
+            fix::fix(&src, scanned, text_cell.get(), w, &opts, &mut |n| {
+                progress.update(n)
+            })
         })
         .map_err(|e| {
             e.unwrap_or_else(|io| {
@@ -247,7 +250,9 @@ fn fix(
         None => {
             let stdout = io::stdout();
             let mut w = BufWriter::new(stdout.lock());
-            let r = fix::fix(&src, scanned, &mut w, &opts, &mut |n| progress.update(n));
+            let r = fix::fix(&src, scanned, text_cell.get(), &mut w, &opts, &mut |n| {
+                progress.update(n)
+            });
             r.and_then(|c| {
                 w.flush()
                     .map(|_| c)
@@ -257,7 +262,9 @@ fn fix(
     };
     progress.finish();
     written?;
-    let _ = stderr.lock().write_all(report.as_bytes());
+    let _ = report
+        .seek(SeekFrom::Start(0))
+        .and_then(|_| io::copy(&mut report, &mut stderr.lock()));
     Ok(u8::from(left))
 }
 

@@ -107,8 +107,10 @@ impl<'t> Scanned<'t> {
 
 /// How much of the input the caller needs beyond its skeleton.
 pub enum Keep<'t> {
-    /// The document's bytes and value, to rewrite it (`fix`).
-    Tree,
+    /// What `fix` needs to rewrite a document: a compact Responses body's text, kept here for
+    /// the skeleton to borrow from and for `fix` to splice; any other document's bytes and
+    /// value.
+    Tree(&'t OnceCell<String>),
     /// Only the skeleton; a document's text is kept here for the skeleton to borrow from.
     Skeleton(&'t OnceCell<String>),
 }
@@ -457,8 +459,14 @@ pub fn scan<'t>(
             None => src.read_all()?,
         };
         progress(bytes.len() as u64);
-        let bytes = match keep {
-            Keep::Skeleton(cell) if format.is_none_or(|f| f == Format::Responses) => {
+        let (cell, splice) = match keep {
+            Keep::Skeleton(cell) => (Some(cell), false),
+            // A pretty document is written back pretty, from a tree: only a compact one is
+            // spliced.
+            Keep::Tree(cell) => (Some(cell).filter(|_| !pretty(&bytes)), true),
+        };
+        let bytes = match cell {
+            Some(cell) if format.is_none_or(|f| f == Format::Responses) => {
                 match String::from_utf8(bytes) {
                     Ok(text) => {
                         let text = cell.get_or_init(|| text).as_str();
@@ -481,6 +489,7 @@ pub fn scan<'t>(
                             });
                         }
                         // Not a Responses body, or not JSON: read as a value, which says why.
+                        // `fix` finds its text in `cell`.
                         return read_tree(src, shape, format, text.as_bytes());
                     }
                     Err(e) => e.into_bytes(),
@@ -488,7 +497,7 @@ pub fn scan<'t>(
             }
             _ => bytes,
         };
-        let keep_bytes = matches!(keep, Keep::Tree);
+        let keep_bytes = splice;
         return read_tree(src, shape, format, &bytes).map(|mut s| {
             if keep_bytes {
                 s.bytes = bytes;
@@ -523,6 +532,12 @@ pub fn scan<'t>(
         head: None,
         profile: None,
     })
+}
+
+/// Whether a document was pretty-printed (serde_json's indent): a raw line break cannot lie
+/// inside a JSON string.
+pub fn pretty(bytes: &[u8]) -> bool {
+    bytes.windows(3).any(|w| w == b"\n  ")
 }
 
 /// What JSON Lines none of which names a format are read as.
