@@ -244,7 +244,17 @@ struct ItemSpans<'t> {
     first: usize,
     last: usize,
     /// What goes between two items: what the input has between its first two.
-    separator: &'t [u8],
+    separator: Vec<u8>,
+    /// How a pretty body's items are indented, for the items written anew.
+    pretty: Option<Indent>,
+}
+
+/// The indentation of a pretty body's items.
+struct Indent {
+    /// What starts each line of an item.
+    line: Vec<u8>,
+    /// One level deeper inside an item.
+    unit: Vec<u8>,
 }
 
 impl<'t> ItemSpans<'t> {
@@ -272,12 +282,40 @@ impl<'t> ItemSpans<'t> {
         if !one_each || count != entries.len() {
             return None;
         }
+        let separator = match second {
+            Some(next) => text[first_end..next].to_vec(),
+            // A comma, then what the input has between `[` and its item.
+            None => {
+                let open = text[..first].iter().rposition(|&b| b == b'[')?;
+                [b",", &text[open + 1..first]].concat()
+            }
+        };
+        let pretty = separator.iter().rposition(|&b| b == b'\n').map(|nl| {
+            let line = separator[nl + 1..].to_vec();
+            // The first item's second line is one level deeper than the item.
+            let item = &text[first..first_end];
+            let unit = item
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|nl| {
+                    let rest = &item[nl + 1..];
+                    let ws = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+                    rest[..ws]
+                        .strip_prefix(&line[..])
+                        .unwrap_or_default()
+                        .to_vec()
+                })
+                .filter(|unit| !unit.is_empty())
+                .unwrap_or_else(|| b"  ".to_vec());
+            Indent { line, unit }
+        });
         Some(ItemSpans {
             src,
             text,
             first,
             last,
-            separator: second.map_or(&b","[..], |next| &text[first_end..next]),
+            pretty,
+            separator,
         })
     }
 }
@@ -379,15 +417,35 @@ impl Layout for ItemSpans<'_> {
     }
 
     fn keep(&self, w: &mut Written, out: &mut dyn Write, raw: &[u8]) -> io::Result<()> {
-        self.item(w, out, raw)
+        if w.items > 0 {
+            out.write_all(&self.separator)?;
+        }
+        w.items += 1;
+        out.write_all(raw)
     }
 
     fn item(&self, w: &mut Written, out: &mut dyn Write, item: &[u8]) -> io::Result<()> {
-        if w.items > 0 {
-            out.write_all(self.separator)?;
+        let Some(indent) = &self.pretty else {
+            return self.keep(w, out, item);
+        };
+        use serde::Serialize;
+        let value: Value = serde_json::from_slice(item)?;
+        let mut pretty = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(&indent.unit);
+        value.serialize(&mut serde_json::Serializer::with_formatter(
+            &mut pretty,
+            formatter,
+        ))?;
+        // A raw line break lies only between tokens, never inside a string.
+        let mut lines = pretty.split(|&b| b == b'\n');
+        let first = lines.next().unwrap_or_default();
+        self.keep(w, out, first)?;
+        for line in lines {
+            out.write_all(b"\n")?;
+            out.write_all(&indent.line)?;
+            out.write_all(line)?;
         }
-        w.items += 1;
-        out.write_all(item)
+        Ok(())
     }
 }
 

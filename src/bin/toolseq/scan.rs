@@ -459,14 +459,12 @@ pub fn scan<'t>(
             None => src.read_all()?,
         };
         progress(bytes.len() as u64);
-        let (cell, splice) = match keep {
-            Keep::Skeleton(cell) => (Some(cell), false),
-            // A pretty document is written back pretty, from a tree: only a compact one is
-            // spliced.
-            Keep::Tree(cell) => (Some(cell).filter(|_| !pretty(&bytes)), true),
+        let (cell, keep_bytes) = match keep {
+            Keep::Skeleton(cell) => (cell, false),
+            Keep::Tree(cell) => (cell, true),
         };
         let bytes = match cell {
-            Some(cell) if format.is_none_or(|f| f == Format::Responses) => {
+            cell if format.is_none_or(|f| f == Format::Responses) => {
                 match String::from_utf8(bytes) {
                     Ok(text) => {
                         let text = cell.get_or_init(|| text).as_str();
@@ -497,7 +495,6 @@ pub fn scan<'t>(
             }
             _ => bytes,
         };
-        let keep_bytes = splice;
         return read_tree(src, shape, format, &bytes).map(|mut s| {
             if keep_bytes {
                 s.bytes = bytes;
