@@ -11,6 +11,7 @@
 //! | `mistral` | `mistral-*`, `devstral-*`, `codestral-*`, `magistral-*`, … | `invalid_call_id` | `Tool call id was call_… but must be a-z, A-Z, 0-9, with a length of 9.` |
 //! | `anthropic-thinking` | a `claude` model with `thinking.type` `enabled` or `adaptive` | `missing_thinking_block` | ``messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. …`` |
 //! | `gemini-3` | `gemini-3*` (not the image models, which do not check) | `missing_thought_signature` | `Function call is missing a thought_signature in functionCall parts. …` |
+//! | `deepseek-responses` | any DeepSeek model, in a Responses body or a rollout | `interleaved_message`, where OpenAI accepts it | `No tool output found for tool call call_…` (an item between a call and its output, even a reasoning item between parallel calls) |
 //!
 //! Each rule keeps the model's own exceptions: an assistant message without calls needs no
 //! `reasoning_content`; only the tool loop still open (no user turn after it) needs its thinking
@@ -42,7 +43,7 @@ use serde_json::Value;
 use crate::format::Format;
 use crate::ids::{Action, Found};
 use crate::rules::{Rule, Verdict};
-use crate::skeleton::{CallIdRule, Family, Kind, Role, Skeleton};
+use crate::skeleton::{Adjacency, CallIdRule, Family, Kind, Role, Skeleton};
 
 /// The value Google documents for a function call whose thought signature was lost ("skip the
 /// validator"). The model then continues without its earlier reasoning, so a repair uses it only
@@ -61,24 +62,31 @@ pub enum Profile {
     AnthropicThinking,
     /// Gemini 3: the current turn's calls keep their thought signatures.
     Gemini3,
+    /// DeepSeek's Responses endpoint: it pairs an output with its call by position, so nothing
+    /// but calls and outputs may stand between them (OpenAI pairs by `call_id`, anywhere after
+    /// the call).
+    DeepseekResponses,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 4] = [
+    pub const ALL: [Profile; 5] = [
         Profile::DeepseekThinking,
         Profile::Mistral,
         Profile::AnthropicThinking,
         Profile::Gemini3,
+        Profile::DeepseekResponses,
     ];
 
-    /// The stable name: `deepseek-thinking`, `mistral`, `anthropic-thinking`, `gemini-3`.
+    /// The stable name: `deepseek-thinking`, `mistral`, `anthropic-thinking`, `gemini-3`,
+    /// `deepseek-responses`.
     pub fn name(self) -> &'static str {
         match self {
             Profile::DeepseekThinking => "deepseek-thinking",
             Profile::Mistral => "mistral",
             Profile::AnthropicThinking => "anthropic-thinking",
             Profile::Gemini3 => "gemini-3",
+            Profile::DeepseekResponses => "deepseek-responses",
         }
     }
 
@@ -89,6 +97,7 @@ impl Profile {
             Profile::Mistral => &[Rule::InvalidCallId],
             Profile::AnthropicThinking => &[Rule::MissingThinkingBlock],
             Profile::Gemini3 => &[Rule::MissingThoughtSignature],
+            Profile::DeepseekResponses => &[Rule::InterleavedMessage],
         }
     }
 
@@ -98,6 +107,7 @@ impl Profile {
             Profile::DeepseekThinking | Profile::Mistral => &[Format::Chat],
             Profile::AnthropicThinking => &[Format::Anthropic],
             Profile::Gemini3 => &[Format::Gemini, Format::Chat],
+            Profile::DeepseekResponses => &[Format::Responses, Format::Rollout],
         }
     }
 
@@ -263,7 +273,16 @@ pub fn select(
             None => return Ok(None),
         },
     };
-    Ok(Profile::of_model(model, thinking)
+    let responses = Profile::DeepseekResponses.formats().contains(&format);
+    let found = if responses && model.to_ascii_lowercase().contains("deepseek") {
+        Some((
+            Profile::DeepseekResponses,
+            "a DeepSeek model, whose Responses endpoint pairs by position",
+        ))
+    } else {
+        Profile::of_model(model, thinking)
+    };
+    Ok(found
         .filter(|(profile, _)| profile.formats().contains(&format))
         .map(|(profile, why)| Selection {
             profile,
@@ -276,8 +295,10 @@ pub fn select(
 pub fn apply(skel: &mut Skeleton<'_>, profile: Profile, signature_bypass: bool) {
     skel.profile = Some(profile);
     skel.signature_bypass = signature_bypass;
-    if profile == Profile::Mistral {
-        skel.call_ids = CallIdRule::MISTRAL;
+    match profile {
+        Profile::Mistral => skel.call_ids = CallIdRule::MISTRAL,
+        Profile::DeepseekResponses => skel.adjacency = Adjacency::Positional,
+        _ => {}
     }
 }
 
@@ -324,7 +345,8 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         })
     };
     match profile {
-        Profile::Mistral => Vec::new(),
+        // Judged by pairing, under the adjacency `apply` set.
+        Profile::Mistral | Profile::DeepseekResponses => Vec::new(),
         // Every turn that called tools: DeepSeek asks for the reasoning of all of them back.
         Profile::DeepseekThinking => first_calls(0)
             .filter(|&i| !entries.at(i).trace().reasoning)

@@ -626,18 +626,25 @@ const NO_ZONE: At = At::MAX;
 fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's, Vec<At>) {
     let entries = &skel.entries;
     let n = entries.len();
-    // Responses: a segment number that grows at each message; Chat/Anthropic: the message index of
-    // the call group whose output run an entry belongs to.
+    // Responses: one zone (OpenAI), or a run number that grows at each entry that is not a call
+    // or an output and at each call after an output (DeepSeek); Chat/Anthropic: the message
+    // index of the call group whose output run an entry belongs to.
     // `NO_ZONE` for none: an `Option` doubled the vector, one of a long history's largest.
     let mut zone: Vec<At> = vec![NO_ZONE; n];
     let mut anchor: Vec<At> = (0..at(n)).collect();
     match skel.adjacency {
-        Adjacency::NoMessageBetween => {
+        Adjacency::AfterCall => zone.fill(0),
+        Adjacency::Positional => {
             let mut seg = 0;
+            let mut after_output = false;
             for (i, e) in entries.iter().enumerate() {
-                if matches!(e.kind(), Kind::Message(_)) {
+                let kind = e.kind();
+                if !matches!(kind, Kind::Call | Kind::Output)
+                    || (kind == Kind::Call && after_output)
+                {
                     seg += 1;
                 }
+                after_output = kind == Kind::Output;
                 zone[i] = at(seg);
             }
         }
@@ -720,7 +727,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
             }
         }
     }
-    let loose = skel.adjacency == Adjacency::NoMessageBetween;
+    let loose = matches!(skel.adjacency, Adjacency::AfterCall | Adjacency::Positional);
     let test = move |c: usize, o: usize| {
         if entries.at(c).family() == Some(Family::ServerTool) {
             entries.at(o).index() == entries.at(c).index() && o > c
@@ -739,7 +746,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
 /// use toolseq::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
 /// use toolseq::rules::{check, Rule};
 ///
-/// let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
+/// let mut skel = Skeleton::new(Adjacency::AfterCall);
 /// skel.entries.push(Entry::paired(Kind::Call, Family::Function, Some("call_1".into()), 0, None, "function_call"));
 /// skel.entries.push(Entry::new(Kind::Message(Role::User), 1, None, "message"));
 /// skel.items = 2;

@@ -52,7 +52,12 @@ const CHECKS: &[(&str, &str, i32, &str)] = &[
         1,
         "messages.1: `tool_use` ids were found without `tool_result`",
     ),
-    ("items.jsonl", "responses", 1, "item 5, line 6"),
+    (
+        "items.jsonl",
+        "responses",
+        1,
+        "orphan_output        call c  item 5, line 6",
+    ),
     ("anthropic.jsonl", "anthropic", 1, "line 2"),
     (
         "rollout.jsonl",
@@ -199,7 +204,7 @@ fn fix_reads_stdin_writes_stdout_and_never_overwrites_its_input() {
             "function_call_output:a",
             "function_call:b",
             "function_call_output:b",
-            "message:"
+            "message:",
         ]
     );
     let copy = tmp("self.jsonl");
@@ -615,7 +620,7 @@ fn a_folder_is_walked_in_parallel_and_an_unreadable_file_does_not_stop_it() {
         "{out}"
     );
     assert!(
-        lines[2].ends_with("rollout-4.jsonl: 1 violation(s): 1 interleaved_message"),
+        lines[2].ends_with("rollout-4.jsonl: 2 violation(s): 1 missing_output, 1 orphan_output"),
         "{out}"
     );
     assert!(
@@ -627,7 +632,7 @@ fn a_folder_is_walked_in_parallel_and_an_unreadable_file_does_not_stop_it() {
         "{out}"
     );
     assert!(
-        out.contains("missing_output                              2      2"),
+        out.contains("missing_output                              3      3"),
         "{out}"
     );
     assert!(!out.contains("notes.txt"));

@@ -145,19 +145,20 @@ fn arrays_of_different_lengths_are_left_for_codex_to_refuse() {
 
 #[test]
 fn a_moved_output_line_takes_its_metadata_along() {
-    // The output was written after a later user message: moved up next to its call.
+    // The output was written before its call: moved down next to it. (One written after a later
+    // user message is where the API accepts it, and stays.)
     let mut body = Value::Array(vec![
         item(user("go"), 1),
-        item(call("call_1"), 2),
-        item(user("and then"), 3),
-        item(output("call_1"), 4),
+        item(output("call_1"), 2),
+        item(call("call_1"), 3),
+        item(user("and then"), 4),
     ]);
     let report = repair(&mut body, Some(Format::Rollout), &RepairOptions::default()).unwrap();
     assert_eq!(report.changes.len(), 1, "{:?}", report.changes);
     let lines = body.as_array().unwrap();
     assert_eq!(lines[2]["payload"]["type"], "function_call_output");
-    assert_eq!(lines[2]["metadata"]["history_sequence"], 4);
-    assert_eq!(lines[3]["metadata"]["history_sequence"], 3);
+    assert_eq!(lines[2]["metadata"]["history_sequence"], 2);
+    assert_eq!(lines[1]["metadata"]["history_sequence"], 3);
 }
 
 #[test]

@@ -4,7 +4,7 @@ mod common;
 
 use common::{body, order, Capture, Item::*, FORMATS};
 use toolseq::ledger::{CallState, Ledger};
-use toolseq::{Finding, Guard};
+use toolseq::{Finding, Format, Guard};
 use tracing::Level;
 use tracing_subscriber::prelude::*;
 
@@ -143,9 +143,11 @@ fn applying_the_report_to_the_stored_history_ends_the_repairs() {
         );
         let mut b = stored.clone();
         let report = guard.prepare("c", &mut b).unwrap();
-        assert_eq!(report.changes.len(), 2, "{f}: {report}");
+        // call_a answered; call_b's output moved up, except in Responses, which pairs by id.
+        let changes = if f == Format::Responses { 1 } else { 2 };
+        assert_eq!(report.changes.len(), changes, "{f}: {report}");
         let replay = report.apply_to(&mut stored).unwrap();
-        assert_eq!(replay.changes.len(), 2);
+        assert_eq!(replay.changes.len(), changes);
         assert_eq!(stored, b, "{f}: the store now holds what was sent");
 
         let mut next = stored.clone();

@@ -141,21 +141,38 @@ fn a_call_in_the_replacement_history_is_answered_inside_it() {
     assert_eq!(history[2]["call_id"], "b");
     assert_eq!(history[3], user("summary"));
     assert!(check(&fixed, Some(Format::Rollout)).unwrap().is_clean());
-    // An output after the compacted line, with the summary between: moved into the history.
+    // An output after the compacted line, with the summary between: where OpenAI accepts it,
+    // and left there; a DeepSeek model, which pairs by position, has it moved into the history.
     let body = [
         compacted(Some(vec![user("go"), call("b"), user("summary")])),
         item(output("b")),
     ];
-    assert_eq!(rules(&body), [(Rule::InterleavedMessage, 1, None)]);
+    assert_eq!(rules(&body), []);
+    assert_eq!(deepseek_rules(&body), [(Rule::InterleavedMessage, 1, None)]);
     let mut fixed = Value::Array(body.to_vec());
-    repair(&mut fixed, Some(Format::Rollout), &RepairOptions::default()).unwrap();
+    let opts = RepairOptions::default().model("deepseek-v4-pro");
+    repair(&mut fixed, Some(Format::Rollout), &opts).unwrap();
     let lines = fixed.as_array().unwrap();
     assert_eq!(lines.len(), 1);
     assert_eq!(
         lines[0]["payload"]["replacement_history"][2]["type"],
         "function_call_output"
     );
-    assert!(check(&fixed, Some(Format::Rollout)).unwrap().is_clean());
+    assert!(deepseek_rules(lines).is_empty());
+}
+
+/// [`rules`] for a DeepSeek model, whose Responses endpoint pairs by position.
+fn deepseek_rules(lines: &[Value]) -> Vec<(Rule, usize, Option<usize>)> {
+    toolseq::check_for(
+        &Value::Array(lines.to_vec()),
+        Some(Format::Rollout),
+        "deepseek-v4-pro",
+    )
+    .unwrap()
+    .violations
+    .iter()
+    .map(|v| (v.rule, v.index, v.block))
+    .collect()
 }
 
 #[test]
@@ -168,5 +185,8 @@ fn inter_agent_messages_are_model_input() {
         ),
         item(output("a")),
     ];
-    assert_eq!(rules(&body), [(Rule::InterleavedMessage, 2, None)]);
+    // Sent to the model as a message: between a call and its output where a DeepSeek model
+    // pairs by position.
+    assert_eq!(rules(&body), []);
+    assert_eq!(deepseek_rules(&body), [(Rule::InterleavedMessage, 2, None)]);
 }

@@ -127,11 +127,13 @@ fn cases() -> Vec<Case> {
                          {"type": "function_call_output", "output": "x"}, fco("a")]),
             expect: &[(EmptyCallId, "", 1), (EmptyCallId, "", 2)],
         },
+        // OpenAI pairs by `call_id`: an output after a later message is accepted (the
+        // DeepSeek profile below refuses it).
         Case {
             name: "responses: user message between call and output",
             format: Responses,
             body: json!([fc("a"), user("hurry"), fco("a")]),
-            expect: &[(InterleavedMessage, "a", 2)],
+            expect: &[],
         },
         Case {
             name: "responses: output before its call, duplicates",
@@ -269,7 +271,7 @@ fn every_case_repairs_to_clean_and_repair_is_idempotent() {
 fn responses_repair_inserts_after_call_and_moves_output_up() {
     let mut body = json!({"input": [user("go"),
         {"type": "local_shell_call", "id": "lsh_1", "call_id": "call_1", "action": {}},
-        user("stop"), fc("f"), user("more"), fco("f"),
+        user("stop"), fc("f"), fco("f"),
         {"type": "custom_tool_call", "call_id": "c", "name": "p", "input": ""}]});
     let opts = RepairOptions::default().missing_text("interrupted");
     let report = repair(&mut body, None, &opts).unwrap();
@@ -278,11 +280,80 @@ fn responses_repair_inserts_after_call_and_moves_output_up() {
         json!([user("go"),
             {"type": "local_shell_call", "id": "lsh_1", "call_id": "call_1", "action": {}},
             {"type": "function_call_output", "call_id": "call_1", "output": "interrupted"},
-            user("stop"), fc("f"), fco("f"), user("more"),
+            user("stop"), fc("f"), fco("f"),
             {"type": "custom_tool_call", "call_id": "c", "name": "p", "input": ""},
             {"type": "custom_tool_call_output", "call_id": "c", "output": "interrupted"}])
     );
-    assert_eq!(report.changes.len(), 3);
+    assert_eq!(report.changes.len(), 2);
+}
+
+/// DeepSeek's Responses endpoint pairs by position: a hook's developer message between a call
+/// and its output (deepseek-ai/DeepSeek-V3#1588, Codex with deepseek-v4-pro) and a reasoning
+/// item between parallel calls are refused with `No tool output found for tool call call_…`;
+/// OpenAI accepts both bodies. Parallel calls followed by their outputs, in any order, are
+/// accepted by both.
+#[test]
+fn deepseek_responses_pairs_by_position_where_openai_pairs_by_id() {
+    let developer = json!({"type": "message", "role": "developer", "content": "hook context"});
+    let reasoning = json!({"type": "reasoning", "summary": [], "encrypted_content": "e"});
+    let cases = [
+        (
+            json!([user("go"), fc("a"), developer.clone(), fco("a")]),
+            vec![(Rule::InterleavedMessage, "a".to_owned(), 3)],
+        ),
+        (
+            json!([
+                user("go"),
+                reasoning.clone(),
+                fc("a"),
+                reasoning.clone(),
+                fc("b"),
+                fco("a"),
+                fco("b")
+            ]),
+            vec![(Rule::InterleavedMessage, "a".to_owned(), 5)],
+        ),
+        (
+            json!([
+                user("go"),
+                reasoning.clone(),
+                fc("a"),
+                fc("b"),
+                fco("b"),
+                fco("a"),
+                user("next")
+            ]),
+            vec![],
+        ),
+    ];
+    for (items, want) in cases {
+        let body = json!({"model": "deepseek-v4-pro", "input": items});
+        let openai = json!({"model": "gpt-5", "input": items});
+        assert!(check(&openai, None).unwrap().is_clean(), "{openai:#}");
+        let report = check(&body, None).unwrap();
+        assert_eq!(
+            report.profile.as_ref().unwrap().profile,
+            toolseq::Profile::DeepseekResponses
+        );
+        let got: Vec<_> = report
+            .violations
+            .iter()
+            .map(|v| (v.rule, v.call_id.clone().unwrap_or_default(), v.index))
+            .collect();
+        assert_eq!(got, want, "{body:#}");
+        let mut fixed = body.clone();
+        let report = repair(&mut fixed, None, &RepairOptions::default()).unwrap();
+        assert!(check(&fixed, None).unwrap().is_clean(), "{fixed:#}");
+        if want.is_empty() {
+            assert_eq!(fixed, body);
+            assert!(report.changes.is_empty());
+        }
+        // Nothing the client sent is lost: the repair only moves outputs.
+        assert_eq!(
+            fixed["input"].as_array().unwrap().len(),
+            items.as_array().unwrap().len()
+        );
+    }
 }
 
 #[test]

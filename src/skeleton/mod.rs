@@ -74,8 +74,14 @@ pub enum Kind {
 /// How close an output must stay to its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adjacency {
-    /// After its call, with no message in between (OpenAI Responses).
-    NoMessageBetween,
+    /// Anywhere after its call: OpenAI's Responses API pairs an output with its call by
+    /// `call_id`, so a message between them is accepted.
+    AfterCall,
+    /// In the run of calls and outputs its call belongs to, with nothing else between them, not
+    /// even a reasoning item between parallel calls; a call after an output starts another run
+    /// (DeepSeek's Responses endpoint, which pairs by position: `No tool output found for tool
+    /// call call_…`).
+    Positional,
     /// In the run of outputs that directly follows the call's message, which may span several
     /// messages (Chat Completions: one `tool` message per call).
     FollowingRun,

@@ -121,6 +121,8 @@ pub(super) fn api_error(v: &Violation, at: &dyn Fn(usize) -> String) -> Option<S
     let words = v.label.trim_end_matches("_output").replace('_', " ");
     Some(match v.rule {
         Rule::MissingOutput => format!("No tool output found for {words} {id}."),
+        // Raised only for DeepSeek, which pairs by position (deepseek-ai/DeepSeek-V3#1588).
+        Rule::InterleavedMessage => format!("No tool output found for tool call {id}."),
         Rule::OrphanOutput | Rule::KindMismatch | Rule::OutputBeforeCall => {
             let words = v.label.replace('_', " ");
             format!("No tool call found for {words} with call_id {id}.")
@@ -214,7 +216,7 @@ pub(super) const CALL_IDS: CallIdRule = CallIdRule {
 
 /// A skeleton of entries read one per item.
 pub(super) fn read_entries(entries: Entries<'_>) -> Skeleton<'_> {
-    let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
+    let mut skel = Skeleton::new(Adjacency::AfterCall);
     skel.call_ids = CALL_IDS;
     skel.items = entries.len();
     skel.entries = entries;
@@ -222,7 +224,7 @@ pub(super) fn read_entries(entries: Entries<'_>) -> Skeleton<'_> {
 }
 
 pub(super) fn read(items: &[Value]) -> Skeleton<'_> {
-    let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
+    let mut skel = Skeleton::new(Adjacency::AfterCall);
     skel.call_ids = CALL_IDS;
     skel.items = items.len();
     skel.entries.reserve(items.len());

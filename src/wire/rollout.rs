@@ -52,7 +52,7 @@ impl Adapter for Rollout {
     }
 
     fn read<'a>(&self, lines: &'a [Value]) -> Skeleton<'a> {
-        let mut skel = Skeleton::new(Adjacency::NoMessageBetween);
+        let mut skel = Skeleton::new(Adjacency::AfterCall);
         skel.call_ids = responses::CALL_IDS;
         for (i, line) in lines.iter().enumerate() {
             push(&mut skel, effect(line, i), Entries::push);
