@@ -44,6 +44,21 @@ pub(crate) fn id_optional(label: &str) -> bool {
     matches!(label, "function_call" | "custom_tool_call" | "message")
 }
 
+/// Whether the Responses API refuses `id` on an item of this type: an empty id (`Expected an
+/// ID that contains letters, numbers, underscores, or dashes`), or one without the prefix the
+/// API gives that type (`Invalid 'input[371].id': '019f629b-…'. Expected an ID that begins with
+/// 'msg'.`, openai/codex#33176; `… begins with 'fc'`, `… begins with 'rs'`). Other types are
+/// not checked: their prefixes are not documented.
+fn refused_item_id(label: &str, id: &str) -> bool {
+    let prefix = match label {
+        "function_call" => "fc",
+        "message" => "msg",
+        "reasoning" => "rs",
+        _ => return id.is_empty(),
+    };
+    !id.starts_with(prefix)
+}
+
 /// Whether an entry is an item the model produced in a response (and so may carry a server id
 /// and belong with a reasoning item).
 fn model_item(kind: Kind) -> bool {
@@ -112,6 +127,35 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 }
             }
         }
+        if let Some(rule) = e
+            .item_id()
+            .filter(|_| !removed_by_pairing(i))
+            .and_then(|id| {
+                if skel.unstored && e.kind() == Kind::Reasoning && !e.trace().reasoning {
+                    Some(Rule::UnpersistedItem)
+                } else {
+                    refused_item_id(e.label(), id).then_some(Rule::InvalidItemId)
+                }
+            })
+        {
+            let action = if e.kind() == Kind::Reasoning {
+                Action::Remove
+            } else if id_optional(e.label()) {
+                Action::Strip(Field::ItemId)
+            } else {
+                Action::Leave
+            };
+            loses_id[i] = action != Action::Leave;
+            found.push(Found {
+                entry: i,
+                rule,
+                violation: true,
+                action,
+            });
+            if loses_id[i] {
+                continue;
+            }
+        }
         if hashes.get(i).is_none_or(|&h| h == 0) || removed_by_pairing(i) {
             continue;
         }
@@ -169,13 +213,19 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     // In a body that shows reasoning items, an item with a server id that no reasoning item
     // precedes since the last user message was replayed without its reasoning. Outputs a repair
     // inserts or moves never cross a user message, so they cannot change this verdict.
-    let mut reasoned = false;
+    // `shown`: a reasoning item is in the body; `kept`: one is left after the repair (which
+    // removes a reasoning item under an id the API refuses, and its follower then loses its id
+    // too, as a consequence rather than a violation of its own).
+    let (mut shown, mut kept) = (false, false);
     for (i, e) in entries.iter().enumerate() {
         match e.kind() {
-            Kind::Message(Role::User) => reasoned = false,
-            Kind::Reasoning | Kind::Reference if !loses_id[i] => reasoned = true,
+            Kind::Message(Role::User) => (shown, kept) = (false, false),
+            Kind::Reasoning | Kind::Reference => {
+                shown = true;
+                kept |= !loses_id[i];
+            }
             Kind::Call | Kind::Message(Role::Assistant) | Kind::Other
-                if !reasoned && e.item_id().is_some() && !loses_id[i] =>
+                if !kept && e.item_id().is_some() && !loses_id[i] =>
             {
                 let action = if id_optional(e.label()) {
                     loses_id[i] = true;
@@ -186,7 +236,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 found.push(Found {
                     entry: i,
                     rule: Rule::MissingReasoning,
-                    violation: true,
+                    violation: !shown || action == Action::Leave,
                     action,
                 });
             }

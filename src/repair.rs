@@ -323,6 +323,7 @@ impl Plan {
             call_ids: skel.call_ids,
             calls_follow_user: skel.calls_follow_user,
             alternating_roles: skel.alternating_roles,
+            unstored: skel.unstored,
             profile: skel.profile,
             signature_bypass: skel.signature_bypass,
         }

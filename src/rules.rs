@@ -36,6 +36,13 @@ pub enum Rule {
     MissingReasoning,
     /// Two items or item references with one server id.
     DuplicateItemId,
+    /// A server item id the API refuses: empty, or without the prefix of its type (`fc` for a
+    /// function call, `msg` for a message, `rs` for a reasoning item).
+    InvalidItemId,
+    /// A reasoning item sent by its id alone, without its `encrypted_content`, in a body that
+    /// asks not to be stored (`store: false`): the API keeps no items then, so it cannot look
+    /// the item up.
+    UnpersistedItem,
     /// A call id longer than the API accepts (Responses: 64 characters).
     CallIdTooLong,
     /// A call id with characters the API's pattern refuses (Anthropic: `^[a-zA-Z0-9_-]+$`).
@@ -70,7 +77,7 @@ impl Rule {
     pub const SET_VERSION: u32 = 5;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 23] = [
+    pub const ALL: [Rule; 25] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -84,6 +91,8 @@ impl Rule {
         Rule::ReasoningWithoutFollowing,
         Rule::MissingReasoning,
         Rule::DuplicateItemId,
+        Rule::InvalidItemId,
+        Rule::UnpersistedItem,
         Rule::CallIdTooLong,
         Rule::InvalidCallId,
         Rule::EmptyToolCalls,
@@ -112,6 +121,8 @@ impl Rule {
             Rule::ReasoningWithoutFollowing => "reasoning_without_following",
             Rule::MissingReasoning => "missing_reasoning",
             Rule::DuplicateItemId => "duplicate_item_id",
+            Rule::InvalidItemId => "invalid_item_id",
+            Rule::UnpersistedItem => "unpersisted_item",
             Rule::CallIdTooLong => "call_id_too_long",
             Rule::InvalidCallId => "invalid_call_id",
             Rule::EmptyToolCalls => "empty_tool_calls",
@@ -146,6 +157,8 @@ impl Rule {
             Rule::ReasoningWithoutFollowing => "keep a reasoning item with the item after it in its response (and that item's id); repair removes a reasoning item left alone",
             Rule::MissingReasoning => "the reasoning item of this response was dropped; replay it, or drop this item's id (repair does, where the API allows)",
             Rule::DuplicateItemId => "the same item was replayed twice (often a reasoning item once per parallel call); keep one",
+            Rule::InvalidItemId => "the client gave the item an id of its own (a UUID, an empty string) where the API wants the one it made; repair drops an optional id, and a reasoning item whose id is wrong",
+            Rule::UnpersistedItem => "with `store: false` send reasoning with its `encrypted_content` (ask for `include: [\"reasoning.encrypted_content\"]`); repair drops the reasoning item and its follower's id",
             Rule::CallIdTooLong => "the id came from another provider or client; repair gives the call and its outputs a shorter one",
             Rule::InvalidCallId => "the id came from another provider (e.g. `functions.read_file:0`); repair gives the call and its outputs a valid one",
             Rule::EmptyToolCalls => "send no `tool_calls` rather than an empty list; repair drops it",
@@ -207,6 +220,9 @@ impl Violation {
             Rule::DuplicateItemId => {
                 matches!(self.label, "reasoning" | "item_reference")
                     || crate::ids::id_optional(self.label)
+            }
+            Rule::InvalidItemId | Rule::UnpersistedItem => {
+                self.label == "reasoning" || crate::ids::id_optional(self.label)
             }
             _ => true,
         }

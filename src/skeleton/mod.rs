@@ -195,7 +195,8 @@ impl CallIdRule {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Trace {
     /// The message holding the call carries the model's reasoning text (Chat
-    /// `reasoning_content`).
+    /// `reasoning_content`); on a reasoning item, that it carries its `encrypted_content`
+    /// (Responses), so the API need not look it up.
     pub reasoning: bool,
     /// The message holding the call opens with a thinking block (Anthropic `thinking` or
     /// `redacted_thinking`).
@@ -314,6 +315,9 @@ pub struct Skeleton<'a> {
     pub calls_follow_user: bool,
     /// Whether the client's and the model's messages must alternate (Bedrock).
     pub alternating_roles: bool,
+    /// Whether the body asks that its response not be stored (Responses `store: false`): the
+    /// API then keeps no items, so one sent by id alone cannot be looked up.
+    pub unstored: bool,
     /// The model profile whose rules apply too, if any (see [`crate::profile`]).
     pub profile: Option<crate::profile::Profile>,
     /// Whether a repair may answer a missing thought signature with the value Google documents
@@ -333,6 +337,7 @@ impl Skeleton<'_> {
             call_ids: CallIdRule::ANY,
             calls_follow_user: false,
             alternating_roles: false,
+            unstored: false,
             profile: None,
             signature_bypass: false,
         }
@@ -348,6 +353,7 @@ impl Skeleton<'_> {
             call_ids: self.call_ids,
             calls_follow_user: self.calls_follow_user,
             alternating_roles: self.alternating_roles,
+            unstored: self.unstored,
             profile: self.profile,
             signature_bypass: self.signature_bypass,
         }

@@ -186,9 +186,12 @@ impl HistoryItem for InputItem {
                     "tool_search_output",
                     optional(&o.id),
                 ),
-                Item::Reasoning(r) => {
-                    Entry::new(Kind::Reasoning, i, None, "reasoning").with_item_id(optional(&r.id))
-                }
+                Item::Reasoning(r) => Entry::new(Kind::Reasoning, i, None, "reasoning")
+                    .with_item_id(optional(&r.id))
+                    .with_trace(crate::skeleton::Trace {
+                        reasoning: r.encrypted_content.is_some(),
+                        ..Default::default()
+                    }),
                 Item::FileSearchCall(c) => other("file_search_call", borrowed(&c.id)),
                 Item::WebSearchCall(c) => other("web_search_call", borrowed(&c.id)),
                 Item::ImageGenerationCall(c) => other("image_generation_call", borrowed(&c.id)),

@@ -332,6 +332,7 @@ pub fn read_text_body(text: &str) -> Result<Option<TextBody<'_>>, serde_json::Er
     .into_iter()
     .find(|(_, f)| !matches!(f, text::Field::Absent | text::Field::Null))
     .map(|(k, _)| k);
+    skel.unstored = body.store == Some(false);
     let mut head = Map::new();
     if let Some(model) = body.model.as_str() {
         head.insert("model".into(), Value::from(model));

@@ -10,7 +10,7 @@ use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
 use crate::skeleton::{
-    Adjacency, CallIdRule, Entries, Entry, Family, IdChars, Kind, Role, Skeleton,
+    Adjacency, CallIdRule, Entries, Entry, Family, IdChars, Kind, Role, Skeleton, Trace,
 };
 
 /// The Responses adapter.
@@ -60,6 +60,7 @@ impl Adapter for Responses {
 
     fn read_body(&self, body: &Value, skel: &mut Skeleton<'_>) {
         skel.server_history = server_history(body);
+        skel.unstored = body.get("store").and_then(Value::as_bool) == Some(false);
     }
 
     fn flat(&self) -> bool {
@@ -140,6 +141,22 @@ pub(super) fn api_error(v: &Violation, at: &dyn Fn(usize) -> String) -> Option<S
         ),
         Rule::DuplicateItemId => format!(
             "Duplicate item found with id {item}. Remove duplicate items from your input and try again."
+        ),
+        Rule::InvalidItemId if item.is_empty() => format!(
+            "Invalid '{}.id': ''. Expected an ID that contains letters, numbers, underscores, or dashes.",
+            at(v.index)
+        ),
+        Rule::InvalidItemId => format!(
+            "Invalid '{}.id': '{item}'. Expected an ID that begins with '{}'.",
+            at(v.index),
+            match v.label {
+                "function_call" => "fc",
+                "message" => "msg",
+                _ => "rs",
+            }
+        ),
+        Rule::UnpersistedItem => format!(
+            "Item with id '{item}' not found. Items are not persisted when `store` is set to false. Try again with `store` set to true, or remove this item from your input."
         ),
         Rule::CallIdTooLong => format!(
             "Invalid '{}.call_id': string too long. Expected a string with maximum length 64, but got a string with length {} instead.",
@@ -260,6 +277,7 @@ pub(super) fn entry_of(item: ItemView<'_>, i: usize) -> Entry<'_> {
         execution,
         id,
         approval_request_id,
+        encrypted_content,
         ..
     } = item;
     let has_id = matches!(id, Field::Str(_));
@@ -283,7 +301,13 @@ pub(super) fn entry_of(item: ItemView<'_>, i: usize) -> Entry<'_> {
         return Entry::new(Kind::Reference, i, None, "item_reference").with_item_id(id.into_str());
     }
     if t == "reasoning" {
-        return Entry::new(Kind::Reasoning, i, None, "reasoning").with_item_id(id.into_str());
+        let trace = Trace {
+            reasoning: matches!(encrypted_content, Field::Str(_)),
+            ..Trace::default()
+        };
+        return Entry::new(Kind::Reasoning, i, None, "reasoning")
+            .with_item_id(id.into_str())
+            .with_trace(trace);
     }
     let Some((kind, family, label, key)) = pairing(t) else {
         let label = server_executed(t).unwrap_or("item");

@@ -131,6 +131,7 @@ impl<'a> Skim<'a> {
             "execution" => &mut item.execution,
             "id" => &mut item.id,
             "approval_request_id" => &mut item.approval_request_id,
+            "encrypted_content" => &mut item.encrypted_content,
             _ => return self.skip_value(MAX_DEPTH),
         };
         *slot = self.field()?;

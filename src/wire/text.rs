@@ -84,6 +84,8 @@ pub(crate) struct ItemView<'a> {
     pub execution: Field<'a>,
     pub id: Field<'a>,
     pub approval_request_id: Field<'a>,
+    /// A reasoning item's `encrypted_content`.
+    pub encrypted_content: Field<'a>,
 }
 
 impl<'a> ItemView<'a> {
@@ -91,7 +93,7 @@ impl<'a> ItemView<'a> {
         let Some(obj) = item.as_object() else {
             return ItemView::default();
         };
-        let [ty, role, call_id, execution, id, approval] = super::fields(
+        let [ty, role, call_id, execution, id, approval, encrypted] = super::fields(
             obj,
             [
                 "type",
@@ -100,6 +102,7 @@ impl<'a> ItemView<'a> {
                 "execution",
                 "id",
                 "approval_request_id",
+                "encrypted_content",
             ],
         );
         ItemView {
@@ -110,6 +113,7 @@ impl<'a> ItemView<'a> {
             execution: Field::of(execution),
             id: Field::of(id),
             approval_request_id: Field::of(approval),
+            encrypted_content: Field::of(encrypted),
         }
     }
 
@@ -131,6 +135,7 @@ impl<'a> ItemView<'a> {
             Key::Execution => &mut self.execution,
             Key::Id => &mut self.id,
             Key::ApprovalRequestId => &mut self.approval_request_id,
+            Key::EncryptedContent => &mut self.encrypted_content,
             _ => return Ok(false),
         };
         *slot = map.next_value()?;
@@ -231,6 +236,8 @@ pub(crate) struct BodyView<'a> {
     pub model: Field<'a>,
     /// `thinking.type`.
     pub thinking_type: Field<'a>,
+    /// `store`, when it is a boolean.
+    pub store: Option<bool>,
 }
 
 /// The keys any view keeps; every other key's value is skipped.
@@ -241,6 +248,7 @@ enum Key {
     Execution,
     Id,
     ApprovalRequestId,
+    EncryptedContent,
     ReplacementHistory,
     NumTurns,
     Payload,
@@ -249,6 +257,7 @@ enum Key {
     Conversation,
     Model,
     Thinking,
+    Store,
     Other,
 }
 
@@ -268,6 +277,8 @@ impl<'de> Deserialize<'de> for Key {
                     "execution" => Key::Execution,
                     "id" => Key::Id,
                     "approval_request_id" => Key::ApprovalRequestId,
+                    "encrypted_content" => Key::EncryptedContent,
+                    "store" => Key::Store,
                     "replacement_history" => Key::ReplacementHistory,
                     "num_turns" => Key::NumTurns,
                     "payload" => Key::Payload,
@@ -532,6 +543,8 @@ impl<'de> Deserialize<'de> for BodyView<'de> {
                         Key::Model => body.model = map.next_value()?,
                         // Of `thinking`, only its `type` is kept.
                         Key::Thinking => body.thinking_type = map.next_value::<ItemView>()?.ty,
+                        // A few bytes: read whole, so that any value is accepted.
+                        Key::Store => body.store = map.next_value::<Value>()?.as_bool(),
                         _ => {
                             map.next_value::<IgnoredAny>()?;
                         }
