@@ -35,6 +35,7 @@ pub mod otlp;
 pub mod profile;
 pub mod repair;
 pub mod report;
+mod request;
 pub mod rules;
 pub mod skeleton;
 mod timer;

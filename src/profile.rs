@@ -315,7 +315,33 @@ pub fn fit(
     if let Some(s) = &selection {
         apply(skel, s.profile, signature_bypass);
     }
+    let model = named
+        .filter(|n| n.parse::<Profile>().is_err())
+        .or_else(|| body.get("model").and_then(Value::as_str));
+    skel.no_prefill = format == Format::Anthropic && model.is_some_and(refuses_prefill);
     Ok(selection)
+}
+
+/// Whether a Claude model refuses a conversation ending on its own turn: 4.6 and later do
+/// (`This model does not support assistant message prefill. The conversation must end with a
+/// user message.`, seen with `claude-opus-4-6` to `4-8`, `claude-sonnet-4-6`, Sonnet 5 and Fable
+/// 5), 4.5 and earlier accept a prefill. The version is the first number in the name and the
+/// one after it, whichever side of the family it is on (`claude-3-5-sonnet-20241022`,
+/// `claude-opus-4-6`, `anthropic.claude-sonnet-4-6-v1:0`); dates are not versions.
+pub fn refuses_prefill(model: &str) -> bool {
+    let name = model.to_ascii_lowercase();
+    let Some(at) = name.find("claude") else {
+        return false;
+    };
+    let mut numbers = name[at..]
+        .split(['-', '.', '@', ':', '/', '_', '[', ']'])
+        .filter(|t| !t.is_empty() && t.len() < 8 && t.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|t| t.parse::<u32>().ok());
+    let Some(major) = numbers.next() else {
+        return false;
+    };
+    let minor = numbers.next().filter(|&m| m < 100).unwrap_or(0);
+    (major, minor) >= (4, 6)
 }
 
 /// What the profile's rules find (Mistral's ids are judged with the other ids, in `ids.rs`).

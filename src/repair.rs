@@ -324,6 +324,8 @@ impl Plan {
             calls_follow_user: skel.calls_follow_user,
             alternating_roles: skel.alternating_roles,
             unstored: skel.unstored,
+            tools_undefined: skel.tools_undefined,
+            no_prefill: skel.no_prefill,
             profile: skel.profile,
             signature_bypass: skel.signature_bypass,
         }

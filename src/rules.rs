@@ -63,6 +63,11 @@ pub enum Rule {
     /// An assistant message with calls sent without the model's `reasoning_content` (profile
     /// `deepseek-thinking`).
     MissingReasoningContent,
+    /// Tool use in a request that defines no tools (Anthropic `tools`, Bedrock `toolConfig`).
+    ToolsUndefined,
+    /// A conversation ending on the model's own turn, for a model that refuses an assistant
+    /// prefill (Claude 4.6 and later).
+    PrefillUnsupported,
     /// The assistant message of the open tool loop does not start with a thinking block
     /// (profile `anthropic-thinking`).
     MissingThinkingBlock,
@@ -74,10 +79,10 @@ pub enum Rule {
 impl Rule {
     /// Version of the rule set: it grows when rules are added or change meaning, so scripts
     /// reading `--json` notice.
-    pub const SET_VERSION: u32 = 5;
+    pub const SET_VERSION: u32 = 6;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 25] = [
+    pub const ALL: [Rule; 27] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -100,6 +105,8 @@ impl Rule {
         Rule::MixedResultTurn,
         Rule::CallWithoutPrecedingUserTurn,
         Rule::RolesNotAlternating,
+        Rule::ToolsUndefined,
+        Rule::PrefillUnsupported,
         Rule::MissingReasoningContent,
         Rule::MissingThinkingBlock,
         Rule::MissingThoughtSignature,
@@ -130,6 +137,8 @@ impl Rule {
             Rule::MixedResultTurn => "mixed_result_turn",
             Rule::CallWithoutPrecedingUserTurn => "call_without_preceding_user_turn",
             Rule::RolesNotAlternating => "roles_not_alternating",
+            Rule::ToolsUndefined => "tools_undefined",
+            Rule::PrefillUnsupported => "prefill_unsupported",
             Rule::MissingReasoningContent => "missing_reasoning_content",
             Rule::MissingThinkingBlock => "missing_thinking_block",
             Rule::MissingThoughtSignature => "missing_thought_signature",
@@ -166,6 +175,8 @@ impl Rule {
             Rule::MixedResultTurn => "send the text in its own user message after the results; repair moves it there, in order",
             Rule::CallWithoutPrecedingUserTurn => "a model turn with calls must follow the user's turn or a turn of responses; put back the turn that was dropped, or merge this turn into the model turn before it",
             Rule::RolesNotAlternating => "user and assistant messages must alternate; merge the two messages (text cannot join a message of tool results: put it after the model's reply)",
+            Rule::ToolsUndefined => "send the tool definitions with every request that replays tool use, even one (a summary, a compaction) that should call none; toolseq cannot invent them",
+            Rule::PrefillUnsupported => "this model answers only a user turn: send the user's next message (or a tool result) after the model's; toolseq never writes one for the user",
             Rule::MissingReasoningContent => "the client dropped the model's `reasoning_content` when it stored this message; keep it and send it back (toolseq never invents it), or turn thinking off",
             Rule::MissingThinkingBlock => "the client dropped the thinking block this message opened with; send it back unchanged (a signed block cannot be made up), or start a new user turn, or turn thinking off",
             Rule::MissingThoughtSignature => "the client dropped the call's `thoughtSignature`; send it back as received (an opt-in repair puts the value Google documents for skipping the check instead)",
@@ -212,6 +223,8 @@ impl Violation {
             Rule::MissingOutput => !matches!(self.label, "server_tool_use" | "mcp_tool_use"),
             Rule::EmptyCallId => !self.on_call,
             Rule::CallWithoutPrecedingUserTurn | Rule::RolesNotAlternating => false,
+            // Tools cannot be invented, nor the user's next turn.
+            Rule::ToolsUndefined | Rule::PrefillUnsupported => false,
             // Only the model could write these back; the signature bypass is opt-in.
             Rule::MissingReasoningContent
             | Rule::MissingThinkingBlock
@@ -459,6 +472,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
         .map(|c| anchor[c] as usize);
     let mut more = crate::turns::analyze(skel, &verdicts, incoming);
     more.extend(crate::profile::analyze(skel, &verdicts));
+    more.extend(crate::request::analyze(skel));
     if !more.is_empty() {
         ids.extend(more);
         ids.sort_by_key(|f| f.entry);

@@ -350,7 +350,8 @@ fn msg(role: &str, content: Vec<Value>) -> Value {
 }
 
 fn bedrock(messages: Vec<Value>) -> Value {
-    json!({"modelId": "anthropic.claude", "messages": messages, "inferenceConfig": {"maxTokens": 100}})
+    json!({"modelId": "anthropic.claude", "messages": messages, "inferenceConfig": {"maxTokens": 100},
+        "toolConfig": {"tools": [{"toolSpec": {"name": "ls", "inputSchema": {"json": {}}}}]}})
 }
 
 #[test]

@@ -297,7 +297,8 @@ fn a_profile_named_for_another_api_is_an_error() {
 
 fn claude(messages: Vec<Value>, thinking: &str) -> Value {
     json!({"model": "claude-sonnet-4-5", "max_tokens": 2000,
-        "thinking": {"type": thinking, "budget_tokens": 1024}, "messages": messages})
+        "thinking": {"type": thinking, "budget_tokens": 1024},
+        "tools": [{"name": "ls", "input_schema": {"type": "object"}}], "messages": messages})
 }
 
 fn ask(text: &str) -> Value {

@@ -318,6 +318,12 @@ pub struct Skeleton<'a> {
     /// Whether the body asks that its response not be stored (Responses `store: false`): the
     /// API then keeps no items, so one sent by id alone cannot be looked up.
     pub unstored: bool,
+    /// Whether the request holds tool use and defines no tools (Anthropic `tools`, Bedrock
+    /// `toolConfig`), which these APIs refuse.
+    pub tools_undefined: bool,
+    /// Whether the model refuses a conversation that ends on its own turn (an assistant
+    /// prefill: Claude 4.6 and later).
+    pub no_prefill: bool,
     /// The model profile whose rules apply too, if any (see [`crate::profile`]).
     pub profile: Option<crate::profile::Profile>,
     /// Whether a repair may answer a missing thought signature with the value Google documents
@@ -338,6 +344,8 @@ impl Skeleton<'_> {
             calls_follow_user: false,
             alternating_roles: false,
             unstored: false,
+            tools_undefined: false,
+            no_prefill: false,
             profile: None,
             signature_bypass: false,
         }
@@ -354,6 +362,8 @@ impl Skeleton<'_> {
             calls_follow_user: self.calls_follow_user,
             alternating_roles: self.alternating_roles,
             unstored: self.unstored,
+            tools_undefined: self.tools_undefined,
+            no_prefill: self.no_prefill,
             profile: self.profile,
             signature_bypass: self.signature_bypass,
         }

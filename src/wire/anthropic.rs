@@ -48,6 +48,12 @@ impl Adapter for Anthropic {
         skel
     }
 
+    fn read_body(&self, body: &Value, skel: &mut Skeleton<'_>) {
+        // Only a request: a body without the `model` every request names is an excerpt, whose
+        // tools may simply have been left out of it.
+        skel.tools_undefined = body.get("model").is_some() && super::no_list(body, "tools");
+    }
+
     fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Value {
         (SHAPE.synthetic)(None, family, call_id, text)
     }
@@ -125,6 +131,11 @@ impl Adapter for Anthropic {
             Rule::EmptyCallId => format!(
                 "messages.{i}.content.{b}.{field}: String should have at least 1 character"
             ),
+            Rule::ToolsUndefined => {
+                "Requests which include `tool_use` or `tool_result` blocks must define tools."
+                    .to_owned()
+            }
+            Rule::PrefillUnsupported => "This model does not support assistant message prefill. The conversation must end with a user message.".to_owned(),
             _ => return None,
         })
     }

@@ -80,6 +80,10 @@ impl Adapter for Bedrock {
             .map(|_| "content blocks named by their field, without `type` (Bedrock Converse)")
     }
 
+    fn read_body(&self, body: &Value, skel: &mut Skeleton<'_>) {
+        skel.tools_undefined = super::no_list(body, "toolConfig");
+    }
+
     fn hints_body(&self, body: &Map<String, Value>) -> Option<&'static str> {
         [
             "toolConfig",
@@ -162,6 +166,7 @@ impl Adapter for Bedrock {
             Rule::MixedResultTurn => format!(
                 "messages.{i}.content: Conversation blocks and tool result blocks cannot be provided in the same turn."
             ),
+            Rule::ToolsUndefined => "The toolConfig field must be defined when using toolUse and toolResult content blocks.".to_owned(),
             Rule::RolesNotAlternating => "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.".to_owned(),
             Rule::MalformedItem if v.detail == Some(EMPTY_ERROR) => format!(
                 "The content field at messages.{i}.content.{}.toolResult cannot be empty when status value is error.",

@@ -484,6 +484,16 @@ fn edit_with(
 }
 
 /// Reads Chat or Anthropic messages; `read_message` turns one message object into its entries.
+/// Whether a request body (an object, not a bare list) leaves `key` out, null or empty.
+pub(crate) fn no_list(body: &Value, key: &str) -> bool {
+    body.as_object().is_some_and(|obj| match obj.get(key) {
+        None | Some(Value::Null) => true,
+        Some(Value::Array(a)) => a.is_empty(),
+        Some(Value::Object(o)) => o.is_empty(),
+        Some(_) => false,
+    })
+}
+
 pub(crate) fn read_messages<'a>(
     messages: &'a [Value],
     adjacency: Adjacency,

@@ -82,7 +82,8 @@ pub fn body(format: Format, items: &[Item]) -> Value {
                     _ => msgs.push(json!({"role": role, "content": [block]})),
                 }
             }
-            json!({"model": "m", "system": "be brief", "max_tokens": 100, "messages": msgs})
+            json!({"model": "m", "system": "be brief", "max_tokens": 100,
+                "tools": [{"name": "shell", "input_schema": {"type": "object"}}], "messages": msgs})
         }
         Format::Gemini | Format::Bedrock => {
             let gemini = format == Format::Gemini;
@@ -121,7 +122,8 @@ pub fn body(format: Format, items: &[Item]) -> Value {
             if gemini {
                 json!({"contents": msgs})
             } else {
-                json!({"modelId": "m", "messages": msgs})
+                json!({"modelId": "m", "messages": msgs, "toolConfig": {"tools": [
+                    {"toolSpec": {"name": "shell", "inputSchema": {"json": {"type": "object"}}}}]}})
             }
         }
         other => panic!("no rendering for {other}"),
