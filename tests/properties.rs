@@ -319,6 +319,28 @@ proptest! {
         prop_assert_eq!(kept, was);
     }
 
+    /// The guard runs the same pipeline: it never changes a body the checker calls clean (or
+    /// holds only what no repair mends), and what it sends has nothing repairable left.
+    #[test]
+    fn the_guard_never_changes_a_clean_body(f in format(), steps in prop::collection::vec(step(), 0..40)) {
+        let body = build(f, &steps);
+        let ledger = toolseq::ledger::Ledger::new();
+        let guard = toolseq::Guard::new(&ledger);
+        let mut sent = body.clone();
+        let Ok(report) = guard.prepare("c", &mut sent) else {
+            prop_assert_eq!(&sent, &body);
+            return Ok(());
+        };
+        let format = report.detection.format;
+        let before = check(&body, Some(format)).unwrap();
+        if before.violations.iter().all(|v| !v.repairable()) {
+            prop_assert_eq!(&sent, &body, "{}", before);
+            prop_assert!(report.changes.is_empty());
+        }
+        let left: Vec<_> = check(&sent, Some(format)).unwrap().violations.into_iter().filter(|v| v.repairable()).collect();
+        prop_assert!(left.is_empty(), "left {:?}\nsent {:#}", left, sent);
+    }
+
     #[test]
     fn arbitrary_json_never_panics(v in arb_json(), forced in prop::option::of(prop::sample::select(Format::ALL.to_vec()))) {
         let _ = check(&v, forced);
