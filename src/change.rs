@@ -69,6 +69,19 @@ pub enum Change {
         /// Position inside that source item.
         block: Option<usize>,
     },
+    /// An output was given the shape its API documents: a Gemini `response` that was not an
+    /// object wrapped as `{"output": …}` (Google: "Use 'output' key to specify function
+    /// output"), an empty Bedrock error result a short text saying so.
+    Reshaped {
+        /// The field rewritten (`response`, `content`).
+        field: &'static str,
+        /// Why.
+        rule: Rule,
+        /// Source index of the item.
+        index: usize,
+        /// Position inside that source item.
+        block: Option<usize>,
+    },
     /// Conversation blocks (text, images) were moved out of a message that also holds tool
     /// results, into a user message right after it, in their order.
     Separated {

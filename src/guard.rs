@@ -639,6 +639,7 @@ impl Guard {
                     known.unwrap_or("inserted_output")
                 }
                 Rule::InterleavedMessage | Rule::OutputBeforeCall => "moved_output",
+                Rule::InvalidOutputShape => "reshaped_output",
                 _ => "removed",
             },
         }

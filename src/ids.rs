@@ -23,6 +23,9 @@ pub(crate) enum Action {
     /// Give the call the value Google documents for skipping the thought signature check
     /// (only when the caller opted in).
     Bypass,
+    /// Give the output the shape its API documents (a Gemini response wrapped as
+    /// `{"output": …}`; an empty Bedrock error result a short text).
+    Reshape,
     /// Nothing honest can be done (a signed reasoning item cannot be made up, a server id a
     /// server-executed item needs cannot be dropped): reported only.
     Leave,

@@ -37,6 +37,7 @@ pub mod repair;
 pub mod report;
 mod request;
 pub mod rules;
+mod shapes;
 pub mod skeleton;
 mod timer;
 mod turns;

@@ -11,6 +11,7 @@
 //! | `mistral` | `mistral-*`, `devstral-*`, `codestral-*`, `magistral-*`, … | `invalid_call_id` | `Tool call id was call_… but must be a-z, A-Z, 0-9, with a length of 9.` |
 //! | `anthropic-thinking` | a `claude` model with `thinking.type` `enabled` or `adaptive` | `missing_thinking_block` | ``messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. …`` |
 //! | `gemini-3` | `gemini-3*` (not the image models, which do not check) | `missing_thought_signature` | `Function call is missing a thought_signature in functionCall parts. …` |
+//! | `self-hosted` | named only (`vllm`, `sglang`, `llama.cpp`): a server, not a model | `invalid_arguments` | `Expecting ',' delimiter: line 1 column 54 (char 53)` (the server parses each replayed call's `arguments` for its chat template) |
 //! | `deepseek-responses` | any DeepSeek model, in a Responses body or a rollout | `interleaved_message`, where OpenAI accepts it | `No tool output found for tool call call_…` (an item between a call and its output, even a reasoning item between parallel calls) |
 //!
 //! Each rule keeps the model's own exceptions: an assistant message without calls needs no
@@ -66,20 +67,25 @@ pub enum Profile {
     /// but calls and outputs may stand between them (OpenAI pairs by `call_id`, anywhere after
     /// the call).
     DeepseekResponses,
+    /// A self-hosted OpenAI-compatible server (vLLM, SGLang, llama.cpp): it parses each
+    /// replayed call's arguments to render its chat template, and refuses any that are not a
+    /// JSON object. Named, never inferred: such a server hosts any model.
+    SelfHosted,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 5] = [
+    pub const ALL: [Profile; 6] = [
         Profile::DeepseekThinking,
         Profile::Mistral,
         Profile::AnthropicThinking,
         Profile::Gemini3,
         Profile::DeepseekResponses,
+        Profile::SelfHosted,
     ];
 
     /// The stable name: `deepseek-thinking`, `mistral`, `anthropic-thinking`, `gemini-3`,
-    /// `deepseek-responses`.
+    /// `deepseek-responses`, `self-hosted`.
     pub fn name(self) -> &'static str {
         match self {
             Profile::DeepseekThinking => "deepseek-thinking",
@@ -87,6 +93,7 @@ impl Profile {
             Profile::AnthropicThinking => "anthropic-thinking",
             Profile::Gemini3 => "gemini-3",
             Profile::DeepseekResponses => "deepseek-responses",
+            Profile::SelfHosted => "self-hosted",
         }
     }
 
@@ -98,6 +105,7 @@ impl Profile {
             Profile::AnthropicThinking => &[Rule::MissingThinkingBlock],
             Profile::Gemini3 => &[Rule::MissingThoughtSignature],
             Profile::DeepseekResponses => &[Rule::InterleavedMessage],
+            Profile::SelfHosted => &[Rule::InvalidArguments],
         }
     }
 
@@ -108,6 +116,7 @@ impl Profile {
             Profile::AnthropicThinking => &[Format::Anthropic],
             Profile::Gemini3 => &[Format::Gemini, Format::Chat],
             Profile::DeepseekResponses => &[Format::Responses, Format::Rollout],
+            Profile::SelfHosted => &[Format::Chat],
         }
     }
 
@@ -177,7 +186,11 @@ impl fmt::Display for Profile {
 
 impl FromStr for Profile {
     type Err = ProfileError;
+    /// A profile's name; the servers `self-hosted` stands for are names of it too.
     fn from_str(s: &str) -> Result<Self, ProfileError> {
+        if matches!(s, "vllm" | "sglang" | "llama.cpp" | "llama-server") {
+            return Ok(Profile::SelfHosted);
+        }
         Profile::ALL
             .into_iter()
             .find(|p| p.name() == s)
@@ -371,8 +384,8 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         })
     };
     match profile {
-        // Judged by pairing, under the adjacency `apply` set.
-        Profile::Mistral | Profile::DeepseekResponses => Vec::new(),
+        // Judged by pairing, under the adjacency `apply` set, or with the shapes.
+        Profile::Mistral | Profile::DeepseekResponses | Profile::SelfHosted => Vec::new(),
         // Every turn that called tools: DeepSeek asks for the reasoning of all of them back.
         Profile::DeepseekThinking => first_calls(0)
             .filter(|&i| !entries.at(i).trace().reasoning)

@@ -224,6 +224,15 @@ pub struct Bypass {
     pub rule: Rule,
 }
 
+/// Give the output at this skeleton entry the shape its API documents, because of `rule`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reshape {
+    /// Skeleton entry of the output.
+    pub entry: usize,
+    /// Why.
+    pub rule: Rule,
+}
+
 /// An edit plan over a skeleton. Inserts are sorted by anchor, and inserts sharing an anchor
 /// are in the order their calls were made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -240,17 +249,20 @@ pub struct Plan {
     pub separations: Vec<Separation>,
     /// Calls given the signature bypass value, sorted by entry (only when opted in).
     pub bypasses: Vec<Bypass>,
+    /// Outputs given the shape their API documents, sorted by entry.
+    pub reshapes: Vec<Reshape>,
 }
 
 impl Plan {
-    /// The entries edited in place (rewritten, stripped or given a bypass value), possibly
-    /// repeated.
+    /// The entries edited in place (rewritten, stripped, reshaped or given a bypass value),
+    /// possibly repeated.
     pub fn edited_entries(&self) -> impl Iterator<Item = usize> + '_ {
         self.rewrites
             .iter()
             .map(|r| r.entry)
             .chain(self.strips.iter().map(|s| s.entry))
             .chain(self.bypasses.iter().map(|b| b.entry))
+            .chain(self.reshapes.iter().map(|r| r.entry))
     }
 
     /// Whether the plan changes nothing.
@@ -313,6 +325,7 @@ impl Plan {
                 label: e.label(),
                 item_id: None,
                 trace: e.trace(),
+                flaw: e.flaw(),
             })
             .collect();
         Skeleton {
@@ -429,6 +442,7 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
             }),
             Action::Separate => p.separations.push(Separation { entry, rule }),
             Action::Bypass => p.bypasses.push(Bypass { entry, rule }),
+            Action::Reshape => p.reshapes.push(Reshape { entry, rule }),
             Action::Leave => {}
         }
     }

@@ -355,6 +355,7 @@ impl fmt::Display for Report {
                     Change::Rewritten { .. }
                     | Change::Stripped { .. }
                     | Change::Signed { .. }
+                    | Change::Reshaped { .. }
                     | Change::Separated { .. } => ed += 1,
                 }
             }

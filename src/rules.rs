@@ -63,6 +63,16 @@ pub enum Rule {
     /// An assistant message with calls sent without the model's `reasoning_content` (profile
     /// `deepseek-thinking`).
     MissingReasoningContent,
+    /// A text block of whitespace only (Anthropic, Bedrock).
+    BlankTextBlock,
+    /// A call whose input is not a JSON object (Anthropic `tool_use.input`).
+    InvalidCallInput,
+    /// An output of another shape than its API takes (Responses `computer_call_output` with a
+    /// string `output`, Gemini `functionResponse.response` that is not an object).
+    InvalidOutputShape,
+    /// Call arguments that are not a JSON object, which servers that render a chat template
+    /// refuse (profile `self-hosted`: vLLM, SGLang, llama.cpp).
+    InvalidArguments,
     /// Tool use in a request that defines no tools (Anthropic `tools`, Bedrock `toolConfig`).
     ToolsUndefined,
     /// A conversation ending on the model's own turn, for a model that refuses an assistant
@@ -82,7 +92,7 @@ impl Rule {
     pub const SET_VERSION: u32 = 6;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 27] = [
+    pub const ALL: [Rule; 31] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -105,11 +115,15 @@ impl Rule {
         Rule::MixedResultTurn,
         Rule::CallWithoutPrecedingUserTurn,
         Rule::RolesNotAlternating,
+        Rule::BlankTextBlock,
+        Rule::InvalidCallInput,
+        Rule::InvalidOutputShape,
         Rule::ToolsUndefined,
         Rule::PrefillUnsupported,
         Rule::MissingReasoningContent,
         Rule::MissingThinkingBlock,
         Rule::MissingThoughtSignature,
+        Rule::InvalidArguments,
     ];
 
     /// The stable snake_case name (`missing_output`, `orphan_output`, ...), as used in JSON output.
@@ -137,6 +151,10 @@ impl Rule {
             Rule::MixedResultTurn => "mixed_result_turn",
             Rule::CallWithoutPrecedingUserTurn => "call_without_preceding_user_turn",
             Rule::RolesNotAlternating => "roles_not_alternating",
+            Rule::BlankTextBlock => "blank_text_block",
+            Rule::InvalidCallInput => "invalid_call_input",
+            Rule::InvalidOutputShape => "invalid_output_shape",
+            Rule::InvalidArguments => "invalid_arguments",
             Rule::ToolsUndefined => "tools_undefined",
             Rule::PrefillUnsupported => "prefill_unsupported",
             Rule::MissingReasoningContent => "missing_reasoning_content",
@@ -175,6 +193,10 @@ impl Rule {
             Rule::MixedResultTurn => "send the text in its own user message after the results; repair moves it there, in order",
             Rule::CallWithoutPrecedingUserTurn => "a model turn with calls must follow the user's turn or a turn of responses; put back the turn that was dropped, or merge this turn into the model turn before it",
             Rule::RolesNotAlternating => "user and assistant messages must alternate; merge the two messages (text cannot join a message of tool results: put it after the model's reply)",
+            Rule::BlankTextBlock => "an empty tool result, a hook or a compaction left a text block of whitespace; drop the block or put text in it",
+            Rule::InvalidCallInput => "the stream was cut off while the model wrote the call's input, and the partial text was stored; send the input as an object, or drop the turn",
+            Rule::InvalidOutputShape => "send the output in the shape the API documents for this type (an object: a screenshot for a computer call, a Struct for a Gemini response)",
+            Rule::InvalidArguments => "the model's arguments were cut off or malformed and stored as they came; the server parses them for its chat template: send them as a JSON object (or `{}`)",
             Rule::ToolsUndefined => "send the tool definitions with every request that replays tool use, even one (a summary, a compaction) that should call none; toolseq cannot invent them",
             Rule::PrefillUnsupported => "this model answers only a user turn: send the user's next message (or a tool result) after the model's; toolseq never writes one for the user",
             Rule::MissingReasoningContent => "the client dropped the model's `reasoning_content` when it stored this message; keep it and send it back (toolseq never invents it), or turn thinking off",
@@ -225,6 +247,9 @@ impl Violation {
             Rule::CallWithoutPrecedingUserTurn | Rule::RolesNotAlternating => false,
             // Tools cannot be invented, nor the user's next turn.
             Rule::ToolsUndefined | Rule::PrefillUnsupported => false,
+            Rule::InvalidOutputShape => crate::shapes::reshapes(self.label),
+            // What the model or the tool meant cannot be made up.
+            Rule::BlankTextBlock | Rule::InvalidCallInput | Rule::InvalidArguments => false,
             // Only the model could write these back; the signature bypass is opt-in.
             Rule::MissingReasoningContent
             | Rule::MissingThinkingBlock
@@ -473,6 +498,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     let mut more = crate::turns::analyze(skel, &verdicts, incoming);
     more.extend(crate::profile::analyze(skel, &verdicts));
     more.extend(crate::request::analyze(skel));
+    more.extend(crate::shapes::analyze(skel, &verdicts));
     if !more.is_empty() {
         ids.extend(more);
         ids.sort_by_key(|f| f.entry);

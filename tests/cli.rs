@@ -1050,3 +1050,32 @@ fn fix_splices_a_compact_body_and_keeps_every_byte_it_does_not_repair() {
     let fixed: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(fixed, want);
 }
+
+#[test]
+fn an_output_of_the_wrong_shape_is_reshaped_by_fix_and_named_in_json() {
+    let body = serde_json::json!({"contents": [
+        {"role": "user", "parts": [{"text": "go"}]},
+        {"role": "model", "parts": [{"functionCall": {"name": "ls", "args": {}}}]},
+        {"role": "user", "parts": [{"functionResponse": {"name": "ls", "response": ["a.txt"]}}]}]});
+    let input = tmp("gemini-list.json");
+    std::fs::write(&input, body.to_string()).unwrap();
+    let (code, out, _) = run(&["check", "--json", input.to_str().unwrap()]);
+    assert_eq!(code, 1, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["violations"][0]["rule"], "invalid_output_shape");
+    assert_eq!(v["repairs"][0]["action"], "reshape_output");
+    let fixed = tmp("gemini-list-fixed.json");
+    let (code, _, err) = run(&[
+        "fix",
+        input.to_str().unwrap(),
+        "-o",
+        fixed.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(&fixed).unwrap()).unwrap();
+    assert_eq!(
+        after["contents"][2]["parts"][0]["functionResponse"]["response"],
+        serde_json::json!({"output": ["a.txt"]})
+    );
+    assert_eq!(run(&["check", fixed.to_str().unwrap()]).0, 0);
+}

@@ -594,11 +594,33 @@ fn bedrock_error_result_needs_content() {
         ),
     ]);
     let report = check(&body, None).unwrap();
-    assert_eq!(rules(&body, Format::Bedrock), [Rule::MalformedItem]);
+    assert_eq!(rules(&body, Format::Bedrock), [Rule::InvalidOutputShape]);
+    let v = &report.violations[0];
+    assert_eq!(v.call_id.as_deref(), Some("t1"));
     assert_eq!(
-        report.api_error(&report.violations[0]).unwrap(),
+        report.api_error(v).unwrap(),
         "The content field at messages.2.content.0.toolResult cannot be empty when status value is error."
     );
+    // Repaired with a text that says only what the result said: the tool failed.
+    let mut fixed = body.clone();
+    let repaired = repair(&mut fixed, None, &RepairOptions::default()).unwrap();
+    assert!(
+        matches!(
+            repaired.changes[..],
+            [Change::Reshaped {
+                field: "content",
+                ..
+            }]
+        ),
+        "{repaired}"
+    );
+    let result = &fixed["messages"][2]["content"][0]["toolResult"];
+    assert_eq!(result["status"], "error");
+    assert_eq!(
+        result["content"],
+        json!([{"text": "the tool failed and returned no details"}])
+    );
+    assert!(check(&fixed, None).unwrap().is_clean());
     // The clean twin: an empty success result.
     let clean = bedrock(vec![
         msg("user", vec![text("go")]),

@@ -13,7 +13,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::marker::PhantomData;
 
-use super::{Entry, Family, Kind, Role, Trace};
+use super::{Entry, Family, Flaw, Kind, Role, Trace};
 
 /// The entries of a [`Skeleton`](super::Skeleton), in document order.
 ///
@@ -45,6 +45,8 @@ pub struct Entries<'a> {
     /// Whether an entry with an item id was pushed since the last `clear`: histories of calls
     /// and outputs (Chat's, Anthropic's) have none, and the rules about them skip a pass.
     item_ids: bool,
+    /// Whether an entry with a [`Flaw`] was pushed or marked since the last `clear`.
+    flaws: bool,
 }
 
 /// An id as a row keeps it: `owned[at..at + len]`, or `lent[at]` when `len` is [`LENT`];
@@ -75,6 +77,8 @@ struct Row<'a> {
     tag: Tag,
     family: Option<Family>,
     trace: u8,
+    /// One more than the code of the entry's [`Flaw`] in [`Flaw::ALL`]; 0 for none.
+    flaw: u8,
     /// Rows of one skeleton lend from one source.
     lends: PhantomData<&'a str>,
 }
@@ -129,6 +133,11 @@ impl Tag {
     }
 }
 
+fn flaw_code(flaw: Option<Flaw>) -> u8 {
+    flaw.and_then(|f| Flaw::ALL.iter().position(|&g| g == f))
+        .map_or(0, |k| k as u8 + 1)
+}
+
 fn trace_bits(t: Trace) -> u8 {
     let bit = |on: bool, b: u8| if on { b } else { 0 };
     bit(t.reasoning, REASONING)
@@ -153,6 +162,21 @@ impl<'a> Entries<'a> {
     /// Makes room for `n` more entries.
     pub fn reserve(&mut self, n: usize) {
         self.rows.reserve(n);
+    }
+
+    /// Marks entry `i` with a shape its API refuses, seen after it was pushed.
+    pub(crate) fn set_flaw(&mut self, i: usize, flaw: Flaw) {
+        let Some(row) = self.rows.get_mut(i) else {
+            return;
+        };
+        self.flaws = true;
+        if row.names == SPILLED {
+            if let Some(e) = self.spilled.get_mut(row.index as usize) {
+                e.flaw = Some(flaw);
+            }
+        } else {
+            row.flaw = flaw_code(Some(flaw));
+        }
     }
 
     /// Gives back room no entry uses.
@@ -204,6 +228,7 @@ impl<'a> Entries<'a> {
         mut keep: impl FnMut(&mut String, &mut Vec<&'a str>, &Cow<'b, str>) -> Option<Id>,
     ) -> Option<Row<'a>> {
         self.item_ids |= e.item_id.is_some();
+        self.flaws |= e.flaw.is_some();
         let (tag, why) = Tag::of(e.kind);
         let index = u32::try_from(e.index).ok().filter(|&i| i != NONE)?;
         let block = match e.block {
@@ -223,6 +248,7 @@ impl<'a> Entries<'a> {
             tag,
             family: e.family,
             trace: trace_bits(e.trace),
+            flaw: flaw_code(e.flaw),
             lends: PhantomData,
         })
     }
@@ -299,6 +325,7 @@ impl<'a> Entries<'a> {
         self.lent.clear();
         self.spilled.clear();
         self.item_ids = false;
+        self.flaws = false;
     }
 
     /// The same entries, owning their ids, so the body they were read from can go.
@@ -310,6 +337,7 @@ impl<'a> Entries<'a> {
             names,
             spilled,
             item_ids,
+            flaws,
         } = self;
         let mut spilled: Vec<Entry<'static>> = spilled.into_iter().map(Entry::into_owned).collect();
         // Collected in place: a row keeps its size whatever its ids borrow from.
@@ -338,6 +366,7 @@ impl<'a> Entries<'a> {
                     names: names.clone(),
                     spilled: Vec::new(),
                     item_ids,
+                    flaws,
                 };
                 let entry = whole.view(&r).to_entry().into_owned();
                 owned = whole.owned;
@@ -352,6 +381,7 @@ impl<'a> Entries<'a> {
             names,
             spilled,
             item_ids,
+            flaws,
         }
     }
 
@@ -364,6 +394,11 @@ impl<'a> Entries<'a> {
     /// Whether any entry may have an item id: false only when none does.
     pub(crate) fn may_have_item_ids(&self) -> bool {
         self.item_ids
+    }
+
+    /// Whether any entry may have a [`Flaw`]: false only when none does.
+    pub(crate) fn may_have_flaws(&self) -> bool {
+        self.flaws
     }
 }
 
@@ -410,6 +445,7 @@ fn spilled_row(k: u32) -> Row<'static> {
         tag: Tag::Other,
         family: None,
         trace: 0,
+        flaw: 0,
         lends: PhantomData,
     }
 }
@@ -491,6 +527,17 @@ impl<'s> EntryRef<'s> {
         )
     }
 
+    /// A shape of the item its API refuses, if the adapter saw one.
+    #[inline(always)]
+    pub fn flaw(self) -> Option<Flaw> {
+        match self.whole() {
+            Some(e) => e.flaw,
+            None => Flaw::ALL
+                .get(usize::from(self.row.flaw).checked_sub(1)?)
+                .copied(),
+        }
+    }
+
     /// The call id: `None` when absent, `Some("")` when empty.
     #[inline(always)]
     pub fn call_id(self) -> Option<&'s str> {
@@ -526,6 +573,7 @@ impl<'s> EntryRef<'s> {
             label: self.label(),
             item_id: self.item_id().map(Cow::Borrowed),
             trace: self.trace(),
+            flaw: self.flaw(),
         }
     }
 }

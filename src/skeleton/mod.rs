@@ -206,6 +206,34 @@ pub struct Trace {
     pub signature: bool,
 }
 
+/// A shape the item's API refuses, seen by the adapter as it read the item, beside pairing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Flaw {
+    /// The message holds a text block of whitespace only (Anthropic, Bedrock: `text content
+    /// blocks must contain non-whitespace text`).
+    BlankText,
+    /// The call's input is not a JSON object (Anthropic `tool_use.input`: `Input should be a
+    /// valid dictionary`), as an aborted stream leaves it.
+    InputNotObject,
+    /// The output is not of the shape its API takes (Responses `computer_call_output` with a
+    /// string `output`; Gemini `functionResponse.response` that is not an object).
+    OutputShape,
+    /// The call's arguments are not a JSON object (Chat `function.arguments`), which servers
+    /// that parse them for a chat template (vLLM, SGLang, llama.cpp) refuse.
+    ArgumentsNotObject,
+}
+
+impl Flaw {
+    /// Every flaw, in the order of their codes.
+    pub(crate) const ALL: [Flaw; 4] = [
+        Flaw::BlankText,
+        Flaw::InputNotObject,
+        Flaw::OutputShape,
+        Flaw::ArgumentsNotObject,
+    ];
+}
+
 /// One entry of a [`Skeleton`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry<'a> {
@@ -225,6 +253,8 @@ pub struct Entry<'a> {
     pub item_id: Option<Cow<'a, str>>,
     /// For a call: what the model's reasoning left on it.
     pub trace: Trace,
+    /// A shape of the item its API refuses, if the adapter saw one.
+    pub flaw: Option<Flaw>,
 }
 
 impl<'a> Entry<'a> {
@@ -239,6 +269,7 @@ impl<'a> Entry<'a> {
             label,
             item_id: None,
             trace: Trace::default(),
+            flaw: None,
         }
     }
 
@@ -260,12 +291,19 @@ impl<'a> Entry<'a> {
             label,
             item_id: None,
             trace: Trace::default(),
+            flaw: None,
         }
     }
 
     /// The same entry with what the model's reasoning left on it.
     pub fn with_trace(mut self, trace: Trace) -> Self {
         self.trace = trace;
+        self
+    }
+
+    /// The same entry with a shape its API refuses.
+    pub fn with_flaw(mut self, flaw: Option<Flaw>) -> Self {
+        self.flaw = flaw;
         self
     }
 
@@ -286,6 +324,7 @@ impl<'a> Entry<'a> {
             block: self.block,
             label: self.label,
             trace: self.trace,
+            flaw: self.flaw,
         }
     }
 

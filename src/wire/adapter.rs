@@ -107,6 +107,12 @@ pub(crate) trait Adapter: Sync {
         None
     }
 
+    /// Gives the output at `e` the shape the API documents and returns the field rewritten;
+    /// `None` where the format has no such repair.
+    fn reshape(&self, _item: &mut Value, _e: &Entry) -> Option<&'static str> {
+        None
+    }
+
     /// Applies a plan made on `skel` to the items: in-place edits first, then what moves.
     fn apply(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
         let mut changes = super::edit_in_place(self, items, edits.skel, edits.plan);

@@ -10,7 +10,7 @@ use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
 use crate::skeleton::{
-    Adjacency, CallIdRule, Entries, Entry, Family, IdChars, Kind, Role, Skeleton, Trace,
+    Adjacency, CallIdRule, Entries, Entry, Family, Flaw, IdChars, Kind, Role, Skeleton, Trace,
 };
 
 /// The Anthropic Messages adapter.
@@ -131,6 +131,12 @@ impl Adapter for Anthropic {
             Rule::EmptyCallId => format!(
                 "messages.{i}.content.{b}.{field}: String should have at least 1 character"
             ),
+            Rule::BlankTextBlock => {
+                "messages: text content blocks must contain non-whitespace text".to_owned()
+            }
+            Rule::InvalidCallInput => {
+                format!("messages.{i}.content.{b}.tool_use.input: Input should be a valid dictionary")
+            }
             Rule::ToolsUndefined => {
                 "Requests which include `tool_use` or `tool_result` blocks must define tools."
                     .to_owned()
@@ -277,8 +283,16 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
                 continue;
             }
         };
+        // An aborted stream leaves the partial JSON text of the input as a string.
+        let flaw = (kind == Kind::Call && family == Family::Function)
+            .then(|| block.get("input"))
+            .flatten()
+            .filter(|input| !input.is_object())
+            .map(|_| Flaw::InputNotObject);
         out.push(match call_id_field(block.get(key)) {
-            Ok(id) => Entry::paired(kind, family, id, i, Some(j), label).with_trace(trace),
+            Ok(id) => Entry::paired(kind, family, id, i, Some(j), label)
+                .with_trace(trace)
+                .with_flaw(flaw),
             Err(()) => Entry::new(
                 Kind::Malformed("block id is not a string"),
                 i,
@@ -287,6 +301,9 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
             ),
         });
     }
+    super::mark_blank_text(out, start, role, blocks, |b| {
+        (block_type(b) == Some("text")).then(|| b.get("text").and_then(Value::as_str))?
+    });
 }
 
 /// The label of a server tool result block, for diagnostics (the API names the block type).

@@ -10,7 +10,7 @@ use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
 use crate::skeleton::{
-    Adjacency, CallIdRule, Entries, Entry, Family, IdChars, Kind, Role, Skeleton,
+    Adjacency, CallIdRule, Entries, Entry, Family, Flaw, IdChars, Kind, Role, Skeleton,
 };
 
 /// The Bedrock Converse adapter.
@@ -40,8 +40,8 @@ const BLOCKS: [&str; 12] = [
     "searchResult",
 ];
 
-/// Why an error result with nothing in it is refused.
-const EMPTY_ERROR: &str = "error `toolResult` with empty `content`";
+/// What an error result with nothing in it is given: all it says is that the tool failed.
+const NO_DETAILS: &str = "the tool failed and returned no details";
 
 const SHAPE: Shape = Shape {
     field: "content",
@@ -82,6 +82,16 @@ impl Adapter for Bedrock {
 
     fn read_body(&self, body: &Value, skel: &mut Skeleton<'_>) {
         skel.tools_undefined = super::no_list(body, "toolConfig");
+    }
+
+    fn reshape(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
+        let result = item
+            .get_mut(SHAPE.field)?
+            .get_mut(e.block?)?
+            .get_mut("toolResult")?
+            .as_object_mut()?;
+        result.insert("content".into(), json!([{ "text": NO_DETAILS }]));
+        Some("content")
     }
 
     fn hints_body(&self, body: &Map<String, Value>) -> Option<&'static str> {
@@ -166,9 +176,10 @@ impl Adapter for Bedrock {
             Rule::MixedResultTurn => format!(
                 "messages.{i}.content: Conversation blocks and tool result blocks cannot be provided in the same turn."
             ),
+            Rule::BlankTextBlock => "messages: text content blocks must contain non-whitespace text".to_owned(),
             Rule::ToolsUndefined => "The toolConfig field must be defined when using toolUse and toolResult content blocks.".to_owned(),
             Rule::RolesNotAlternating => "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.".to_owned(),
-            Rule::MalformedItem if v.detail == Some(EMPTY_ERROR) => format!(
+            Rule::InvalidOutputShape => format!(
                 "The content field at messages.{i}.content.{}.toolResult cannot be empty when status value is error.",
                 v.block.unwrap_or(0)
             ),
@@ -189,6 +200,7 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
         return out.push(malformed("`content` is not an array of blocks"));
     };
     let message = |block| Entry::new(Kind::Message(role), i, block, "message");
+    let start = out.len();
     let kinds: Vec<Option<&str>> = blocks
         .iter()
         .map(|b| b.as_object().and_then(block_kind))
@@ -232,27 +244,23 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
             out.push(bad("`toolUse` / `toolResult` is not a JSON object"));
             continue;
         };
-        match call_id_field(inner.get("toolUseId")) {
-            Ok(id) => out.push(Entry::paired(
-                entry_kind,
-                Family::Function,
-                id,
-                i,
-                Some(j),
-                label,
-            )),
-            Err(()) => out.push(bad("`toolUseId` is not a string")),
-        }
+        // "The content field at messages.2.content.0.toolResult cannot be empty when status
+        // value is error."
         let empty = match inner.get("content") {
             None | Some(Value::Null) => true,
             Some(Value::Array(c)) => c.is_empty(),
             Some(_) => false,
         };
-        if entry_kind == Kind::Output
+        let flaw = (entry_kind == Kind::Output
             && empty
-            && inner.get("status").and_then(Value::as_str) == Some("error")
-        {
-            out.push(Entry::new(Kind::Malformed(EMPTY_ERROR), i, Some(j), label));
+            && inner.get("status").and_then(Value::as_str) == Some("error"))
+        .then_some(Flaw::OutputShape);
+        match call_id_field(inner.get("toolUseId")) {
+            Ok(id) => out.push(
+                Entry::paired(entry_kind, Family::Function, id, i, Some(j), label).with_flaw(flaw),
+            ),
+            Err(()) => out.push(bad("`toolUseId` is not a string")),
         }
     }
+    super::mark_blank_text(out, start, role, blocks, |b| b.get("text")?.as_str());
 }

@@ -9,7 +9,7 @@ use crate::escape::escape_id;
 use crate::format::Format;
 use crate::profile::BYPASS_SIGNATURE;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, Entries, Entry, Family, Kind, Role, Skeleton, Trace};
+use crate::skeleton::{Adjacency, Entries, Entry, Family, Flaw, Kind, Role, Skeleton, Trace};
 
 /// The Chat Completions adapter.
 pub(super) struct Chat;
@@ -194,6 +194,17 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
                     .and_then(|f| f.get("name"))
                     .and_then(Value::as_str)
                     .is_some_and(|n| !n.is_empty());
+                // Parsed as the servers that render a chat template parse it: an empty string
+                // stands for no arguments.
+                let arguments = call.get("function").and_then(|f| f.get("arguments"));
+                let flaw = match arguments.and_then(Value::as_str) {
+                    Some(text) if !text.trim().is_empty() => {
+                        let object = text.trim_start().starts_with('{')
+                            && serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+                        (!object).then_some(Flaw::ArgumentsNotObject)
+                    }
+                    _ => None,
+                };
                 out.push(match call.as_object().map(|c| call_id_field(c.get("id"))) {
                     Some(Ok(id)) => {
                         Entry::paired(Kind::Call, Family::Function, id, i, Some(j), "tool_calls")
@@ -202,6 +213,7 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
                                 signature: signature(call).is_some_and(|s| !s.is_empty()),
                                 ..Trace::default()
                             })
+                            .with_flaw(flaw)
                     }
                     Some(Err(())) => Entry::new(
                         Kind::Malformed("tool call `id` is not a string"),

@@ -12,7 +12,7 @@ use crate::change::Change;
 use crate::format::{Format, ReadError};
 use crate::profile::BYPASS_SIGNATURE;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, Entries, Entry, Family, Kind, Role, Skeleton, Trace};
+use crate::skeleton::{Adjacency, Entries, Entry, Family, Flaw, Kind, Role, Skeleton, Trace};
 
 /// The Gemini adapter.
 pub(super) struct Gemini;
@@ -147,6 +147,18 @@ impl Adapter for Gemini {
         };
         part.insert(field.to_owned(), BYPASS_SIGNATURE.into());
         Some(field)
+    }
+
+    fn reshape(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
+        let part = item.get_mut(SHAPE.field)?.get_mut(e.block?)?;
+        let key = RESPONSE.into_iter().find(|k| part.get(*k).is_some())?;
+        let response = part.get_mut(key)?.get_mut("response")?;
+        if response.is_object() {
+            return None;
+        }
+        // Google: "Use 'output' key to specify function output".
+        *response = json!({ "output": response.take() });
+        Some("response")
     }
 
     fn call_id_key(&self, _e: &Entry) -> &'static str {
@@ -319,11 +331,20 @@ fn read_turn<'a>(out: &mut Entries<'a>, call_turn: &mut CallTurn<'a>, turn: &'a 
                 .and_then(Value::as_str)
                 .is_some_and(|s| !s.is_empty())
         });
+        // A response is a Struct: a list or a scalar there is refused (`Proto field is not
+        // repeating, cannot start list.`).
+        let flaw = (kind == Kind::Output)
+            .then(|| inner.get("response"))
+            .flatten()
+            .filter(|r| !r.is_object())
+            .map(|_| Flaw::OutputShape);
         out.push(
-            Entry::paired(kind, Family::Function, Some(key), i, Some(j), label).with_trace(Trace {
-                signature: signed,
-                ..Trace::default()
-            }),
+            Entry::paired(kind, Family::Function, Some(key), i, Some(j), label)
+                .with_trace(Trace {
+                    signature: signed,
+                    ..Trace::default()
+                })
+                .with_flaw(flaw),
         );
     }
     if !turn_calls.is_empty() {

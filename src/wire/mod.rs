@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use crate::change::Change;
 pub use crate::format::{Detection, Format, ReadError};
 use crate::repair::{Plan, RepairOptions};
-use crate::skeleton::{Adjacency, Entries, Entry, Family, Kind, Skeleton};
+use crate::skeleton::{Adjacency, Entries, Entry, Family, Flaw, Kind, Role, Skeleton};
 pub(crate) use adapter::{Adapter, Edits};
 
 impl Format {
@@ -465,6 +465,16 @@ fn edit_with(
             });
         }
     }
+    for r in sorted_slice(&plan.reshapes, entry, |r| r.entry) {
+        if let Some(field) = adapter.reshape(item, e) {
+            changes.push(Change::Reshaped {
+                field,
+                rule: r.rule,
+                index: e.index,
+                block: e.block,
+            });
+        }
+    }
     for s in sorted_slice(&plan.strips, entry, |s| s.entry) {
         let (obj, field) = match s.field {
             crate::repair::Field::ItemId => (adapter.object_of(item, e), "id"),
@@ -514,6 +524,27 @@ pub(crate) fn read_messages<'a>(
         }
     }
     skel
+}
+
+/// Marks the message's text entry when one of its text blocks (`text` reads a block's text) is
+/// whitespace only, which Anthropic and Bedrock refuse: `text content blocks must contain
+/// non-whitespace text`. The message's entries start at `start`.
+pub(crate) fn mark_blank_text(
+    out: &mut Entries<'_>,
+    start: usize,
+    role: Role,
+    blocks: &[Value],
+    text: impl Fn(&Value) -> Option<&str>,
+) {
+    if !blocks
+        .iter()
+        .any(|b| text(b).is_some_and(|t| t.trim().is_empty()))
+    {
+        return;
+    }
+    if let Some(i) = (start..out.len()).find(|&i| out.at(i).kind() == Kind::Message(role)) {
+        out.set_flaw(i, Flaw::BlankText);
+    }
 }
 
 /// Reads a call id field: absent or null is `None`, a string is kept, anything else is malformed.

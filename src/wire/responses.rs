@@ -10,7 +10,7 @@ use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
 use crate::skeleton::{
-    Adjacency, CallIdRule, Entries, Entry, Family, IdChars, Kind, Role, Skeleton, Trace,
+    Adjacency, CallIdRule, Entries, Entry, Family, Flaw, IdChars, Kind, Role, Skeleton, Trace,
 };
 
 /// The Responses adapter.
@@ -155,6 +155,10 @@ pub(super) fn api_error(v: &Violation, at: &dyn Fn(usize) -> String) -> Option<S
                 _ => "rs",
             }
         ),
+        Rule::InvalidOutputShape => format!(
+            "Invalid type for '{}.output': expected a computer call output, but got a string instead.",
+            at(v.index)
+        ),
         Rule::UnpersistedItem => format!(
             "Item with id '{item}' not found. Items are not persisted when `store` is set to false. Try again with `store` set to true, or remove this item from your input."
         ),
@@ -278,6 +282,7 @@ pub(super) fn entry_of(item: ItemView<'_>, i: usize) -> Entry<'_> {
         id,
         approval_request_id,
         encrypted_content,
+        output_is_string,
         ..
     } = item;
     let has_id = matches!(id, Field::Str(_));
@@ -323,8 +328,14 @@ pub(super) fn entry_of(item: ItemView<'_>, i: usize) -> Entry<'_> {
         "id" => (id, None),
         _ => (approval_request_id, id.into_str()),
     };
+    // "Invalid type for 'input[0].output': expected a computer call output, but got a string
+    // instead.": known whether or not its call is in sight.
+    let flaw = (family == Family::Computer && kind == Kind::Output && output_is_string)
+        .then_some(Flaw::OutputShape);
     match id_field.into_call_id() {
-        Ok(cid) => Entry::paired(kind, family, cid, i, None, label).with_item_id(item_id),
+        Ok(cid) => Entry::paired(kind, family, cid, i, None, label)
+            .with_item_id(item_id)
+            .with_flaw(flaw),
         Err(()) => Entry::new(
             Kind::Malformed("the call id is not a string"),
             i,

@@ -132,6 +132,10 @@ impl<'a> Skim<'a> {
             "id" => &mut item.id,
             "approval_request_id" => &mut item.approval_request_id,
             "encrypted_content" => &mut item.encrypted_content,
+            "output" => {
+                item.output_is_string = self.peek()? == b'"';
+                return self.skip_value(MAX_DEPTH);
+            }
             _ => return self.skip_value(MAX_DEPTH),
         };
         *slot = self.field()?;

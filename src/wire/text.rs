@@ -86,6 +86,8 @@ pub(crate) struct ItemView<'a> {
     pub approval_request_id: Field<'a>,
     /// A reasoning item's `encrypted_content`.
     pub encrypted_content: Field<'a>,
+    /// Whether the item's `output` is a string (a computer call's output must be an object).
+    pub output_is_string: bool,
 }
 
 impl<'a> ItemView<'a> {
@@ -114,6 +116,7 @@ impl<'a> ItemView<'a> {
             id: Field::of(id),
             approval_request_id: Field::of(approval),
             encrypted_content: Field::of(encrypted),
+            output_is_string: obj.get("output").is_some_and(Value::is_string),
         }
     }
 
@@ -136,6 +139,13 @@ impl<'a> ItemView<'a> {
             Key::Id => &mut self.id,
             Key::ApprovalRequestId => &mut self.approval_request_id,
             Key::EncryptedContent => &mut self.encrypted_content,
+            Key::Output => {
+                // Its text, neither decoded nor copied: an output may be megabytes, and one
+                // with a lone surrogate escape is still read as the skipped value it was.
+                let raw = map.next_value::<&serde_json::value::RawValue>()?;
+                self.output_is_string = raw.get().starts_with('"');
+                return Ok(true);
+            }
             _ => return Ok(false),
         };
         *slot = map.next_value()?;
@@ -249,6 +259,7 @@ enum Key {
     Id,
     ApprovalRequestId,
     EncryptedContent,
+    Output,
     ReplacementHistory,
     NumTurns,
     Payload,
@@ -278,6 +289,7 @@ impl<'de> Deserialize<'de> for Key {
                     "id" => Key::Id,
                     "approval_request_id" => Key::ApprovalRequestId,
                     "encrypted_content" => Key::EncryptedContent,
+                    "output" => Key::Output,
                     "store" => Key::Store,
                     "replacement_history" => Key::ReplacementHistory,
                     "num_turns" => Key::NumTurns,

@@ -131,6 +131,16 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
             "line": line(b.entry),
         })
     });
+    let reshapes = p.reshapes.iter().map(move |r| {
+        let e = entries.at(r.entry);
+        json!({
+            "action": "reshape_output",
+            "rule": r.rule.name(),
+            "call_id": e.call_id(),
+            "index": e.index(),
+            "line": line(r.entry),
+        })
+    });
     let strips = p.strips.iter().map(move |s| {
         let e = entries.at(s.entry);
         json!({
@@ -167,6 +177,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
     inserts
         .chain(rewrites)
         .chain(bypasses)
+        .chain(reshapes)
         .chain(strips)
         .chain(separations)
         .chain(removals)

@@ -1,0 +1,48 @@
+//! Rules about the shape of single items beside pairing: what the adapters saw as they read
+//! an item that its API refuses (a [`Flaw`]). The arguments of a call are judged only for the
+//! servers that parse them (profile `self-hosted`); OpenAI passes them as they are.
+
+use crate::ids::{Action, Found};
+use crate::profile::Profile;
+use crate::rules::{Rule, Verdict};
+use crate::skeleton::{Flaw, Skeleton};
+
+/// Whether an output of this type has a documented shape a repair can give it: a Gemini
+/// response is wrapped as `{"output": …}`, an empty Bedrock error result gets a text. A
+/// computer call's output is a screenshot, which cannot be made up.
+pub(crate) fn reshapes(label: &str) -> bool {
+    matches!(label, "functionResponse" | "toolResult")
+}
+
+pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
+    let entries = &skel.entries;
+    if !entries.may_have_flaws() {
+        return Vec::new();
+    }
+    let arguments = skel.profile == Some(Profile::SelfHosted);
+    entries
+        .iter()
+        .enumerate()
+        // An item a repair removes for pairing is not sent.
+        .filter(|(i, _)| verdicts[*i].removal().is_none())
+        .filter_map(|(i, e)| {
+            let rule = match e.flaw()? {
+                Flaw::BlankText => Rule::BlankTextBlock,
+                Flaw::InputNotObject => Rule::InvalidCallInput,
+                Flaw::OutputShape => Rule::InvalidOutputShape,
+                Flaw::ArgumentsNotObject if arguments => Rule::InvalidArguments,
+                Flaw::ArgumentsNotObject => return None,
+            };
+            Some(Found {
+                entry: i,
+                rule,
+                violation: true,
+                action: if reshapes(e.label()) && rule == Rule::InvalidOutputShape {
+                    Action::Reshape
+                } else {
+                    Action::Leave
+                },
+            })
+        })
+        .collect()
+}
