@@ -11,6 +11,7 @@
 //! | `mistral` | `mistral-*`, `devstral-*`, `codestral-*`, `magistral-*`, … | `invalid_call_id` | `Tool call id was call_… but must be a-z, A-Z, 0-9, with a length of 9.` |
 //! | `anthropic-thinking` | a `claude` model with `thinking.type` `enabled` or `adaptive` | `missing_thinking_block` | ``messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. …`` |
 //! | `gemini-3` | `gemini-3*` (not the image models, which do not check) | `missing_thought_signature` | `Function call is missing a thought_signature in functionCall parts. …` |
+//! | `openai-chat` | `gpt-*` (not `gpt-oss`, hosted elsewhere), `chatgpt-*`, `o1`/`o3`/`o4` models, in a Chat body | `call_id_too_long`, `image_outside_user` | `string too long. Expected a string with maximum length 40`; `Image URLs are only allowed for messages with role 'user'` |
 //! | `self-hosted` | named only (`vllm`, `sglang`, `llama.cpp`): a server, not a model | `invalid_arguments` | `Expecting ',' delimiter: line 1 column 54 (char 53)` (the server parses each replayed call's `arguments` for its chat template) |
 //! | `deepseek-responses` | any DeepSeek model, in a Responses body or a rollout | `interleaved_message`, where OpenAI accepts it | `No tool output found for tool call call_…` (an item between a call and its output, even a reasoning item between parallel calls) |
 //!
@@ -71,21 +72,25 @@ pub enum Profile {
     /// replayed call's arguments to render its chat template, and refuses any that are not a
     /// JSON object. Named, never inferred: such a server hosts any model.
     SelfHosted,
+    /// OpenAI's own Chat Completions: call ids of at most 40 characters, images only in the
+    /// user's messages.
+    OpenaiChat,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 6] = [
+    pub const ALL: [Profile; 7] = [
         Profile::DeepseekThinking,
         Profile::Mistral,
         Profile::AnthropicThinking,
         Profile::Gemini3,
         Profile::DeepseekResponses,
         Profile::SelfHosted,
+        Profile::OpenaiChat,
     ];
 
     /// The stable name: `deepseek-thinking`, `mistral`, `anthropic-thinking`, `gemini-3`,
-    /// `deepseek-responses`, `self-hosted`.
+    /// `deepseek-responses`, `self-hosted`, `openai-chat`.
     pub fn name(self) -> &'static str {
         match self {
             Profile::DeepseekThinking => "deepseek-thinking",
@@ -94,6 +99,7 @@ impl Profile {
             Profile::Gemini3 => "gemini-3",
             Profile::DeepseekResponses => "deepseek-responses",
             Profile::SelfHosted => "self-hosted",
+            Profile::OpenaiChat => "openai-chat",
         }
     }
 
@@ -106,6 +112,7 @@ impl Profile {
             Profile::Gemini3 => &[Rule::MissingThoughtSignature],
             Profile::DeepseekResponses => &[Rule::InterleavedMessage],
             Profile::SelfHosted => &[Rule::InvalidArguments],
+            Profile::OpenaiChat => &[Rule::CallIdTooLong, Rule::ImageOutsideUser],
         }
     }
 
@@ -116,7 +123,7 @@ impl Profile {
             Profile::AnthropicThinking => &[Format::Anthropic],
             Profile::Gemini3 => &[Format::Gemini, Format::Chat],
             Profile::DeepseekResponses => &[Format::Responses, Format::Rollout],
-            Profile::SelfHosted => &[Format::Chat],
+            Profile::SelfHosted | Profile::OpenaiChat => &[Format::Chat],
         }
     }
 
@@ -173,6 +180,16 @@ impl Profile {
         }
         if has("gemini-3") && !has("image") {
             return Some((Profile::Gemini3, "a Gemini 3 model"));
+        }
+        let o_series = |p: &str| {
+            name.strip_prefix(p)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+        };
+        if (name.starts_with("gpt-") && !name.starts_with("gpt-oss"))
+            || name.starts_with("chatgpt-")
+            || ["o1", "o3", "o4"].iter().any(|p| o_series(p))
+        {
+            return Some((Profile::OpenaiChat, "an OpenAI model"));
         }
         None
     }
@@ -311,6 +328,7 @@ pub fn apply(skel: &mut Skeleton<'_>, profile: Profile, signature_bypass: bool) 
     match profile {
         Profile::Mistral => skel.call_ids = CallIdRule::MISTRAL,
         Profile::DeepseekResponses => skel.adjacency = Adjacency::Positional,
+        Profile::OpenaiChat => skel.call_ids.max_len = Some(40),
         _ => {}
     }
 }
@@ -385,7 +403,10 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     };
     match profile {
         // Judged by pairing, under the adjacency `apply` set, or with the shapes.
-        Profile::Mistral | Profile::DeepseekResponses | Profile::SelfHosted => Vec::new(),
+        Profile::Mistral
+        | Profile::DeepseekResponses
+        | Profile::SelfHosted
+        | Profile::OpenaiChat => Vec::new(),
         // Every turn that called tools: DeepSeek asks for the reasoning of all of them back.
         Profile::DeepseekThinking => first_calls(0)
             .filter(|&i| !entries.at(i).trace().reasoning)

@@ -73,6 +73,9 @@ pub enum Rule {
     /// Call arguments that are not a JSON object, which servers that render a chat template
     /// refuse (profile `self-hosted`: vLLM, SGLang, llama.cpp).
     InvalidArguments,
+    /// An image in a message the client did not write (a `tool` or `assistant` message), which
+    /// OpenAI's Chat Completions refuses (profile `openai-chat`).
+    ImageOutsideUser,
     /// Tool use in a request that defines no tools (Anthropic `tools`, Bedrock `toolConfig`).
     ToolsUndefined,
     /// A conversation ending on the model's own turn, for a model that refuses an assistant
@@ -92,7 +95,7 @@ impl Rule {
     pub const SET_VERSION: u32 = 6;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 31] = [
+    pub const ALL: [Rule; 32] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -124,6 +127,7 @@ impl Rule {
         Rule::MissingThinkingBlock,
         Rule::MissingThoughtSignature,
         Rule::InvalidArguments,
+        Rule::ImageOutsideUser,
     ];
 
     /// The stable snake_case name (`missing_output`, `orphan_output`, ...), as used in JSON output.
@@ -155,6 +159,7 @@ impl Rule {
             Rule::InvalidCallInput => "invalid_call_input",
             Rule::InvalidOutputShape => "invalid_output_shape",
             Rule::InvalidArguments => "invalid_arguments",
+            Rule::ImageOutsideUser => "image_outside_user",
             Rule::ToolsUndefined => "tools_undefined",
             Rule::PrefillUnsupported => "prefill_unsupported",
             Rule::MissingReasoningContent => "missing_reasoning_content",
@@ -197,6 +202,7 @@ impl Rule {
             Rule::InvalidCallInput => "the stream was cut off while the model wrote the call's input, and the partial text was stored; send the input as an object, or drop the turn",
             Rule::InvalidOutputShape => "send the output in the shape the API documents for this type (an object: a screenshot for a computer call, a Struct for a Gemini response)",
             Rule::InvalidArguments => "the model's arguments were cut off or malformed and stored as they came; the server parses them for its chat template: send them as a JSON object (or `{}`)",
+            Rule::ImageOutsideUser => "OpenAI takes images only from the user: send a tool's or the model's image in a user message after the tool messages",
             Rule::ToolsUndefined => "send the tool definitions with every request that replays tool use, even one (a summary, a compaction) that should call none; toolseq cannot invent them",
             Rule::PrefillUnsupported => "this model answers only a user turn: send the user's next message (or a tool result) after the model's; toolseq never writes one for the user",
             Rule::MissingReasoningContent => "the client dropped the model's `reasoning_content` when it stored this message; keep it and send it back (toolseq never invents it), or turn thinking off",
@@ -249,7 +255,10 @@ impl Violation {
             Rule::ToolsUndefined | Rule::PrefillUnsupported => false,
             Rule::InvalidOutputShape => crate::shapes::reshapes(self.label),
             // What the model or the tool meant cannot be made up.
-            Rule::BlankTextBlock | Rule::InvalidCallInput | Rule::InvalidArguments => false,
+            Rule::BlankTextBlock
+            | Rule::InvalidCallInput
+            | Rule::InvalidArguments
+            | Rule::ImageOutsideUser => false,
             // Only the model could write these back; the signature bypass is opt-in.
             Rule::MissingReasoningContent
             | Rule::MissingThinkingBlock

@@ -1,6 +1,8 @@
 //! Rules about the shape of single items beside pairing: what the adapters saw as they read
 //! an item that its API refuses (a [`Flaw`]). The arguments of a call are judged only for the
-//! servers that parse them (profile `self-hosted`); OpenAI passes them as they are.
+//! servers that parse them (profile `self-hosted`), where OpenAI passes them as they are; an
+//! image outside the user's messages only for OpenAI (profile `openai-chat`), where Anthropic
+//! takes one in a tool result.
 
 use crate::ids::{Action, Found};
 use crate::profile::Profile;
@@ -20,6 +22,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         return Vec::new();
     }
     let arguments = skel.profile == Some(Profile::SelfHosted);
+    let images = skel.profile == Some(Profile::OpenaiChat);
     entries
         .iter()
         .enumerate()
@@ -32,6 +35,8 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 Flaw::OutputShape => Rule::InvalidOutputShape,
                 Flaw::ArgumentsNotObject if arguments => Rule::InvalidArguments,
                 Flaw::ArgumentsNotObject => return None,
+                Flaw::ImageOutsideUser if images => Rule::ImageOutsideUser,
+                Flaw::ImageOutsideUser => return None,
             };
             Some(Found {
                 entry: i,

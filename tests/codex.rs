@@ -257,9 +257,12 @@ fn a_guard_waits_for_the_end_of_a_codex_call_not_for_its_result_event() {
             tool_result("call_slow", "exec_command", "ok");
             result_sent.send(()).unwrap();
             // Post-tool hooks run; only then does the future end and Codex store the output.
+            // Codex builds its next request in the task that stores it, so the output is in the
+            // history by the time that task could build; stored here first for the same reason
+            // (stored after the event, a loaded machine let the guard build in between).
             tokio::time::sleep(Duration::from_millis(150)).await;
-            call_ended("call_slow");
             h.lock().push(output("call_slow", "ok"));
+            call_ended("call_slow");
         }
         .instrument(tracing::dispatcher::with_default(&d, || {
             dispatch_span("call_slow", "exec_command")

@@ -255,9 +255,12 @@ fn one_history_routed_to_several_models_gets_each_models_verdict() {
     // A profile named outright.
     let named = check_for(&body, None, "mistral").unwrap();
     assert_eq!(named.profile.unwrap().evidence, "profile `mistral` given");
+    // OpenAI's rules hold for this history.
+    let openai = check_for(&body, None, "gpt-4.1").unwrap();
+    assert!(openai.is_clean(), "{openai}");
+    assert_eq!(openai.profile.unwrap().profile, Profile::OpenaiChat);
     // Models without rules of their own.
     for model in [
-        "gpt-4.1",
         "claude-sonnet-4-5",
         "gemini-2.5-flash",
         "gemini-3-pro-image-preview",

@@ -190,3 +190,62 @@ fn arguments_that_are_not_an_object_are_refused_by_self_hosted_servers_only() {
         assert!(report.is_clean(), "{fine:?}: {report}");
     }
 }
+
+#[test]
+fn openai_chat_limits_call_ids_to_40_characters_and_images_to_the_users_messages() {
+    // anomalyco/opencode#12653, litellm#17343: "Invalid 'messages[68].tool_calls[0].id':
+    // string too long. Expected a string with maximum length 40, but got a string with length
+    // 46 instead." (ids from another provider, kept when the session moved to gpt-5-mini).
+    let long = "toolu_vrtx_01ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef";
+    let chat = |model: &str| {
+        json!({"model": model, "messages": [
+        {"role": "user", "content": "go"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": long, "type": "function",
+            "function": {"name": "ls", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": long, "content": "a.txt"}]})
+    };
+    let body = chat("gpt-5-mini");
+    let report = checked(&body);
+    assert_eq!(
+        report.profile.as_ref().unwrap().profile,
+        toolseq::Profile::OpenaiChat
+    );
+    assert_eq!(
+        rules(&report),
+        [(Rule::CallIdTooLong, 1), (Rule::CallIdTooLong, 2)]
+    );
+    assert!(report.to_string().contains("string too long. Expected a string with maximum length 40, but got a string with length 45 instead."), "{report}");
+    let mut fixed = body.clone();
+    repair(&mut fixed, None, &RepairOptions::default()).unwrap();
+    let id = fixed["messages"][1]["tool_calls"][0]["id"]
+        .as_str()
+        .unwrap();
+    assert!(id.len() <= 40);
+    assert_eq!(fixed["messages"][2]["tool_call_id"], id);
+    assert!(checked(&fixed).is_clean());
+    // The twins: servers without the limit, and an open-weights model hosted elsewhere.
+    for model in ["deepseek-chat", "qwen3-coder", "gpt-oss-120b"] {
+        assert!(checked(&chat(model)).is_clean(), "{model}");
+    }
+
+    // OpenHands/OpenHands#7700, openai/openai-node#1030: "Invalid 'messages[2]'. Image URLs are
+    // only allowed for messages with role 'user', but this message with role 'tool' contains an
+    // image URL."
+    let image = json!({"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}});
+    let with_image = |model: &str, role: &str| {
+        let mut messages = vec![
+            json!({"role": "user", "content": "look"}),
+            json!({"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+                "function": {"name": "screenshot", "arguments": "{}"}}]}),
+            json!({"role": "tool", "tool_call_id": "call_1", "content": "taken"}),
+        ];
+        let target = if role == "tool" { 2 } else { 0 };
+        messages[target]["content"] = json!([{"type": "text", "text": "here"}, image]);
+        json!({"model": model, "messages": messages})
+    };
+    let body = with_image("gpt-4o", "tool");
+    assert_eq!(rules(&checked(&body)), [(Rule::ImageOutsideUser, 2)]);
+    refused(&body, Rule::ImageOutsideUser, "Image URLs are only allowed for messages with role 'user', but this message with role 'tool' contains an image URL.");
+    assert!(checked(&with_image("gpt-4o", "user")).is_clean());
+    assert!(checked(&with_image("qwen3-vl", "tool")).is_clean());
+}

@@ -222,15 +222,19 @@ pub enum Flaw {
     /// The call's arguments are not a JSON object (Chat `function.arguments`), which servers
     /// that parse them for a chat template (vLLM, SGLang, llama.cpp) refuse.
     ArgumentsNotObject,
+    /// A message the client did not write holds an image part (Chat `image_url` in a `tool` or
+    /// `assistant` message), which OpenAI refuses.
+    ImageOutsideUser,
 }
 
 impl Flaw {
     /// Every flaw, in the order of their codes.
-    pub(crate) const ALL: [Flaw; 4] = [
+    pub(crate) const ALL: [Flaw; 5] = [
         Flaw::BlankText,
         Flaw::InputNotObject,
         Flaw::OutputShape,
         Flaw::ArgumentsNotObject,
+        Flaw::ImageOutsideUser,
     ];
 }
 

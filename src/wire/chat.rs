@@ -99,6 +99,16 @@ impl Adapter for Chat {
                 "Missing `reasoning_content` field in the assistant message at message index {}. For more information, please refer to https://api-docs.deepseek.com/guides/thinking_mode#tool-calls",
                 v.index
             ),
+            // Only the openai-chat profile limits a Chat call id's length.
+            Rule::CallIdTooLong => format!(
+                "Invalid '{path}.{}': string too long. Expected a string with maximum length 40, but got a string with length {} instead.",
+                if v.on_call { "id" } else { "tool_call_id" },
+                v.call_id.as_deref().map_or(0, |s| s.chars().count())
+            ),
+            Rule::ImageOutsideUser => format!(
+                "Invalid 'messages[{}]'. Image URLs are only allowed for messages with role 'user', but this message with role '{}' contains an image URL.",
+                v.index, v.label
+            ),
             // Only the Mistral profile refuses a Chat call id's characters or length.
             Rule::InvalidCallId => format!(
                 "Tool call id was {id} but must be a-z, A-Z, 0-9, with a length of 9."
@@ -161,9 +171,19 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
     let Some(role) = role.and_then(Value::as_str) else {
         return out.push(malformed("message without a string `role`"));
     };
+    let image = content
+        .and_then(Value::as_array)
+        .is_some_and(|parts| {
+            parts
+                .iter()
+                .any(|p| p.get("type").and_then(Value::as_str) == Some("image_url"))
+        })
+        .then_some(Flaw::ImageOutsideUser);
     match role {
         "tool" => out.push(match call_id_field(tool_call_id) {
-            Ok(id) => Entry::paired(Kind::Output, Family::Function, id, i, None, "tool"),
+            Ok(id) => {
+                Entry::paired(Kind::Output, Family::Function, id, i, None, "tool").with_flaw(image)
+            }
             Err(()) => malformed("`tool_call_id` is not a string"),
         }),
         "assistant" => {
@@ -173,12 +193,10 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
                 Some(_) => return out.push(malformed("`tool_calls` is not an array")),
             };
             if calls.is_empty() || has_content(content) {
-                out.push(Entry::new(
-                    Kind::Message(Role::Assistant),
-                    i,
-                    None,
-                    "assistant",
-                ));
+                out.push(
+                    Entry::new(Kind::Message(Role::Assistant), i, None, "assistant")
+                        .with_flaw(image),
+                );
             }
             if calls.is_empty() && matches!(tool_calls, Some(Value::Array(_))) {
                 out.push(Entry::new(Kind::EmptyCallList, i, None, "tool_calls"));
