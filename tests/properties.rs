@@ -16,6 +16,9 @@ enum Step {
     User,
     Assistant,
     Other(u8),
+    /// An item of a shape or with an id its API refuses beside pairing (a made-up item id, a
+    /// blank text block, a string where an object goes, an empty error result).
+    Odd(u8, String),
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -29,6 +32,7 @@ fn step_of<S: Strategy<Value = String>>(ids: fn() -> S) -> impl Strategy<Value =
         2 => Just(Step::User),
         1 => Just(Step::Assistant),
         2 => (0..4u8).prop_map(Step::Other),
+        1 => (0..4u8, ids()).prop_map(|(k, i)| Step::Odd(k, i)),
     ]
 }
 
@@ -70,9 +74,19 @@ fn build(format: Format, steps: &[Step]) -> Value {
                         json!({"type": "reasoning", "id": "rs_dup", "encrypted_content": "e"})
                     }
                     Step::Other(_) => json!({"type": "web_search_call", "id": "ws_1", "status": "completed"}),
+                    Step::Odd(0, id) => json!({"type": "function_call", "call_id": id, "id": "call_own", "name": mark("x")}),
+                    Step::Odd(1, _) => json!({"type": "message", "role": "assistant", "id": "", "content": mark("m")}),
+                    Step::Odd(2, id) => json!({"type": "computer_call_output", "call_id": id, "output": mark("x")}),
+                    Step::Odd(_, _) => json!({"type": "reasoning", "id": "item_1", "summary": [], "encrypted_content": "e"}),
                 })
                 .collect();
-            json!({"input": items})
+            // A history that starts odd continues a stored response: its outputs may answer
+            // calls out of sight, so they stay and are judged for their shape.
+            if matches!(steps.first(), Some(Step::Odd(..))) {
+                json!({"previous_response_id": "resp_0", "input": items})
+            } else {
+                json!({"input": items})
+            }
         }
         Format::Chat => {
             let mut msgs: Vec<Value> = Vec::new();
@@ -98,6 +112,11 @@ fn build(format: Format, steps: &[Step]) -> Value {
                         msgs.push(json!({"role": "assistant", "content": mark("m")}))
                     }
                     Step::Other(_) => msgs.push(json!({"role": "system", "content": mark("m")})),
+                    Step::Odd(_, id) => {
+                        msgs.push(json!({"role": "tool", "tool_call_id": id, "content": [
+                        {"type": "text", "text": mark("x")},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}}]}))
+                    }
                 }
             }
             json!({"messages": msgs})
@@ -118,6 +137,11 @@ fn build(format: Format, steps: &[Step]) -> Value {
                         ("user", json!({"type": "text", "text": mark("m")}))
                     }
                     Step::Assistant => ("assistant", json!({"type": "text", "text": mark("m")})),
+                    Step::Odd(k, _) if k % 2 == 0 => ("user", json!({"type": "text", "text": " "})),
+                    Step::Odd(_, id) => (
+                        "assistant",
+                        json!({"type": "tool_use", "id": id, "name": mark("x"), "input": "{\"a\": "}),
+                    ),
                 };
                 // Consecutive steps of one role share a message, as they would in a real client.
                 match msgs.last_mut() {
@@ -175,6 +199,14 @@ fn build_blocks(format: Format, steps: &[Step], mark: &mut impl FnMut(&str) -> S
                     json!({"toolResult": {"toolUseId": id, "content": [{"text": mark("x")}], "status": status}}),
                 )
             }
+            (Step::Odd(_, id), true) => (
+                "user",
+                json!({"functionResponse": {"id": id, "name": "f", "response": [mark("x")]}}),
+            ),
+            (Step::Odd(_, id), false) => (
+                "user",
+                json!({"toolResult": {"toolUseId": id, "content": [], "status": "error"}}),
+            ),
             (Step::User | Step::Other(_), _) => ("user", json!({"text": mark("m")})),
             (Step::Assistant, _) => (model, json!({"text": mark("m")})),
         };
