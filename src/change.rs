@@ -69,6 +69,16 @@ pub enum Change {
         /// Position inside that source item.
         block: Option<usize>,
     },
+    /// A placeholder was put where only the model could write the value (an empty
+    /// `reasoning_content` on a DeepSeek thinking-mode message); only when the caller opted in.
+    Placeholder {
+        /// The field that got it.
+        field: &'static str,
+        /// Why.
+        rule: Rule,
+        /// Source index of the item.
+        index: usize,
+    },
     /// An output was given the shape its API documents: a Gemini `response` that was not an
     /// object wrapped as `{"output": …}` (Google: "Use 'output' key to specify function
     /// output"), an empty Bedrock error result a short text saying so.

@@ -715,12 +715,7 @@ impl Target for Json<'_> {
         &self,
         opts: &RepairOptions,
     ) -> Result<(Skeleton<'_>, Option<crate::profile::Selection>), Error> {
-        crate::read_profiled(
-            self.body,
-            self.format,
-            opts.model.as_deref(),
-            opts.thought_signature_bypass,
-        )
+        crate::read_profiled(self.body, self.format, opts)
     }
 
     fn apply(&mut self, skel: &Skeleton, plan: &Plan, opts: &RepairOptions) -> Vec<Change> {

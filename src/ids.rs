@@ -23,6 +23,9 @@ pub(crate) enum Action {
     /// Give the call the value Google documents for skipping the thought signature check
     /// (only when the caller opted in).
     Bypass,
+    /// Put a placeholder where only the model could write the value (only when the caller
+    /// opted in).
+    Placeholder,
     /// Give the output the shape its API documents (a Gemini response wrapped as
     /// `{"output": …}`; an empty Bedrock error result a short text).
     Reshape,

@@ -67,16 +67,22 @@ pub(crate) fn detection(body: &Value, format: Option<Format>) -> Result<Detectio
     }
 }
 
-/// Reads a body and applies the profile of its model (`model` takes precedence over the body's
-/// `model` field).
+/// Reads a body and applies the profile of its model (`opts.model` takes precedence over the
+/// body's `model` field) and the repairs the caller opted in to.
 pub(crate) fn read_profiled<'a>(
     body: &'a Value,
     format: Format,
-    model: Option<&str>,
-    signature_bypass: bool,
+    opts: &RepairOptions,
 ) -> Result<(skeleton::Skeleton<'a>, Option<profile::Selection>), Error> {
     let mut skel = wire::read(body, format)?;
-    let selection = profile::fit(&mut skel, body, format, model, signature_bypass)?;
+    let selection = profile::fit(
+        &mut skel,
+        body,
+        format,
+        opts.model.as_deref(),
+        opts.thought_signature_bypass,
+    )?;
+    skel.placeholders = opts.placeholders;
     Ok((skel, selection))
 }
 
@@ -97,7 +103,11 @@ pub fn check_for(body: &Value, format: Option<Format>, model: &str) -> Result<Re
 
 fn check_model(body: &Value, format: Option<Format>, model: Option<&str>) -> Result<Report, Error> {
     let detection = detection(body, format)?;
-    let (skel, profile) = read_profiled(body, detection.format, model, false)?;
+    let opts = RepairOptions {
+        model: model.map(str::to_owned),
+        ..RepairOptions::default()
+    };
+    let (skel, profile) = read_profiled(body, detection.format, &opts)?;
     let analysis = rules::analyze(&skel);
     Ok(Report {
         detection,
@@ -120,12 +130,7 @@ pub fn repair(
     opts: &RepairOptions,
 ) -> Result<Report, Error> {
     let detection = detection(body, format)?;
-    let (skel, profile) = read_profiled(
-        body,
-        detection.format,
-        opts.model.as_deref(),
-        opts.thought_signature_bypass,
-    )?;
+    let (skel, profile) = read_profiled(body, detection.format, opts)?;
     let analysis = rules::analyze(&skel);
     let violations: Vec<_> = rules::violations(&skel, &analysis).collect();
     let plan = repair::plan_from(&analysis);

@@ -408,9 +408,17 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         | Profile::SelfHosted
         | Profile::OpenaiChat => Vec::new(),
         // Every turn that called tools: DeepSeek asks for the reasoning of all of them back.
+        // An empty `reasoning_content` is accepted in its place, when the caller opts in.
         Profile::DeepseekThinking => first_calls(0)
             .filter(|&i| !entries.at(i).trace().reasoning)
-            .map(|i| leave(i, Rule::MissingReasoningContent))
+            .map(|i| Found {
+                action: if skel.placeholders {
+                    Action::Placeholder
+                } else {
+                    Action::Leave
+                },
+                ..leave(i, Rule::MissingReasoningContent)
+            })
             .collect(),
         // Earlier turns' thinking is dropped by the API; only the open loop's is checked.
         Profile::AnthropicThinking => first_calls(turn_start(skel))

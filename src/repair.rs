@@ -54,6 +54,12 @@ pub struct RepairOptions {
     /// show may answer a stored call: it is left alone. A JSON body says so itself; a typed
     /// history ([`crate::typed`]) cannot. Default `false`.
     pub server_history: bool,
+    /// Whether a repair may put a placeholder where the API accepts one in place of what only
+    /// the model could write: an empty `reasoning_content` on a DeepSeek thinking-mode message
+    /// that lost its own (`Change::Placeholder`). Default `false`: the model then continues
+    /// without its earlier reasoning, which the caller must choose; otherwise the violation
+    /// is reported and left.
+    pub placeholders: bool,
 }
 
 impl Default for RepairOptions {
@@ -71,6 +77,7 @@ impl Default for RepairOptions {
             model: None,
             thought_signature_bypass: false,
             server_history: false,
+            placeholders: false,
         }
     }
 }
@@ -112,6 +119,13 @@ impl RepairOptions {
     /// [`thought_signature_bypass`](RepairOptions::thought_signature_bypass)).
     pub fn thought_signature_bypass(mut self, bypass: bool) -> Self {
         self.thought_signature_bypass = bypass;
+        self
+    }
+
+    /// Puts placeholders where the API accepts them (see
+    /// [`placeholders`](RepairOptions::placeholders)).
+    pub fn placeholders(mut self, placeholders: bool) -> Self {
+        self.placeholders = placeholders;
         self
     }
 
@@ -233,6 +247,16 @@ pub struct Reshape {
     pub rule: Rule,
 }
 
+/// Put a placeholder on the item at this skeleton entry where only the model could have written
+/// the real value, because of `rule` (only when the caller opted in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placeholder {
+    /// Skeleton entry of the call whose message gets it.
+    pub entry: usize,
+    /// Why.
+    pub rule: Rule,
+}
+
 /// An edit plan over a skeleton. Inserts are sorted by anchor, and inserts sharing an anchor
 /// are in the order their calls were made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -251,6 +275,9 @@ pub struct Plan {
     pub bypasses: Vec<Bypass>,
     /// Outputs given the shape their API documents, sorted by entry.
     pub reshapes: Vec<Reshape>,
+    /// Placeholders put where only the model could write the value, sorted by entry (only when
+    /// opted in).
+    pub placeholders: Vec<Placeholder>,
 }
 
 impl Plan {
@@ -263,6 +290,7 @@ impl Plan {
             .chain(self.strips.iter().map(|s| s.entry))
             .chain(self.bypasses.iter().map(|b| b.entry))
             .chain(self.reshapes.iter().map(|r| r.entry))
+            .chain(self.placeholders.iter().map(|p| p.entry))
     }
 
     /// Whether the plan changes nothing.
@@ -341,6 +369,7 @@ impl Plan {
             no_prefill: skel.no_prefill,
             profile: skel.profile,
             signature_bypass: skel.signature_bypass,
+            placeholders: skel.placeholders,
         }
     }
 }
@@ -443,6 +472,7 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
             Action::Separate => p.separations.push(Separation { entry, rule }),
             Action::Bypass => p.bypasses.push(Bypass { entry, rule }),
             Action::Reshape => p.reshapes.push(Reshape { entry, rule }),
+            Action::Placeholder => p.placeholders.push(Placeholder { entry, rule }),
             Action::Leave => {}
         }
     }

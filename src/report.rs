@@ -209,6 +209,7 @@ impl Report {
                     opts.texts.insert(call_id.clone(), text.clone());
                 }
                 Change::Signed { .. } => opts.thought_signature_bypass = true,
+                Change::Placeholder { .. } => opts.placeholders = true,
                 _ => {}
             }
         }
@@ -356,6 +357,7 @@ impl fmt::Display for Report {
                     | Change::Stripped { .. }
                     | Change::Signed { .. }
                     | Change::Reshaped { .. }
+                    | Change::Placeholder { .. }
                     | Change::Separated { .. } => ed += 1,
                 }
             }

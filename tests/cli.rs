@@ -1080,3 +1080,31 @@ fn an_output_of_the_wrong_shape_is_reshaped_by_fix_and_named_in_json() {
     );
     assert_eq!(run(&["check", fixed.to_str().unwrap()]).0, 0);
 }
+
+#[test]
+fn placeholders_are_put_only_when_fix_is_asked_to() {
+    let body = serde_json::json!({"model": "deepseek-reasoner", "messages": [
+        {"role": "user", "content": "list the files"},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "a.txt"}]});
+    let input = tmp("deepseek.json");
+    std::fs::write(&input, body.to_string()).unwrap();
+    let out = tmp("deepseek-fixed.json");
+    let (i, o) = (input.to_str().unwrap(), out.to_str().unwrap());
+    // Left, and said to be left: exit 1.
+    let (code, _, err) = run(&["fix", i, "-o", o]);
+    assert_eq!(code, 1, "{err}");
+    let (code, _, err) = run(&["fix", "--placeholders", i, "-o", o]);
+    assert_eq!(code, 0, "{err}");
+    let fixed: Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(fixed["messages"][1]["reasoning_content"], "");
+    assert_eq!(run(&["check", o]).0, 0);
+    let (_, json, _) = run(&["check", "--json", i]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v["repairs"],
+        serde_json::json!([]),
+        "check plans no placeholder"
+    );
+}

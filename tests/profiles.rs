@@ -594,3 +594,46 @@ fn the_guard_applies_the_model_it_is_told() {
         "{report}"
     );
 }
+
+/// DeepSeek's thinking mode accepts an empty `reasoning_content` where the client lost the
+/// model's: an opt-in placeholder, never the default, named in the report and replayed on the
+/// stored history.
+#[test]
+fn an_opted_in_placeholder_stands_for_lost_deepseek_reasoning() {
+    let body = json!({"model": "deepseek-reasoner", "messages": [
+        {"role": "user", "content": "list the files"},
+        {"role": "assistant", "content": null, "tool_calls": [
+            {"id": "call_1", "type": "function", "function": {"name": "ls", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": "a.txt"},
+        {"role": "assistant", "content": "one file"},
+        {"role": "user", "content": "thanks"}]});
+    let mut plain = body.clone();
+    let report = repair(&mut plain, None, &RepairOptions::default()).unwrap();
+    assert_eq!(plain, body, "not without asking");
+    assert_eq!(report.violations[0].rule, Rule::MissingReasoningContent);
+
+    let opts = RepairOptions::default().placeholders(true);
+    let mut filled = body.clone();
+    let report = repair(&mut filled, None, &opts).unwrap();
+    assert!(
+        matches!(
+            report.changes[..],
+            [Change::Placeholder {
+                field: "reasoning_content",
+                index: 1,
+                ..
+            }]
+        ),
+        "{report}"
+    );
+    assert_eq!(filled["messages"][1]["reasoning_content"], "");
+    // A text-only answer needs none, and gets none.
+    assert!(filled["messages"][3].get("reasoning_content").is_none());
+    assert!(check(&filled, None).unwrap().is_clean());
+    let once = filled.clone();
+    assert!(repair(&mut filled, None, &opts).unwrap().changes.is_empty());
+    assert_eq!(filled, once);
+    let mut stored = body["messages"].clone();
+    report.apply_to(&mut stored).unwrap();
+    assert_eq!(stored, once["messages"]);
+}

@@ -373,6 +373,10 @@ pub struct Skeleton<'a> {
     /// for skipping its check (opt-in, see
     /// [`RepairOptions::thought_signature_bypass`](crate::RepairOptions)).
     pub signature_bypass: bool,
+    /// Whether a repair may put a placeholder where an API accepts one in place of what only
+    /// the model could write (opt-in, see
+    /// [`RepairOptions::placeholders`](crate::RepairOptions)).
+    pub placeholders: bool,
 }
 
 impl Skeleton<'_> {
@@ -391,6 +395,7 @@ impl Skeleton<'_> {
             no_prefill: false,
             profile: None,
             signature_bypass: false,
+            placeholders: false,
         }
     }
 
@@ -409,6 +414,7 @@ impl Skeleton<'_> {
             no_prefill: self.no_prefill,
             profile: self.profile,
             signature_bypass: self.signature_bypass,
+            placeholders: self.placeholders,
         }
     }
 }

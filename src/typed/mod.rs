@@ -142,6 +142,7 @@ pub fn read<'a, T: HistoryItem>(
         opts.model.as_deref(),
         opts.thought_signature_bypass,
     )?;
+    skel.placeholders = opts.placeholders;
     Ok((skel, selection))
 }
 

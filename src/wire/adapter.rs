@@ -107,6 +107,12 @@ pub(crate) trait Adapter: Sync {
         None
     }
 
+    /// Puts a placeholder for what only the model could write on the item holding the call at
+    /// `e`, and returns the field; `None` where the format has none.
+    fn placeholder(&self, _item: &mut Value, _e: &Entry) -> Option<&'static str> {
+        None
+    }
+
     /// Gives the output at `e` the shape the API documents and returns the field rewritten;
     /// `None` where the format has no such repair.
     fn reshape(&self, _item: &mut Value, _e: &Entry) -> Option<&'static str> {

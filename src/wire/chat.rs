@@ -59,6 +59,18 @@ impl Adapter for Chat {
         Some("extra_content.google.thought_signature")
     }
 
+    fn placeholder(&self, item: &mut Value, _e: &Entry) -> Option<&'static str> {
+        let message = item.as_object_mut()?;
+        if message
+            .get("reasoning_content")
+            .is_some_and(Value::is_string)
+        {
+            return None;
+        }
+        message.insert("reasoning_content".into(), Value::from(""));
+        Some("reasoning_content")
+    }
+
     fn call_id_key(&self, e: &Entry) -> &'static str {
         if e.kind == Kind::Call {
             "id"

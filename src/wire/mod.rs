@@ -465,6 +465,15 @@ fn edit_with(
             });
         }
     }
+    for p in sorted_slice(&plan.placeholders, entry, |p| p.entry) {
+        if let Some(field) = adapter.placeholder(item, e) {
+            changes.push(Change::Placeholder {
+                field,
+                rule: p.rule,
+                index: e.index,
+            });
+        }
+    }
     for r in sorted_slice(&plan.reshapes, entry, |r| r.entry) {
         if let Some(field) = adapter.reshape(item, e) {
             changes.push(Change::Reshaped {

@@ -141,6 +141,15 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
             "line": line(r.entry),
         })
     });
+    let placeholders = p.placeholders.iter().map(move |ph| {
+        let e = entries.at(ph.entry);
+        json!({
+            "action": "placeholder",
+            "rule": ph.rule.name(),
+            "index": e.index(),
+            "line": line(ph.entry),
+        })
+    });
     let strips = p.strips.iter().map(move |s| {
         let e = entries.at(s.entry);
         json!({
@@ -178,6 +187,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         .chain(rewrites)
         .chain(bypasses)
         .chain(reshapes)
+        .chain(placeholders)
         .chain(strips)
         .chain(separations)
         .chain(removals)

@@ -67,6 +67,11 @@ enum Command {
         /// without its earlier reasoning. Off by default: such calls are reported and left.
         #[arg(long)]
         bypass_thought_signatures: bool,
+        /// Put a placeholder where the API accepts one for what only the model could write: an
+        /// empty `reasoning_content` on a DeepSeek thinking-mode message that lost its own. The
+        /// model then continues without that reasoning. Off by default: reported and left.
+        #[arg(long)]
+        placeholders: bool,
     },
     /// Print a ledger dump (JSON Lines) as a per-conversation timeline, marking where order broke.
     Timeline {
@@ -116,12 +121,16 @@ fn main() -> ExitCode {
             output,
             text,
             bypass_thought_signatures,
+            placeholders,
         } => fix(
             &opts,
             &file,
             output.as_deref(),
             text,
-            bypass_thought_signatures,
+            OptIn {
+                signature_bypass: bypass_thought_signatures,
+                placeholders,
+            },
         ),
         Command::Timeline { file } => Source::open(&file).and_then(|src| {
             let stdout = io::stdout();
@@ -139,14 +148,21 @@ fn main() -> ExitCode {
     }
 }
 
+/// The repairs `fix` makes only when asked, because they change what the model sees.
+#[derive(Clone, Copy, Default)]
+struct OptIn {
+    signature_bypass: bool,
+    placeholders: bool,
+}
+
 /// Reads the input and applies the profile of its model (`--model`, or a document's `model`).
 fn read<'t>(
     src: &Source,
     opts: &Opts,
-    signature_bypass: bool,
+    opt_in: OptIn,
     keep: Keep<'t>,
 ) -> Result<Scanned<'t>, ReadError> {
-    read_quietly(src, opts, signature_bypass, false, keep)
+    read_quietly(src, opts, opt_in, false, keep)
 }
 
 /// [`read`] for a check, with no progress line when `quiet` (several files read at once): the
@@ -154,14 +170,14 @@ fn read<'t>(
 /// body of calls alone needs as much memory again as the text.
 fn read_skeleton(src: &Source, opts: &Opts, quiet: bool) -> Result<Scanned<'static>, ReadError> {
     let text = OnceCell::new();
-    read_quietly(src, opts, false, quiet, Keep::Skeleton(&text)).map(Scanned::into_owned)
+    read_quietly(src, opts, OptIn::default(), quiet, Keep::Skeleton(&text)).map(Scanned::into_owned)
 }
 
 /// [`read`], with no progress line when `quiet`.
 fn read_quietly<'t>(
     src: &Source,
     opts: &Opts,
-    signature_bypass: bool,
+    opt_in: OptIn,
     quiet: bool,
     keep: Keep<'t>,
 ) -> Result<Scanned<'t>, ReadError> {
@@ -174,9 +190,10 @@ fn read_quietly<'t>(
     let mut scanned = scanned?;
     let format = scanned.detection.format;
     let (body, skel) = scanned.profile_body_and_skeleton();
-    scanned.profile =
-        toolseq::profile::fit(skel, body, format, opts.model.as_deref(), signature_bypass)
-            .map_err(|e| src.error(None, None, e.to_string()))?;
+    let model = opts.model.as_deref();
+    skel.placeholders = opt_in.placeholders;
+    scanned.profile = toolseq::profile::fit(skel, body, format, model, opt_in.signature_bypass)
+        .map_err(|e| src.error(None, None, e.to_string()))?;
     Ok(scanned)
 }
 
@@ -201,7 +218,7 @@ fn fix(
     file: &str,
     output: Option<&Path>,
     text: String,
-    signature_bypass: bool,
+    opt_in: OptIn,
 ) -> Result<u8, ReadError> {
     let src = Source::open(file)?;
     if let Some(out) = output {
@@ -217,10 +234,12 @@ fn fix(
         }
     }
     let text_cell = OnceCell::new();
-    let scanned = read(&src, opts, signature_bypass, Keep::Tree(&text_cell))?;
+    let scanned = read(&src, opts, opt_in, Keep::Tree(&text_cell))?;
     let found = findings(&scanned.skel);
     let mended = |v: &toolseq::Violation| {
-        v.repairable() || (signature_bypass && v.rule == Rule::MissingThoughtSignature)
+        v.repairable()
+            || (opt_in.signature_bypass && v.rule == Rule::MissingThoughtSignature)
+            || (opt_in.placeholders && v.rule == Rule::MissingReasoningContent)
     };
     let left = !found.violations().all(|v| mended(&v));
     // Shown once the output is written, and held aside till then: on disk past a megabyte,
