@@ -12,6 +12,7 @@
 //! | `anthropic-thinking` | a `claude` model with `thinking.type` `enabled` or `adaptive` | `missing_thinking_block` | ``messages.1.content.0.type: Expected `thinking` or `redacted_thinking`, but found `tool_use`. …`` |
 //! | `gemini-3` | `gemini-3*` (not the image models, which do not check) | `missing_thought_signature` | `Function call is missing a thought_signature in functionCall parts. …` |
 //! | `openai-chat` | `gpt-*` (not `gpt-oss`, hosted elsewhere), `chatgpt-*`, `o1`/`o3`/`o4` models, in a Chat body | `call_id_too_long`, `image_outside_user` | `string too long. Expected a string with maximum length 40`; `Image URLs are only allowed for messages with role 'user'` |
+//! | `groq` | named (`--model groq`), or a model under the `groq/` prefix | `tool_content_not_string` | ``'messages.2' : for 'role:tool' the following must be satisfied[('messages.2.content' : value must be a string)]`` |
 //! | `self-hosted` | named only (`vllm`, `sglang`, `llama.cpp`): a server, not a model | `invalid_arguments` | `Expecting ',' delimiter: line 1 column 54 (char 53)` (the server parses each replayed call's `arguments` for its chat template) |
 //! | `deepseek-responses` | any DeepSeek model, in a Responses body or a rollout | `interleaved_message`, where OpenAI accepts it | `No tool output found for tool call call_…` (an item between a call and its output, even a reasoning item between parallel calls) |
 //!
@@ -75,11 +76,13 @@ pub enum Profile {
     /// OpenAI's own Chat Completions: call ids of at most 40 characters, images only in the
     /// user's messages.
     OpenaiChat,
+    /// Groq's OpenAI-compatible Chat: a tool message's content is a string.
+    Groq,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 7] = [
+    pub const ALL: [Profile; 8] = [
         Profile::DeepseekThinking,
         Profile::Mistral,
         Profile::AnthropicThinking,
@@ -87,10 +90,11 @@ impl Profile {
         Profile::DeepseekResponses,
         Profile::SelfHosted,
         Profile::OpenaiChat,
+        Profile::Groq,
     ];
 
     /// The stable name: `deepseek-thinking`, `mistral`, `anthropic-thinking`, `gemini-3`,
-    /// `deepseek-responses`, `self-hosted`, `openai-chat`.
+    /// `deepseek-responses`, `self-hosted`, `openai-chat`, `groq`.
     pub fn name(self) -> &'static str {
         match self {
             Profile::DeepseekThinking => "deepseek-thinking",
@@ -100,6 +104,7 @@ impl Profile {
             Profile::DeepseekResponses => "deepseek-responses",
             Profile::SelfHosted => "self-hosted",
             Profile::OpenaiChat => "openai-chat",
+            Profile::Groq => "groq",
         }
     }
 
@@ -113,6 +118,7 @@ impl Profile {
             Profile::DeepseekResponses => &[Rule::InterleavedMessage],
             Profile::SelfHosted => &[Rule::InvalidArguments],
             Profile::OpenaiChat => &[Rule::CallIdTooLong, Rule::ImageOutsideUser],
+            Profile::Groq => &[Rule::ToolContentNotString],
         }
     }
 
@@ -123,7 +129,7 @@ impl Profile {
             Profile::AnthropicThinking => &[Format::Anthropic],
             Profile::Gemini3 => &[Format::Gemini, Format::Chat],
             Profile::DeepseekResponses => &[Format::Responses, Format::Rollout],
-            Profile::SelfHosted | Profile::OpenaiChat => &[Format::Chat],
+            Profile::SelfHosted | Profile::OpenaiChat | Profile::Groq => &[Format::Chat],
         }
     }
 
@@ -131,6 +137,10 @@ impl Profile {
     /// `adaptive`), and why; `None` for a model with no rules of its own. A provider prefix
     /// (`deepseek/`, `mistralai/`, `anthropic.`) is ignored.
     pub fn of_model(model: &str, thinking: Option<&str>) -> Option<(Profile, &'static str)> {
+        // The server first: Groq serves other makers' models under its own rules.
+        if model.to_ascii_lowercase().starts_with("groq/") {
+            return Some((Profile::Groq, "a model served by Groq"));
+        }
         let name = model
             .rsplit('/')
             .next()
@@ -406,7 +416,8 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         Profile::Mistral
         | Profile::DeepseekResponses
         | Profile::SelfHosted
-        | Profile::OpenaiChat => Vec::new(),
+        | Profile::OpenaiChat
+        | Profile::Groq => Vec::new(),
         // Every turn that called tools: DeepSeek asks for the reasoning of all of them back.
         // An empty `reasoning_content` is accepted in its place, when the caller opts in.
         Profile::DeepseekThinking => first_calls(0)

@@ -76,6 +76,9 @@ pub enum Rule {
     /// An image in a message the client did not write (a `tool` or `assistant` message), which
     /// OpenAI's Chat Completions refuses (profile `openai-chat`).
     ImageOutsideUser,
+    /// A tool message whose content is a list of parts, for a server that takes only a string
+    /// there (profile `groq`).
+    ToolContentNotString,
     /// Tool use in a request that defines no tools (Anthropic `tools`, Bedrock `toolConfig`).
     ToolsUndefined,
     /// A conversation ending on the model's own turn, for a model that refuses an assistant
@@ -95,7 +98,7 @@ impl Rule {
     pub const SET_VERSION: u32 = 6;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 32] = [
+    pub const ALL: [Rule; 33] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -128,6 +131,7 @@ impl Rule {
         Rule::MissingThoughtSignature,
         Rule::InvalidArguments,
         Rule::ImageOutsideUser,
+        Rule::ToolContentNotString,
     ];
 
     /// The stable snake_case name (`missing_output`, `orphan_output`, ...), as used in JSON output.
@@ -160,6 +164,7 @@ impl Rule {
             Rule::InvalidOutputShape => "invalid_output_shape",
             Rule::InvalidArguments => "invalid_arguments",
             Rule::ImageOutsideUser => "image_outside_user",
+            Rule::ToolContentNotString => "tool_content_not_string",
             Rule::ToolsUndefined => "tools_undefined",
             Rule::PrefillUnsupported => "prefill_unsupported",
             Rule::MissingReasoningContent => "missing_reasoning_content",
@@ -203,6 +208,7 @@ impl Rule {
             Rule::InvalidOutputShape => "send the output in the shape the API documents for this type (an object: a screenshot for a computer call, a Struct for a Gemini response)",
             Rule::InvalidArguments => "the model's arguments were cut off or malformed and stored as they came; the server parses them for its chat template: send them as a JSON object (or `{}`)",
             Rule::ImageOutsideUser => "OpenAI takes images only from the user: send a tool's or the model's image in a user message after the tool messages",
+            Rule::ToolContentNotString => "this server takes a tool's output only as a string: join the text parts into one (an image cannot go there)",
             Rule::ToolsUndefined => "send the tool definitions with every request that replays tool use, even one (a summary, a compaction) that should call none; toolseq cannot invent them",
             Rule::PrefillUnsupported => "this model answers only a user turn: send the user's next message (or a tool result) after the model's; toolseq never writes one for the user",
             Rule::MissingReasoningContent => "the client dropped the model's `reasoning_content` when it stored this message; keep it and send it back (toolseq never invents it), or turn thinking off",
@@ -258,7 +264,8 @@ impl Violation {
             Rule::BlankTextBlock
             | Rule::InvalidCallInput
             | Rule::InvalidArguments
-            | Rule::ImageOutsideUser => false,
+            | Rule::ImageOutsideUser
+            | Rule::ToolContentNotString => false,
             // Only the model could write these back; the signature bypass is opt-in.
             Rule::MissingReasoningContent
             | Rule::MissingThinkingBlock

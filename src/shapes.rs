@@ -23,6 +23,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     }
     let arguments = skel.profile == Some(Profile::SelfHosted);
     let images = skel.profile == Some(Profile::OpenaiChat);
+    let strings = skel.profile == Some(Profile::Groq);
     entries
         .iter()
         .enumerate()
@@ -36,7 +37,12 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 Flaw::ArgumentsNotObject if arguments => Rule::InvalidArguments,
                 Flaw::ArgumentsNotObject => return None,
                 Flaw::ImageOutsideUser if images => Rule::ImageOutsideUser,
-                Flaw::ImageOutsideUser => return None,
+                Flaw::ImageOutsideUser | Flaw::ContentNotString
+                    if strings && e.label() == "tool" =>
+                {
+                    Rule::ToolContentNotString
+                }
+                Flaw::ImageOutsideUser | Flaw::ContentNotString => return None,
             };
             Some(Found {
                 entry: i,

@@ -249,3 +249,30 @@ fn openai_chat_limits_call_ids_to_40_characters_and_images_to_the_users_messages
     assert!(checked(&with_image("gpt-4o", "user")).is_clean());
     assert!(checked(&with_image("qwen3-vl", "tool")).is_clean());
 }
+
+#[test]
+fn groq_takes_a_tool_output_only_as_a_string() {
+    // CherryHQ/cherry-studio#3307 (an MCP tool's parts): "'messages.2' : for 'role:tool' the
+    // following must be satisfied[('messages.2.content' : value must be a string)]".
+    let body = |model: &str, content: Value| {
+        json!({"model": model, "messages": [
+        {"role": "user", "content": "fetch it"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "call_1", "type": "function",
+            "function": {"name": "fetch", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "call_1", "content": content}]})
+    };
+    let parts = json!([{"type": "text", "text": "page"}]);
+    let broken = body("groq/qwen-qwq-32b", parts.clone());
+    let report = checked(&broken);
+    assert_eq!(
+        report.profile.as_ref().unwrap().profile,
+        toolseq::Profile::Groq
+    );
+    assert_eq!(rules(&report), [(Rule::ToolContentNotString, 2)]);
+    refused(&broken, Rule::ToolContentNotString, "'messages.2' : for 'role:tool' the following must be satisfied[('messages.2.content' : value must be a string)]");
+    let named = check_for(&body("qwen-qwq-32b", parts.clone()), None, "groq").unwrap();
+    assert_eq!(rules(&named), [(Rule::ToolContentNotString, 2)]);
+    // The twins: a string for Groq, and the parts for OpenAI, which takes them.
+    assert!(checked(&body("groq/qwen-qwq-32b", json!("page"))).is_clean());
+    assert!(checked(&body("gpt-4o", parts)).is_clean());
+}

@@ -225,16 +225,20 @@ pub enum Flaw {
     /// A message the client did not write holds an image part (Chat `image_url` in a `tool` or
     /// `assistant` message), which OpenAI refuses.
     ImageOutsideUser,
+    /// A tool message whose content is a list of parts rather than a string, which some
+    /// servers refuse (Groq: `for 'role:tool' … content : value must be a string`).
+    ContentNotString,
 }
 
 impl Flaw {
     /// Every flaw, in the order of their codes.
-    pub(crate) const ALL: [Flaw; 5] = [
+    pub(crate) const ALL: [Flaw; 6] = [
         Flaw::BlankText,
         Flaw::InputNotObject,
         Flaw::OutputShape,
         Flaw::ArgumentsNotObject,
         Flaw::ImageOutsideUser,
+        Flaw::ContentNotString,
     ];
 }
 

@@ -117,6 +117,10 @@ impl Adapter for Chat {
                 if v.on_call { "id" } else { "tool_call_id" },
                 v.call_id.as_deref().map_or(0, |s| s.chars().count())
             ),
+            Rule::ToolContentNotString => format!(
+                "'messages.{i}' : for 'role:tool' the following must be satisfied[('messages.{i}.content' : value must be a string)]",
+                i = v.index
+            ),
             Rule::ImageOutsideUser => format!(
                 "Invalid 'messages[{}]'. Image URLs are only allowed for messages with role 'user', but this message with role '{}' contains an image URL.",
                 v.index, v.label
@@ -191,10 +195,14 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
                 .any(|p| p.get("type").and_then(Value::as_str) == Some("image_url"))
         })
         .then_some(Flaw::ImageOutsideUser);
+    // An image is the graver flaw: every server that wants a string refuses it too.
+    let parts = image.or(content
+        .is_some_and(Value::is_array)
+        .then_some(Flaw::ContentNotString));
     match role {
         "tool" => out.push(match call_id_field(tool_call_id) {
             Ok(id) => {
-                Entry::paired(Kind::Output, Family::Function, id, i, None, "tool").with_flaw(image)
+                Entry::paired(Kind::Output, Family::Function, id, i, None, "tool").with_flaw(parts)
             }
             Err(()) => malformed("`tool_call_id` is not a string"),
         }),

@@ -89,8 +89,9 @@ struct Opts {
     #[arg(long)]
     json: bool,
     /// The model the history is sent to (`deepseek-reasoner`, `devstral-medium-2512`,
-    /// `gemini-3-pro-preview`) or a profile name (deepseek-thinking, mistral,
-    /// anthropic-thinking, gemini-3): its own rules apply too. Default: the body's `model`.
+    /// `gemini-3-pro-preview`), a server (`vllm`, `sglang`, `llama.cpp`, `groq`) or a profile
+    /// name (deepseek-thinking, mistral, anthropic-thinking, gemini-3, deepseek-responses,
+    /// openai-chat, self-hosted, groq): its own rules apply too. Default: the body's `model`.
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
 }
