@@ -188,8 +188,12 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         }
     }
 
-    // Without reasoning items, neither rule below can break.
-    if !any_reasoning {
+    // Without reasoning items, neither rule below can break, except for a reasoning model's
+    // stored response: the API looks an id'd item up and finds the reasoning item it came with
+    // (with `store: false` nothing is stored to look up, as Codex sends).
+    let stored_reasoning =
+        skel.profile == Some(crate::profile::Profile::OpenaiReasoning) && !skel.unstored;
+    if !any_reasoning && !stored_reasoning {
         found.sort_by_key(|f| f.entry);
         return found;
     }

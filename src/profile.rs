@@ -14,6 +14,7 @@
 //! | `openai-chat` | `gpt-*` (not `gpt-oss`, hosted elsewhere), `chatgpt-*`, `o1`/`o3`/`o4` models, in a Chat body | `call_id_too_long`, `image_outside_user` | `string too long. Expected a string with maximum length 40`; `Image URLs are only allowed for messages with role 'user'` |
 //! | `groq` | named (`--model groq`), or a model under the `groq/` prefix | `tool_content_not_string` | ``'messages.2' : for 'role:tool' the following must be satisfied[('messages.2.content' : value must be a string)]`` |
 //! | `self-hosted` | named only (`vllm`, `sglang`, `llama.cpp`): a server, not a model | `invalid_arguments` | `Expecting ',' delimiter: line 1 column 54 (char 53)` (the server parses each replayed call's `arguments` for its chat template) |
+//! | `openai-reasoning` | `gpt-5*` (not `-chat`), `o1`/`o3`/`o4`, `codex-*`, in a Responses body or a rollout | `missing_reasoning`, even in a body that shows no reasoning item, unless `store` is `false` | ``Item 'fc_…' of type 'function_call' was provided without its required 'reasoning' item: 'rs_…'.`` |
 //! | `deepseek-responses` | any DeepSeek model, in a Responses body or a rollout | `interleaved_message`, where OpenAI accepts it | `No tool output found for tool call call_…` (an item between a call and its output, even a reasoning item between parallel calls) |
 //!
 //! Each rule keeps the model's own exceptions: an assistant message without calls needs no
@@ -78,11 +79,14 @@ pub enum Profile {
     OpenaiChat,
     /// Groq's OpenAI-compatible Chat: a tool message's content is a string.
     Groq,
+    /// An OpenAI reasoning model behind the Responses API: an item it produced, replayed by
+    /// its id, needs the reasoning item it came with, even when the body shows no reasoning.
+    OpenaiReasoning,
 }
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 8] = [
+    pub const ALL: [Profile; 9] = [
         Profile::DeepseekThinking,
         Profile::Mistral,
         Profile::AnthropicThinking,
@@ -91,10 +95,11 @@ impl Profile {
         Profile::SelfHosted,
         Profile::OpenaiChat,
         Profile::Groq,
+        Profile::OpenaiReasoning,
     ];
 
     /// The stable name: `deepseek-thinking`, `mistral`, `anthropic-thinking`, `gemini-3`,
-    /// `deepseek-responses`, `self-hosted`, `openai-chat`, `groq`.
+    /// `deepseek-responses`, `self-hosted`, `openai-chat`, `groq`, `openai-reasoning`.
     pub fn name(self) -> &'static str {
         match self {
             Profile::DeepseekThinking => "deepseek-thinking",
@@ -105,6 +110,7 @@ impl Profile {
             Profile::SelfHosted => "self-hosted",
             Profile::OpenaiChat => "openai-chat",
             Profile::Groq => "groq",
+            Profile::OpenaiReasoning => "openai-reasoning",
         }
     }
 
@@ -119,6 +125,7 @@ impl Profile {
             Profile::SelfHosted => &[Rule::InvalidArguments],
             Profile::OpenaiChat => &[Rule::CallIdTooLong, Rule::ImageOutsideUser],
             Profile::Groq => &[Rule::ToolContentNotString],
+            Profile::OpenaiReasoning => &[Rule::MissingReasoning],
         }
     }
 
@@ -128,7 +135,9 @@ impl Profile {
             Profile::DeepseekThinking | Profile::Mistral => &[Format::Chat],
             Profile::AnthropicThinking => &[Format::Anthropic],
             Profile::Gemini3 => &[Format::Gemini, Format::Chat],
-            Profile::DeepseekResponses => &[Format::Responses, Format::Rollout],
+            Profile::DeepseekResponses | Profile::OpenaiReasoning => {
+                &[Format::Responses, Format::Rollout]
+            }
             Profile::SelfHosted | Profile::OpenaiChat | Profile::Groq => &[Format::Chat],
         }
     }
@@ -319,6 +328,8 @@ pub fn select(
             Profile::DeepseekResponses,
             "a DeepSeek model, whose Responses endpoint pairs by position",
         ))
+    } else if responses && reasoning_model(model) {
+        Some((Profile::OpenaiReasoning, "an OpenAI reasoning model"))
     } else {
         Profile::of_model(model, thinking)
     };
@@ -361,6 +372,21 @@ pub fn fit(
         .or_else(|| body.get("model").and_then(Value::as_str));
     skel.no_prefill = format == Format::Anthropic && model.is_some_and(refuses_prefill);
     Ok(selection)
+}
+
+/// Whether an OpenAI model reasons before it answers: `gpt-5*` (not the `-chat` ones), the `o`
+/// series and `codex-*`.
+fn reasoning_model(model: &str) -> bool {
+    let name = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    let o_series = ["o1", "o3", "o4"].iter().any(|p| {
+        name.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
+    });
+    (name.starts_with("gpt-5") && !name.contains("-chat")) || o_series || name.starts_with("codex-")
 }
 
 /// Whether a Claude model refuses a conversation ending on its own turn: 4.6 and later do
@@ -417,7 +443,8 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         | Profile::DeepseekResponses
         | Profile::SelfHosted
         | Profile::OpenaiChat
-        | Profile::Groq => Vec::new(),
+        | Profile::Groq
+        | Profile::OpenaiReasoning => Vec::new(),
         // Every turn that called tools: DeepSeek asks for the reasoning of all of them back.
         // An empty `reasoning_content` is accepted in its place, when the caller opts in.
         Profile::DeepseekThinking => first_calls(0)

@@ -163,3 +163,36 @@ fn with_store_false_a_reasoning_item_needs_its_encrypted_content() {
         assert!(toolseq::rules::check(&skel).is_empty(), "{twin:#}");
     }
 }
+
+#[test]
+fn a_reasoning_models_stored_items_need_their_reasoning_even_when_none_is_shown() {
+    // cline/cline#12242 (gpt-5.5), continuedev/continue#10018 and #11466: "Item 'fc_…' of type
+    // 'function_call' was provided without its required 'reasoning' item: 'rs_…'.", and the same
+    // for a 'message', from clients that replay ids and drop reasoning items.
+    let answer = json!({"type": "message", "role": "assistant", "id": "msg_2",
+        "content": [{"type": "output_text", "text": "one file"}]});
+    let items = json!([user(), call(Some("fc_1")), output(), answer]);
+    let body = |model: &str| json!({"model": model, "input": items});
+    let report = check(&body("gpt-5.5"), None).unwrap();
+    assert_eq!(
+        report.profile.as_ref().unwrap().profile,
+        toolseq::Profile::OpenaiReasoning
+    );
+    assert_eq!(
+        rules(&body("gpt-5.5")),
+        [(Rule::MissingReasoning, 1), (Rule::MissingReasoning, 3)]
+    );
+    assert!(report.to_string().contains(
+        "Item 'fc_1' of type 'function_call' was provided without its required 'reasoning' item"
+    ));
+    let (fixed, _) = fixed(&body("o3"));
+    assert!(fixed.iter().all(|i| i.get("id").is_none()), "{fixed:?}");
+
+    // The twins: models that do not reason, and Codex's `store: false`, where nothing is
+    // stored for the API to look up.
+    for model in ["gpt-4.1", "gpt-5-chat-latest"] {
+        assert!(rules(&body(model)).is_empty(), "{model}");
+    }
+    let codex = json!({"model": "gpt-5", "store": false, "input": items});
+    assert!(rules(&codex).is_empty());
+}
