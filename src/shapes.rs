@@ -2,7 +2,7 @@
 //! an item that its API refuses (a [`Flaw`]). The arguments of a call are judged only for the
 //! servers that parse them (profile `self-hosted`), where OpenAI passes them as they are; an
 //! image outside the user's messages only for OpenAI (profile `openai-chat`), where Anthropic
-//! takes one in a tool result.
+//! takes one in a tool result; a tool output given as parts only for Groq (profile `groq`).
 
 use crate::ids::{Action, Found};
 use crate::profile::Profile;
