@@ -70,9 +70,12 @@ pub enum Change {
         block: Option<usize>,
     },
     /// A placeholder was put where only the model could write the value (an empty
-    /// `reasoning_content` on a DeepSeek thinking-mode message); only when the caller opted in.
+    /// `reasoning_content` on a DeepSeek thinking-mode message; a model turn saying it did not
+    /// reply, between results and the text split from them where roles must alternate); only
+    /// when the caller opted in.
     Placeholder {
-        /// The field that got it.
+        /// The field that got it (`reasoning_content`), or `turn` for a new model turn, which
+        /// `index` is the place of in the repaired list.
         field: &'static str,
         /// Why.
         rule: Rule,

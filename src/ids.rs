@@ -26,6 +26,9 @@ pub(crate) enum Action {
     /// Put a placeholder where only the model could write the value (only when the caller
     /// opted in).
     Placeholder,
+    /// Put a placeholder model turn before this client turn, which follows a client turn of
+    /// results, where the two sides must take turns (only when the caller opted in).
+    ModelTurn,
     /// Give the output the shape its API documents (a Gemini response wrapped as
     /// `{"output": …}`; an empty Bedrock error result a short text).
     Reshape,

@@ -56,7 +56,9 @@ pub struct RepairOptions {
     pub server_history: bool,
     /// Whether a repair may put a placeholder where the API accepts one in place of what only
     /// the model could write: an empty `reasoning_content` on a DeepSeek thinking-mode message
-    /// that lost its own (`Change::Placeholder`). Default `false`: the model then continues
+    /// that lost its own, and a model turn saying it did not reply between tool results and the
+    /// user's text split from them where the two sides must take turns (Gemini, Bedrock)
+    /// (`Change::Placeholder`). Default `false`: the model then continues
     /// without its earlier reasoning, which the caller must choose; otherwise the violation
     /// is reported and left.
     pub placeholders: bool,
@@ -278,6 +280,8 @@ pub struct Plan {
     /// Placeholders put where only the model could write the value, sorted by entry (only when
     /// opted in).
     pub placeholders: Vec<Placeholder>,
+    /// Client turns that get a placeholder model turn before them (only when opted in).
+    pub model_turns: Vec<Placeholder>,
 }
 
 impl Plan {
@@ -300,7 +304,10 @@ impl Plan {
 
     /// Whether the plan removes, moves or inserts anything (beyond editing items in place).
     pub fn moves_items(&self) -> bool {
-        !(self.removals.is_empty() && self.inserts.is_empty() && self.separations.is_empty())
+        !(self.removals.is_empty()
+            && self.inserts.is_empty()
+            && self.separations.is_empty()
+            && self.model_turns.is_empty())
     }
 
     /// What applying this plan needs of `skel`, detached from the body `skel` borrows its ids
@@ -364,6 +371,7 @@ impl Plan {
             call_ids: skel.call_ids,
             calls_follow_user: skel.calls_follow_user,
             alternating_roles: skel.alternating_roles,
+            mixed_turns_accepted: skel.mixed_turns_accepted,
             unstored: skel.unstored,
             tools_undefined: skel.tools_undefined,
             no_prefill: skel.no_prefill,
@@ -473,6 +481,7 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
             Action::Bypass => p.bypasses.push(Bypass { entry, rule }),
             Action::Reshape => p.reshapes.push(Reshape { entry, rule }),
             Action::Placeholder => p.placeholders.push(Placeholder { entry, rule }),
+            Action::ModelTurn => p.model_turns.push(Placeholder { entry, rule }),
             Action::Leave => {}
         }
     }

@@ -200,7 +200,7 @@ impl Rule {
             Rule::InvalidCallId => "the id came from another provider (e.g. `functions.read_file:0`); repair gives the call and its outputs a valid one",
             Rule::EmptyToolCalls => "send no `tool_calls` rather than an empty list; repair drops it",
             Rule::SplitResults => "all results of one turn go in the one message after it; repair moves them there",
-            Rule::MixedResultTurn => "send the text in its own user message after the results; repair moves it there, in order",
+            Rule::MixedResultTurn => "send the text in its own user message after the results; repair moves it there, in order (and, where roles must alternate, puts a model turn between when placeholders are opted in)",
             Rule::CallWithoutPrecedingUserTurn => "a model turn with calls must follow the user's turn or a turn of responses; put back the turn that was dropped, or merge this turn into the model turn before it",
             Rule::RolesNotAlternating => "user and assistant messages must alternate; merge the two messages (text cannot join a message of tool results: put it after the model's reply)",
             Rule::BlankTextBlock => "an empty tool result, a hook or a compaction left a text block of whitespace; drop the block or put text in it",
@@ -257,6 +257,8 @@ impl Violation {
             Rule::MissingOutput => !matches!(self.label, "server_tool_use" | "mcp_tool_use"),
             Rule::EmptyCallId => !self.on_call,
             Rule::CallWithoutPrecedingUserTurn | Rule::RolesNotAlternating => false,
+            // Gemini's (a `content` entry) needs a model turn put between, opted in.
+            Rule::MixedResultTurn => self.label != "content",
             // Tools cannot be invented, nor the user's next turn.
             Rule::ToolsUndefined | Rule::PrefillUnsupported => false,
             Rule::InvalidOutputShape => crate::shapes::reshapes(self.label),

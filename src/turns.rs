@@ -56,9 +56,14 @@ pub(crate) fn analyze(
             by_user[e.index()] = true;
         }
     }
+    // Per source item: whether a repair puts a new turn of results right after it (its call's
+    // outputs, with no client turn after it to take them).
+    let mut new_results_after = vec![false; items];
     for a in incoming {
         if output(entries.at(a)) {
             results[entries.at(a).index()] = true;
+        } else if strict {
+            new_results_after[entries.at(a).index()] = true;
         }
     }
     let side = |m: usize| match (by_user[m], by_model[m]) {
@@ -75,25 +80,44 @@ pub(crate) fn analyze(
             // A client message of outputs alone after another is a pairing violation, whose
             // repair moves them back; only a message saying something stands in two turns.
             let spilled = side(e.index()) == Some(Role::User) && !said[e.index()];
+            let previous = e.index().checked_sub(1);
+            // The client's text right after a turn of results a repair makes.
+            let after_new = said[e.index()]
+                && side(e.index()) == Some(Role::User)
+                && previous.is_some_and(|p| new_results_after[p]);
             let again = !spilled
-                && e.index()
-                    .checked_sub(1)
-                    .is_some_and(|p| side(p).is_some() && side(p) == side(e.index()));
+                && (after_new
+                    || previous.is_some_and(|p| side(p).is_some() && side(p) == side(e.index())));
             if again {
+                // Text after a client turn of results alone: a placeholder model turn between
+                // mends it, where the caller opted in.
+                let after_results = after_new
+                    || previous.is_some_and(|p| results[p] && !said[p] && said[e.index()]);
                 found.push(Found {
                     entry: i,
                     rule: Rule::RolesNotAlternating,
                     violation: true,
-                    action: Action::Leave,
+                    action: if after_results && skel.placeholders {
+                        Action::ModelTurn
+                    } else {
+                        Action::Leave
+                    },
                 });
             }
         }
         if strict && e.kind() == Kind::Message(Role::User) && results[e.index()] {
+            // Split, the text would follow the results as a second client turn: where the API
+            // takes the mixed turn, that would turn a request it takes into one it refuses.
+            let split = !skel.mixed_turns_accepted || skel.placeholders;
             found.push(Found {
                 entry: i,
                 rule: Rule::MixedResultTurn,
                 violation: true,
-                action: Action::Separate,
+                action: if split {
+                    Action::Separate
+                } else {
+                    Action::Leave
+                },
             });
         }
         if skel.calls_follow_user && e.kind() == Kind::Call && seen_call_turn != Some(e.index()) {

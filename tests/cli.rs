@@ -435,11 +435,31 @@ fn gemini_documents_and_lines_are_checked_and_fixed() {
     let (code, out, _) = run(&["check", doc.to_str().unwrap()]);
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("weather#0@contents[1]"), "{out}");
+    // Answered, the call's response turn is followed by the user's text: two client turns in a
+    // row, which Gemini refuses. Only a placeholder model turn between mends that, opted in.
+    assert!(out.contains("roles_not_alternating"), "{out}");
     let fixed = tmp("gemini.fixed.json");
-    let (code, out, err) = run(&["fix", doc.to_str().unwrap(), "-o", fixed.to_str().unwrap()]);
+    let (d, f) = (doc.to_str().unwrap(), fixed.to_str().unwrap());
+    let (code, out, err) = run(&["fix", d, "-o", f]);
+    assert_eq!(code, 1, "{out}{err}");
+    let (code, out, _) = run(&["check", f]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("roles_not_alternating") && !out.contains("missing_output"),
+        "{out}"
+    );
+    let (code, out, err) = run(&["fix", "--placeholders", d, "-o", f]);
     assert_eq!(code, 0, "{out}{err}");
-    let (code, out, _) = run(&["check", fixed.to_str().unwrap()]);
+    let (code, out, _) = run(&["check", f]);
     assert_eq!(code, 0, "{out}");
+    let turns: Value = serde_json::from_str(&std::fs::read_to_string(&fixed).unwrap()).unwrap();
+    let roles: Vec<&str> = turns["contents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "model", "user", "model", "user"]);
     // One content per line: read whole, since responses without ids pair by place.
     let lines = tmp("gemini.jsonl");
     std::fs::write(

@@ -146,10 +146,14 @@ fn gemini_missing_response_is_answered_with_a_named_error_response() {
         turn("user", vec![resp("weather", None)]),
         user("hurry"),
     ]);
-    assert_eq!(rules(&body, Format::Gemini), [Rule::MissingOutput]);
+    // Two client turns in a row, which Gemini refuses too: only a model turn between mends it.
+    assert_eq!(
+        rules(&body, Format::Gemini),
+        [Rule::MissingOutput, Rule::RolesNotAlternating]
+    );
     assert_eq!(
         errors(&body),
-        ["Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn."]
+        ["Please ensure that the number of function response parts is equal to the number of function call parts of the function call turn.", "Please ensure that multiturn requests alternate between user and model."]
     );
     let report = mend(&mut body);
     assert!(matches!(report.changes[0], Change::Inserted { .. }));
@@ -183,10 +187,13 @@ fn gemini_surplus_and_late_responses() {
         turn("user", vec![resp("ls", Some("gone"))]),
         user("next"),
     ]);
-    assert_eq!(rules(&body, Format::Gemini), [Rule::OrphanOutput]);
+    assert_eq!(
+        rules(&body, Format::Gemini),
+        [Rule::OrphanOutput, Rule::RolesNotAlternating]
+    );
     assert_eq!(
         errors(&body),
-        ["Please ensure that function response turn comes immediately after a function call turn."]
+        ["Please ensure that function response turn comes immediately after a function call turn.", "Please ensure that multiturn requests alternate between user and model."]
     );
     let report = mend(&mut body);
     assert!(matches!(
@@ -233,11 +240,14 @@ fn gemini_call_turn_must_follow_the_user_or_responses() {
     ]);
     assert_eq!(
         rules(&body, Format::Gemini),
-        [Rule::CallWithoutPrecedingUserTurn]
+        [
+            Rule::RolesNotAlternating,
+            Rule::CallWithoutPrecedingUserTurn
+        ]
     );
     assert_eq!(
         errors(&body),
-        ["Please ensure that function call turn comes immediately after a user turn or after a function response turn."]
+        ["Please ensure that multiturn requests alternate between user and model.", "Please ensure that function call turn comes immediately after a user turn or after a function response turn."]
     );
     let report = check(&body, None).unwrap();
     assert!(!report.violations[0].repairable());
@@ -271,7 +281,11 @@ fn gemini_call_turn_must_follow_the_user_or_responses() {
 
 #[test]
 fn gemini_response_turn_holds_only_responses() {
-    let mut body = gemini(vec![
+    // Gemini takes results and text in one turn and answers with an empty candidate; split,
+    // the text would be a second client turn in a row, which it refuses with HTTP 400
+    // (NousResearch/hermes-agent#79791, after google-gemini/gemini-cli#28700). So the turn is
+    // reported and left, unless placeholders are opted in: then a model turn goes between.
+    let body = gemini(vec![
         user("go"),
         turn("model", vec![call("ls", None), call("pwd", None)]),
         turn(
@@ -284,7 +298,14 @@ fn gemini_response_turn_holds_only_responses() {
         ),
     ]);
     assert_eq!(rules(&body, Format::Gemini), [Rule::MixedResultTurn]);
-    let report = mend(&mut body);
+    assert!(!check(&body, None).unwrap().violations[0].repairable());
+    let mut left = body.clone();
+    assert!(mend(&mut left).changes.is_empty());
+    assert_eq!(left, body);
+
+    let opts = RepairOptions::default().placeholders(true);
+    let mut split = body.clone();
+    let report = repair(&mut split, None, &opts).unwrap();
     assert!(report.changes.iter().any(|c| matches!(
         c,
         Change::Separated {
@@ -292,11 +313,20 @@ fn gemini_response_turn_holds_only_responses() {
             blocks: 1
         }
     )));
+    assert!(report
+        .changes
+        .iter()
+        .any(|c| matches!(c, Change::Placeholder { field: "turn", .. })));
     assert_eq!(
-        body["contents"][2],
+        split["contents"][2],
         turn("user", vec![resp("ls", None), resp("pwd", None)])
     );
-    assert_eq!(body["contents"][3], user("also, be quick"));
+    assert_eq!(split["contents"][3]["role"], "model");
+    assert_eq!(split["contents"][4], user("also, be quick"));
+    assert!(check(&split, None).unwrap().is_clean(), "{split:#}");
+    let once = split.clone();
+    assert!(repair(&mut split, None, &opts).unwrap().changes.is_empty());
+    assert_eq!(split, once);
 }
 
 #[test]
@@ -665,4 +695,47 @@ fn unknown_shapes_are_refused_with_what_was_not_understood() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("prompt"), "{err}");
+}
+
+#[test]
+fn a_placeholder_model_turn_lets_the_users_text_follow_results_where_turns_alternate() {
+    // Bedrock: "A conversation must alternate between user and assistant roles."; the user
+    // wrote while the tool ran, and the client stored the text as its own message.
+    let body = bedrock(vec![
+        msg("user", vec![text("go")]),
+        msg("assistant", vec![tool_use("t1")]),
+        msg("user", vec![tool_result("t1")]),
+        msg("user", vec![text("and then?")]),
+    ]);
+    assert_eq!(rules(&body, Format::Bedrock), [Rule::RolesNotAlternating]);
+    let mut left = body.clone();
+    assert!(mend(&mut left).changes.is_empty(), "not without asking");
+    let opts = RepairOptions::default().placeholders(true);
+    let mut fixed = body.clone();
+    let report = repair(&mut fixed, None, &opts).unwrap();
+    assert!(
+        matches!(
+            report.changes[..],
+            [Change::Placeholder {
+                field: "turn",
+                index: 3,
+                ..
+            }]
+        ),
+        "{report}"
+    );
+    assert_eq!(fixed["messages"][3]["role"], "assistant");
+    assert_eq!(fixed["messages"][4], body["messages"][3]);
+    assert!(check(&fixed, None).unwrap().is_clean(), "{fixed:#}");
+    let once = fixed.clone();
+    assert!(repair(&mut fixed, None, &opts).unwrap().changes.is_empty());
+    assert_eq!(fixed, once);
+    // Two texts in a row are not the tools' doing: no turn is made up for them.
+    let texts = bedrock(vec![
+        msg("user", vec![text("a")]),
+        msg("user", vec![text("b")]),
+    ]);
+    let mut same = texts.clone();
+    assert!(repair(&mut same, None, &opts).unwrap().changes.is_empty());
+    assert_eq!(same, texts);
 }

@@ -201,9 +201,12 @@ fn gemini_and_bedrock_histories_are_guarded_in_their_own_shapes() {
             }],
             "{f}"
         );
-        // Results and the user's text never share a turn in these formats.
+        // Bedrock refuses results and the user's text in one turn, and the guard splits them;
+        // Gemini takes the turn, and split without a placeholder model turn it would refuse
+        // two client turns in a row, so the turn stays.
         let after = toolseq::check(&b, Some(f)).unwrap();
-        assert_eq!(after.count(Rule::MixedResultTurn), 0, "{f}: {after}");
+        let mixed = usize::from(f == Format::Gemini);
+        assert_eq!(after.count(Rule::MixedResultTurn), mixed, "{f}: {after}");
         assert_eq!(after.count(Rule::MissingOutput), 0, "{f}: {after}");
     }
 }

@@ -373,6 +373,22 @@ proptest! {
         prop_assert!(left.is_empty(), "left {:?}\nsent {:#}", left, sent);
     }
 
+    /// Opted-in placeholders only add: every message survives in order, nothing repairable is
+    /// left, and a second repair changes nothing.
+    #[test]
+    fn placeholders_only_add_and_settle(f in format(), steps in prop::collection::vec(step(), 0..40)) {
+        let mut body = build(f, &steps);
+        let before = body.clone();
+        let opts = RepairOptions::default().placeholders(true);
+        repair(&mut body, Some(f), &opts).unwrap();
+        prop_assert_eq!(of(&body, 'm'), of(&before, 'm'));
+        let left: Vec<_> = check(&body, Some(f)).unwrap().violations.into_iter().filter(|v| v.repairable()).collect();
+        prop_assert!(left.is_empty(), "left {:?}\nbefore {:#}\nafter {:#}", left, before, body);
+        let once = body.clone();
+        prop_assert!(repair(&mut body, Some(f), &opts).unwrap().changes.is_empty(), "{:#}", once);
+        prop_assert_eq!(body, once);
+    }
+
     #[test]
     fn arbitrary_json_never_panics(v in arb_json(), forced in prop::option::of(prop::sample::select(Format::ALL.to_vec()))) {
         let _ = check(&v, forced);

@@ -360,8 +360,12 @@ pub struct Skeleton<'a> {
     /// (Gemini: "function call turn comes immediately after a user turn or after a function
     /// response turn").
     pub calls_follow_user: bool,
-    /// Whether the client's and the model's messages must alternate (Bedrock).
+    /// Whether the client's and the model's messages must alternate (Bedrock, Gemini).
     pub alternating_roles: bool,
+    /// Whether the API takes a turn of tool results and text together, answering it badly
+    /// (Gemini: an empty reply), so that splitting it needs a model turn between the two
+    /// client turns, which only an opted-in placeholder gives.
+    pub mixed_turns_accepted: bool,
     /// Whether the body asks that its response not be stored (Responses `store: false`): the
     /// API then keeps no items, so one sent by id alone cannot be looked up.
     pub unstored: bool,
@@ -394,6 +398,7 @@ impl Skeleton<'_> {
             call_ids: CallIdRule::ANY,
             calls_follow_user: false,
             alternating_roles: false,
+            mixed_turns_accepted: false,
             unstored: false,
             tools_undefined: false,
             no_prefill: false,
@@ -413,6 +418,7 @@ impl Skeleton<'_> {
             call_ids: self.call_ids,
             calls_follow_user: self.calls_follow_user,
             alternating_roles: self.alternating_roles,
+            mixed_turns_accepted: self.mixed_turns_accepted,
             unstored: self.unstored,
             tools_undefined: self.tools_undefined,
             no_prefill: self.no_prefill,

@@ -178,6 +178,11 @@ pub(crate) struct Edits<'a> {
 }
 
 impl<'a> Edits<'a> {
+    /// Whether the caller opted in to placeholders.
+    pub(super) fn placeholders(&self) -> bool {
+        self.opts.placeholders
+    }
+
     pub(crate) fn new(
         skel: &'a Skeleton,
         plan: &'a Plan,

@@ -331,6 +331,8 @@ fn block_type(b: &Value) -> Option<&str> {
 const SHAPE: Shape = Shape {
     field: "content",
     user: "user",
+    // Consecutive messages of one role are one turn there: none is ever needed.
+    model: None,
     results_only: false,
     is_result: |b| block_type(b) == Some("tool_result"),
     text_block: Some(|text| json!({"type": "text", "text": text})),

@@ -46,6 +46,7 @@ const NO_DETAILS: &str = "the tool failed and returned no details";
 const SHAPE: Shape = Shape {
     field: "content",
     user: "user",
+    model: Some("assistant"),
     results_only: true,
     is_result: |b| b.get("toolResult").is_some(),
     text_block: None,

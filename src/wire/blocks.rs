@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 use super::Edits;
 use crate::change::Change;
 use crate::repair::Placed;
+use crate::rules::Rule;
 use crate::skeleton::{Family, Kind};
 
 /// How one format's messages hold blocks.
@@ -17,6 +18,9 @@ pub(super) struct Shape {
     pub field: &'static str,
     /// The role of the client's messages (where outputs go).
     pub user: &'static str,
+    /// The role of the model's messages, where the two sides must take turns: a placeholder
+    /// turn of it may go between results and the text split from them (opted in).
+    pub model: Option<&'static str>,
     /// Whether a message holding outputs may hold nothing else (Bedrock, Gemini), so outputs
     /// only join a following user message that holds outputs alone.
     pub results_only: bool,
@@ -148,6 +152,39 @@ pub(super) fn rebuild(
             out.push(json!({"role": shape.user, shape.field: apart}));
         }
     }
+    // Where the two sides must take turns, a client turn of results alone followed by the
+    // client's text (split from it, answered here, or so already) gets a placeholder model turn
+    // between, opted in.
+    if let Some(model) = shape.model.filter(|_| edits.placeholders()) {
+        let results_only = |m: &Value| {
+            m.get("role").and_then(Value::as_str) == Some(shape.user)
+                && m.get(shape.field)
+                    .and_then(Value::as_array)
+                    .is_some_and(|b| !b.is_empty() && b.iter().all(shape.is_result))
+        };
+        let says = |m: &Value| {
+            m.get("role").and_then(Value::as_str) == Some(shape.user)
+                && m.get(shape.field)
+                    .and_then(Value::as_array)
+                    .is_some_and(|b| !b.iter().any(shape.is_result))
+        };
+        let mut k = 0;
+        while k + 1 < out.len() {
+            if results_only(&out[k]) && says(&out[k + 1]) {
+                out.insert(
+                    k + 1,
+                    json!({"role": model, shape.field: [{"text": MODEL_TURN}]}),
+                );
+                edits.changes.push(Change::Placeholder {
+                    field: "turn",
+                    rule: Rule::RolesNotAlternating,
+                    index: k + 1,
+                });
+                k += 1;
+            }
+            k += 1;
+        }
+    }
     // A body that ended on the user's turn keeps ending on one: removing the only blocks of
     // its last message would leave the model's message last, which Anthropic reads as a prefill
     // to continue (and Claude 4.6 and later refuse). The turn stays, saying what went.
@@ -161,6 +198,9 @@ pub(super) fn rebuild(
     *messages = out;
     edits.changes
 }
+
+/// What a placeholder model turn says: only what happened.
+const MODEL_TURN: &str = "(no reply: the user wrote while the tools ran)";
 
 /// Whether outputs may open message `m`: a user message (in a format that wants outputs alone,
 /// one left holding nothing but outputs).

@@ -40,6 +40,7 @@ const CODE: [&str; 4] = [
 const SHAPE: Shape = Shape {
     field: "parts",
     user: "user",
+    model: Some("model"),
     results_only: true,
     is_result: |p| one_of(p, RESPONSE).is_some(),
     text_block: None,
@@ -101,6 +102,11 @@ impl Adapter for Gemini {
     fn read<'a>(&self, contents: &'a [Value]) -> Skeleton<'a> {
         let mut skel = Skeleton::new(Adjacency::NextMessageOnly);
         skel.calls_follow_user = true;
+        // Two client turns in a row are refused with HTTP 400, while results and text in one
+        // turn are taken and answered with an empty candidate (NousResearch/hermes-agent#79791,
+        // after google-gemini/gemini-cli#28700).
+        skel.alternating_roles = true;
+        skel.mixed_turns_accepted = true;
         skel.items = contents.len();
         let mut call_turn = CallTurn::default();
         for (i, turn) in contents.iter().enumerate() {
@@ -195,6 +201,9 @@ impl Adapter for Gemini {
             Rule::MissingThoughtSignature => missing_signature_error(),
             Rule::CallWithoutPrecedingUserTurn => {
                 "Please ensure that function call turn comes immediately after a user turn or after a function response turn.".to_owned()
+            }
+            Rule::RolesNotAlternating => {
+                "Please ensure that multiturn requests alternate between user and model.".to_owned()
             }
             _ => return None,
         })

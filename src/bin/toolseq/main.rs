@@ -237,10 +237,22 @@ fn fix(
     let text_cell = OnceCell::new();
     let scanned = read(&src, opts, opt_in, Keep::Tree(&text_cell))?;
     let found = findings(&scanned.skel);
+    let entries = &scanned.skel.entries;
+    let turned: std::collections::HashSet<usize> = found
+        .plan
+        .model_turns
+        .iter()
+        .map(|t| entries.at(t.entry).index())
+        .collect();
     let mended = |v: &toolseq::Violation| {
         v.repairable()
             || (opt_in.signature_bypass && v.rule == Rule::MissingThoughtSignature)
-            || (opt_in.placeholders && v.rule == Rule::MissingReasoningContent)
+            || (opt_in.placeholders
+                && matches!(
+                    v.rule,
+                    Rule::MissingReasoningContent | Rule::MixedResultTurn
+                ))
+            || (v.rule == Rule::RolesNotAlternating && turned.contains(&v.index))
     };
     let left = !found.violations().all(|v| mended(&v));
     // Shown once the output is written, and held aside till then: on disk past a megabyte,
@@ -254,7 +266,9 @@ fn fix(
         print_report(&mut report, &src.name, &scanned, &found, style, "will")
     };
     drop(found);
-    let opts = RepairOptions::default().missing_text(text);
+    let opts = RepairOptions::default()
+        .missing_text(text)
+        .placeholders(opt_in.placeholders);
     let mut progress = Progress::new("writing", src.len);
     let written = match output {
         Some(path) => write_atomically(path, |w| {
