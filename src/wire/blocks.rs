@@ -19,7 +19,7 @@ pub(super) struct Shape {
     /// The role of the client's messages (where outputs go).
     pub user: &'static str,
     /// The role of the model's messages, where the two sides must take turns: a placeholder
-    /// turn of it may go between results and the text split from them (opted in).
+    /// turn of it may go between a turn of results and the client's text (opted in).
     pub model: Option<&'static str>,
     /// Whether a message holding outputs may hold nothing else (Bedrock, Gemini), so outputs
     /// only join a following user message that holds outputs alone.
