@@ -572,7 +572,8 @@ impl Guard {
                 .as_deref()
                 .and_then(|id| snap?.calls.get(self.ledger.key(id))?.started)
                 .map(|t| now.saturating_sub(t).as_millis() as u64);
-            let api_error = report.api_error(v).unwrap_or_default();
+            // Left out where the API's words are not known, rather than empty.
+            let api_error = report.api_error(v);
             // `age_ms` is left out, not zero, for a call the ledger never saw start.
             tracing::warn!(
                 target: TARGET,
@@ -582,7 +583,7 @@ impl Guard {
                 index = v.index,
                 action,
                 age_ms,
-                api_error = %api_error,
+                api_error = api_error.as_deref(),
                 "tool pairing violation"
             );
         }
@@ -639,8 +640,37 @@ impl Guard {
                     known.unwrap_or("inserted_output")
                 }
                 Rule::InterleavedMessage | Rule::OutputBeforeCall => "moved_output",
-                Rule::InvalidOutputShape => "reshaped_output",
-                _ => "removed",
+                Rule::MixedResultTurn => "separated_text",
+                // What was done to this item, as the report's changes say.
+                rule => report
+                    .changes
+                    .iter()
+                    .find_map(|c| match *c {
+                        Change::Rewritten { rule: r, index, .. }
+                            if (r, index) == (rule, v.index) =>
+                        {
+                            Some("rewrote_call_id")
+                        }
+                        Change::Stripped { rule: r, index, .. }
+                            if (r, index) == (rule, v.index) =>
+                        {
+                            Some("stripped_field")
+                        }
+                        Change::Reshaped { rule: r, index, .. }
+                            if (r, index) == (rule, v.index) =>
+                        {
+                            Some("reshaped_output")
+                        }
+                        Change::Signed { rule: r, index, .. } if (r, index) == (rule, v.index) => {
+                            Some("signed_call")
+                        }
+                        Change::Placeholder { rule: r, .. } if r == rule => Some("placeholder"),
+                        Change::Removed { rule: r, index, .. } if (r, index) == (rule, v.index) => {
+                            Some("removed")
+                        }
+                        _ => None,
+                    })
+                    .unwrap_or("repaired"),
             },
         }
     }

@@ -458,3 +458,54 @@ fn flight_recorder_writes_the_ledger_and_the_verdict() {
     assert!(!text.contains("secret"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The WARN line says what was done to the item: a call id rewritten is not "removed", and a
+/// refusal whose words are not known leaves `api_error` out rather than empty.
+#[test]
+fn warnings_name_the_repair_made_and_only_the_api_words_known() {
+    let ledger = Ledger::new();
+    let (cap, _g) = install(&ledger);
+    let _turn = toolseq::conversation_span!("c").entered();
+    toolseq::user_message!();
+    let mut b = serde_json::json!({"model": "claude-sonnet-4-5", "max_tokens": 100,
+        "tools": [{"name": "read_file", "input_schema": {"type": "object"}}],
+        "messages": [
+        {"role": "user", "content": "read it"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "functions.read_file:0",
+            "name": "read_file", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "functions.read_file:0",
+            "content": "text"}]}]});
+    let report = Guard::new(&ledger)
+        .format(Format::Anthropic)
+        .prepare("c", &mut b)
+        .unwrap();
+    assert_eq!(report.count(Rule::InvalidCallId), 2, "{report}");
+    let violations = |cap: &Capture| {
+        let mut warns = cap.toolseq_at_least(Level::WARN);
+        warns.retain(|w| {
+            w.fields.get("message").map(String::as_str) == Some("tool pairing violation")
+        });
+        warns
+    };
+    let warns = violations(&cap);
+    let actions: Vec<&str> = warns.iter().map(|w| w.fields["action"].as_str()).collect();
+    assert_eq!(actions, ["rewrote_call_id", "rewrote_call_id"], "{warns:?}");
+    assert!(warns.iter().all(|w| w.fields.contains_key("api_error")));
+
+    // A Chat call without a tool name is reported with no words of the API's to quote.
+    let ledger = Ledger::new();
+    let (cap, _g) = install(&ledger);
+    let _turn = toolseq::conversation_span!("c").entered();
+    toolseq::user_message!();
+    let mut chat = body(
+        Format::Chat,
+        &[User("go"), Call("call_1"), Output("call_1")],
+    );
+    chat["messages"][2]["tool_calls"][0]["function"]["name"] = "".into();
+    let report = Guard::new(&ledger).prepare("c", &mut chat).unwrap();
+    assert_eq!(report.count(Rule::MalformedItem), 1, "{report}");
+    let warns = violations(&cap);
+    assert_eq!(warns.len(), 1, "{warns:?}");
+    assert_eq!(warns[0].fields["action"], "left");
+    assert!(!warns[0].fields.contains_key("api_error"), "{warns:?}");
+}
