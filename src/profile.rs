@@ -200,13 +200,9 @@ impl Profile {
         if has("gemini-3") && !has("image") {
             return Some((Profile::Gemini3, "a Gemini 3 model"));
         }
-        let o_series = |p: &str| {
-            name.strip_prefix(p)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
-        };
         if (name.starts_with("gpt-") && !name.starts_with("gpt-oss"))
             || name.starts_with("chatgpt-")
-            || ["o1", "o3", "o4"].iter().any(|p| o_series(p))
+            || o_series(&name)
         {
             return Some((Profile::OpenaiChat, "an OpenAI model"));
         }
@@ -382,11 +378,17 @@ fn reasoning_model(model: &str) -> bool {
         .next()
         .unwrap_or(model)
         .to_ascii_lowercase();
-    let o_series = ["o1", "o3", "o4"].iter().any(|p| {
+    (name.starts_with("gpt-5") && !name.contains("-chat"))
+        || o_series(&name)
+        || name.starts_with("codex-")
+}
+
+/// Whether a lowercase model name is one of OpenAI's `o` series (`o3`, `o4-mini`).
+fn o_series(name: &str) -> bool {
+    ["o1", "o3", "o4"].iter().any(|p| {
         name.strip_prefix(p)
             .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
-    });
-    (name.starts_with("gpt-5") && !name.contains("-chat")) || o_series || name.starts_with("codex-")
+    })
 }
 
 /// Whether a Claude model refuses a conversation ending on its own turn: 4.6 and later do
