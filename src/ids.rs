@@ -26,9 +26,10 @@ pub(crate) enum Action {
     /// Put a placeholder where only the model could write the value (only when the caller
     /// opted in).
     Placeholder,
-    /// Put a placeholder model turn before this client turn, which follows a client turn of
-    /// results, where the two sides must take turns (only when the caller opted in).
-    ModelTurn,
+    /// Put a placeholder turn of the other side before this turn, where the two sides must
+    /// take turns: a model turn before the client's text after a turn of results, a user turn
+    /// before a history that opens with the model's calls (only when the caller opted in).
+    PlaceholderTurn,
     /// Give the output the shape its API documents (a Gemini response wrapped as
     /// `{"output": …}`; an empty Bedrock error result a short text).
     Reshape,

@@ -57,8 +57,8 @@ pub struct RepairOptions {
     /// Whether a repair may put a placeholder where the API accepts one in place of what only
     /// the model could write: an empty `reasoning_content` on a DeepSeek thinking-mode message
     /// that lost its own, and a model turn saying it did not reply between tool results and the
-    /// user's text split from them where the two sides must take turns (Gemini, Bedrock)
-    /// (`Change::Placeholder`). Default `false`: the model then continues
+    /// user's text split from them where the two sides must take turns (Gemini, Bedrock), and a
+    /// user turn before a history that opens with the model's calls (`Change::Placeholder`). Default `false`: the model then continues
     /// without its earlier reasoning, which the caller must choose; otherwise the violation
     /// is reported and left.
     pub placeholders: bool,
@@ -280,8 +280,8 @@ pub struct Plan {
     /// Placeholders put where only the model could write the value, sorted by entry (only when
     /// opted in).
     pub placeholders: Vec<Placeholder>,
-    /// Client turns that get a placeholder model turn before them (only when opted in).
-    pub model_turns: Vec<Placeholder>,
+    /// Turns that get a placeholder turn of the other side before them (only when opted in).
+    pub turns: Vec<Placeholder>,
 }
 
 impl Plan {
@@ -307,7 +307,7 @@ impl Plan {
         !(self.removals.is_empty()
             && self.inserts.is_empty()
             && self.separations.is_empty()
-            && self.model_turns.is_empty())
+            && self.turns.is_empty())
     }
 
     /// What applying this plan needs of `skel`, detached from the body `skel` borrows its ids
@@ -481,7 +481,7 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
             Action::Bypass => p.bypasses.push(Bypass { entry, rule }),
             Action::Reshape => p.reshapes.push(Reshape { entry, rule }),
             Action::Placeholder => p.placeholders.push(Placeholder { entry, rule }),
-            Action::ModelTurn => p.model_turns.push(Placeholder { entry, rule }),
+            Action::PlaceholderTurn => p.turns.push(Placeholder { entry, rule }),
             Action::Leave => {}
         }
     }

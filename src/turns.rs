@@ -98,7 +98,7 @@ pub(crate) fn analyze(
                     rule: Rule::RolesNotAlternating,
                     violation: true,
                     action: if after_results && skel.placeholders {
-                        Action::ModelTurn
+                        Action::PlaceholderTurn
                     } else {
                         Action::Leave
                     },
@@ -127,11 +127,18 @@ pub(crate) fn analyze(
                 .checked_sub(1)
                 .is_some_and(|p| by_user[p] && !by_model[p]);
             if !follows_user {
+                // A history that opens with the model's calls lost its start: a placeholder user
+                // turn before it says so, where the caller opted in.
+                let first = e.index() == 0;
                 found.push(Found {
                     entry: i,
                     rule: Rule::CallWithoutPrecedingUserTurn,
                     violation: true,
-                    action: Action::Leave,
+                    action: if first && skel.placeholders {
+                        Action::PlaceholderTurn
+                    } else {
+                        Action::Leave
+                    },
                 });
             }
         }

@@ -739,3 +739,39 @@ fn a_placeholder_model_turn_lets_the_users_text_follow_results_where_turns_alter
     assert!(repair(&mut same, None, &opts).unwrap().changes.is_empty());
     assert_eq!(same, texts);
 }
+
+#[test]
+fn a_gemini_history_that_lost_its_start_gets_a_placeholder_user_turn_when_asked() {
+    // A trimmed history that opens with the model's calls: "Please ensure that function call
+    // turn comes immediately after a user turn or after a function response turn."
+    let body = gemini(vec![
+        turn("model", vec![call("ls", None)]),
+        turn("user", vec![resp("ls", None)]),
+    ]);
+    assert_eq!(
+        rules(&body, Format::Gemini),
+        [Rule::CallWithoutPrecedingUserTurn]
+    );
+    let mut left = body.clone();
+    assert!(mend(&mut left).changes.is_empty(), "not without asking");
+    let opts = RepairOptions::default().placeholders(true);
+    let mut fixed = body.clone();
+    let report = repair(&mut fixed, None, &opts).unwrap();
+    assert!(
+        matches!(
+            report.changes[..],
+            [Change::Placeholder {
+                field: "turn",
+                index: 0,
+                ..
+            }]
+        ),
+        "{report}"
+    );
+    assert_eq!(fixed["contents"][0]["role"], "user");
+    assert_eq!(fixed["contents"][1], body["contents"][0]);
+    assert!(check(&fixed, None).unwrap().is_clean(), "{fixed:#}");
+    let once = fixed.clone();
+    assert!(repair(&mut fixed, None, &opts).unwrap().changes.is_empty());
+    assert_eq!(fixed, once);
+}

@@ -335,6 +335,7 @@ const SHAPE: Shape = Shape {
     model: None,
     results_only: false,
     is_result: |b| block_type(b) == Some("tool_result"),
+    is_call: |b| block_type(b) == Some("tool_use"),
     text_block: Some(|text| json!({"type": "text", "text": text})),
     synthetic: |_, _, call_id, text| json!({"type": "tool_result", "tool_use_id": call_id, "content": text, "is_error": true}),
 };

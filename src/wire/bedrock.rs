@@ -49,6 +49,7 @@ const SHAPE: Shape = Shape {
     model: Some("assistant"),
     results_only: true,
     is_result: |b| b.get("toolResult").is_some(),
+    is_call: |b| b.get("toolUse").is_some(),
     text_block: None,
     synthetic: |_, _, call_id, text| json!({"toolResult": {"toolUseId": call_id, "content": [{"text": text}], "status": "error"}}),
 };

@@ -21,6 +21,8 @@ pub(super) struct Shape {
     /// The role of the model's messages, where the two sides must take turns: a placeholder
     /// turn of it may go between a turn of results and the client's text (opted in).
     pub model: Option<&'static str>,
+    /// Whether a block is a call.
+    pub is_call: fn(&Value) -> bool,
     /// Whether a message holding outputs may hold nothing else (Bedrock, Gemini), so outputs
     /// only join a following user message that holds outputs alone.
     pub results_only: bool,
@@ -128,6 +130,10 @@ pub(super) fn rebuild(
             Target::NewAfter(_) => false,
         };
     }
+    let opened_on_user = slots
+        .first()
+        .and_then(Option::as_ref)
+        .is_some_and(|m| m.get("role").and_then(Value::as_str) == Some(shape.user));
     let ended_on_user = slots
         .last()
         .and_then(Option::as_ref)
@@ -168,6 +174,33 @@ pub(super) fn rebuild(
                     .and_then(Value::as_array)
                     .is_some_and(|b| !b.iter().any(shape.is_result))
         };
+        // A history that opens with the model's turn of calls lost its start (Gemini wants the
+        // user's turn before one, Bedrock a user's message first), or the repair took the
+        // client turn before it away (results that answered calls after them).
+        let lost_start = opened_on_user
+            || edits
+                .plan
+                .turns
+                .iter()
+                .any(|t| t.rule == Rule::CallWithoutPrecedingUserTurn);
+        let opens_with_calls = lost_start
+            && out.first().is_some_and(|m| {
+                m.get("role").and_then(Value::as_str) == Some(model)
+                    && m.get(shape.field)
+                        .and_then(Value::as_array)
+                        .is_some_and(|b| b.iter().any(shape.is_call))
+            });
+        if opens_with_calls {
+            out.insert(
+                0,
+                json!({"role": shape.user, shape.field: [{"text": USER_TURN}]}),
+            );
+            edits.changes.push(Change::Placeholder {
+                field: "turn",
+                rule: Rule::CallWithoutPrecedingUserTurn,
+                index: 0,
+            });
+        }
         let mut k = 0;
         while k + 1 < out.len() {
             if results_only(&out[k]) && says(&out[k + 1]) {
@@ -201,6 +234,9 @@ pub(super) fn rebuild(
 
 /// What a placeholder model turn says: only what happened.
 const MODEL_TURN: &str = "(no reply: the user wrote while the tools ran)";
+
+/// What a placeholder user turn before the history says: only what is known.
+const USER_TURN: &str = "(the conversation before this point is not in this history)";
 
 /// Whether outputs may open message `m`: a user message (in a format that wants outputs alone,
 /// one left holding nothing but outputs).

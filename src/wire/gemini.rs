@@ -43,6 +43,7 @@ const SHAPE: Shape = Shape {
     model: Some("model"),
     results_only: true,
     is_result: |p| one_of(p, RESPONSE).is_some(),
+    is_call: |p| one_of(p, CALL).is_some(),
     text_block: None,
     synthetic: response,
 };

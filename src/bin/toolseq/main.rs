@@ -240,7 +240,7 @@ fn fix(
     let entries = &scanned.skel.entries;
     let turned: std::collections::HashSet<usize> = found
         .plan
-        .model_turns
+        .turns
         .iter()
         .map(|t| entries.at(t.entry).index())
         .collect();
@@ -252,7 +252,10 @@ fn fix(
                     v.rule,
                     Rule::MissingReasoningContent | Rule::MixedResultTurn
                 ))
-            || (v.rule == Rule::RolesNotAlternating && turned.contains(&v.index))
+            || (matches!(
+                v.rule,
+                Rule::RolesNotAlternating | Rule::CallWithoutPrecedingUserTurn
+            ) && turned.contains(&v.index))
     };
     let left = !found.violations().all(|v| mended(&v));
     // Shown once the output is written, and held aside till then: on disk past a megabyte,
