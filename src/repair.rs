@@ -372,6 +372,7 @@ impl Plan {
             calls_follow_user: skel.calls_follow_user,
             alternating_roles: skel.alternating_roles,
             mixed_turns_accepted: skel.mixed_turns_accepted,
+            user_first: skel.user_first,
             unstored: skel.unstored,
             tools_undefined: skel.tools_undefined,
             no_prefill: skel.no_prefill,

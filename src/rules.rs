@@ -58,8 +58,11 @@ pub enum Rule {
     /// A message of calls that follows neither a user message nor a message of outputs
     /// (Gemini).
     CallWithoutPrecedingUserTurn,
-    /// Two client messages, or two model messages, in a row (Bedrock).
+    /// Two client messages, or two model messages, in a row (Bedrock, Gemini).
     RolesNotAlternating,
+    /// A conversation that opens with the model's message, where the client's must come
+    /// first (Bedrock).
+    OpensWithModel,
     /// An assistant message with calls sent without the model's `reasoning_content` (profile
     /// `deepseek-thinking`).
     MissingReasoningContent,
@@ -98,7 +101,7 @@ impl Rule {
     pub const SET_VERSION: u32 = 6;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 33] = [
+    pub const ALL: [Rule; 34] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -121,6 +124,7 @@ impl Rule {
         Rule::MixedResultTurn,
         Rule::CallWithoutPrecedingUserTurn,
         Rule::RolesNotAlternating,
+        Rule::OpensWithModel,
         Rule::BlankTextBlock,
         Rule::InvalidCallInput,
         Rule::InvalidOutputShape,
@@ -159,6 +163,7 @@ impl Rule {
             Rule::MixedResultTurn => "mixed_result_turn",
             Rule::CallWithoutPrecedingUserTurn => "call_without_preceding_user_turn",
             Rule::RolesNotAlternating => "roles_not_alternating",
+            Rule::OpensWithModel => "opens_with_model",
             Rule::BlankTextBlock => "blank_text_block",
             Rule::InvalidCallInput => "invalid_call_input",
             Rule::InvalidOutputShape => "invalid_output_shape",
@@ -202,6 +207,7 @@ impl Rule {
             Rule::SplitResults => "all results of one turn go in the one message after it; repair moves them there",
             Rule::MixedResultTurn => "send the text in its own user message after the results; repair moves it there, in order (and, where roles must alternate, puts a model turn between when placeholders are opted in)",
             Rule::CallWithoutPrecedingUserTurn => "a model turn with calls must follow the user's turn or a turn of responses; put back the turn that was dropped, or merge this turn into the model turn before it",
+            Rule::OpensWithModel => "the history was trimmed from the front, or its first message dropped; put the user's first message back (opted-in placeholders put a user turn saying the start is missing)",
             Rule::RolesNotAlternating => "user and assistant messages must alternate; merge the two messages (text cannot join a message of tool results: put it after the model's reply)",
             Rule::BlankTextBlock => "an empty tool result, a hook or a compaction left a text block of whitespace; drop the block or put text in it",
             Rule::InvalidCallInput => "the stream was cut off while the model wrote the call's input, and the partial text was stored; send the input as an object, or drop the turn",
@@ -256,7 +262,9 @@ impl Violation {
             // Only the server makes a server tool's result.
             Rule::MissingOutput => !matches!(self.label, "server_tool_use" | "mcp_tool_use"),
             Rule::EmptyCallId => !self.on_call,
-            Rule::CallWithoutPrecedingUserTurn | Rule::RolesNotAlternating => false,
+            Rule::CallWithoutPrecedingUserTurn
+            | Rule::RolesNotAlternating
+            | Rule::OpensWithModel => false,
             // Gemini's (a `content` entry) needs a model turn put between, opted in.
             Rule::MixedResultTurn => self.label != "content",
             // Tools cannot be invented, nor the user's next turn.

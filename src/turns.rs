@@ -31,7 +31,7 @@ pub(crate) fn analyze(
     incoming: impl Iterator<Item = usize>,
 ) -> Vec<Found> {
     let strict = skel.adjacency == Adjacency::NextMessageOnly;
-    if !strict && !skel.calls_follow_user && !skel.alternating_roles {
+    if !strict && !skel.calls_follow_user && !skel.alternating_roles && !skel.user_first {
         return Vec::new();
     }
     let entries = &skel.entries;
@@ -72,6 +72,18 @@ pub(crate) fn analyze(
         _ => None,
     };
     let mut found = Vec::new();
+    if skel.user_first && items > 0 && side(0) == Some(Role::Assistant) {
+        found.push(Found {
+            entry: 0,
+            rule: Rule::OpensWithModel,
+            violation: true,
+            action: if skel.placeholders {
+                Action::PlaceholderTurn
+            } else {
+                Action::Leave
+            },
+        });
+    }
     let mut seen_call_turn = None;
     let mut seen_item = None;
     for (i, e) in entries.iter().enumerate() {

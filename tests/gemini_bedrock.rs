@@ -775,3 +775,42 @@ fn a_gemini_history_that_lost_its_start_gets_a_placeholder_user_turn_when_asked(
     assert!(repair(&mut fixed, None, &opts).unwrap().changes.is_empty());
     assert_eq!(fixed, once);
 }
+
+#[test]
+fn a_bedrock_conversation_opens_with_the_user() {
+    // elastic/kibana#246393: "A conversation must start with a user message. Try again with a
+    // conversation that starts with a user message."
+    let body = bedrock(vec![
+        msg("assistant", vec![text("Hello, how can I help?")]),
+        msg("user", vec![text("list the files")]),
+    ]);
+    assert_eq!(rules(&body, Format::Bedrock), [Rule::OpensWithModel]);
+    assert_eq!(
+        errors(&body),
+        ["A conversation must start with a user message. Try again with a conversation that starts with a user message."]
+    );
+    let mut left = body.clone();
+    assert!(mend(&mut left).changes.is_empty(), "not without asking");
+    let opts = RepairOptions::default().placeholders(true);
+    let mut fixed = body.clone();
+    let report = repair(&mut fixed, None, &opts).unwrap();
+    assert!(
+        matches!(
+            report.changes[..],
+            [Change::Placeholder {
+                rule: Rule::OpensWithModel,
+                index: 0,
+                ..
+            }]
+        ),
+        "{report}"
+    );
+    assert_eq!(fixed["messages"][0]["role"], "user");
+    assert!(check(&fixed, None).unwrap().is_clean(), "{fixed:#}");
+    // The twin: the user first.
+    let twin = bedrock(vec![
+        msg("user", vec![text("hi")]),
+        msg("assistant", vec![text("hello")]),
+    ]);
+    assert!(check(&twin, None).unwrap().is_clean());
+}

@@ -362,6 +362,9 @@ pub struct Skeleton<'a> {
     pub calls_follow_user: bool,
     /// Whether the client's and the model's messages must alternate (Bedrock, Gemini).
     pub alternating_roles: bool,
+    /// Whether the conversation must open with the client's message (Bedrock: `A conversation
+    /// must start with a user message.`).
+    pub user_first: bool,
     /// Whether the API takes a turn of tool results and text together, answering it badly
     /// (Gemini: an empty reply), so that splitting it needs a model turn between the two
     /// client turns, which only an opted-in placeholder gives.
@@ -399,6 +402,7 @@ impl Skeleton<'_> {
             calls_follow_user: false,
             alternating_roles: false,
             mixed_turns_accepted: false,
+            user_first: false,
             unstored: false,
             tools_undefined: false,
             no_prefill: false,
@@ -419,6 +423,7 @@ impl Skeleton<'_> {
             calls_follow_user: self.calls_follow_user,
             alternating_roles: self.alternating_roles,
             mixed_turns_accepted: self.mixed_turns_accepted,
+            user_first: self.user_first,
             unstored: self.unstored,
             tools_undefined: self.tools_undefined,
             no_prefill: self.no_prefill,

@@ -111,6 +111,8 @@ impl Adapter for Bedrock {
         let mut skel = super::read_messages(messages, Adjacency::NextMessageOnly, read_message);
         skel.call_ids = CALL_IDS;
         skel.alternating_roles = true;
+        // kibana#246393: "A conversation must start with a user message."
+        skel.user_first = true;
         skel
     }
 
@@ -180,6 +182,7 @@ impl Adapter for Bedrock {
             ),
             Rule::BlankTextBlock => "messages: text content blocks must contain non-whitespace text".to_owned(),
             Rule::ToolsUndefined => "The toolConfig field must be defined when using toolUse and toolResult content blocks.".to_owned(),
+            Rule::OpensWithModel => "A conversation must start with a user message. Try again with a conversation that starts with a user message.".to_owned(),
             Rule::RolesNotAlternating => "A conversation must alternate between user and assistant roles. Make sure the conversation alternates between user and assistant roles and try again.".to_owned(),
             Rule::InvalidOutputShape => format!(
                 "The content field at messages.{i}.content.{}.toolResult cannot be empty when status value is error.",

@@ -178,17 +178,21 @@ pub(super) fn rebuild(
         // user's turn before one, Bedrock a user's message first), or the repair took the
         // client turn before it away (results that answered calls after them).
         let lost_start = opened_on_user
-            || edits
-                .plan
-                .turns
-                .iter()
-                .any(|t| t.rule == Rule::CallWithoutPrecedingUserTurn);
+            || edits.plan.turns.iter().any(|t| {
+                matches!(
+                    t.rule,
+                    Rule::CallWithoutPrecedingUserTurn | Rule::OpensWithModel
+                )
+            });
+        // Bedrock wants the user first whatever the model says; Gemini, before calls.
+        let any_first = edits.skel.user_first;
         let opens_with_calls = lost_start
             && out.first().is_some_and(|m| {
                 m.get("role").and_then(Value::as_str) == Some(model)
-                    && m.get(shape.field)
-                        .and_then(Value::as_array)
-                        .is_some_and(|b| b.iter().any(shape.is_call))
+                    && (any_first
+                        || m.get(shape.field)
+                            .and_then(Value::as_array)
+                            .is_some_and(|b| b.iter().any(shape.is_call)))
             });
         if opens_with_calls {
             out.insert(
@@ -197,7 +201,11 @@ pub(super) fn rebuild(
             );
             edits.changes.push(Change::Placeholder {
                 field: "turn",
-                rule: Rule::CallWithoutPrecedingUserTurn,
+                rule: if any_first {
+                    Rule::OpensWithModel
+                } else {
+                    Rule::CallWithoutPrecedingUserTurn
+                },
                 index: 0,
             });
         }

@@ -254,7 +254,9 @@ fn fix(
                 ))
             || (matches!(
                 v.rule,
-                Rule::RolesNotAlternating | Rule::CallWithoutPrecedingUserTurn
+                Rule::RolesNotAlternating
+                    | Rule::CallWithoutPrecedingUserTurn
+                    | Rule::OpensWithModel
             ) && turned.contains(&v.index))
     };
     let left = !found.violations().all(|v| mended(&v));
