@@ -48,10 +48,34 @@ pub(crate) struct Found {
     pub action: Action,
 }
 
+impl Found {
+    /// A violation of `rule` at `entry` that no repair mends: reported and left.
+    pub(crate) fn leave(entry: usize, rule: Rule) -> Found {
+        Found {
+            entry,
+            rule,
+            violation: true,
+            action: Action::Leave,
+        }
+    }
+}
+
 /// Item types whose server `id` the API does not need on a replayed item, so a repair may drop
 /// it. Server-executed items (`web_search_call`, ...) and reasoning items need theirs.
 pub(crate) fn id_optional(label: &str) -> bool {
     matches!(label, "function_call" | "custom_tool_call" | "message")
+}
+
+/// What a repair does about an item whose server id must go: a reasoning item (and an item
+/// reference, with `references`) goes whole, an optional id is dropped, any other is left.
+fn losing_id(e: crate::skeleton::EntryRef<'_>, references: bool) -> Action {
+    if e.kind() == Kind::Reasoning || (references && e.kind() == Kind::Reference) {
+        Action::Remove
+    } else if id_optional(e.label()) {
+        Action::Strip(Field::ItemId)
+    } else {
+        Action::Leave
+    }
 }
 
 /// Whether the Responses API refuses `id` on an item of this type: an empty id (`Expected an
@@ -148,13 +172,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
                 }
             })
         {
-            let action = if e.kind() == Kind::Reasoning {
-                Action::Remove
-            } else if id_optional(e.label()) {
-                Action::Strip(Field::ItemId)
-            } else {
-                Action::Leave
-            };
+            let action = losing_id(e, false);
             loses_id[i] = action != Action::Leave;
             found.push(Found {
                 entry: i,
@@ -175,13 +193,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
             .insert_hashed(&hashes, crate::rules::at(i), same)
             .is_some()
         {
-            let action = if matches!(e.kind(), Kind::Reasoning | Kind::Reference) {
-                Action::Remove
-            } else if id_optional(e.label()) {
-                Action::Strip(Field::ItemId)
-            } else {
-                Action::Leave
-            };
+            let action = losing_id(e, true);
             loses_id[i] = action != Action::Leave;
             found.push(Found {
                 entry: i,

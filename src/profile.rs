@@ -419,12 +419,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         return Vec::new();
     };
     let entries = &skel.entries;
-    let leave = |entry, rule| Found {
-        entry,
-        rule,
-        violation: true,
-        action: Action::Leave,
-    };
+    let leave = Found::leave;
     // The first function call of each message, from `from` on.
     let first_calls = |from: usize| {
         let mut last_item = None;

@@ -2,18 +2,13 @@
 //! when it replays tool use, and the turn it must end on for a model that takes no prefill.
 //! Neither can be repaired: tool definitions cannot be invented, nor the user's next turn.
 
-use crate::ids::{Action, Found};
+use crate::ids::Found;
 use crate::rules::Rule;
 use crate::skeleton::{Family, Kind, Role, Skeleton};
 
 pub(crate) fn analyze(skel: &Skeleton) -> Vec<Found> {
     let entries = &skel.entries;
-    let leave = |entry, rule| Found {
-        entry,
-        rule,
-        violation: true,
-        action: Action::Leave,
-    };
+    let leave = Found::leave;
     let mut found = Vec::new();
     if skel.tools_undefined {
         // Reported once, on the first client tool block: server tools are defined apart.
