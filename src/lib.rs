@@ -39,6 +39,7 @@ mod request;
 pub mod rules;
 mod shapes;
 pub mod skeleton;
+mod templates;
 mod timer;
 mod turns;
 pub mod typed;

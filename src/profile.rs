@@ -13,7 +13,7 @@
 //! | `gemini-3` | `gemini-3*` (not the image models, which do not check) | `missing_thought_signature` | `Function call is missing a thought_signature in functionCall parts. …` |
 //! | `openai-chat` | `gpt-*` (not `gpt-oss`, hosted elsewhere), `chatgpt-*`, `o1`/`o3`/`o4` models, in a Chat body | `call_id_too_long`, `image_outside_user` | `string too long. Expected a string with maximum length 40`; `Image URLs are only allowed for messages with role 'user'` |
 //! | `groq` | named (`--model groq`), or a model under the `groq/` prefix | `tool_content_not_string` | ``'messages.2' : for 'role:tool' the following must be satisfied[('messages.2.content' : value must be a string)]`` |
-//! | `self-hosted` | named only (`vllm`, `sglang`, `llama.cpp`): a server, not a model | `invalid_arguments` | `Expecting ',' delimiter: line 1 column 54 (char 53)` (the server parses each replayed call's `arguments` for its chat template) |
+//! | `self-hosted` | named only (`vllm`, `sglang`, `llama.cpp`): a server, not a model | `invalid_arguments`; with the body's model, its chat template's rules (the `self-hosted` profile's): `roles_not_alternating` (Mistral), `no_user_query` (Qwen 3.5 on) | `Expecting ',' delimiter: line 1 column 54 (char 53)` (the server parses each replayed call's `arguments` for its chat template); `After the optional system message, conversation roles must alternate user and assistant roles except for tool calls and results.`; `No user query found in messages.` |
 //! | `openai-reasoning` | `gpt-5*` (not `-chat`), `o1`/`o3`/`o4`, `codex-*`, in a Responses body or a rollout | `missing_reasoning`, even in a body that shows no reasoning item, unless `store` is `false` | ``Item 'fc_…' of type 'function_call' was provided without its required 'reasoning' item: 'rs_…'.`` |
 //! | `deepseek-responses` | any DeepSeek model, in a Responses body or a rollout | `interleaved_message`, where OpenAI accepts it | `No tool output found for tool call call_…` (an item between a call and its output, even a reasoning item between parallel calls) |
 //!
@@ -47,7 +47,7 @@ use serde_json::Value;
 use crate::format::Format;
 use crate::ids::{Action, Found};
 use crate::rules::{Rule, Verdict};
-use crate::skeleton::{Adjacency, CallIdRule, Family, Kind, Role, Skeleton};
+use crate::skeleton::{Adjacency, CallIdRule, Family, Kind, Role, Skeleton, Template};
 
 /// The value Google documents for a function call whose thought signature was lost ("skip the
 /// validator"). The model then continues without its earlier reasoning, so a repair uses it only
@@ -122,7 +122,11 @@ impl Profile {
             Profile::AnthropicThinking => &[Rule::MissingThinkingBlock],
             Profile::Gemini3 => &[Rule::MissingThoughtSignature],
             Profile::DeepseekResponses => &[Rule::InterleavedMessage],
-            Profile::SelfHosted => &[Rule::InvalidArguments],
+            Profile::SelfHosted => &[
+                Rule::InvalidArguments,
+                Rule::RolesNotAlternating,
+                Rule::NoUserQuery,
+            ],
             Profile::OpenaiChat => &[Rule::CallIdTooLong, Rule::ImageOutsideUser],
             Profile::Groq => &[Rule::ToolContentNotString],
             Profile::OpenaiReasoning => &[Rule::MissingReasoning],
@@ -170,23 +174,7 @@ impl Profile {
             }
             .map(|why| (Profile::DeepseekThinking, why));
         }
-        const MISTRAL: [&str; 10] = [
-            "mistral",
-            "mixtral",
-            "codestral",
-            "devstral",
-            "magistral",
-            "ministral",
-            "pixtral",
-            "voxtral",
-            "open-mistral",
-            "open-mixtral",
-        ];
-        let bare = name.rsplit('.').next().unwrap_or(&name);
-        if MISTRAL
-            .iter()
-            .any(|m| bare.starts_with(m) || name.starts_with(m))
-        {
+        if mistral_model(&name) {
             return Some((Profile::Mistral, "a Mistral model"));
         }
         if has("claude") {
@@ -359,15 +347,77 @@ pub fn fit(
     named: Option<&str>,
     signature_bypass: bool,
 ) -> Result<Option<Selection>, ProfileError> {
-    let selection = select(body, format, named)?;
-    if let Some(s) = &selection {
+    let mut selection = select(body, format, named)?;
+    if let Some(s) = &mut selection {
         apply(skel, s.profile, signature_bypass);
+        // A server hosts any model: the body's says which template it renders.
+        if s.profile == Profile::SelfHosted {
+            skel.template = body
+                .get("model")
+                .and_then(Value::as_str)
+                .and_then(template_of);
+            if let Some(t) = skel.template {
+                s.evidence.push_str(match t {
+                    Template::Mistral => "; body `model` renders Mistral's chat template",
+                    _ => "; body `model` renders Qwen's chat template",
+                });
+            }
+            // Mistral's tokenizer (vLLM's `--tokenizer-mode mistral`) and its older templates
+            // hold a server's call ids to Mistral's own rule.
+            if skel.template == Some(Template::Mistral) {
+                skel.call_ids = CallIdRule::MISTRAL;
+            }
+        }
     }
     let model = named
         .filter(|n| n.parse::<Profile>().is_err())
         .or_else(|| body.get("model").and_then(Value::as_str));
     skel.no_prefill = format == Format::Anthropic && model.is_some_and(refuses_prefill);
     Ok(selection)
+}
+
+/// Whether a lowercase model name (without its provider) is one of Mistral's.
+fn mistral_model(name: &str) -> bool {
+    const MISTRAL: [&str; 10] = [
+        "mistral",
+        "mixtral",
+        "codestral",
+        "devstral",
+        "magistral",
+        "ministral",
+        "pixtral",
+        "voxtral",
+        "open-mistral",
+        "open-mixtral",
+    ];
+    let bare = name.rsplit('.').next().unwrap_or(name);
+    MISTRAL
+        .iter()
+        .any(|m| bare.starts_with(m) || name.starts_with(m))
+}
+
+/// The chat template a self-hosted server renders this model's history with, where its rules
+/// are known (the `self-hosted` profile's): Mistral's, or Qwen's from 3.5 on (`Qwen/Qwen3.5-27B`,
+/// `qwen3.6:35b`; Qwen 3's own template does not check for a query).
+pub fn template_of(model: &str) -> Option<Template> {
+    let name = model
+        .rsplit('/')
+        .next()
+        .unwrap_or(model)
+        .to_ascii_lowercase();
+    if mistral_model(&name) {
+        return Some(Template::Mistral);
+    }
+    let at = name.find("qwen")?;
+    let version = &name[at + 4..];
+    let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
+    let n = digits(version);
+    let major: u32 = version[..n].parse().ok()?;
+    let minor: u32 = match version[n..].strip_prefix(['.', '_']) {
+        Some(rest) => rest[..digits(rest)].parse().unwrap_or(0),
+        None => 0,
+    };
+    ((major, minor) >= (3, 5)).then_some(Template::Qwen)
 }
 
 /// Whether an OpenAI model reasons before it answers: `gpt-5*` (not the `-chat` ones), the `o`

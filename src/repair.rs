@@ -377,6 +377,7 @@ impl Plan {
             tools_undefined: skel.tools_undefined,
             no_prefill: skel.no_prefill,
             profile: skel.profile,
+            template: skel.template,
             signature_bypass: skel.signature_bypass,
             placeholders: skel.placeholders,
         }

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::skeleton::{Adjacency, EntryRef, Family, Kind, Role, Skeleton};
+use crate::skeleton::{Adjacency, EntryRef, Family, Flaw, Kind, Role, Skeleton};
 
 /// The name of a broken pairing rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,7 +58,9 @@ pub enum Rule {
     /// A message of calls that follows neither a user message nor a message of outputs
     /// (Gemini).
     CallWithoutPrecedingUserTurn,
-    /// Two client messages, or two model messages, in a row (Bedrock, Gemini).
+    /// Two client messages, or two model messages, in a row (Bedrock, Gemini; in Chat, for a
+    /// self-hosted Mistral model's chat template, which skips calls and tool messages and
+    /// takes one system message, first).
     RolesNotAlternating,
     /// A conversation that opens with the model's message, where the client's must come
     /// first (Bedrock).
@@ -82,6 +84,9 @@ pub enum Rule {
     /// A tool message whose content is a list of parts, for a server that takes only a string
     /// there (profile `groq`).
     ToolContentNotString,
+    /// No message of the user's that is a query, only instructions, calls and results (Chat,
+    /// for a self-hosted Qwen 3.5 or later model's chat template).
+    NoUserQuery,
     /// Tool use in a request that defines no tools (Anthropic `tools`, Bedrock `toolConfig`).
     ToolsUndefined,
     /// A conversation ending on the model's own turn, for a model that refuses an assistant
@@ -98,10 +103,10 @@ pub enum Rule {
 impl Rule {
     /// Version of the rule set: it grows when rules are added or change meaning, so scripts
     /// reading `--json` notice.
-    pub const SET_VERSION: u32 = 6;
+    pub const SET_VERSION: u32 = 7;
 
     /// Every rule, in the order of [`Rule::name`]'s documentation.
-    pub const ALL: [Rule; 34] = [
+    pub const ALL: [Rule; 35] = [
         Rule::MissingOutput,
         Rule::OrphanOutput,
         Rule::DuplicateCall,
@@ -136,6 +141,7 @@ impl Rule {
         Rule::InvalidArguments,
         Rule::ImageOutsideUser,
         Rule::ToolContentNotString,
+        Rule::NoUserQuery,
     ];
 
     /// The stable snake_case name (`missing_output`, `orphan_output`, ...), as used in JSON output.
@@ -170,6 +176,7 @@ impl Rule {
             Rule::InvalidArguments => "invalid_arguments",
             Rule::ImageOutsideUser => "image_outside_user",
             Rule::ToolContentNotString => "tool_content_not_string",
+            Rule::NoUserQuery => "no_user_query",
             Rule::ToolsUndefined => "tools_undefined",
             Rule::PrefillUnsupported => "prefill_unsupported",
             Rule::MissingReasoningContent => "missing_reasoning_content",
@@ -208,7 +215,8 @@ impl Rule {
             Rule::MixedResultTurn => "send the text in its own user message after the results; repair moves it there, in order (and, where roles must alternate, puts a model turn between when placeholders are opted in)",
             Rule::CallWithoutPrecedingUserTurn => "a model turn with calls must follow the user's turn or a turn of responses; put back the turn that was dropped, or merge this turn into the model turn before it",
             Rule::OpensWithModel => "the history was trimmed from the front, or its first message dropped; put the user's first message back (opted-in placeholders put a user turn saying the start is missing)",
-            Rule::RolesNotAlternating => "user and assistant messages must alternate; merge the two messages (text cannot join a message of tool results: put it after the model's reply)",
+            Rule::RolesNotAlternating => "user and assistant messages must alternate; merge the two messages (text cannot join a message of tool results: put it after the model's reply); for a chat template, keep the model's reply after its tool results and one system message, first",
+            Rule::NoUserQuery => "a compaction or a trimmed window dropped the user's message; keep the user's last query in the history (the template raises without one)",
             Rule::BlankTextBlock => "an empty tool result, a hook or a compaction left a text block of whitespace; drop the block or put text in it",
             Rule::InvalidCallInput => "the stream was cut off while the model wrote the call's input, and the partial text was stored; send the input as an object, or drop the turn",
             Rule::InvalidOutputShape => "send the output in the shape the API documents for this type (an object: a screenshot for a computer call, a Struct for a Gemini response)",
@@ -249,7 +257,8 @@ pub struct Violation {
     pub call_index: Option<usize>,
     /// Whether the offending entry is a call (rather than an output or other item).
     pub on_call: bool,
-    /// For malformed items: why the adapter could not read it.
+    /// For malformed items: why the adapter could not read it; for a few shapes, which one
+    /// (an empty text block that sets `cache_control`).
     pub detail: Option<&'static str>,
 }
 
@@ -268,7 +277,7 @@ impl Violation {
             // Gemini's (a `content` entry) needs a model turn put between, opted in.
             Rule::MixedResultTurn => self.label != "content",
             // Tools cannot be invented, nor the user's next turn.
-            Rule::ToolsUndefined | Rule::PrefillUnsupported => false,
+            Rule::ToolsUndefined | Rule::PrefillUnsupported | Rule::NoUserQuery => false,
             Rule::InvalidOutputShape => crate::shapes::reshapes(self.label),
             // What the model or the tool meant cannot be made up.
             Rule::BlankTextBlock
@@ -525,6 +534,7 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
     more.extend(crate::profile::analyze(skel, &verdicts));
     more.extend(crate::request::analyze(skel));
     more.extend(crate::shapes::analyze(skel, &verdicts));
+    more.extend(crate::templates::analyze(skel, &verdicts));
     if !more.is_empty() {
         ids.extend(more);
         ids.sort_by_key(|f| f.entry);
@@ -893,6 +903,10 @@ pub(crate) fn violations<'s>(
     })
 }
 
+/// The detail of a `blank_text_block` whose empty block sets `cache_control`, for which
+/// Anthropic words its refusal otherwise.
+pub(crate) const CACHED_BLANK: &str = "an empty text block sets `cache_control`";
+
 fn violation(e: EntryRef, rule: Rule, call_index: Option<usize>) -> Violation {
     Violation {
         rule,
@@ -903,8 +917,9 @@ fn violation(e: EntryRef, rule: Rule, call_index: Option<usize>) -> Violation {
         label: e.label(),
         call_index,
         on_call: e.kind() == Kind::Call,
-        detail: match e.kind() {
-            Kind::Malformed(why) => Some(why),
+        detail: match (e.kind(), e.flaw()) {
+            (Kind::Malformed(why), _) => Some(why),
+            (_, Some(Flaw::BlankCachedText)) => Some(CACHED_BLANK),
             _ => None,
         },
     }

@@ -31,7 +31,9 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         .filter(|(i, _)| verdicts[*i].removal().is_none())
         .filter_map(|(i, e)| {
             let rule = match e.flaw()? {
-                Flaw::BlankText => Rule::BlankTextBlock,
+                Flaw::BlankText | Flaw::BlankCachedText => Rule::BlankTextBlock,
+                // Judged with the chat template's rules (`templates.rs`).
+                Flaw::WrappedToolResponse => return None,
                 Flaw::InputNotObject => Rule::InvalidCallInput,
                 Flaw::OutputShape => Rule::InvalidOutputShape,
                 Flaw::ArgumentsNotObject if arguments => Rule::InvalidArguments,

@@ -294,7 +294,7 @@ fn fix_rewrites_refused_ids_and_drops_duplicate_reasoning_line_by_line() {
     let (code, out, _) = run(&["check", "--json", input.to_str().unwrap()]);
     assert_eq!(code, 1);
     let v: Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["rule_set"], 6);
+    assert_eq!(v["rule_set"], toolseq::Rule::SET_VERSION);
     let found: Vec<&str> = v["violations"]
         .as_array()
         .unwrap()
@@ -307,7 +307,10 @@ fn fix_rewrites_refused_ids_and_drops_duplicate_reasoning_line_by_line() {
     );
     assert_eq!(v["violations"][1]["item_id"], "rs_1");
     let (_, human, _) = run(&["check", input.to_str().unwrap()]);
-    assert!(human.contains("rule set v6"), "{human}");
+    assert!(
+        human.contains(&format!("rule set v{}", toolseq::Rule::SET_VERSION)),
+        "{human}"
+    );
 
     let fixed = tmp("ids-fixed.jsonl");
     let (code, _, err) = run(&[

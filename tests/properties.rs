@@ -605,6 +605,26 @@ proptest! {
         prop_assert_eq!(fixed, once);
     }
 
+    /// A chat template's rules add no edit either: on a self-hosted server, with a Mistral or
+    /// a Qwen model in the body, repair does what it does without the server named, and what
+    /// it leaves is only what no repair mends.
+    #[test]
+    fn templates_invent_nothing(
+        model in prop::sample::select(vec!["mistralai/Devstral-Small-2507", "Qwen/Qwen3.5-27B", "Qwen/Qwen3-8B"]),
+        steps in prop::collection::vec(step(), 0..40),
+    ) {
+        let mut body = build(Format::Chat, &steps);
+        body["model"] = json!(model);
+        let mut plain = body.clone();
+        repair(&mut plain, Some(Format::Chat), &RepairOptions::default()).unwrap();
+        let mut served = body.clone();
+        let opts = RepairOptions::default().model("vllm");
+        repair(&mut served, Some(Format::Chat), &opts).unwrap();
+        prop_assert_eq!(&served, &plain);
+        let after = toolseq::check_for(&served, Some(Format::Chat), "vllm").unwrap();
+        prop_assert!(after.violations.iter().all(|v| !v.repairable()), "{}", after);
+    }
+
     /// The rules only a model could satisfy add no edit: with their profile, repair does what
     /// it does without one (the Gemini bypass only when asked, and then once).
     #[test]

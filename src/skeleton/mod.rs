@@ -71,6 +71,18 @@ pub enum Kind {
     Malformed(&'static str),
 }
 
+/// A chat template family whose checks refuse histories (a self-hosted server renders the
+/// history with the model's own template, which raises on shapes it does not expect).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Template {
+    /// Mistral's (Devstral, Ministral, Mistral Small): after the optional first system
+    /// message, the user's messages and the assistant's messages without calls take turns.
+    Mistral,
+    /// Qwen 3.5's and later: some user message must be a query, not a wrapped tool response.
+    Qwen,
+}
+
 /// How close an output must stay to its call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Adjacency {
@@ -228,17 +240,25 @@ pub enum Flaw {
     /// A tool message whose content is a list of parts rather than a string, which some
     /// servers refuse (Groq: `for 'role:tool' … content : value must be a string`).
     ContentNotString,
+    /// The message holds an empty text block that sets `cache_control` (Anthropic: `cache_control
+    /// cannot be set for empty text blocks`).
+    BlankCachedText,
+    /// A user message whose text is a tool response wrapped in `<tool_response>` tags, which
+    /// Qwen's chat templates do not count as the user's query.
+    WrappedToolResponse,
 }
 
 impl Flaw {
     /// Every flaw, in the order of their codes.
-    pub(crate) const ALL: [Flaw; 6] = [
+    pub(crate) const ALL: [Flaw; 8] = [
         Flaw::BlankText,
         Flaw::InputNotObject,
         Flaw::OutputShape,
         Flaw::ArgumentsNotObject,
         Flaw::ImageOutsideUser,
         Flaw::ContentNotString,
+        Flaw::BlankCachedText,
+        Flaw::WrappedToolResponse,
     ];
 }
 
@@ -380,6 +400,9 @@ pub struct Skeleton<'a> {
     pub no_prefill: bool,
     /// The model profile whose rules apply too, if any (see [`crate::profile`]).
     pub profile: Option<crate::profile::Profile>,
+    /// The chat template a self-hosted server renders the history with, where its rules are
+    /// known (see the `self-hosted` profile in [`crate::profile`]).
+    pub template: Option<Template>,
     /// Whether a repair may answer a missing thought signature with the value Google documents
     /// for skipping its check (opt-in, see
     /// [`RepairOptions::thought_signature_bypass`](crate::RepairOptions)).
@@ -407,6 +430,7 @@ impl Skeleton<'_> {
             tools_undefined: false,
             no_prefill: false,
             profile: None,
+            template: None,
             signature_bypass: false,
             placeholders: false,
         }
@@ -428,6 +452,7 @@ impl Skeleton<'_> {
             tools_undefined: self.tools_undefined,
             no_prefill: self.no_prefill,
             profile: self.profile,
+            template: self.template,
             signature_bypass: self.signature_bypass,
             placeholders: self.placeholders,
         }

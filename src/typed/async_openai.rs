@@ -7,7 +7,7 @@ use async_openai::types::chat::{
     ChatCompletionMessageToolCalls, ChatCompletionRequestAssistantMessageContent,
     ChatCompletionRequestMessage, ChatCompletionRequestToolMessage,
     ChatCompletionRequestToolMessageContent, ChatCompletionRequestUserMessage,
-    ChatCompletionRequestUserMessageContent,
+    ChatCompletionRequestUserMessageContent, ChatCompletionRequestUserMessageContentPart,
 };
 use async_openai::types::responses::{
     InputItem, Item, MessageItem, Role as EasyRole, ToolSearchExecutionType,
@@ -16,7 +16,8 @@ use serde_json::{json, Value};
 
 use super::HistoryItem;
 use crate::format::Format;
-use crate::skeleton::{Entries, Entry, Family, Kind, Role};
+use crate::skeleton::{Entries, Entry, Family, Flaw, Kind, Role};
+use crate::templates::wraps_tool_response;
 
 fn borrowed(s: &str) -> Option<Cow<'_, str>> {
     Some(Cow::Borrowed(s))
@@ -284,7 +285,30 @@ impl HistoryItem for ChatCompletionRequestMessage {
                 return out.push(Entry::new(Kind::Other, i, None, "function"))
             }
             ChatCompletionRequestMessage::Assistant(m) => m,
-            _ => return out.push(Entry::new(Kind::Message(Role::User), i, None, "message")),
+            ChatCompletionRequestMessage::User(m) => {
+                let wrapped = match &m.content {
+                    ChatCompletionRequestUserMessageContent::Text(s) => wraps_tool_response(s, s),
+                    ChatCompletionRequestUserMessageContent::Array(parts) => {
+                        let mut texts = parts.iter().filter_map(|p| match p {
+                            ChatCompletionRequestUserMessageContentPart::Text(t) => Some(&t.text),
+                            _ => None,
+                        });
+                        texts.next().is_some_and(|first| {
+                            wraps_tool_response(first, texts.next_back().unwrap_or(first))
+                        })
+                    }
+                };
+                return out.push(
+                    Entry::new(Kind::Message(Role::User), i, None, "user")
+                        .with_flaw(wrapped.then_some(Flaw::WrappedToolResponse)),
+                );
+            }
+            ChatCompletionRequestMessage::System(_) => {
+                return out.push(Entry::new(Kind::Message(Role::User), i, None, "system"))
+            }
+            ChatCompletionRequestMessage::Developer(_) => {
+                return out.push(Entry::new(Kind::Message(Role::User), i, None, "developer"))
+            }
         };
         let calls = m.tool_calls.as_deref().unwrap_or_default();
         if calls.is_empty() || has_content(&m.content) {

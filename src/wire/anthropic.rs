@@ -32,6 +32,11 @@ impl Adapter for Anthropic {
                     return Some("`tool_use` / `tool_result` blocks")
                 }
                 Some(t) if is_server_tool_block(t) => return Some("Anthropic server tool blocks"),
+                // Chat has neither: its images are `image_url` parts, its reasoning no block.
+                Some("image" | "document") if b.get("source").is_some() => {
+                    return Some("`image` / `document` blocks with a `source`")
+                }
+                Some("thinking" | "redacted_thinking") => return Some("`thinking` blocks"),
                 _ => {}
             }
         }
@@ -131,6 +136,9 @@ impl Adapter for Anthropic {
             Rule::EmptyCallId => format!(
                 "messages.{i}.content.{b}.{field}: String should have at least 1 character"
             ),
+            Rule::BlankTextBlock if v.detail == Some(crate::rules::CACHED_BLANK) => {
+                format!("messages.{i}.content: cache_control cannot be set for empty text blocks")
+            }
             Rule::BlankTextBlock => {
                 "messages: text content blocks must contain non-whitespace text".to_owned()
             }

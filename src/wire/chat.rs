@@ -117,6 +117,9 @@ impl Adapter for Chat {
                 if v.on_call { "id" } else { "tool_call_id" },
                 v.call_id.as_deref().map_or(0, |s| s.chars().count())
             ),
+            // Only a self-hosted model's chat template asks these of a Chat history.
+            Rule::RolesNotAlternating => "After the optional system message, conversation roles must alternate user and assistant roles except for tool calls and results.".to_owned(),
+            Rule::NoUserQuery => "No user query found in messages.".to_owned(),
             Rule::ToolContentNotString => format!(
                 "'messages.{i}' : for 'role:tool' the following must be satisfied[('messages.{i}.content' : value must be a string)]",
                 i = v.index
@@ -279,7 +282,33 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
         }
         // Legacy `function` messages pair by name, not id: nothing to check.
         "function" => out.push(Entry::new(Kind::Other, i, None, "function")),
+        "user" => out.push(
+            Entry::new(Kind::Message(Role::User), i, None, "user")
+                .with_flaw(wrapped_tool_response(content).then_some(Flaw::WrappedToolResponse)),
+        ),
+        // Told apart from the user's messages for the chat templates that treat them apart.
+        "system" => out.push(Entry::new(Kind::Message(Role::User), i, None, "system")),
+        "developer" => out.push(Entry::new(Kind::Message(Role::User), i, None, "developer")),
         _ => out.push(Entry::new(Kind::Message(Role::User), i, None, "message")),
+    }
+}
+
+/// Whether a user message's text is a tool response in Qwen's tags, as clients that send tool
+/// results as user text write it: Qwen's templates look past such messages for the query.
+fn wrapped_tool_response(content: Option<&Value>) -> bool {
+    match content {
+        Some(Value::String(s)) => crate::templates::wraps_tool_response(s, s),
+        Some(Value::Array(parts)) => {
+            let mut texts = parts
+                .iter()
+                .filter(|p| p.get("type").and_then(Value::as_str) == Some("text"))
+                .filter_map(|p| p.get("text").and_then(Value::as_str));
+            texts.next().is_some_and(|first| {
+                let last = texts.next_back().unwrap_or(first);
+                crate::templates::wraps_tool_response(first, last)
+            })
+        }
+        _ => false,
     }
 }
 

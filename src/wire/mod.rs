@@ -545,14 +545,18 @@ pub(crate) fn mark_blank_text(
     blocks: &[Value],
     text: impl Fn(&Value) -> Option<&str>,
 ) {
-    if !blocks
-        .iter()
-        .any(|b| text(b).is_some_and(|t| t.trim().is_empty()))
-    {
+    let flaw = blocks.iter().fold(None, |flaw, b| match text(b) {
+        // An empty block marked for caching earns the cache's refusal rather than the text's
+        // (Anthropic: `cache_control cannot be set for empty text blocks`).
+        Some("") if b.get("cache_control").is_some() => Some(Flaw::BlankCachedText),
+        Some(t) if t.trim().is_empty() => flaw.or(Some(Flaw::BlankText)),
+        _ => flaw,
+    });
+    let Some(flaw) = flaw else {
         return;
-    }
+    };
     if let Some(i) = (start..out.len()).find(|&i| out.at(i).kind() == Kind::Message(role)) {
-        out.set_flaw(i, Flaw::BlankText);
+        out.set_flaw(i, flaw);
     }
 }
 
