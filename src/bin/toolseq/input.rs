@@ -34,7 +34,7 @@ impl Default for Limits {
 }
 
 /// A size in bytes: digits, then an optional `K`, `M` or `G` (powers of 1024).
-fn parse_size(s: &str) -> Result<u64, String> {
+pub fn parse_size(s: &str) -> Result<u64, String> {
     let t = s.trim();
     let (digits, shift) = match t.char_indices().last() {
         Some((i, 'k' | 'K')) => (&t[..i], 10),

@@ -6,6 +6,8 @@ mod fix;
 mod folders;
 mod input;
 mod json_report;
+#[cfg(feature = "proxy")]
+mod proxy;
 mod scan;
 mod term;
 mod timeline;
@@ -78,6 +80,50 @@ enum Command {
         /// The dump to read; `-` for stdin.
         file: String,
     },
+    /// Run the guard between a client and its API: model requests are checked, handled by the
+    /// policy and forwarded; answers stream back as they come; everything else passes through.
+    /// Point the client's base URL here (`base_url` of a Codex model provider,
+    /// `OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`), and its OTLP/HTTP JSON export too (`/v1/traces`,
+    /// `/v1/logs`) to have outputs its tools produced and a request lacks reported as lost.
+    #[cfg(feature = "proxy")]
+    Proxy(ProxyArgs),
+}
+
+#[cfg(feature = "proxy")]
+#[derive(Args)]
+struct ProxyArgs {
+    /// Where to listen (loopback by default; port 0 picks a free one, printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8787", value_name = "ADDR")]
+    listen: std::net::SocketAddr,
+    /// The API to forward to: its base URL, to which each request's path is appended
+    /// (`https://api.openai.com`, `https://api.anthropic.com`).
+    #[arg(long, value_name = "URL")]
+    upstream: String,
+    /// What to do with a history that breaks the rules: repair it, only note it, or refuse it
+    /// in the API's own error shape without calling the API.
+    #[arg(long, default_value = "repair", value_parser = ["repair", "observe", "block"])]
+    policy: String,
+    /// Append one JSON line per request to FILE: its items as kinds, ids, positions, sizes and
+    /// hashes (never text or header values), what the guard found and did, the API's status
+    /// and error. `toolseq timeline FILE` reads it.
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
+    /// The largest request body taken, in bytes (`K`, `M`, `G`); a larger one is answered 413.
+    #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = input::parse_size)]
+    max_body: u64,
+    /// Seconds to wait for the upstream to accept a connection.
+    #[arg(long, default_value = "10", value_name = "SECS")]
+    connect_timeout: u64,
+    /// Seconds the upstream may stay silent, before its answer starts or between two chunks.
+    #[arg(long, default_value = "300", value_name = "SECS")]
+    read_timeout: u64,
+    /// Milliseconds to wait for a conversation's running calls (seen in its OTLP export)
+    /// before a request's history is judged.
+    #[arg(long, default_value = "0", value_name = "MS")]
+    settle: u64,
+    /// Check every request as this model, server or profile would (see `check --model`).
+    #[arg(long, value_name = "MODEL")]
+    model: Option<String>,
 }
 
 #[derive(Args)]
@@ -105,6 +151,34 @@ fn format_names() -> clap::builder::PossibleValuesParser {
 impl Opts {
     fn format(&self) -> Option<Format> {
         self.format.parse().ok()
+    }
+}
+
+#[cfg(feature = "proxy")]
+fn proxy_main(args: ProxyArgs) -> ExitCode {
+    let policy = match args.policy.as_str() {
+        "observe" => toolseq::Policy::Observe,
+        "block" => toolseq::Policy::Block,
+        _ => toolseq::Policy::Repair,
+    };
+    let opts = proxy::Options {
+        listen: args.listen,
+        upstream: args.upstream,
+        policy,
+        record: args.record,
+        max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
+        connect_timeout: std::time::Duration::from_secs(args.connect_timeout),
+        read_timeout: std::time::Duration::from_secs(args.read_timeout),
+        model: args.model,
+        settle: std::time::Duration::from_millis(args.settle),
+    };
+    match proxy::run(opts) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let style = Style::for_stream(io::stderr().is_terminal());
+            let _ = writeln!(io::stderr(), "{} {e}", style.bad("toolseq proxy:"));
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -138,6 +212,8 @@ fn main() -> ExitCode {
             let style = Style::for_stream(stdout.is_terminal());
             timeline::timeline(&src, &mut stdout.lock(), style).map(|_| 0)
         }),
+        #[cfg(feature = "proxy")]
+        Command::Proxy(args) => return proxy_main(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

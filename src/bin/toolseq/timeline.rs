@@ -131,6 +131,40 @@ pub fn timeline(src: &Source, out: &mut dyn Write, style: Style) -> Result<bool,
                         mark = Some(format!("guard: {}", v.join("; ")));
                     }
                 }
+                // `toolseq proxy --record`: one model request as it was sent.
+                "proxy_request" => {
+                    let items = r.get("items").and_then(Value::as_array);
+                    detail = format!(
+                        "({} {} -> {}: {} entries, {} calls, {})",
+                        r["method"].as_str().unwrap_or("?"),
+                        escape_id(r["path"].as_str().unwrap_or("?")),
+                        r["status"],
+                        items.map_or(0, Vec::len),
+                        r["calls"].as_u64().unwrap_or(0),
+                        r["action"].as_str().unwrap_or("?"),
+                    );
+                    let said: Vec<String> = r
+                        .get("violations")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .map(|v| {
+                            format!(
+                                "{} {}",
+                                v["rule"].as_str().unwrap_or("?"),
+                                v["call_id"].as_str().map(escape_id).unwrap_or_default()
+                            )
+                        })
+                        .chain(
+                            r.get("api_error")
+                                .and_then(Value::as_str)
+                                .map(|e| format!("the API refused: {}", escape_id(e))),
+                        )
+                        .collect();
+                    if !said.is_empty() {
+                        mark = Some(format!("proxy: {}", said.join("; ")));
+                    }
+                }
                 _ => {}
             }
             let line = format!(
