@@ -518,6 +518,7 @@ async fn the_clients_own_telemetry_tells_a_lost_output_from_an_unanswered_call()
         .collect();
     assert_eq!(lost.len(), 1, "{r}");
     assert_eq!(lost[0]["call_id"], "call_1");
+    assert_eq!(r["calls_seen"], 1);
     // Without the export, the same body is an unanswered call the proxy never saw.
     let mut other = unanswered();
     other["prompt_cache_key"] = json!("thread-9");

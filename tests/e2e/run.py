@@ -79,7 +79,8 @@ def ensure_tmux():
 
 
 def build_toolseq():
-    done = run(["cargo", "build", "--quiet", "--features", "cli", "--bin", "toolseq"], cwd=ROOT)
+    # All features, as the test command builds it: the proxy scenario runs `toolseq proxy`.
+    done = run(["cargo", "build", "--quiet", "--all-features", "--bin", "toolseq"], cwd=ROOT)
     if done.returncode != 0:
         raise CannotRun(f"cargo could not build toolseq:\n{done.stderr[-3000:]}")
 
@@ -149,16 +150,48 @@ class StandIn:
         self.log.close()
 
 
+class Proxy:
+    """`toolseq proxy` in front of the stand-in, as a user starts it."""
+
+    def __init__(self, folder, upstream):
+        self.record = os.path.join(folder, "proxy.jsonl")
+        self.log_path = os.path.join(folder, "proxy.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([TOOLSEQ, "proxy", "--listen", "127.0.0.1:0", "--upstream",
+                                      upstream, "--record", self.record],
+                                     stdout=self.log, stderr=self.log)
+        deadline = time.time() + 10
+        while True:
+            match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", open(self.log_path).read())
+            if match:
+                self.url = match.group(1)
+                break
+            if time.time() > deadline or self.proc.poll() is not None:
+                raise CannotRun("toolseq proxy did not start: see " + self.log_path)
+            time.sleep(0.05)
+
+    def records(self):
+        if not os.path.exists(self.record):
+            return []
+        return [json.loads(line) for line in open(self.record) if line.strip()]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
 class Codex:
     """One CODEX_HOME, pointed at the stand-in, with its OpenTelemetry export there too."""
 
-    def __init__(self, binary, folder, stand_in, extra_config=""):
+    def __init__(self, binary, folder, stand_in, extra_config="", via=None):
         self.binary = binary
         self.home = os.path.join(folder, "home")
         self.cwd = os.path.join(folder, "work")
         os.makedirs(self.home, exist_ok=True)
         os.makedirs(self.cwd, exist_ok=True)
-        url = stand_in.url
+        # `via`: a `toolseq proxy` in front of the stand-in, for the model and the export alike.
+        url = via or stand_in.url
         with open(os.path.join(self.home, "config.toml"), "w") as f:
             f.write(f'''model = "gpt-5"
 model_provider = "stand_in"
@@ -368,8 +401,8 @@ class Scenario:
         self.notes = []
         self.checks = []
 
-    def codex(self, extra_config=""):
-        return Codex(self.binary, self.folder, self.stand_in, extra_config)
+    def codex(self, extra_config="", via=None):
+        return Codex(self.binary, self.folder, self.stand_in, extra_config, via)
 
     def expect(self, ok, claim):
         self.checks.append((bool(ok), claim))
@@ -604,6 +637,44 @@ def broken_compaction(s):
              "with the output toolseq wrote")
 
 
+def proxy(s):
+    """The released Codex through `toolseq proxy`, its OpenTelemetry export sent there too:
+    every request reaches the stand-in as Codex wrote it, answers stream back, each request is
+    recorded by its ids and hashes under Codex's thread id, never its text, and the export
+    feeds the proxy's ledger, which knows the calls of a resumed request."""
+    p = Proxy(s.folder, s.stand_in.url)
+    try:
+        codex = s.codex(via=p.url)
+        codex.exec_prompt("CALL echo hello-through-the-proxy")
+        thread = thread_of(codex.rollouts()[0])
+        # The export of the first run is flushed when it exits; the resumed request carries
+        # its call and output.
+        done = codex.resume(thread, "say done")
+        s.expect(done.returncode == 0, f"codex exec resume exits 0 ({done.stderr[-300:]})")
+        bodies = s.sent()
+        records = [r for r in p.records() if r["path"].endswith("/responses")]
+        s.note(f"proxy: {len(records)} model requests recorded, "
+               f"{len(p.records()) - len(records)} other requests passed")
+        for r in records:
+            s.note(f"    {r['action']} {r['status']} conversation {r['conversation']}: "
+                   f"{len(r['items'])} entries, {r['calls']} calls ({r['calls_seen']} in the "
+                   f"export), findings "
+                   f"{[f['finding'] for f in r['findings']] or 'none'}")
+        s.expect(len(records) == len(bodies), "every model request went through the proxy")
+        s.expect(all(r["action"] == "clean" and r["status"] == 200 for r in records),
+                 "each was clean, forwarded untouched and accepted")
+        s.expect(all(r["conversation"] == thread for r in records if r["calls"]),
+                 "recorded under Codex's thread id (its prompt_cache_key)")
+        s.expect(records[-1]["calls"] >= 1 and records[-1]["calls_seen"] == records[-1]["calls"],
+                 "the resumed request's calls are ones the proxy's ledger saw in Codex's export")
+        text = open(p.record).read()
+        s.expect("hello-through-the-proxy" not in text, "the record holds no text of the history")
+        code, out, _ = toolseq("timeline", p.record)
+        s.expect(code == 0 and f"conversation {thread}" in out, "toolseq timeline reads the record")
+    finally:
+        p.stop()
+
+
 def control(s):
     """A history broken on purpose, sent straight to the stand-in: refused with the API's 400,
     so the suite can fail; toolseq says the same of it."""
@@ -633,6 +704,7 @@ SCENARIOS = {
     "compaction": compaction,
     "broken_output": broken_output,
     "broken_compaction": broken_compaction,
+    "proxy": proxy,
 }
 
 

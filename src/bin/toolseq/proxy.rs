@@ -302,7 +302,15 @@ async fn checked(
     record["model"] = json!(body.get("model").and_then(Value::as_str));
     let (items, calls) = items_of(&body, format);
     record["items"] = items;
-    record["calls"] = json!(calls);
+    record["calls"] = json!(calls.len());
+    // How many of them the client's export told the ledger of: what the cross-check knows.
+    let snap = proxy.ledger.snapshot(&conversation);
+    record["calls_seen"] = json!(calls
+        .iter()
+        .filter(|id| snap
+            .as_ref()
+            .is_some_and(|s| s.calls.contains_key(proxy.ledger.key(id))))
+        .count());
     // Gemini names its model in the path; a guard for it reads that model's rules.
     let path_model = (format == Format::Gemini && proxy.model.is_none())
         .then(|| model_in_path(path))
@@ -405,16 +413,17 @@ fn hash(text: &str) -> String {
 }
 
 /// The body's items as the API sees them: each entry toolseq reads (kind, call id, item id,
-/// position), with its item's size and hash, never its text; and how many are calls.
-fn items_of(body: &Value, format: Format) -> (Value, usize) {
+/// position), with its item's size and hash, never its text; and the ids of its calls.
+fn items_of(body: &Value, format: Format) -> (Value, Vec<String>) {
     let Ok(skel) = toolseq::wire::read(body, format) else {
-        return (Value::Null, 0);
+        return (Value::Null, Vec::new());
     };
     let calls = skel
         .entries
         .iter()
         .filter(|e| e.kind() == toolseq::skeleton::Kind::Call)
-        .count();
+        .filter_map(|e| e.call_id().map(str::to_owned))
+        .collect();
     let key = match format {
         Format::Responses => "input",
         Format::Gemini => "contents",
