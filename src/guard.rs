@@ -595,6 +595,8 @@ impl Guard {
                 tracing::warn!(
                     target: TARGET,
                     conversation = %escape_id(conversation),
+                    finding = f.name(),
+                    call_id = %escape_id(f.call_id()),
                     hint = "build the body inside Guard::prepare_with, after the wait, so it carries outputs that land meanwhile",
                     "{f}"
                 );
@@ -604,7 +606,13 @@ impl Guard {
                     | Finding::StillRunning { .. }
                     | Finding::LateOutput { .. }
             ) {
-                tracing::warn!(target: TARGET, conversation = %escape_id(conversation), "{f}");
+                tracing::warn!(
+                    target: TARGET,
+                    conversation = %escape_id(conversation),
+                    finding = f.name(),
+                    call_id = %escape_id(f.call_id()),
+                    "{f}"
+                );
             }
         }
         tracing::debug!(

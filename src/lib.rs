@@ -21,6 +21,8 @@
 #![deny(missing_docs)]
 
 mod change;
+#[cfg(feature = "otel")]
+pub mod collector;
 pub mod convention;
 pub mod error;
 mod escape;

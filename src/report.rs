@@ -81,6 +81,36 @@ pub enum Finding {
     },
 }
 
+impl Finding {
+    /// The stable snake_case name of the finding's kind (`lost_output`, `still_running`,
+    /// `cancelled`, `unseen_call`, `late_output`, `server_side`, `repeated_repair`), as the
+    /// guard's events and the proxy's record name it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Finding::LostOutput { .. } => "lost_output",
+            Finding::StillRunning { .. } => "still_running",
+            Finding::Cancelled { .. } => "cancelled",
+            Finding::UnseenCall { .. } => "unseen_call",
+            Finding::LateOutput { .. } => "late_output",
+            Finding::ServerSide { .. } => "server_side",
+            Finding::RepeatedRepair { .. } => "repeated_repair",
+        }
+    }
+
+    /// The call the finding is about.
+    pub fn call_id(&self) -> &str {
+        match self {
+            Finding::LostOutput { call_id, .. }
+            | Finding::StillRunning { call_id, .. }
+            | Finding::Cancelled { call_id }
+            | Finding::UnseenCall { call_id }
+            | Finding::LateOutput { call_id, .. }
+            | Finding::ServerSide { call_id, .. }
+            | Finding::RepeatedRepair { call_id, .. } => call_id,
+        }
+    }
+}
+
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -136,6 +136,7 @@ impl Proxy {
             .arg(&record)
             .args(extra)
             .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();

@@ -124,6 +124,11 @@ struct ProxyArgs {
     /// Check every request as this model, server or profile would (see `check --model`).
     #[arg(long, value_name = "MODEL")]
     model: Option<String>,
+    /// Send the guard's findings (violations and repairs by rule, lost and late outputs, the
+    /// API's refusals) to this OpenTelemetry collector, as OTLP/HTTP JSON log records
+    /// (`http://127.0.0.1:4318/v1/logs`); attribute names in `toolseq::collector`.
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Args)]
@@ -171,6 +176,7 @@ fn proxy_main(args: ProxyArgs) -> ExitCode {
         read_timeout: std::time::Duration::from_secs(args.read_timeout),
         model: args.model,
         settle: std::time::Duration::from_millis(args.settle),
+        collector: args.otlp_endpoint,
     };
     match proxy::run(opts) {
         Ok(code) => ExitCode::from(code),

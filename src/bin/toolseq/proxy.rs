@@ -38,6 +38,8 @@ pub struct Options {
     pub read_timeout: Duration,
     pub model: Option<String>,
     pub settle: Duration,
+    /// An OpenTelemetry collector's OTLP/HTTP logs endpoint, for the guard's findings.
+    pub collector: Option<String>,
 }
 
 struct Proxy {
@@ -55,18 +57,36 @@ struct Proxy {
 
 /// Runs the proxy until Ctrl-C or SIGTERM; `Err` says why it could not start.
 pub fn run(opts: Options) -> Result<u8, String> {
+    use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // The guard's own diagnostics (WARN on a repair, ERROR on a repeated one) go to stderr.
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    let collector = match &opts.collector {
+        Some(endpoint) => Some(
+            toolseq::collector::Collector::http_json(endpoint, "toolseq-proxy")
+                .map_err(|e| e.to_string())?,
+        ),
+        None => None,
+    };
+    // The guard's own diagnostics (WARN on a repair, ERROR on a repeated one) go to stderr,
+    // and to the collector when there is one.
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+                .with_filter(filter),
+        )
+        .with(collector.as_ref().map(|c| c.layer()))
         .try_init();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the runtime: {e}"))?;
-    runtime.block_on(serve(opts))
+    let served = runtime.block_on(serve(opts));
+    if let Some(c) = collector {
+        c.shutdown();
+    }
+    served
 }
 
 async fn serve(opts: Options) -> Result<u8, String> {
@@ -516,33 +536,24 @@ fn change(c: &Change) -> Value {
 }
 
 fn finding(f: &Finding) -> Value {
+    let mut v = json!({"finding": f.name(), "call_id": f.call_id()});
     match f {
         Finding::LostOutput {
-            call_id,
             produced_at,
             during_wait,
             ..
-        } => json!({"finding": "lost_output",
-            "call_id": call_id, "produced_at_us": produced_at.as_micros() as u64, "during_wait": during_wait}),
-        Finding::RepeatedRepair { call_id, times } => {
-            json!({"finding": "repeated_repair", "call_id": call_id, "times": times})
+        } => {
+            v["produced_at_us"] = json!(produced_at.as_micros() as u64);
+            v["during_wait"] = json!(during_wait);
         }
-        Finding::UnseenCall { call_id } => json!({"finding": "unseen_call", "call_id": call_id}),
-        Finding::Cancelled { call_id } => json!({"finding": "cancelled", "call_id": call_id}),
-        Finding::StillRunning { call_id, .. } => {
-            json!({"finding": "still_running", "call_id": call_id})
+        Finding::RepeatedRepair { times, .. } => v["times"] = json!(times),
+        Finding::ServerSide { index, reason, .. } => {
+            v["index"] = json!(index);
+            v["reason"] = json!(reason);
         }
-        Finding::LateOutput { call_id, .. } => {
-            json!({"finding": "late_output", "call_id": call_id})
-        }
-        Finding::ServerSide {
-            call_id,
-            index,
-            reason,
-        } => json!({"finding": "server_side",
-            "call_id": call_id, "index": index, "reason": reason}),
-        other => json!({"finding": other.to_string()}),
+        _ => {}
     }
+    v
 }
 
 /// Headers that belong to one connection, not to the request (RFC 9110, 7.6.1), and the two
@@ -632,7 +643,16 @@ async fn forward(
             );
         }
     };
-    record["api_error"] = json!(error_message(&bytes));
+    let words = error_message(&bytes);
+    tracing::warn!(
+        target: "toolseq::proxy",
+        conversation = record["conversation"].as_str(),
+        path = record["path"].as_str(),
+        status = status.as_u16(),
+        api_error = words.as_deref(),
+        "the API refused the request"
+    );
+    record["api_error"] = json!(words);
     proxy.write(&record);
     response
         .body(Body::from(bytes))
