@@ -404,6 +404,32 @@ async fn what_is_not_a_model_request_passes_and_faults_answer_in_the_apis_shape(
     }
     drop(proxy);
 
+    // A client that stops half-way through its body is answered 408 after --read-timeout.
+    let proxy = Proxy::start(&url, &["--read-timeout", "1"]);
+    let addr = proxy.url.trim_start_matches("http://").to_owned();
+    let began = Instant::now();
+    let before = up.seen.lock().unwrap().len();
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"POST /v1/responses HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"input\":")
+            .unwrap();
+        let mut got = String::new();
+        let _ = s.read_to_string(&mut got);
+        got
+    })
+    .await
+    .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("--read-timeout"), "{answer}");
+    assert!(began.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        up.seen.lock().unwrap().len(),
+        before,
+        "a cut-off body was forwarded"
+    );
+    drop(proxy);
+
     // An upstream that is not there: 502, saying why, in the API's shape.
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let gone = format!("http://{}", closed.local_addr().unwrap());
@@ -551,7 +577,8 @@ async fn the_clients_own_telemetry_tells_a_lost_output_from_an_unanswered_call()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_streams_at_once_each_get_their_own_answer() {
     let (up, url) = upstream().await;
-    let proxy = Arc::new(Proxy::start(&url, &[]));
+    // Two bodies held at a time: the others wait their turn, none is refused.
+    let proxy = Arc::new(Proxy::start(&url, &["--max-in-flight", "2"]));
     let tasks: Vec<_> = (0..32)
         .map(|n| {
             let proxy = proxy.clone();

@@ -111,10 +111,15 @@ struct ProxyArgs {
     /// The largest request body taken, in bytes (`K`, `M`, `G`); a larger one is answered 413.
     #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = input::parse_size)]
     max_body: u64,
+    /// How many request bodies are held at once (being read, checked or sent); more wait.
+    /// Memory is bounded by this times --max-body, however many answers stream back.
+    #[arg(long, default_value = "64", value_name = "N")]
+    max_in_flight: usize,
     /// Seconds to wait for the upstream to accept a connection.
     #[arg(long, default_value = "10", value_name = "SECS")]
     connect_timeout: u64,
-    /// Seconds the upstream may stay silent, before its answer starts or between two chunks.
+    /// Seconds the upstream may stay silent, before its answer starts or between two chunks,
+    /// and a client between two chunks of its request's body (then answered 408).
     #[arg(long, default_value = "300", value_name = "SECS")]
     read_timeout: u64,
     /// Milliseconds to wait for a conversation's running calls (seen in its OTLP export)
@@ -172,6 +177,7 @@ fn proxy_main(args: ProxyArgs) -> ExitCode {
         policy,
         record: args.record,
         max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
+        max_in_flight: args.max_in_flight,
         connect_timeout: std::time::Duration::from_secs(args.connect_timeout),
         read_timeout: std::time::Duration::from_secs(args.read_timeout),
         model: args.model,

@@ -34,6 +34,7 @@ pub struct Options {
     pub policy: Policy,
     pub record: Option<PathBuf>,
     pub max_body: usize,
+    pub max_in_flight: usize,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub model: Option<String>,
@@ -48,6 +49,8 @@ struct Proxy {
     model: Option<String>,
     settle: Duration,
     max_body: usize,
+    read_timeout: Duration,
+    in_flight: tokio::sync::Semaphore,
     ledger: Ledger,
     /// One guard per format, so that what a guard says once (a blind ledger) is said once.
     guards: Vec<(Format, Guard)>,
@@ -132,6 +135,8 @@ async fn serve(opts: Options) -> Result<u8, String> {
         model: opts.model.clone(),
         settle: opts.settle,
         max_body: opts.max_body,
+        read_timeout: opts.read_timeout,
+        in_flight: tokio::sync::Semaphore::new(opts.max_in_flight.max(1)),
         ledger,
         guards,
         client,
@@ -229,6 +234,11 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         return telemetry(&proxy, body).await;
     }
     let format = format_of(&parts.method, &path);
+    // At most --max-in-flight bodies are held at once (read, checked, sent): memory is bounded
+    // by them, whatever the number of answers streaming back.
+    let Ok(_held) = proxy.in_flight.acquire().await else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
     let mut record = json!({
         "event": "proxy_request",
         "at_us": proxy.ledger.now().as_micros() as u64,
@@ -237,7 +247,25 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         "path": path,
         "format": format.map(Format::name),
     });
-    let bytes = match axum::body::to_bytes(body, proxy.max_body).await {
+    // A client that stops sending mid-body holds a connection no longer than an upstream may.
+    let read = tokio::time::timeout(
+        proxy.read_timeout,
+        axum::body::to_bytes(body, proxy.max_body),
+    );
+    let read = match read.await {
+        Ok(read) => read,
+        Err(_) => {
+            let why = format!(
+                "toolseq proxy: the client sent no more of its body for {} s (--read-timeout)",
+                proxy.read_timeout.as_secs()
+            );
+            record["status"] = json!(408);
+            record["proxy_error"] = json!(why);
+            proxy.write(&record);
+            return api_error(format, StatusCode::REQUEST_TIMEOUT, &why);
+        }
+    };
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => {
             let too_large = std::error::Error::source(&e)
