@@ -600,3 +600,84 @@ async fn many_streams_at_once_each_get_their_own_answer() {
     assert_eq!(records.len(), 32);
     assert!(records.iter().all(|r| r["action"] == "repaired"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_https_upstream_is_reached_through_rustls() {
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+    // A certificate for localhost, made here; the proxy trusts it through --upstream-ca.
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, made.cert.pem()).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(made.signing_key.serialize_der()));
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(vec![made.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (up, _) = upstream().await;
+    let kept = up.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let (acceptor, up) = (acceptor.clone(), kept.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let up = up.clone();
+                        async move {
+                            let req = req.map(Body::new);
+                            Ok::<_, std::convert::Infallible>(answer(State(up), req).await)
+                        }
+                    },
+                );
+                let _ = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                )
+                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                .await;
+            });
+        }
+    });
+
+    let https = format!("https://localhost:{port}");
+    let proxy = Proxy::start(&https, &["--upstream-ca", ca.to_str().unwrap()]);
+    let answer = post(
+        &format!("{}/v1/responses", proxy.url),
+        unanswered().to_string(),
+    )
+    .await;
+    assert_eq!(answer.status(), 200);
+    assert!(answer.text().await.unwrap().contains("response.completed"));
+    let sent: Value = serde_json::from_slice(&up.seen.lock().unwrap()[0].body).unwrap();
+    assert_eq!(
+        sent["input"][2]["type"], "function_call_output",
+        "repaired over TLS"
+    );
+    drop(proxy);
+
+    // Without the CA the certificate is refused, and the client is told why.
+    let proxy = Proxy::start(&https, &[]);
+    let answer = post(
+        &format!("{}/v1/responses", proxy.url),
+        unanswered().to_string(),
+    )
+    .await;
+    assert_eq!(answer.status(), 502);
+    let error = json_of(answer).await;
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("could not be reached"),
+        "{error}"
+    );
+    assert_eq!(up.seen.lock().unwrap().len(), 1);
+}

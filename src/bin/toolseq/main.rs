@@ -111,6 +111,10 @@ struct ProxyArgs {
     /// The largest request body taken, in bytes (`K`, `M`, `G`); a larger one is answered 413.
     #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = input::parse_size)]
     max_body: u64,
+    /// Also trust the CA certificates in this PEM file for an HTTPS upstream (a company's
+    /// gateway, a local test server); the usual web roots are trusted anyway.
+    #[arg(long, value_name = "FILE")]
+    upstream_ca: Option<PathBuf>,
     /// How many request bodies are held at once (being read, checked or sent); more wait.
     /// Memory is bounded by this times --max-body, however many answers stream back.
     #[arg(long, default_value = "64", value_name = "N")]
@@ -178,6 +182,7 @@ fn proxy_main(args: ProxyArgs) -> ExitCode {
         record: args.record,
         max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
         max_in_flight: args.max_in_flight,
+        upstream_ca: args.upstream_ca,
         connect_timeout: std::time::Duration::from_secs(args.connect_timeout),
         read_timeout: std::time::Duration::from_secs(args.read_timeout),
         model: args.model,

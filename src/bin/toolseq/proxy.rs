@@ -35,6 +35,7 @@ pub struct Options {
     pub record: Option<PathBuf>,
     pub max_body: usize,
     pub max_in_flight: usize,
+    pub upstream_ca: Option<PathBuf>,
     pub connect_timeout: Duration,
     pub read_timeout: Duration,
     pub model: Option<String>,
@@ -110,7 +111,27 @@ async fn serve(opts: Options) -> Result<u8, String> {
         )),
         None => None,
     };
-    let client = reqwest::Client::builder()
+    let mut client = reqwest::Client::builder();
+    if let Some(path) = &opts.upstream_ca {
+        let pem = std::fs::read(path)
+            .map_err(|e| format!("cannot read --upstream-ca {}: {e}", path.display()))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+            format!(
+                "--upstream-ca {} holds no PEM certificate: {e}",
+                path.display()
+            )
+        })?;
+        if certs.is_empty() {
+            return Err(format!(
+                "--upstream-ca {} holds no PEM certificate",
+                path.display()
+            ));
+        }
+        for cert in certs {
+            client = client.add_root_certificate(cert);
+        }
+    }
+    let client = client
         .connect_timeout(opts.connect_timeout)
         .read_timeout(opts.read_timeout)
         // The client's own `Accept-Encoding` is forwarded, and its answer passed on as it came.
