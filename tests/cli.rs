@@ -211,7 +211,8 @@ fn fix_reads_stdin_writes_stdout_and_never_overwrites_its_input() {
     std::fs::copy(data("items.jsonl"), &copy).unwrap();
     let (code, _, err) = run(&["fix", copy.to_str().unwrap(), "-o", copy.to_str().unwrap()]);
     assert_eq!(code, 2);
-    assert!(err.contains("is the input itself"), "{err}");
+    assert!(err.contains("refusing to write the output"), "{err}");
+    assert!(!err.contains("cannot read"), "{err}");
     assert_eq!(
         std::fs::read(&copy).unwrap(),
         std::fs::read(data("items.jsonl")).unwrap()
@@ -886,7 +887,7 @@ fn fix_never_writes_through_a_planted_link_or_to_its_input_by_another_name() {
     for same in [&hard, &dotted, &linked] {
         let (code, _, err) = run(&["fix", input.to_str().unwrap(), "-o", same.to_str().unwrap()]);
         assert_eq!(code, 2, "{}: {err}", same.display());
-        assert!(err.contains("is the input itself"), "{err}");
+        assert!(err.contains("over the input itself"), "{err}");
         assert_eq!(std::fs::read(&input).unwrap(), original);
     }
     // Nothing of toolseq's is left in the folder.
@@ -1129,5 +1130,128 @@ fn placeholders_are_put_only_when_fix_is_asked_to() {
         v["repairs"],
         serde_json::json!([]),
         "check plans no placeholder"
+    );
+}
+
+#[test]
+fn help_lists_the_exit_codes_and_an_empty_folder_is_an_error() {
+    let (code, out, _) = run(&["--help"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("Exit status: 0")
+            && out.contains("1 when a violation")
+            && out.contains("2 when"),
+        "{out}"
+    );
+    let empty = tempfile::tempdir().unwrap();
+    std::fs::write(empty.path().join("notes.txt"), "not a session").unwrap();
+    let (code, _, err) = run(&["check", empty.path().to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("holds no .json or .jsonl file"), "{err}");
+}
+
+#[test]
+fn fix_in_place_replaces_the_file_whole_and_only_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("log.jsonl");
+    std::fs::copy(data("items.jsonl"), &file).unwrap();
+    let (before, _, _) = run(&["check", file.to_str().unwrap()]);
+    assert_eq!(before, 1);
+    // Through a link: the file it points to is replaced, the link stays a link.
+    let link = dir.path().join("link.jsonl");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let (code, out, err) = run(&["fix", "--in-place", link.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.is_empty(), "nothing on stdout: {out}");
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let (after, report, _) = run(&["check", file.to_str().unwrap()]);
+    assert_eq!(after, 0, "{report}");
+    let left: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left.len(), 2, "{left:?}");
+    // Neither stdin nor a gzipped file can be replaced in place; -o and --in-place exclude
+    // each other.
+    let (code, _, err) = run(&["fix", "--in-place", "-"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("refusing --in-place on stdin"), "{err}");
+    let gz = dir.path().join("log.jsonl.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut enc, &std::fs::read(data("items.jsonl")).unwrap()).unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let original = std::fs::read(&gz).unwrap();
+    let (code, _, err) = run(&["fix", "--in-place", gz.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("gzip"), "{err}");
+    assert_eq!(std::fs::read(&gz).unwrap(), original);
+    let (code, _, _) = run(&["fix", "--in-place", "-o", "x.jsonl", file.to_str().unwrap()]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn items_lists_what_the_api_sees_and_marks_violations_in_place() {
+    let body = tmp("items-body.json");
+    std::fs::write(
+        &body,
+        r#"{"model": "gpt-4.1", "input": [
+            {"type": "message", "role": "user", "content": "the secret plan"},
+            {"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": "ls", "arguments": "{}"},
+            {"type": "function_call", "call_id": "call_2", "name": "ls", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "a.txt"}]}"#,
+    )
+    .unwrap();
+    let (code, out, err) = run(&["items", body.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(
+        lines[2].contains("call_1") && lines[2].contains("fc_1") && !lines[2].contains("<--"),
+        "{out}"
+    );
+    assert!(
+        lines[3].contains("call_2") && lines[3].contains("<-- missing_output"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("secret") && !out.contains("a.txt"),
+        "text shown: {out}"
+    );
+    let (_, json, _) = run(&["items", "--json", body.to_str().unwrap()]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["entries"][2]["violations"][0], "missing_output");
+    assert_eq!(v["entries"][1]["item_id"], "fc_1");
+    assert_eq!(v["entries"][3]["kind"], "output");
+
+    // A rollout: each item's line and time, and the lines that changed the history.
+    let rollout = tmp("items-rollout.jsonl");
+    let lines = [
+        r#"{"timestamp":"2026-01-01T00:00:00Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"go"}]}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:01Z","type":"response_item","payload":{"type":"function_call","call_id":"call_1","name":"ls","arguments":"{}"}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:02Z","type":"event_msg","payload":{"type":"turn_aborted","reason":"interrupted"}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:03Z","type":"compacted","payload":{"message":"summary","replacement_history":[{"type":"message","role":"user","content":[{"type":"input_text","text":"go"}]}]}}"#,
+        r#"{"timestamp":"2026-01-01T00:00:04Z","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"next"}]}}"#,
+    ];
+    std::fs::write(&rollout, lines.join("\n") + "\n").unwrap();
+    let (code, out, err) = run(&["items", rollout.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}\n{out}");
+    assert!(
+        out.contains("line 3 2026-01-01T00:00:02Z: turn_aborted (interrupted)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("line 4 2026-01-01T00:00:03Z: compacted: the 1 items"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("call_1"),
+        "the compaction dropped the call: {out}"
+    );
+    assert!(
+        out.contains("line 5") && out.contains("2026-01-01T00:00:04Z"),
+        "{out}"
     );
 }

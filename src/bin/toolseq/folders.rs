@@ -33,6 +33,14 @@ pub fn check_all(opts: &Opts, args: &[String]) -> Result<u8, ReadError> {
     for arg in args {
         collect(Path::new(arg), true, &mut files, &mut unreadable);
     }
+    if files.is_empty() && unreadable.is_empty() {
+        return Err(ReadError {
+            file: args.join(", "),
+            line: None,
+            column: None,
+            message: "holds no .json or .jsonl file (gzipped or not) to check".into(),
+        });
+    }
     let outcomes = check_files(opts, &files);
 
     let stdout = io::stdout();

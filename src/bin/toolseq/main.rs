@@ -5,6 +5,7 @@
 mod fix;
 mod folders;
 mod input;
+mod items;
 mod json_report;
 #[cfg(feature = "proxy")]
 mod proxy;
@@ -30,7 +31,10 @@ use term::{Progress, Style};
 #[command(
     name = "toolseq",
     version,
-    about = "Check and repair the tool call/output pairing of LLM conversation histories"
+    about = "Check and repair the tool call/output pairing of LLM conversation histories",
+    after_help = "Exit status: 0 when every history is clean (for fix: when nothing is left that it could \
+not mend); 1 when a violation is found (for fix: left); 2 when an input cannot be read, an output \
+cannot be written, or the command line is wrong."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -59,8 +63,12 @@ enum Command {
         /// The file to read; `-` for stdin.
         file: String,
         /// Where to write the repaired file (never the input itself); stdout if absent.
-        #[arg(short, long)]
+        #[arg(short, long, conflicts_with = "in_place")]
         output: Option<PathBuf>,
+        /// Replace FILE with the repaired file, through the same temporary file as -o: FILE is
+        /// replaced whole once the repaired file is written, or left as it was.
+        #[arg(long)]
+        in_place: bool,
         /// Text of the synthetic outputs inserted for missing ones.
         #[arg(long, default_value = "aborted")]
         text: String,
@@ -74,6 +82,17 @@ enum Command {
         /// model then continues without that reasoning. Off by default: reported and left.
         #[arg(long)]
         placeholders: bool,
+    },
+    /// List the items of a body, JSON Lines or a rollout as the API would see them (index, line,
+    /// kind, family, role, wire name, call id, item id, a rollout line's timestamp; never
+    /// text), each violation marked on its item. For a rollout, also the lines that changed the
+    /// history (compactions, rollbacks, aborted turns).
+    Items {
+        #[command(flatten)]
+        opts: Opts,
+        /// The file to read; `-` for stdin.
+        #[arg(default_value = "-")]
+        file: String,
     },
     /// Print a ledger dump (JSON Lines) as a per-conversation timeline, marking where order broke.
     Timeline {
@@ -211,19 +230,29 @@ fn main() -> ExitCode {
             opts,
             file,
             output,
+            in_place,
             text,
             bypass_thought_signatures,
             placeholders,
-        } => fix(
-            &opts,
-            &file,
-            output.as_deref(),
-            text,
-            OptIn {
-                signature_bypass: bypass_thought_signatures,
-                placeholders,
-            },
-        ),
+        } => in_place_target(&file, in_place).and_then(|target| {
+            fix(
+                &opts,
+                &file,
+                target.as_deref().or(output.as_deref()),
+                target.is_some(),
+                text,
+                OptIn {
+                    signature_bypass: bypass_thought_signatures,
+                    placeholders,
+                },
+            )
+        }),
+        Command::Items { opts, file } => Source::open(&file).and_then(|src| {
+            let scanned = read_skeleton(&src, &opts, false)?;
+            let stdout = io::stdout();
+            let style = Style::for_stream(stdout.is_terminal());
+            items::items(&src, &scanned, opts.json, &mut stdout.lock(), style)
+        }),
         Command::Timeline { file } => Source::open(&file).and_then(|src| {
             let stdout = io::stdout();
             let style = Style::for_stream(stdout.is_terminal());
@@ -236,7 +265,13 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let style = Style::for_stream(io::stderr().is_terminal());
-            let _ = writeln!(io::stderr(), "{} {e}", style.bad("toolseq: cannot read"));
+            // A read error says what could not be read; the others say what failed.
+            let lead = if e.message.starts_with("cannot ") || e.message.starts_with("refusing ") {
+                "toolseq:"
+            } else {
+                "toolseq: cannot read"
+            };
+            let _ = writeln!(io::stderr(), "{} {e}", style.bad(lead));
             ExitCode::from(2)
         }
     }
@@ -307,21 +342,53 @@ fn check(opts: &Opts, file: &str) -> Result<u8, ReadError> {
     Ok(u8::from(!found.is_clean()))
 }
 
+/// For `fix --in-place`: the file to replace (the one a link points to, so the link stays);
+/// `None` without the flag.
+fn in_place_target(file: &str, in_place: bool) -> Result<Option<PathBuf>, ReadError> {
+    if !in_place {
+        return Ok(None);
+    }
+    let refuse = |message: String| ReadError {
+        file: file.to_owned(),
+        line: None,
+        column: None,
+        message,
+    };
+    if file == "-" {
+        return Err(refuse(
+            "refusing --in-place on stdin: there is no file to replace; write with -o".into(),
+        ));
+    }
+    let path = std::fs::canonicalize(file).map_err(|e| refuse(e.to_string()))?;
+    let mut magic = [0u8; 2];
+    let gzipped = std::fs::File::open(&path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok()
+        && magic == [0x1f, 0x8b];
+    if gzipped {
+        return Err(refuse(
+            "refusing --in-place on a gzip-compressed file: fix writes it uncompressed; write with -o".into(),
+        ));
+    }
+    Ok(Some(path))
+}
+
 fn fix(
     opts: &Opts,
     file: &str,
     output: Option<&Path>,
+    in_place: bool,
     text: String,
     opt_in: OptIn,
 ) -> Result<u8, ReadError> {
     let src = Source::open(file)?;
-    if let Some(out) = output {
+    if let Some(out) = output.filter(|_| !in_place) {
         if same_file(Path::new(file), out) {
             return Err(src.error(
                 None,
                 None,
                 format!(
-                    "the output {} is the input itself (or a link to it); write to another file with -o",
+                    "refusing to write the output {} over the input itself (or a link to it): write to another file with -o, or use --in-place",
                     escape_path(out)
                 ),
             ));
