@@ -177,6 +177,49 @@ impl Guard {
         self.build_and_handle(conversation, build)
     }
 
+    /// [`prepare_with_async`](Guard::prepare_with_async) for a body that is built by a future:
+    /// a history behind a `tokio::sync::Mutex`, read with `.lock().await`, which a synchronous
+    /// builder cannot do inside a runtime. Waits for the conversation's running calls without
+    /// blocking a thread, then awaits `build`.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use serde_json::{json, Value};
+    /// use toolseq::{ledger::Ledger, Guard};
+    ///
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let history: Arc<tokio::sync::Mutex<Vec<Value>>> = Arc::new(tokio::sync::Mutex::new(vec![
+    ///     json!({"type": "function_call", "call_id": "call_1", "name": "ls", "arguments": "{}"})]));
+    /// let guard = Guard::new(&Ledger::new());
+    /// let (body, report) = guard
+    ///     .prepare_with_future("conv-1", || async {
+    ///         json!({"model": "gpt-4.1", "input": history.lock().await.clone()})
+    ///     })
+    ///     .await?;
+    /// assert_eq!(report.changes.len(), 1);
+    /// // Store the repair where the history lives: the next request needs none.
+    /// report.apply_to_items(&mut *history.lock().await)?;
+    /// assert_eq!(*history.lock().await, body["input"].as_array().unwrap().clone());
+    /// # Ok::<(), toolseq::Error>(())
+    /// # }).unwrap();
+    /// ```
+    pub async fn prepare_with_future<F, Fut>(
+        &self,
+        conversation: &str,
+        build: F,
+    ) -> Result<(Value, Report), Error>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Value>,
+    {
+        self.settle_async(conversation).await;
+        let start = self.ledger.now();
+        let mut body = build().await;
+        let detection = self.detect(&body)?;
+        let report = self.handle_body(conversation, &mut body, detection, start)?;
+        Ok((body, report))
+    }
+
     fn build_and_handle(
         &self,
         conversation: &str,

@@ -228,23 +228,8 @@ impl Report {
     /// assert_eq!(stored, body["input"]);
     /// ```
     pub fn apply_to(&self, stored: &mut Value) -> Result<Report, crate::Error> {
-        // The stored copy is judged by the same model's rules, so its ids are renamed alike.
-        let mut opts = crate::RepairOptions {
-            model: self.profile.as_ref().map(|s| s.profile.name().to_owned()),
-            ..Default::default()
-        };
-        for c in &self.changes {
-            match c {
-                Change::Inserted { call_id, text, .. } => {
-                    opts.texts.insert(call_id.clone(), text.clone());
-                }
-                Change::Signed { .. } => opts.thought_signature_bypass = true,
-                Change::Placeholder { .. } => opts.placeholders = true,
-                _ => {}
-            }
-        }
         let format = self.detection.format;
-        let replay = crate::repair(stored, Some(format), &opts)?;
+        let replay = crate::repair(stored, Some(format), &self.replay_options())?;
         // A late output shown to the model as a note is stored as that note, once: only where
         // the stored history still held the late output.
         for f in &self.findings {
@@ -266,6 +251,58 @@ impl Report {
             }
         }
         Ok(replay)
+    }
+
+    /// [`apply_to`](Report::apply_to) for a history stored as a bare list of items, as most
+    /// clients keep it (a `Vec<Value>` of Responses items or Chat messages).
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let mut stored = vec![json!({"role": "assistant", "tool_calls": [{"id": "call_1",
+    ///     "type": "function", "function": {"name": "ls", "arguments": "{}"}}]})];
+    /// let mut body = json!({"model": "gpt-4.1", "messages": stored.clone()});
+    /// let report = toolseq::repair(&mut body, None, &Default::default())?;
+    /// report.apply_to_items(&mut stored)?;
+    /// assert_eq!(json!(stored), body["messages"]);
+    /// # Ok::<(), toolseq::Error>(())
+    /// ```
+    pub fn apply_to_items(&self, stored: &mut Vec<Value>) -> Result<Report, crate::Error> {
+        let mut list = Value::Array(std::mem::take(stored));
+        let replay = self.apply_to(&mut list);
+        if let Value::Array(items) = list {
+            *stored = items;
+        }
+        replay
+    }
+
+    /// [`apply_to`](Report::apply_to) for a typed history ([`crate::typed`]): the same repairs,
+    /// made on the client's own items. A late output delivered as a note is not stored, the
+    /// item type having no way to say where it goes.
+    pub fn apply_to_typed<T: crate::typed::HistoryItem>(
+        &self,
+        stored: &mut Vec<T>,
+    ) -> Result<Report, crate::Error> {
+        crate::typed::repair(stored, &self.replay_options())
+    }
+
+    /// The options that replay this report's repairs: the same model's rules, so ids are
+    /// renamed alike, and the same texts.
+    fn replay_options(&self) -> crate::RepairOptions {
+        let mut opts = crate::RepairOptions {
+            model: self.profile.as_ref().map(|s| s.profile.name().to_owned()),
+            ..Default::default()
+        };
+        for c in &self.changes {
+            match c {
+                Change::Inserted { call_id, text, .. } => {
+                    opts.texts.insert(call_id.clone(), text.clone());
+                }
+                Change::Signed { .. } => opts.thought_signature_bypass = true,
+                Change::Placeholder { .. } => opts.placeholders = true,
+                _ => {}
+            }
+        }
+        opts
     }
 
     /// The call ids a repair replaced (the API refused them), old to new, each once: what a

@@ -427,3 +427,24 @@ fn the_guard_waits_for_a_running_tool_then_builds_the_typed_items_and_answers_an
         .with_subscriber(dispatch.clone()),
     );
 }
+
+#[cfg(feature = "async-openai")]
+#[test]
+fn a_typed_history_stores_the_guards_repair_and_the_next_request_needs_none() {
+    use async_openai::types::responses::InputItem;
+    let ledger = toolseq::ledger::Ledger::new();
+    let guard = toolseq::Guard::new(&ledger).settle_timeout(std::time::Duration::ZERO);
+    let mut stored: Vec<InputItem> = serde_json::from_value(serde_json::json!([
+        {"type": "function_call", "call_id": "call_1", "name": "ls", "arguments": "{}"},
+        {"type": "message", "role": "user", "content": "go on"}]))
+    .unwrap();
+    let (sent, report) = guard.prepare_items_with("conv", || stored.clone()).unwrap();
+    assert_eq!(report.changes.len(), 1);
+    report.apply_to_typed(&mut stored).unwrap();
+    assert_eq!(
+        serde_json::to_value(&stored).unwrap(),
+        serde_json::to_value(&sent).unwrap()
+    );
+    let (_, again) = guard.prepare_items_with("conv", || stored.clone()).unwrap();
+    assert!(again.is_clean(), "{again}");
+}

@@ -10,7 +10,7 @@
 //! use std::borrow::Cow;
 //! use serde::Serialize;
 //! use toolseq::skeleton::{Entries, Entry, Family, Kind, Role};
-//! use toolseq::typed::{self, HistoryItem};
+//! use toolseq::typed::{self, labels::responses as labels, HistoryItem};
 //! use toolseq::{Format, Rule};
 //!
 //! #[derive(Serialize, Debug, PartialEq)]
@@ -27,14 +27,15 @@
 //!     fn read<'a>(&'a self, index: usize, out: &mut Entries<'a>) {
 //!         out.push(match self {
 //!             Item::Message { role, .. } if role == "assistant" => {
-//!                 Entry::new(Kind::Message(Role::Assistant), index, None, "message")
+//!                 Entry::new(Kind::Message(Role::Assistant), index, None, labels::MESSAGE)
 //!             }
-//!             Item::Message { .. } => Entry::new(Kind::Message(Role::User), index, None, "message"),
+//!             Item::Message { .. } => Entry::new(Kind::Message(Role::User), index, None, labels::MESSAGE),
 //!             Item::FunctionCall { call_id, .. } => Entry::paired(
-//!                 Kind::Call, Family::Function, Some(Cow::Borrowed(call_id)), index, None, "function_call"),
+//!                 Kind::Call, Family::Function, Some(Cow::Borrowed(call_id)), index, None,
+//!                 labels::FUNCTION_CALL),
 //!             Item::FunctionCallOutput { call_id, .. } => Entry::paired(
 //!                 Kind::Output, Family::Function, Some(Cow::Borrowed(call_id)), index, None,
-//!                 "function_call_output"),
+//!                 labels::FUNCTION_CALL_OUTPUT),
 //!         });
 //!     }
 //!
@@ -52,11 +53,81 @@
 //! assert_eq!(report.changes.len(), 1);
 //! assert_eq!(history[1], Item::FunctionCallOutput { call_id: "call_1".into(), output: "aborted".into() });
 //! assert!(typed::check(&history).is_clean());
+//! // The same labels as the JSON path: the same report.
+//! let json = toolseq::check(&serde_json::to_value(&history).unwrap(), None)?;
+//! assert_eq!(json.violations, typed::check(&history).violations);
 //! # Ok::<(), toolseq::Error>(())
 //! ```
 
 #[cfg(feature = "async-openai")]
 mod async_openai;
+
+/// The labels (wire names) an entry carries, as the JSON adapters write them. A typed history
+/// gives its entries the same, so that its report reads as the JSON path's, field for field.
+///
+/// The rule, in one line per format:
+/// - Responses: the item's `type` (`message`, `function_call`, `function_call_output`,
+///   `reasoning`, `item_reference`, …).
+/// - Chat Completions: `tool_calls` for each call of an assistant message, `assistant` for the
+///   text beside them, `tool` for a tool message, the role for any other message (`user`,
+///   `system`, `developer`), `message` for a role the API does not name.
+/// - Anthropic Messages: the block's `type` for tool blocks (`tool_use`, `tool_result`,
+///   `server_tool_use`, …), `message` for a message's text.
+///
+/// ```
+/// use toolseq::typed::labels;
+/// assert_eq!(labels::chat::CALL, "tool_calls");
+/// assert_eq!(labels::responses::FUNCTION_CALL, "function_call");
+/// ```
+pub mod labels {
+    /// Responses items: the item's `type`.
+    pub mod responses {
+        /// A message of any role.
+        pub const MESSAGE: &str = "message";
+        /// A function call.
+        pub const FUNCTION_CALL: &str = "function_call";
+        /// A function call's output.
+        pub const FUNCTION_CALL_OUTPUT: &str = "function_call_output";
+        /// A custom tool call.
+        pub const CUSTOM_TOOL_CALL: &str = "custom_tool_call";
+        /// A custom tool call's output.
+        pub const CUSTOM_TOOL_CALL_OUTPUT: &str = "custom_tool_call_output";
+        /// A reasoning item.
+        pub const REASONING: &str = "reasoning";
+        /// A reference to a stored item.
+        pub const ITEM_REFERENCE: &str = "item_reference";
+    }
+
+    /// Chat Completions messages.
+    pub mod chat {
+        /// Each call of an assistant message's `tool_calls`.
+        pub const CALL: &str = "tool_calls";
+        /// The text of an assistant message (beside its calls, or alone).
+        pub const ASSISTANT: &str = "assistant";
+        /// A tool message: a call's output.
+        pub const TOOL: &str = "tool";
+        /// The user's message.
+        pub const USER: &str = "user";
+        /// A system message.
+        pub const SYSTEM: &str = "system";
+        /// A developer message.
+        pub const DEVELOPER: &str = "developer";
+        /// A message of a role the API does not name.
+        pub const MESSAGE: &str = "message";
+        /// A legacy `function` message.
+        pub const FUNCTION: &str = "function";
+    }
+
+    /// Anthropic Messages blocks.
+    pub mod anthropic {
+        /// A client tool call.
+        pub const TOOL_USE: &str = "tool_use";
+        /// A client tool's result.
+        pub const TOOL_RESULT: &str = "tool_result";
+        /// A message's text.
+        pub const MESSAGE: &str = "message";
+    }
+}
 
 use serde::Serialize;
 use serde_json::Value;
