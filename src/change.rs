@@ -4,8 +4,10 @@ use serde_json::Value;
 
 use crate::rules::Rule;
 
-/// One change a repair made to the body.
+/// One change a repair made to the body. Kinds are added as repairs grow, so a match on them
+/// needs a wildcard arm.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum Change {
     /// A synthetic output was inserted to answer a call.
     Inserted {

@@ -86,7 +86,7 @@ pub enum Profile {
 
 impl Profile {
     /// Every profile.
-    pub const ALL: [Profile; 9] = [
+    pub const ALL: &'static [Profile] = &[
         Profile::DeepseekThinking,
         Profile::Mistral,
         Profile::AnthropicThinking,
@@ -212,7 +212,8 @@ impl FromStr for Profile {
             return Ok(Profile::SelfHosted);
         }
         Profile::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|p| p.name() == s)
             .ok_or_else(|| ProfileError::Unknown(s.to_owned()))
     }

@@ -179,8 +179,10 @@ impl fmt::Display for Finding {
     }
 }
 
-/// The result of checking (and perhaps repairing) one history.
+/// The result of checking (and perhaps repairing) one history. Fields are added as toolseq
+/// learns more, so it is made by toolseq only.
 #[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub struct Report {
     /// The format the body was read as, and why.
     pub detection: Detection,

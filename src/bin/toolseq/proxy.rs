@@ -581,6 +581,8 @@ fn change(c: &Change) -> Value {
         } => {
             json!({"action": "remove", "rule": rule.name(), "call_id": call_id, "index": index})
         }
+        // A kind of change added later is still recorded.
+        _ => json!({"action": "other"}),
     }
 }
 
