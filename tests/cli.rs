@@ -1255,3 +1255,54 @@ fn items_lists_what_the_api_sees_and_marks_violations_in_place() {
         "{out}"
     );
 }
+
+#[test]
+fn fix_drops_a_last_line_cut_off_by_a_crash_only_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("crashed.jsonl");
+    let mut text = std::fs::read_to_string(data("items.jsonl")).unwrap();
+    let whole = text.lines().count();
+    let cut = r#"{"type":"function_call_output","call_id":"call_z","outp"#;
+    text.push_str(cut);
+    std::fs::write(&file, &text).unwrap();
+    // Without the flag: the cut-off line is an error that names it.
+    let (code, _, err) = run(&["fix", file.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("the last line is truncated"), "{err}");
+    let out = dir.path().join("fixed.jsonl");
+    let (code, _, err) = run(&[
+        "fix",
+        "--drop-truncated-tail",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let said = format!("line {}: {} bytes cut off mid-record", whole + 1, cut.len());
+    assert!(err.contains(&said), "{err}");
+    let fixed = std::fs::read_to_string(&out).unwrap();
+    assert!(!fixed.contains("call_z"));
+    assert_eq!(run(&["check", out.to_str().unwrap()]).0, 0);
+    let (_, _, json) = run(&[
+        "fix",
+        "--json",
+        "--drop-truncated-tail",
+        file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    let v: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["dropped_tail"]["line"], whole + 1);
+    // A whole last line, even without a line ending, is kept.
+    let whole_file = dir.path().join("whole.jsonl");
+    std::fs::write(&whole_file, text.trim_end_matches(cut).trim_end()).unwrap();
+    let (code, _, err) = run(&[
+        "fix",
+        "--drop-truncated-tail",
+        whole_file.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("dropped_tail"), "{err}");
+}

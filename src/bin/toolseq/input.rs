@@ -157,6 +157,9 @@ impl fmt::Display for ReadError {
 pub struct Source {
     path: Option<PathBuf>,
     buffered: Option<Vec<u8>>,
+    /// Where the text ends for every reader: before a last line cut off mid-record, once
+    /// [`drop_truncated_tail`](Source::drop_truncated_tail) found one.
+    cut: Option<u64>,
     pub name: String,
     pub len: u64,
 }
@@ -185,6 +188,7 @@ impl Source {
         Ok(Source {
             path: Some(path),
             buffered: None,
+            cut: None,
             name: arg.into(),
             len: meta.len(),
         })
@@ -198,6 +202,7 @@ impl Source {
             path: None,
             len: buf.len() as u64,
             buffered: Some(buf),
+            cut: None,
             name: name.into(),
         })
     }
@@ -234,7 +239,47 @@ impl Source {
             },
         ));
         skip_bom(&mut raw).map_err(io_err)?;
+        if let Some(cut) = self.cut {
+            raw = Box::new(raw.take(cut));
+        }
         Ok(raw)
+    }
+
+    /// For JSON Lines whose last line was cut off mid-record (a crash while it was written: no
+    /// line ending, and not JSON): makes every later reader stop before that line, and returns
+    /// its number and length. `None`, and nothing changed, when the last line is whole, when
+    /// the input is a single line (a document is not cut off, it is broken), or when no line
+    /// ending precedes it.
+    pub fn drop_truncated_tail(&mut self) -> Result<Option<(usize, usize)>, ReadError> {
+        let mut r = self.reader()?;
+        let (mut offset, mut line_start, mut lines) = (0u64, None, 0usize);
+        let mut tail = Vec::new();
+        loop {
+            tail.clear();
+            let n = r
+                .read_until(b'\n', &mut tail)
+                .map_err(|e| self.error(None, None, e.to_string()))?;
+            if n == 0 {
+                break;
+            }
+            lines += 1;
+            if tail.ends_with(b"\n") {
+                offset += n as u64;
+                continue;
+            }
+            line_start = Some(offset);
+            break;
+        }
+        drop(r);
+        let Some(start) = line_start.filter(|&s| s > 0) else {
+            return Ok(None);
+        };
+        let body = trim(&tail);
+        if body.is_empty() || serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+            return Ok(None);
+        }
+        self.cut = Some(start);
+        Ok(Some((lines, tail.len())))
     }
 
     pub fn read_all(&self) -> Result<Vec<u8>, ReadError> {

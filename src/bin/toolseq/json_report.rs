@@ -37,6 +37,14 @@ pub fn write(
     field(&mut out, "profile", &json!(profile))?;
     out.write_all(b",")?;
     field(&mut out, "items", &json!(scanned.skel.items))?;
+    if let Some((line, bytes)) = scanned.dropped_tail {
+        out.write_all(b",")?;
+        field(
+            &mut out,
+            "dropped_tail",
+            &json!({"line": line, "bytes": bytes}),
+        )?;
+    }
     out.write_all(b",\"violations\":")?;
     array(
         &mut out,

@@ -69,6 +69,11 @@ enum Command {
         /// replaced whole once the repaired file is written, or left as it was.
         #[arg(long)]
         in_place: bool,
+        /// Leave out a last line that was cut off mid-record (no line ending, not JSON), as a
+        /// crash while the file was written leaves it; reported as a change. Without it, such
+        /// a line is an error (exit 2).
+        #[arg(long)]
+        drop_truncated_tail: bool,
         /// Text of the synthetic outputs inserted for missing ones.
         #[arg(long, default_value = "aborted")]
         text: String,
@@ -231,6 +236,7 @@ fn main() -> ExitCode {
             file,
             output,
             in_place,
+            drop_truncated_tail,
             text,
             bypass_thought_signatures,
             placeholders,
@@ -244,6 +250,7 @@ fn main() -> ExitCode {
                 OptIn {
                     signature_bypass: bypass_thought_signatures,
                     placeholders,
+                    drop_truncated_tail,
                 },
             )
         }),
@@ -282,6 +289,7 @@ fn main() -> ExitCode {
 struct OptIn {
     signature_bypass: bool,
     placeholders: bool,
+    drop_truncated_tail: bool,
 }
 
 /// Reads the input and applies the profile of its model (`--model`, or a document's `model`).
@@ -381,7 +389,12 @@ fn fix(
     text: String,
     opt_in: OptIn,
 ) -> Result<u8, ReadError> {
-    let src = Source::open(file)?;
+    let mut src = Source::open(file)?;
+    let dropped = if opt_in.drop_truncated_tail {
+        src.drop_truncated_tail()?
+    } else {
+        None
+    };
     if let Some(out) = output.filter(|_| !in_place) {
         if same_file(Path::new(file), out) {
             return Err(src.error(
@@ -395,7 +408,8 @@ fn fix(
         }
     }
     let text_cell = OnceCell::new();
-    let scanned = read(&src, opts, opt_in, Keep::Tree(&text_cell))?;
+    let mut scanned = read(&src, opts, opt_in, Keep::Tree(&text_cell))?;
+    scanned.dropped_tail = dropped;
     let found = findings(&scanned.skel);
     let entries = &scanned.skel.entries;
     let turned: std::collections::HashSet<usize> = found
@@ -556,6 +570,13 @@ fn print_report(
     )?;
     if let Some(p) = &scanned.profile {
         writeln!(out, "  profile {p}")?;
+    }
+    if let Some((line, bytes)) = scanned.dropped_tail {
+        writeln!(
+            out,
+            "  {:<20} line {line}: {bytes} bytes cut off mid-record, left out (--drop-truncated-tail)",
+            "dropped_tail"
+        )?;
     }
     // Counted as they are written: a report of a million violations never holds them all.
     let mut counts = Tally::default();

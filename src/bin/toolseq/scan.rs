@@ -39,6 +39,8 @@ pub struct Scanned<'t> {
     pub head: Option<Value>,
     /// The model profile applied, and why.
     pub profile: Option<Selection>,
+    /// The last line `fix --drop-truncated-tail` left out: its number and length.
+    pub dropped_tail: Option<(usize, usize)>,
 }
 
 /// The line number of each item of JSON Lines, kept as the runs where it is the item's index
@@ -91,6 +93,7 @@ impl<'t> Scanned<'t> {
             bytes: self.bytes,
             head: self.head,
             profile: self.profile,
+            dropped_tail: self.dropped_tail,
         }
     }
 
@@ -484,6 +487,7 @@ pub fn scan<'t>(
                                 bytes: Vec::new(),
                                 head: Some(body.head),
                                 profile: None,
+                                dropped_tail: None,
                             });
                         }
                         // Not a Responses body, or not JSON: read as a value, which says why.
@@ -528,6 +532,7 @@ pub fn scan<'t>(
         bytes: Vec::new(),
         head: None,
         profile: None,
+        dropped_tail: None,
     })
 }
 
@@ -572,6 +577,7 @@ fn read_tree<'t>(
         bytes: Vec::new(),
         head: None,
         profile: None,
+        dropped_tail: None,
     })
 }
 
