@@ -8,7 +8,7 @@ use std::io::Write;
 
 use serde_json::{json, Value};
 use toolseq::report::escape_id;
-use toolseq::skeleton::{EntryRef, Family, Kind, Role};
+use toolseq::skeleton::{EntryRef, Kind, Role};
 use toolseq::{Format, Rule};
 
 use crate::input::{each_line, ReadError, Source};
@@ -33,23 +33,6 @@ fn kind(k: Kind) -> &'static str {
         Kind::EmptyCallList => "empty_call_list",
         Kind::Reference => "reference",
         Kind::Malformed(_) => "malformed",
-    }
-}
-
-fn family(f: Family) -> &'static str {
-    match f {
-        Family::Function => "function",
-        Family::Custom => "custom",
-        Family::ToolSearch => "tool_search",
-        Family::Computer => "computer",
-        Family::Shell => "shell",
-        Family::ApplyPatch => "apply_patch",
-        Family::McpApproval => "mcp_approval",
-        Family::Program => "program",
-        Family::ServerTool => "server_tool",
-        // A family added later is still shown.
-        #[allow(unreachable_patterns)]
-        _ => "other",
     }
 }
 
@@ -144,7 +127,7 @@ pub fn items(
             "block": e.block(),
             "line": line,
             "kind": kind(e.kind()),
-            "family": e.family().map(family),
+            "family": e.family().map(toolseq::ledger::family_name),
             "role": role(e),
             "label": e.label(),
             "call_id": e.call_id(),
@@ -182,6 +165,11 @@ pub fn items(
         skel.items
     )
     .map_err(io)?;
+    // A line that changed the history, dimmed, where it falls among the items.
+    let event = |out: &mut dyn Write, at: usize, time: &Option<String>, what: &str| {
+        let time = time.as_deref().map(|t| format!(" {t}")).unwrap_or_default();
+        writeln!(out, "  {}", style.dim(&format!("line {at}{time}: {what}"))).map_err(io)
+    };
     let mut events = extra.iter().flat_map(|r| &r.events).peekable();
     for r in &rows {
         let line = r["line"].as_u64().map(|l| l as usize);
@@ -189,15 +177,7 @@ pub fn items(
             if line.is_some_and(|l| *at > l) {
                 break;
             }
-            writeln!(
-                out,
-                "  {}",
-                style.dim(&format!(
-                    "line {at}{}: {what}",
-                    time.as_deref().map(|t| format!(" {t}")).unwrap_or_default()
-                ))
-            )
-            .map_err(io)?;
+            event(out, *at, time, what)?;
             events.next();
         }
         let at = match (r["block"].as_u64(), line) {
@@ -242,15 +222,7 @@ pub fn items(
         }
     }
     for (at, time, what) in events {
-        writeln!(
-            out,
-            "  {}",
-            style.dim(&format!(
-                "line {at}{}: {what}",
-                time.as_deref().map(|t| format!(" {t}")).unwrap_or_default()
-            ))
-        )
-        .map_err(io)?;
+        event(out, *at, time, what)?;
     }
     Ok(u8::from(broken))
 }

@@ -10,6 +10,22 @@ use toolseq::report::escape_id;
 use crate::input::{each_line, ReadError, Source};
 use crate::term::Style;
 
+/// A record's violations, each as `rule call_id` beside the record it came from.
+fn violations(r: &Value) -> impl Iterator<Item = (String, &Value)> {
+    r.get("violations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|v| {
+            let said = format!(
+                "{} {}",
+                v["rule"].as_str().unwrap_or("?"),
+                v["call_id"].as_str().map(escape_id).unwrap_or_default()
+            );
+            (said, v)
+        })
+}
+
 pub fn timeline(src: &Source, out: &mut dyn Write, style: Style) -> Result<bool, ReadError> {
     let mut order: Vec<String> = Vec::new();
     let mut by_conv: HashMap<String, Vec<Value>> = HashMap::new();
@@ -112,16 +128,10 @@ pub fn timeline(src: &Source, out: &mut dyn Write, style: Style) -> Result<bool,
                     });
                 }
                 "guard_verdict" => {
-                    let v: Vec<String> = r
-                        .get("violations")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .map(|v| {
+                    let v: Vec<String> = violations(&r)
+                        .map(|(said, v)| {
                             format!(
-                                "{} {} at {} ({})",
-                                v["rule"].as_str().unwrap_or("?"),
-                                v["call_id"].as_str().map(escape_id).unwrap_or_default(),
+                                "{said} at {} ({})",
                                 v["index"],
                                 v["action"].as_str().unwrap_or("?")
                             )
@@ -143,18 +153,8 @@ pub fn timeline(src: &Source, out: &mut dyn Write, style: Style) -> Result<bool,
                         r["calls"].as_u64().unwrap_or(0),
                         r["action"].as_str().unwrap_or("?"),
                     );
-                    let said: Vec<String> = r
-                        .get("violations")
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .map(|v| {
-                            format!(
-                                "{} {}",
-                                v["rule"].as_str().unwrap_or("?"),
-                                v["call_id"].as_str().map(escape_id).unwrap_or_default()
-                            )
-                        })
+                    let said: Vec<String> = violations(&r)
+                        .map(|(said, _)| said)
                         .chain(
                             r.get("api_error")
                                 .and_then(Value::as_str)
