@@ -71,6 +71,9 @@ pub struct Guard {
     built_at: u64,
     /// Whether the guard has said that its ledger saw none of a body's calls.
     blind_noted: std::sync::atomic::AtomicBool,
+    /// What feeds the ledger, when not this process's layer: the likely causes of a blind
+    /// ledger then say so instead of naming tracing filters.
+    fed_by: Option<&'static str>,
 }
 
 impl Guard {
@@ -85,7 +88,16 @@ impl Guard {
             flight_recorder: None,
             built_at: ledger.records_made(),
             blind_noted: std::sync::atomic::AtomicBool::new(false),
+            fed_by: None,
         }
+    }
+
+    /// Says what feeds the ledger when it is not a layer in this process (a client's
+    /// OpenTelemetry export played back, as `toolseq proxy` does): the guard's warnings about a
+    /// ledger that saw nothing then name that source, not tracing filters.
+    pub fn fed_by(mut self, source: &'static str) -> Self {
+        self.fed_by = Some(source);
+        self
     }
 
     /// Sets the policy.
@@ -435,7 +447,7 @@ impl Guard {
                 target: TARGET,
                 conversation = %escape_id(conversation),
                 call_id = %escape_id(id),
-                causes = "1. an EnvFilter (RUST_LOG) on the whole registry instead of on the fmt layer; 2. the subscriber holding toolseq's layer set only on another thread (set_default, with_subscriber) or never installed; 3. calls recorded under another conversation id",
+                causes = self.fed_by.unwrap_or("1. an EnvFilter (RUST_LOG) on the whole registry instead of on the fmt layer; 2. the subscriber holding toolseq's layer set only on another thread (set_default, with_subscriber) or never installed; 3. calls recorded under another conversation id"),
                 "the ledger has seen nothing at all since this guard was built (noted once)"
             );
         } else {
@@ -446,7 +458,7 @@ impl Guard {
                 conversation = %escape_id(conversation),
                 call_id = %escape_id(id),
                 seen = %held.join(", "),
-                causes = "1. calls recorded under another conversation id (a call span created inside tokio::spawn with no conversation span around it lands in `default`); 2. an EnvFilter on the whole registry hiding the call spans",
+                causes = self.fed_by.unwrap_or("1. calls recorded under another conversation id (a call span created inside tokio::spawn with no conversation span around it lands in `default`); 2. an EnvFilter on the whole registry hiding the call spans"),
                 "the ledger holds no record of this conversation, only of others (noted once)"
             );
         }
@@ -522,7 +534,7 @@ impl Guard {
                     target: TARGET,
                     conversation = %escape_id(conversation),
                     call_id = %escape_id(id),
-                    hint = "put RUST_LOG's EnvFilter on the fmt layer, not on the registry, or toolseq's layer cannot see tool-call spans",
+                    hint = self.fed_by.unwrap_or("put RUST_LOG's EnvFilter on the fmt layer, not on the registry, or toolseq's layer cannot see tool-call spans"),
                     "the ledger never saw this call (noted once per conversation)"
                 );
                 report.findings.push(Finding::UnseenCall {

@@ -551,6 +551,16 @@ async fn the_clients_own_telemetry_tells_a_lost_output_from_an_unanswered_call()
     other["prompt_cache_key"] = json!("thread-9");
     post(&format!("{}/v1/responses", proxy.url), other.to_string()).await;
     let r = &proxy.records()[1];
+    // Its warning names what feeds the proxy's ledger, not tracing filters.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !proxy
+        .stderr()
+        .contains("OpenTelemetry export posted to this proxy")
+    {
+        assert!(Instant::now() < deadline, "{}", proxy.stderr());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(!proxy.stderr().contains("EnvFilter"), "{}", proxy.stderr());
     assert!(
         r["findings"]
             .as_array()

@@ -182,11 +182,15 @@ async fn serve(opts: Options) -> Result<u8, String> {
     Ok(0)
 }
 
+/// What the proxy's guards say of a conversation whose calls its ledger never saw.
+const FED_BY: &str = "the ledger is fed by the client's OpenTelemetry export posted to this proxy's /v1/traces and /v1/logs: point the client's OTLP/HTTP JSON exporter here (Codex: [otel] exporter and trace_exporter), or the cross-check cannot tell a lost output from an interrupted call";
+
 fn guard(ledger: &Ledger, opts: &Options, format: Format, model: Option<&str>) -> Guard {
     let guard = Guard::new(ledger)
         .policy(opts.policy)
         .settle_timeout(opts.settle)
-        .format(format);
+        .format(format)
+        .fed_by(FED_BY);
     match model {
         Some(m) => guard.model(m),
         None => guard,
@@ -391,6 +395,7 @@ async fn checked(
                 .policy(proxy.policy)
                 .settle_timeout(proxy.settle)
                 .format(format)
+                .fed_by(FED_BY)
                 .model(model);
             &own
         }
