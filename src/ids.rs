@@ -5,66 +5,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::repair::Field;
-use crate::rules::{Rule, Verdict};
+use crate::rule::{id_optional, Rule};
+use crate::verdict::{Action, Field, Found, Verdict};
 use crate::skeleton::{Kind, Role, Skeleton};
 
-/// What a repair does about one finding.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Action {
-    /// Remove the item (returned whole in the report).
-    Remove,
-    /// Remove a field from the item.
-    Strip(Field),
-    /// Give the call or output this call id.
-    Rewrite(String),
-    /// Move the message's conversation blocks out of its tool-result turn.
-    Separate,
-    /// Give the call the value Google documents for skipping the thought signature check
-    /// (only when the caller opted in).
-    Bypass,
-    /// Put a placeholder where only the model could write the value (only when the caller
-    /// opted in).
-    Placeholder,
-    /// Put a placeholder turn of the other side before this turn, where the two sides must
-    /// take turns: a model turn before the client's text after a turn of results, a user turn
-    /// before a history that opens with the model's calls (only when the caller opted in).
-    PlaceholderTurn,
-    /// Give the output the shape its API documents (a Gemini response wrapped as
-    /// `{"output": …}`; an empty Bedrock error result a short text).
-    Reshape,
-    /// Nothing honest can be done (a signed reasoning item cannot be made up, a server id a
-    /// server-executed item needs cannot be dropped): reported only.
-    Leave,
-}
-
-/// One finding: the entry, the rule it breaks (`None` for a removal that only follows from
-/// another repair), and what a repair does.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Found {
-    pub entry: usize,
-    pub rule: Rule,
-    pub violation: bool,
-    pub action: Action,
-}
-
-impl Found {
-    /// A violation of `rule` at `entry` that no repair mends: reported and left.
-    pub(crate) fn leave(entry: usize, rule: Rule) -> Found {
-        Found {
-            entry,
-            rule,
-            violation: true,
-            action: Action::Leave,
-        }
-    }
-}
-
-/// Item types whose server `id` the API does not need on a replayed item, so a repair may drop
-/// it. Server-executed items (`web_search_call`, ...) and reasoning items need theirs.
-pub(crate) fn id_optional(label: &str) -> bool {
-    matches!(label, "function_call" | "custom_tool_call" | "message")
-}
 
 /// What a repair does about an item whose server id must go: a reasoning item (and an item
 /// reference, with `references`) goes whole, an optional id is dropped, any other is left.
@@ -190,7 +134,7 @@ pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
         let same =
             |a: u32, b: u32| entries.at(a as usize).item_id() == entries.at(b as usize).item_id();
         if seen
-            .insert_hashed(&hashes, crate::rules::at(i), same)
+            .insert_hashed(&hashes, crate::verdict::at(i), same)
             .is_some()
         {
             let action = losing_id(e, true);

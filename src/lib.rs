@@ -38,12 +38,14 @@ pub mod profile;
 pub mod repair;
 pub mod report;
 mod request;
+mod rule;
 pub mod rules;
 mod shapes;
 pub mod skeleton;
 mod templates;
 mod timer;
 mod turns;
+mod verdict;
 pub mod typed;
 pub mod wire;
 

@@ -45,8 +45,8 @@ use std::str::FromStr;
 use serde_json::Value;
 
 use crate::format::Format;
-use crate::ids::{Action, Found};
-use crate::rules::{Rule, Verdict};
+use crate::rule::Rule;
+use crate::verdict::{Action, Found, Verdict};
 use crate::skeleton::{Adjacency, CallIdRule, Family, Kind, Role, Skeleton, Template};
 
 /// The value Google documents for a function call whose thought signature was lost ("skip the

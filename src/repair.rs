@@ -10,8 +10,9 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use crate::ids::Action;
-use crate::rules::{analyze, Analysis, Rule, Verdict, Violation};
+use crate::rule::{Rule, Violation};
+use crate::rules::{analyze, Analysis};
+use crate::verdict::{Action, Verdict};
 use crate::skeleton::{Entry, Skeleton};
 
 /// What a synthetic output says, which calls were cancelled or still running rather than lost,
@@ -200,14 +201,7 @@ pub struct Rewrite {
     pub rule: Rule,
 }
 
-/// A field an edit removes from an item, leaving the item in place.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Field {
-    /// The item's server id (Responses `id`), which the API does not need on a replayed item.
-    ItemId,
-    /// An empty list of calls (Chat `tool_calls: []`).
-    EmptyCallList,
-}
+pub use crate::verdict::Field;
 
 /// Remove `field` from the item at this skeleton entry, because of `rule`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -500,7 +494,7 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
             Some(o)
                 if a.verdicts[o as usize]
                     == (Verdict::Answer {
-                        call: crate::rules::at(i),
+                        call: crate::verdict::at(i),
                         placed: false,
                     }) =>
             {

@@ -2,8 +2,8 @@
 //! when it replays tool use, and the turn it must end on for a model that takes no prefill.
 //! Neither can be repaired: tool definitions cannot be invented, nor the user's next turn.
 
-use crate::ids::Found;
-use crate::rules::Rule;
+use crate::rule::Rule;
+use crate::verdict::Found;
 use crate::skeleton::{Family, Kind, Role, Skeleton};
 
 pub(crate) fn analyze(skel: &Skeleton) -> Vec<Found> {

@@ -4,17 +4,10 @@
 //! image outside the user's messages only for OpenAI (profile `openai-chat`), where Anthropic
 //! takes one in a tool result; a tool output given as parts only for Groq (profile `groq`).
 
-use crate::ids::{Action, Found};
 use crate::profile::Profile;
-use crate::rules::{Rule, Verdict};
+use crate::rule::{reshapes, Rule};
+use crate::verdict::{Action, Found, Verdict};
 use crate::skeleton::{Flaw, Skeleton};
-
-/// Whether an output of this type has a documented shape a repair can give it: a Gemini
-/// response is wrapped as `{"output": …}`, an empty Bedrock error result gets a text. A
-/// computer call's output is a screenshot, which cannot be made up.
-pub(crate) fn reshapes(label: &str) -> bool {
-    matches!(label, "functionResponse" | "toolResult")
-}
 
 pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let entries = &skel.entries;

@@ -16,8 +16,8 @@
 //! compaction or a trimmed window dropped the user's message, leaving instructions, calls and
 //! results.
 
-use crate::ids::Found;
-use crate::rules::{Rule, Verdict};
+use crate::rule::Rule;
+use crate::verdict::{Found, Verdict};
 use crate::skeleton::{Flaw, Kind, Role, Skeleton, Template};
 
 /// Whether a user message's text (its first and last text parts) is a tool response in Qwen's

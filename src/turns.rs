@@ -3,8 +3,8 @@
 //! client's turn (Gemini), or the two sides to take turns (Bedrock). Linear, on the skeleton
 //! alone.
 
-use crate::ids::{Action, Found};
-use crate::rules::{Rule, Verdict};
+use crate::rule::Rule;
+use crate::verdict::{Action, Found, Verdict};
 use crate::skeleton::{Adjacency, Family, Kind, Role, Skeleton};
 
 /// Whether an entry is the model speaking (a call, or its text).

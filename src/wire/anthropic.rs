@@ -136,7 +136,7 @@ impl Adapter for Anthropic {
             Rule::EmptyCallId => format!(
                 "messages.{i}.content.{b}.{field}: String should have at least 1 character"
             ),
-            Rule::BlankTextBlock if v.detail == Some(crate::rules::CACHED_BLANK) => {
+            Rule::BlankTextBlock if v.detail == Some(crate::rule::CACHED_BLANK) => {
                 format!("messages.{i}.content: cache_control cannot be set for empty text blocks")
             }
             Rule::BlankTextBlock => {
