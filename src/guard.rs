@@ -572,7 +572,7 @@ impl Guard {
             };
             let late_by = call.output_at.map(|o| o.saturating_sub(answered_at));
             let delivered =
-                opts.deliver_late_outputs && body.place_note(id, &late_note(id, late_by, item));
+                opts.deliver_late_outputs && body.place_note(id, &crate::report::late_note(id, late_by, item));
             late.push(Finding::LateOutput {
                 call_id: id.clone(),
                 late_by,
@@ -766,22 +766,6 @@ impl Guard {
             tracing::warn!(target: TARGET, path = %path.display(), error = %e, "cannot write the flight recorder");
         }
     }
-}
-
-/// What the model is shown for a late output: which call, how late, and the output itself.
-pub(crate) fn late_note(call_id: &str, late_by: Option<Duration>, item: &Value) -> String {
-    let output = ["output", "content"]
-        .iter()
-        .find_map(|k| item.get(*k))
-        .map(|v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-        .unwrap_or_default();
-    let when = late_by.map_or_else(String::new, |d| format!(" {} ms", d.as_millis()));
-    format!(
-        "[late tool output] Tool call {call_id} finished{when} after it was reported as still running. Its output:\n{output}"
-    )
 }
 
 /// What the guard checks and repairs: a JSON body of a known format, or a typed history.

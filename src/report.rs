@@ -248,7 +248,7 @@ impl Report {
                 matches!(c, Change::Removed { rule: Rule::DuplicateOutput, call_id: Some(id), .. } if id == call_id)
             });
             if removed_here {
-                let note = crate::guard::late_note(call_id, *late_by, item);
+                let note = late_note(call_id, *late_by, item);
                 crate::wire::place_note(stored, format, call_id, &note);
             }
         }
@@ -277,19 +277,9 @@ impl Report {
         replay
     }
 
-    /// [`apply_to`](Report::apply_to) for a typed history ([`crate::typed`]): the same repairs,
-    /// made on the client's own items. A late output delivered as a note is not stored, the
-    /// item type having no way to say where it goes.
-    pub fn apply_to_typed<T: crate::typed::HistoryItem>(
-        &self,
-        stored: &mut Vec<T>,
-    ) -> Result<Report, crate::Error> {
-        crate::typed::repair(stored, &self.replay_options())
-    }
-
     /// The options that replay this report's repairs: the same model's rules, so ids are
     /// renamed alike, and the same texts.
-    fn replay_options(&self) -> crate::RepairOptions {
+    pub(crate) fn replay_options(&self) -> crate::RepairOptions {
         let mut opts = crate::RepairOptions {
             model: self.profile.as_ref().map(|s| s.profile.name().to_owned()),
             ..Default::default()
@@ -442,4 +432,20 @@ impl fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+/// What the model is shown for a late output: which call, how late, and the output itself.
+pub(crate) fn late_note(call_id: &str, late_by: Option<std::time::Duration>, item: &Value) -> String {
+    let output = ["output", "content"]
+        .iter()
+        .find_map(|k| item.get(*k))
+        .map(|v| match v {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+        .unwrap_or_default();
+    let when = late_by.map_or_else(String::new, |d| format!(" {} ms", d.as_millis()));
+    format!(
+        "[late tool output] Tool call {call_id} finished{when} after it was reported as still running. Its output:\n{output}"
+    )
 }

@@ -397,3 +397,17 @@ pub(crate) fn place_note<T: HistoryItem>(history: &mut Vec<T>, call_id: &str, no
         None => false,
     }
 }
+
+// Written here, beside the typed repair it runs, so that the report does not import it back.
+impl Report {
+    /// [`apply_to`](Report::apply_to) for a typed history ([`crate::typed`]): the same repairs,
+    /// made on the client's own items. A late output delivered as a note is not stored, the
+    /// item type having no way to say where it goes.
+    pub fn apply_to_typed<T: HistoryItem>(
+        &self,
+        stored: &mut Vec<T>,
+    ) -> Result<Report, crate::Error> {
+        repair(stored, &self.replay_options())
+    }
+
+}
