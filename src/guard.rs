@@ -571,8 +571,8 @@ impl Guard {
                 continue;
             };
             let late_by = call.output_at.map(|o| o.saturating_sub(answered_at));
-            let delivered =
-                opts.deliver_late_outputs && body.place_note(id, &crate::report::late_note(id, late_by, item));
+            let delivered = opts.deliver_late_outputs
+                && body.place_note(id, &crate::report::late_note(id, late_by, item));
             late.push(Finding::LateOutput {
                 call_id: id.clone(),
                 late_by,

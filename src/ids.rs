@@ -6,9 +6,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::rule::{id_optional, Rule};
-use crate::verdict::{Action, Field, Found, Verdict};
 use crate::skeleton::{Kind, Role, Skeleton};
-
+use crate::verdict::{Action, Field, Found, Verdict};
 
 /// What a repair does about an item whose server id must go: a reasoning item (and an item
 /// reference, with `references`) goes whole, an optional id is dropped, any other is left.

@@ -33,6 +33,7 @@ mod ids;
 mod instrument;
 pub mod layer;
 pub mod ledger;
+mod models;
 pub mod otlp;
 pub mod profile;
 pub mod repair;
@@ -45,8 +46,8 @@ pub mod skeleton;
 mod templates;
 mod timer;
 mod turns;
-mod verdict;
 pub mod typed;
+mod verdict;
 pub mod wire;
 
 use serde_json::Value;

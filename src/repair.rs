@@ -12,8 +12,8 @@ use std::fmt;
 
 use crate::rule::{Rule, Violation};
 use crate::rules::{analyze, Analysis};
-use crate::verdict::{Action, Verdict};
 use crate::skeleton::{Entry, Skeleton};
+use crate::verdict::{Action, Verdict};
 
 /// What a synthetic output says, which calls were cancelled or still running rather than lost,
 /// and what to do with outputs that arrive late.

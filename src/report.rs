@@ -435,7 +435,11 @@ impl fmt::Display for Report {
 }
 
 /// What the model is shown for a late output: which call, how late, and the output itself.
-pub(crate) fn late_note(call_id: &str, late_by: Option<std::time::Duration>, item: &Value) -> String {
+pub(crate) fn late_note(
+    call_id: &str,
+    late_by: Option<std::time::Duration>,
+    item: &Value,
+) -> String {
     let output = ["output", "content"]
         .iter()
         .find_map(|k| item.get(*k))

@@ -3,8 +3,8 @@
 //! Neither can be repaired: tool definitions cannot be invented, nor the user's next turn.
 
 use crate::rule::Rule;
-use crate::verdict::Found;
 use crate::skeleton::{Family, Kind, Role, Skeleton};
+use crate::verdict::Found;
 
 pub(crate) fn analyze(skel: &Skeleton) -> Vec<Found> {
     let entries = &skel.entries;

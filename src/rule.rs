@@ -292,8 +292,7 @@ impl Violation {
             | Rule::MissingThoughtSignature => false,
             Rule::MissingReasoning => id_optional(self.label),
             Rule::DuplicateItemId => {
-                matches!(self.label, "reasoning" | "item_reference")
-                    || id_optional(self.label)
+                matches!(self.label, "reasoning" | "item_reference") || id_optional(self.label)
             }
             Rule::InvalidItemId | Rule::UnpersistedItem => {
                 self.label == "reasoning" || id_optional(self.label)
@@ -302,7 +301,6 @@ impl Violation {
         }
     }
 }
-
 
 /// Item types whose server `id` the API does not need on a replayed item, so a repair may drop
 /// it. Server-executed items (`web_search_call`, ...) and reasoning items need theirs.
@@ -320,4 +318,3 @@ pub(crate) fn reshapes(label: &str) -> bool {
 /// The detail of a `blank_text_block` whose empty block sets `cache_control`, for which
 /// Anthropic words its refusal otherwise.
 pub(crate) const CACHED_BLANK: &str = "an empty text block sets `cache_control`";
-

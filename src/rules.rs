@@ -1,8 +1,8 @@
 //! The analysis: pairing, a pure, linear-time function from a [`Skeleton`] to verdicts, and
 //! the other rules' findings beside it, read as [`Violation`]s.
 
-pub use crate::rule::{Rule, Violation};
 use crate::rule::CACHED_BLANK;
+pub use crate::rule::{Rule, Violation};
 use crate::skeleton::{Adjacency, EntryRef, Family, Flaw, Kind, Role, Skeleton};
 use crate::verdict::{at, At, Verdict};
 

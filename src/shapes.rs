@@ -6,8 +6,8 @@
 
 use crate::profile::Profile;
 use crate::rule::{reshapes, Rule};
-use crate::verdict::{Action, Found, Verdict};
 use crate::skeleton::{Flaw, Skeleton};
+use crate::verdict::{Action, Found, Verdict};
 
 pub(crate) fn analyze(skel: &Skeleton, verdicts: &[Verdict]) -> Vec<Found> {
     let entries = &skel.entries;

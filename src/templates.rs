@@ -17,8 +17,8 @@
 //! results.
 
 use crate::rule::Rule;
-use crate::verdict::{Found, Verdict};
 use crate::skeleton::{Flaw, Kind, Role, Skeleton, Template};
+use crate::verdict::{Found, Verdict};
 
 /// Whether a user message's text (its first and last text parts) is a tool response in Qwen's
 /// tags, which Qwen's templates do not take for the user's query.

@@ -4,8 +4,8 @@
 //! alone.
 
 use crate::rule::Rule;
-use crate::verdict::{Action, Found, Verdict};
 use crate::skeleton::{Adjacency, Family, Kind, Role, Skeleton};
+use crate::verdict::{Action, Found, Verdict};
 
 /// Whether an entry is the model speaking (a call, or its text).
 fn model(kind: Kind) -> bool {

@@ -60,7 +60,6 @@ impl Verdict {
     }
 }
 
-
 /// What a repair does about one finding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Action {
@@ -120,4 +119,3 @@ pub enum Field {
     /// An empty list of calls (Chat `tool_calls: []`).
     EmptyCallList,
 }
-

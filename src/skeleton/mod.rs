@@ -399,7 +399,7 @@ pub struct Skeleton<'a> {
     /// prefill: Claude 4.6 and later).
     pub no_prefill: bool,
     /// The model profile whose rules apply too, if any (see [`crate::profile`]).
-    pub profile: Option<crate::profile::Profile>,
+    pub profile: Option<crate::models::Profile>,
     /// The chat template a self-hosted server renders the history with, where its rules are
     /// known (see the `self-hosted` profile in [`crate::profile`]).
     pub template: Option<Template>,

@@ -409,5 +409,4 @@ impl Report {
     ) -> Result<Report, crate::Error> {
         repair(stored, &self.replay_options())
     }
-
 }
