@@ -274,8 +274,9 @@ pub struct ReadLine<'a>(rollout::Effect<'a>);
 pub fn read_line(text: &str, format: Format) -> Option<Result<ReadLine<'_>, serde_json::Error>> {
     let effect = match format {
         Format::Rollout => rollout::read_text(text),
-        Format::Responses => text::ItemView::read(text)
-            .map(|item| rollout::Effect::One(responses::entry_of(item, 0))),
+        Format::Responses => {
+            text::ItemView::read(text).map(|item| rollout::Effect::One(text::entry_of(item, 0)))
+        }
         _ => return None,
     };
     Some(effect.map(ReadLine))

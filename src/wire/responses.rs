@@ -3,15 +3,13 @@
 use serde_json::{json, Map, Value};
 
 use super::items::ItemOps;
-use super::text::{Field, ItemView};
+use super::text::{entry_of, pairing, server_executed, ItemView};
 use super::{Adapter, Edits};
 use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{
-    Adjacency, CallIdRule, Entries, Entry, Family, Flaw, IdChars, Kind, Role, Skeleton, Trace,
-};
+use crate::skeleton::{Adjacency, CallIdRule, Entries, Entry, Family, IdChars, Skeleton};
 
 /// The Responses adapter.
 pub(super) struct Responses;
@@ -178,55 +176,6 @@ pub(super) fn is_item_type(t: &str) -> bool {
         || matches!(t, "message" | "reasoning" | "item_reference")
 }
 
-/// Kind, family, wire label and call-id field of a pairing item type (the table in
-/// `DESIGN.md`, "Pairing families").
-fn pairing(t: &str) -> Option<(Kind, Family, &'static str, &'static str)> {
-    use Family::*;
-    use Kind::{Call, Output};
-    Some(match t {
-        "function_call" => (Call, Function, "function_call", "call_id"),
-        // Keyed by `call_id`, not by its item `id`.
-        "local_shell_call" => (Call, Function, "local_shell_call", "call_id"),
-        "custom_tool_call" => (Call, Custom, "custom_tool_call", "call_id"),
-        "tool_search_call" => (Call, ToolSearch, "tool_search_call", "call_id"),
-        "computer_call" => (Call, Computer, "computer_call", "call_id"),
-        "shell_call" => (Call, Shell, "shell_call", "call_id"),
-        "apply_patch_call" => (Call, ApplyPatch, "apply_patch_call", "call_id"),
-        "mcp_approval_request" => (Call, McpApproval, "mcp_approval_request", "id"),
-        "program" => (Call, Program, "program", "call_id"),
-        "function_call_output" => (Output, Function, "function_call_output", "call_id"),
-        // Its `id` is the local shell call's `call_id`.
-        "local_shell_call_output" => (Output, Function, "local_shell_call_output", "id"),
-        "custom_tool_call_output" => (Output, Custom, "custom_tool_call_output", "call_id"),
-        "tool_search_output" => (Output, ToolSearch, "tool_search_output", "call_id"),
-        "computer_call_output" => (Output, Computer, "computer_call_output", "call_id"),
-        "shell_call_output" => (Output, Shell, "shell_call_output", "call_id"),
-        "apply_patch_call_output" => (Output, ApplyPatch, "apply_patch_call_output", "call_id"),
-        "mcp_approval_response" => (
-            Output,
-            McpApproval,
-            "mcp_approval_response",
-            "approval_request_id",
-        ),
-        "program_output" => (Output, Program, "program_output", "call_id"),
-        _ => return None,
-    })
-}
-
-/// Item types the server executes itself: they pair with nothing.
-fn server_executed(t: &str) -> Option<&'static str> {
-    Some(match t {
-        "web_search_call" => "web_search_call",
-        "file_search_call" => "file_search_call",
-        "image_generation_call" => "image_generation_call",
-        "code_interpreter_call" => "code_interpreter_call",
-        "mcp_call" => "mcp_call",
-        "mcp_list_tools" => "mcp_list_tools",
-        "compaction" => "compaction",
-        _ => return None,
-    })
-}
-
 /// What call ids the Responses API accepts.
 pub(super) const CALL_IDS: CallIdRule = CallIdRule {
     max_len: Some(64),
@@ -266,83 +215,6 @@ pub(super) fn server_history(body: &Value) -> Option<&'static str> {
 
 pub(super) fn entry(item: &Value, i: usize) -> Entry<'_> {
     entry_of(ItemView::of(item), i)
-}
-
-/// The entry of an item at index `i`, from the fields pairing reads.
-pub(super) fn entry_of(item: ItemView<'_>, i: usize) -> Entry<'_> {
-    let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "item");
-    if !item.object {
-        return malformed("item is not a JSON object");
-    }
-    let ItemView {
-        ty,
-        role,
-        call_id,
-        execution,
-        id,
-        approval_request_id,
-        encrypted_content,
-        output_is_string,
-        ..
-    } = item;
-    let has_id = matches!(id, Field::Str(_));
-    let t = match &ty {
-        Field::Str(t) => t.as_ref(),
-        Field::Absent if role.present() => "message",
-        // The API accepts an item reference without its `type`.
-        Field::Absent if has_id => "item_reference",
-        Field::Absent => return malformed("item has neither `type` nor `role`"),
-        _ => return malformed("item `type` is not a string"),
-    };
-    if t == "message" {
-        let entry = match role.as_str() {
-            Some("assistant") => Entry::new(Kind::Message(Role::Assistant), i, None, "message"),
-            Some(_) => Entry::new(Kind::Message(Role::User), i, None, "message"),
-            None => return malformed("message without a string `role`"),
-        };
-        return entry.with_item_id(id.into_str());
-    }
-    if t == "item_reference" {
-        return Entry::new(Kind::Reference, i, None, "item_reference").with_item_id(id.into_str());
-    }
-    if t == "reasoning" {
-        let trace = Trace {
-            reasoning: matches!(encrypted_content, Field::Str(_)),
-            ..Trace::default()
-        };
-        return Entry::new(Kind::Reasoning, i, None, "reasoning")
-            .with_item_id(id.into_str())
-            .with_trace(trace);
-    }
-    let Some((kind, family, label, key)) = pairing(t) else {
-        let label = server_executed(t).unwrap_or("item");
-        return Entry::new(Kind::Other, i, None, label).with_item_id(id.into_str());
-    };
-    // Server-executed tool search pairs with nothing.
-    if family == Family::ToolSearch && execution.as_str() == Some("server") {
-        return Entry::new(Kind::Other, i, None, label).with_item_id(id.into_str());
-    }
-    // An `id` that is the call id (local shell output, MCP approval request) counts as a call id.
-    let (id_field, item_id) = match key {
-        "call_id" => (call_id, id.into_str()),
-        "id" => (id, None),
-        _ => (approval_request_id, id.into_str()),
-    };
-    // "Invalid type for 'input[0].output': expected a computer call output, but got a string
-    // instead.": known whether or not its call is in sight.
-    let flaw = (family == Family::Computer && kind == Kind::Output && output_is_string)
-        .then_some(Flaw::OutputShape);
-    match id_field.into_call_id() {
-        Ok(cid) => Entry::paired(kind, family, cid, i, None, label)
-            .with_item_id(item_id)
-            .with_flaw(flaw),
-        Err(()) => Entry::new(
-            Kind::Malformed("the call id is not a string"),
-            i,
-            None,
-            label,
-        ),
-    }
 }
 
 /// A user message item holding `text`.

@@ -26,7 +26,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::text::{Field, Items, LineView};
+use super::text::{entry_of, Field, Items, LineView};
 use super::{responses, Adapter, Edits};
 use crate::change::Change;
 use crate::format::{Format, ReadError};
@@ -263,7 +263,7 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
             Some(p) if p.item.ty.as_str() == Some("agent_message") => {
                 Effect::One(Entry::new(Kind::Other, i, None, "agent_message"))
             }
-            Some(p) => Effect::One(responses::entry_of(p.item, i)),
+            Some(p) => Effect::One(entry_of(p.item, i)),
             None => malformed("response_item without payload"),
         },
         "inter_agent_communication" => Effect::One(Entry::new(

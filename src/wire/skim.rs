@@ -13,6 +13,21 @@ use std::borrow::Cow;
 
 use super::text::{Field, ItemView, LineView, Payload};
 
+// The skim is tried first; written here, beside it, so the views' module needs not know it.
+impl<'a> ItemView<'a> {
+    /// Reads an item from its text: skimmed when it can be, else parsed by serde_json.
+    pub(crate) fn read(text: &'a str) -> Result<Self, serde_json::Error> {
+        item(text).map_or_else(|| serde_json::from_str(text), Ok)
+    }
+}
+
+impl<'a> LineView<'a> {
+    /// Reads a line from its text: skimmed when it can be, else parsed by serde_json.
+    pub(crate) fn read(text: &'a str) -> Result<Self, serde_json::Error> {
+        line(text).map_or_else(|| Self::parse(text), Ok)
+    }
+}
+
 /// Values nested deeper than this are left to serde_json.
 const MAX_DEPTH: u32 = 64;
 

@@ -19,7 +19,7 @@ use std::fmt;
 use serde::de::{self, Deserialize, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use crate::skeleton::Entries;
+use crate::skeleton::{Entries, Entry, Family, Flaw, Kind, Role, Trace};
 
 /// A field's value, as far as reading a history cares.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -120,11 +120,6 @@ impl<'a> ItemView<'a> {
         }
     }
 
-    /// Reads an item from its text: skimmed when it can be, else parsed by serde_json.
-    pub(crate) fn read(text: &'a str) -> Result<Self, serde_json::Error> {
-        super::skim::item(text).map_or_else(|| serde_json::from_str(text), Ok)
-    }
-
     /// Stores `key`'s value when the key is one an item view keeps; false otherwise.
     fn take<'de: 'a, A: MapAccess<'de>>(
         &mut self,
@@ -183,11 +178,6 @@ pub(crate) struct LineView<'a> {
 }
 
 impl<'a> LineView<'a> {
-    /// Reads a line from its text: skimmed when it can be, else parsed by serde_json.
-    pub(crate) fn read(text: &'a str) -> Result<Self, serde_json::Error> {
-        super::skim::line(text).map_or_else(|| Self::parse(text), Ok)
-    }
-
     /// Reads a line from its text with serde_json.
     pub(super) fn parse(text: &'a str) -> Result<Self, serde_json::Error> {
         let mut line = LineView::default();
@@ -228,7 +218,7 @@ impl<'a> Items<'a> {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(k, item)| super::responses::entry_of(ItemView::of(item), k))
+                    .map(|(k, item)| entry_of(ItemView::of(item), k))
                     .collect(),
             ),
             Value::String(_) => Items::Text,
@@ -525,7 +515,7 @@ impl<'de> Deserialize<'de> for Items<'de> {
             fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Items<'de>, A::Error> {
                 let mut entries = Entries::new();
                 while let Some(item) = seq.next_element()? {
-                    entries.push(super::responses::entry_of(item, entries.len()));
+                    entries.push(entry_of(item, entries.len()));
                 }
                 // Up to half of a grown vector is spare: on a large body, tens of megabytes.
                 entries.shrink_to_fit();
@@ -566,5 +556,131 @@ impl<'de> Deserialize<'de> for BodyView<'de> {
             }
         }
         d.deserialize_any(V)
+    }
+}
+
+/// Kind, family, wire label and call-id field of a pairing item type (the table in
+/// `DESIGN.md`, "Pairing families").
+pub(super) fn pairing(t: &str) -> Option<(Kind, Family, &'static str, &'static str)> {
+    use Family::*;
+    use Kind::{Call, Output};
+    Some(match t {
+        "function_call" => (Call, Function, "function_call", "call_id"),
+        // Keyed by `call_id`, not by its item `id`.
+        "local_shell_call" => (Call, Function, "local_shell_call", "call_id"),
+        "custom_tool_call" => (Call, Custom, "custom_tool_call", "call_id"),
+        "tool_search_call" => (Call, ToolSearch, "tool_search_call", "call_id"),
+        "computer_call" => (Call, Computer, "computer_call", "call_id"),
+        "shell_call" => (Call, Shell, "shell_call", "call_id"),
+        "apply_patch_call" => (Call, ApplyPatch, "apply_patch_call", "call_id"),
+        "mcp_approval_request" => (Call, McpApproval, "mcp_approval_request", "id"),
+        "program" => (Call, Program, "program", "call_id"),
+        "function_call_output" => (Output, Function, "function_call_output", "call_id"),
+        // Its `id` is the local shell call's `call_id`.
+        "local_shell_call_output" => (Output, Function, "local_shell_call_output", "id"),
+        "custom_tool_call_output" => (Output, Custom, "custom_tool_call_output", "call_id"),
+        "tool_search_output" => (Output, ToolSearch, "tool_search_output", "call_id"),
+        "computer_call_output" => (Output, Computer, "computer_call_output", "call_id"),
+        "shell_call_output" => (Output, Shell, "shell_call_output", "call_id"),
+        "apply_patch_call_output" => (Output, ApplyPatch, "apply_patch_call_output", "call_id"),
+        "mcp_approval_response" => (
+            Output,
+            McpApproval,
+            "mcp_approval_response",
+            "approval_request_id",
+        ),
+        "program_output" => (Output, Program, "program_output", "call_id"),
+        _ => return None,
+    })
+}
+
+/// Item types the server executes itself: they pair with nothing.
+pub(super) fn server_executed(t: &str) -> Option<&'static str> {
+    Some(match t {
+        "web_search_call" => "web_search_call",
+        "file_search_call" => "file_search_call",
+        "image_generation_call" => "image_generation_call",
+        "code_interpreter_call" => "code_interpreter_call",
+        "mcp_call" => "mcp_call",
+        "mcp_list_tools" => "mcp_list_tools",
+        "compaction" => "compaction",
+        _ => return None,
+    })
+}
+
+/// The entry of an item at index `i`, from the fields pairing reads.
+pub(super) fn entry_of(item: ItemView<'_>, i: usize) -> Entry<'_> {
+    let malformed = |why| Entry::new(Kind::Malformed(why), i, None, "item");
+    if !item.object {
+        return malformed("item is not a JSON object");
+    }
+    let ItemView {
+        ty,
+        role,
+        call_id,
+        execution,
+        id,
+        approval_request_id,
+        encrypted_content,
+        output_is_string,
+        ..
+    } = item;
+    let has_id = matches!(id, Field::Str(_));
+    let t = match &ty {
+        Field::Str(t) => t.as_ref(),
+        Field::Absent if role.present() => "message",
+        // The API accepts an item reference without its `type`.
+        Field::Absent if has_id => "item_reference",
+        Field::Absent => return malformed("item has neither `type` nor `role`"),
+        _ => return malformed("item `type` is not a string"),
+    };
+    if t == "message" {
+        let entry = match role.as_str() {
+            Some("assistant") => Entry::new(Kind::Message(Role::Assistant), i, None, "message"),
+            Some(_) => Entry::new(Kind::Message(Role::User), i, None, "message"),
+            None => return malformed("message without a string `role`"),
+        };
+        return entry.with_item_id(id.into_str());
+    }
+    if t == "item_reference" {
+        return Entry::new(Kind::Reference, i, None, "item_reference").with_item_id(id.into_str());
+    }
+    if t == "reasoning" {
+        let trace = Trace {
+            reasoning: matches!(encrypted_content, Field::Str(_)),
+            ..Trace::default()
+        };
+        return Entry::new(Kind::Reasoning, i, None, "reasoning")
+            .with_item_id(id.into_str())
+            .with_trace(trace);
+    }
+    let Some((kind, family, label, key)) = pairing(t) else {
+        let label = server_executed(t).unwrap_or("item");
+        return Entry::new(Kind::Other, i, None, label).with_item_id(id.into_str());
+    };
+    // Server-executed tool search pairs with nothing.
+    if family == Family::ToolSearch && execution.as_str() == Some("server") {
+        return Entry::new(Kind::Other, i, None, label).with_item_id(id.into_str());
+    }
+    // An `id` that is the call id (local shell output, MCP approval request) counts as a call id.
+    let (id_field, item_id) = match key {
+        "call_id" => (call_id, id.into_str()),
+        "id" => (id, None),
+        _ => (approval_request_id, id.into_str()),
+    };
+    // "Invalid type for 'input[0].output': expected a computer call output, but got a string
+    // instead.": known whether or not its call is in sight.
+    let flaw = (family == Family::Computer && kind == Kind::Output && output_is_string)
+        .then_some(Flaw::OutputShape);
+    match id_field.into_call_id() {
+        Ok(cid) => Entry::paired(kind, family, cid, i, None, label)
+            .with_item_id(item_id)
+            .with_flaw(flaw),
+        Err(()) => Entry::new(
+            Kind::Malformed("the call id is not a string"),
+            i,
+            None,
+            label,
+        ),
     }
 }
