@@ -121,7 +121,7 @@ pub(crate) trait Adapter: Sync {
 
     /// Applies a plan made on `skel` to the items: in-place edits first, then what moves.
     fn apply(&self, items: &mut Vec<Value>, edits: Edits<'_>) -> Vec<Change> {
-        let mut changes = super::edit_in_place(self, items, edits.skel, edits.plan);
+        let mut changes = edit_in_place(self, items, edits.skel, edits.plan);
         if edits.plan.moves_items() {
             changes.extend(self.rebuild(items, edits));
         }
@@ -306,4 +306,105 @@ impl<'a> Edits<'a> {
             }
         }
     }
+}
+
+/// The run of `list` (sorted by entry) that names `entry`: a binary search, so editing many
+/// items stays linear.
+fn sorted_slice<T>(list: &[T], entry: usize, key: impl Fn(&T) -> usize) -> &[T] {
+    let start = list.partition_point(|x| key(x) < entry);
+    let end = start + list[start..].partition_point(|x| key(x) == entry);
+    &list[start..end]
+}
+
+/// Applies the plan's in-place edits (call id rewrites, removed fields), which change no item's
+/// position, so they go first, on the source indexes the plan was made on.
+pub(super) fn edit_in_place(
+    adapter: &(impl Adapter + ?Sized),
+    items: &mut [Value],
+    skel: &Skeleton,
+    plan: &Plan,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let mut done = std::collections::HashSet::new();
+    for entry in plan.edited_entries() {
+        if !done.insert(entry) {
+            continue;
+        }
+        if let Some(item) = items.get_mut(skel.entries.at(entry).index()) {
+            changes.extend(edit_with(adapter, item, skel, plan, entry));
+        }
+    }
+    changes
+}
+
+pub(super) fn edit_with(
+    adapter: &(impl Adapter + ?Sized),
+    item: &mut Value,
+    skel: &Skeleton,
+    plan: &Plan,
+    entry: usize,
+) -> Vec<Change> {
+    let mut changes = Vec::new();
+    let e = &skel.entries.at(entry).to_entry();
+    for r in sorted_slice(&plan.rewrites, entry, |r| r.entry) {
+        let key = adapter.call_id_key(e);
+        let Some(obj) = adapter.object_of(item, e) else {
+            continue;
+        };
+        let old = obj.insert(key.to_owned(), Value::String(r.new_id.clone()));
+        changes.push(Change::Rewritten {
+            from: old
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            to: r.new_id.clone(),
+            rule: r.rule,
+            index: e.index,
+            block: e.block,
+        });
+    }
+    for b in sorted_slice(&plan.bypasses, entry, |b| b.entry) {
+        if let Some(field) = adapter.sign(item, e) {
+            changes.push(Change::Signed {
+                field,
+                rule: b.rule,
+                index: e.index,
+                block: e.block,
+            });
+        }
+    }
+    for p in sorted_slice(&plan.placeholders, entry, |p| p.entry) {
+        if let Some(field) = adapter.placeholder(item, e) {
+            changes.push(Change::Placeholder {
+                field,
+                rule: p.rule,
+                index: e.index,
+            });
+        }
+    }
+    for r in sorted_slice(&plan.reshapes, entry, |r| r.entry) {
+        if let Some(field) = adapter.reshape(item, e) {
+            changes.push(Change::Reshaped {
+                field,
+                rule: r.rule,
+                index: e.index,
+                block: e.block,
+            });
+        }
+    }
+    for s in sorted_slice(&plan.strips, entry, |s| s.entry) {
+        let (obj, field) = match s.field {
+            crate::repair::Field::ItemId => (adapter.object_of(item, e), "id"),
+            // The list sits on the message, not on a call.
+            crate::repair::Field::EmptyCallList => (item.as_object_mut(), "tool_calls"),
+        };
+        if let Some(value) = obj.and_then(|o| o.remove(field)) {
+            changes.push(Change::Stripped {
+                field,
+                value,
+                rule: s.rule,
+                index: e.index,
+            });
+        }
+    }
+    changes
 }

@@ -3,8 +3,9 @@
 
 use serde_json::{json, Map, Value};
 
+use super::adapter::{Adapter, Edits};
 use super::blocks::{self, Shape};
-use super::{call_id_field, fields, Adapter, Edits};
+use super::reading::{call_id_field, fields};
 use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
@@ -48,7 +49,8 @@ impl Adapter for Anthropic {
     }
 
     fn read<'a>(&self, messages: &'a [Value]) -> Skeleton<'a> {
-        let mut skel = super::read_messages(messages, Adjacency::NextMessageHead, read_message);
+        let mut skel =
+            super::reading::read_messages(messages, Adjacency::NextMessageHead, read_message);
         skel.call_ids = CALL_IDS;
         skel
     }
@@ -56,7 +58,8 @@ impl Adapter for Anthropic {
     fn read_body(&self, body: &Value, skel: &mut Skeleton<'_>) {
         // Only a request: a body without the `model` every request names is an excerpt, whose
         // tools may simply have been left out of it.
-        skel.tools_undefined = body.get("model").is_some() && super::no_list(body, "tools");
+        skel.tools_undefined =
+            body.get("model").is_some() && super::reading::no_list(body, "tools");
     }
 
     fn synthetic(&self, family: Family, call_id: &str, text: &str) -> Value {
@@ -309,7 +312,7 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
             ),
         });
     }
-    super::mark_blank_text(out, start, role, blocks, |b| {
+    super::reading::mark_blank_text(out, start, role, blocks, |b| {
         (block_type(b) == Some("text")).then(|| b.get("text").and_then(Value::as_str))?
     });
 }

@@ -3,8 +3,9 @@
 
 use serde_json::{json, Map, Value};
 
+use super::adapter::{Adapter, Edits};
 use super::blocks::{self, Shape};
-use super::{call_id_field, fields, Adapter, Edits};
+use super::reading::{call_id_field, fields};
 use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
@@ -83,7 +84,7 @@ impl Adapter for Bedrock {
     }
 
     fn read_body(&self, body: &Value, skel: &mut Skeleton<'_>) {
-        skel.tools_undefined = super::no_list(body, "toolConfig");
+        skel.tools_undefined = super::reading::no_list(body, "toolConfig");
     }
 
     fn reshape(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
@@ -108,7 +109,8 @@ impl Adapter for Bedrock {
     }
 
     fn read<'a>(&self, messages: &'a [Value]) -> Skeleton<'a> {
-        let mut skel = super::read_messages(messages, Adjacency::NextMessageOnly, read_message);
+        let mut skel =
+            super::reading::read_messages(messages, Adjacency::NextMessageOnly, read_message);
         skel.call_ids = CALL_IDS;
         skel.alternating_roles = true;
         // kibana#246393: "A conversation must start with a user message."
@@ -267,5 +269,5 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
             Err(()) => out.push(bad("`toolUseId` is not a string")),
         }
     }
-    super::mark_blank_text(out, start, role, blocks, |b| b.get("text")?.as_str());
+    super::reading::mark_blank_text(out, start, role, blocks, |b| b.get("text")?.as_str());
 }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
-use super::Edits;
+use super::adapter::Edits;
 use crate::change::Change;
 use crate::repair::Placed;
 use crate::rules::Rule;

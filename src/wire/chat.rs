@@ -2,8 +2,9 @@
 
 use serde_json::{json, Map, Value};
 
+use super::adapter::{Adapter, Edits};
 use super::items::ItemOps;
-use super::{call_id_field, fields, Adapter, Edits};
+use super::reading::{call_id_field, fields};
 use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
@@ -30,7 +31,7 @@ impl Adapter for Chat {
     }
 
     fn read<'a>(&self, messages: &'a [Value]) -> Skeleton<'a> {
-        super::read_messages(messages, Adjacency::FollowingRun, read_message)
+        super::reading::read_messages(messages, Adjacency::FollowingRun, read_message)
     }
 
     fn synthetic(&self, _family: Family, call_id: &str, text: &str) -> Value {
@@ -105,8 +106,8 @@ impl Adapter for Chat {
             Rule::DuplicateOutput => format!(
                 "Invalid parameter: 'tool_call_id' of '{id}' not found in 'tool_calls' of previous message."
             ),
-            Rule::EmptyCallId if v.on_call => super::empty_id_error(&path, "id", v),
-            Rule::EmptyCallId => super::empty_id_error(&path, "tool_call_id", v),
+            Rule::EmptyCallId if v.on_call => super::reading::empty_id_error(&path, "id", v),
+            Rule::EmptyCallId => super::reading::empty_id_error(&path, "tool_call_id", v),
             Rule::MissingReasoningContent => format!(
                 "Missing `reasoning_content` field in the assistant message at message index {}. For more information, please refer to https://api-docs.deepseek.com/guides/thinking_mode#tool-calls",
                 v.index

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
+use super::adapter::{Adapter, Edits};
 use super::blocks::{self, Shape};
-use super::{Adapter, Edits};
 use crate::change::Change;
 use crate::format::{Format, ReadError};
 use crate::profile::BYPASS_SIGNATURE;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use super::Edits;
+use super::adapter::Edits;
 use crate::change::Change;
 use crate::skeleton::Family;
 

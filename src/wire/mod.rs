@@ -10,20 +10,20 @@ mod blocks;
 mod chat;
 mod gemini;
 pub(crate) mod items;
+mod reading;
 mod responses;
 pub mod rollout;
 mod skim;
 mod text;
-
-use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
 use crate::change::Change;
 pub use crate::format::{Detection, Format, ReadError};
 use crate::repair::{Plan, RepairOptions};
-use crate::skeleton::{Adjacency, Entries, Entry, Family, Flaw, Kind, Role, Skeleton};
+use crate::skeleton::{Entries, Family, Kind, Skeleton};
 pub(crate) use adapter::{Adapter, Edits};
+use reading::json_type;
 
 impl Format {
     /// The adapter that reads and repairs this format.
@@ -157,17 +157,6 @@ fn refuse_unknown(items: &[Value]) -> Result<(), ReadError> {
         }
     }
     Ok(())
-}
-
-pub(crate) fn json_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "array",
-        Value::Object(_) => "object",
-    }
 }
 
 /// The item list inside a body, for a known format. `None` for a Responses string `input`.
@@ -390,35 +379,6 @@ pub fn apply(
     }
 }
 
-/// The run of `list` (sorted by entry) that names `entry`: a binary search, so editing many
-/// items stays linear.
-fn sorted_slice<T>(list: &[T], entry: usize, key: impl Fn(&T) -> usize) -> &[T] {
-    let start = list.partition_point(|x| key(x) < entry);
-    let end = start + list[start..].partition_point(|x| key(x) == entry);
-    &list[start..end]
-}
-
-/// Applies the plan's in-place edits (call id rewrites, removed fields), which change no item's
-/// position, so they go first, on the source indexes the plan was made on.
-fn edit_in_place(
-    adapter: &(impl Adapter + ?Sized),
-    items: &mut [Value],
-    skel: &Skeleton,
-    plan: &Plan,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    let mut done = std::collections::HashSet::new();
-    for entry in plan.edited_entries() {
-        if !done.insert(entry) {
-            continue;
-        }
-        if let Some(item) = items.get_mut(skel.entries.at(entry).index()) {
-            changes.extend(edit_with(adapter, item, skel, plan, entry));
-        }
-    }
-    changes
-}
-
 /// Applies the plan's in-place edits for skeleton entry `entry` to its source item (a whole
 /// item, message or rollout line), for a caller that holds items one at a time.
 pub fn edit_entry(
@@ -428,171 +388,7 @@ pub fn edit_entry(
     plan: &Plan,
     entry: usize,
 ) -> Vec<Change> {
-    edit_with(format.adapter(), item, skel, plan, entry)
-}
-
-fn edit_with(
-    adapter: &(impl Adapter + ?Sized),
-    item: &mut Value,
-    skel: &Skeleton,
-    plan: &Plan,
-    entry: usize,
-) -> Vec<Change> {
-    let mut changes = Vec::new();
-    let e = &skel.entries.at(entry).to_entry();
-    for r in sorted_slice(&plan.rewrites, entry, |r| r.entry) {
-        let key = adapter.call_id_key(e);
-        let Some(obj) = adapter.object_of(item, e) else {
-            continue;
-        };
-        let old = obj.insert(key.to_owned(), Value::String(r.new_id.clone()));
-        changes.push(Change::Rewritten {
-            from: old
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default(),
-            to: r.new_id.clone(),
-            rule: r.rule,
-            index: e.index,
-            block: e.block,
-        });
-    }
-    for b in sorted_slice(&plan.bypasses, entry, |b| b.entry) {
-        if let Some(field) = adapter.sign(item, e) {
-            changes.push(Change::Signed {
-                field,
-                rule: b.rule,
-                index: e.index,
-                block: e.block,
-            });
-        }
-    }
-    for p in sorted_slice(&plan.placeholders, entry, |p| p.entry) {
-        if let Some(field) = adapter.placeholder(item, e) {
-            changes.push(Change::Placeholder {
-                field,
-                rule: p.rule,
-                index: e.index,
-            });
-        }
-    }
-    for r in sorted_slice(&plan.reshapes, entry, |r| r.entry) {
-        if let Some(field) = adapter.reshape(item, e) {
-            changes.push(Change::Reshaped {
-                field,
-                rule: r.rule,
-                index: e.index,
-                block: e.block,
-            });
-        }
-    }
-    for s in sorted_slice(&plan.strips, entry, |s| s.entry) {
-        let (obj, field) = match s.field {
-            crate::repair::Field::ItemId => (adapter.object_of(item, e), "id"),
-            // The list sits on the message, not on a call.
-            crate::repair::Field::EmptyCallList => (item.as_object_mut(), "tool_calls"),
-        };
-        if let Some(value) = obj.and_then(|o| o.remove(field)) {
-            changes.push(Change::Stripped {
-                field,
-                value,
-                rule: s.rule,
-                index: e.index,
-            });
-        }
-    }
-    changes
-}
-
-/// Reads Chat or Anthropic messages; `read_message` turns one message object into its entries.
-/// Whether a request body (an object, not a bare list) leaves `key` out, null or empty.
-pub(crate) fn no_list(body: &Value, key: &str) -> bool {
-    body.as_object().is_some_and(|obj| match obj.get(key) {
-        None | Some(Value::Null) => true,
-        Some(Value::Array(a)) => a.is_empty(),
-        Some(Value::Object(o)) => o.is_empty(),
-        Some(_) => false,
-    })
-}
-
-pub(crate) fn read_messages<'a>(
-    messages: &'a [Value],
-    adjacency: Adjacency,
-    read_message: fn(&mut Entries<'a>, &'a Map<String, Value>, usize),
-) -> Skeleton<'a> {
-    let mut skel = Skeleton::new(adjacency);
-    skel.items = messages.len();
-    skel.entries.reserve(messages.len());
-    for (i, m) in messages.iter().enumerate() {
-        match m.as_object() {
-            Some(obj) => read_message(&mut skel.entries, obj, i),
-            None => skel.entries.push(Entry::new(
-                Kind::Malformed("message is not a JSON object"),
-                i,
-                None,
-                "message",
-            )),
-        }
-    }
-    skel
-}
-
-/// Marks the message's text entry when one of its text blocks (`text` reads a block's text) is
-/// whitespace only, which Anthropic and Bedrock refuse: `text content blocks must contain
-/// non-whitespace text`. The message's entries start at `start`.
-pub(crate) fn mark_blank_text(
-    out: &mut Entries<'_>,
-    start: usize,
-    role: Role,
-    blocks: &[Value],
-    text: impl Fn(&Value) -> Option<&str>,
-) {
-    let flaw = blocks.iter().fold(None, |flaw, b| match text(b) {
-        // An empty block marked for caching earns the cache's refusal rather than the text's
-        // (Anthropic: `cache_control cannot be set for empty text blocks`).
-        Some("") if b.get("cache_control").is_some() => Some(Flaw::BlankCachedText),
-        Some(t) if t.trim().is_empty() => flaw.or(Some(Flaw::BlankText)),
-        _ => flaw,
-    });
-    let Some(flaw) = flaw else {
-        return;
-    };
-    if let Some(i) = (start..out.len()).find(|&i| out.at(i).kind() == Kind::Message(role)) {
-        out.set_flaw(i, flaw);
-    }
-}
-
-/// Reads a call id field: absent or null is `None`, a string is kept, anything else is malformed.
-pub(crate) fn call_id_field(value: Option<&Value>) -> Result<Option<Cow<'_, str>>, ()> {
-    match value {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(Cow::Borrowed(s))),
-        Some(_) => Err(()),
-    }
-}
-
-/// Looks up several keys in one pass over an object. A key's bytes are compared only when its
-/// length (stored beside the pointer) matches: on a large history, reading costs mostly cache
-/// misses on key strings, and a plain `get` per key touches every key it passes.
-pub(crate) fn fields<'a, const N: usize>(
-    obj: &'a Map<String, Value>,
-    keys: [&str; N],
-) -> [Option<&'a Value>; N] {
-    let mut found = [None; N];
-    for (k, v) in obj {
-        if let Some(i) = keys
-            .iter()
-            .position(|want| want.len() == k.len() && same_bytes(want, k))
-        {
-            found[i] = Some(v);
-        }
-    }
-    found
-}
-
-/// Byte equality of two equally long short keys, inline: a `memcmp` call per candidate key costs
-/// more than the comparison itself.
-fn same_bytes(a: &str, b: &str) -> bool {
-    a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+    adapter::edit_with(format.adapter(), item, skel, plan, entry)
 }
 
 /// Shows a note to the model as a short user message placed after the outputs that follow the
@@ -632,13 +428,4 @@ pub(crate) fn note_slot(skel: &Skeleton, call_id: &str) -> Option<(usize, usize)
         }
     }
     Some((m, next))
-}
-
-/// OpenAI's refusal of an empty or absent id field of the object at `path`.
-fn empty_id_error(path: &str, field: &str, v: &crate::rules::Violation) -> String {
-    if v.call_id.is_none() {
-        format!("Missing required parameter: '{path}.{field}'.")
-    } else {
-        format!("Invalid '{path}.{field}': empty string. Expected a string with minimum length 1, but got an empty string instead.")
-    }
 }

@@ -2,9 +2,9 @@
 
 use serde_json::{json, Map, Value};
 
+use super::adapter::{Adapter, Edits};
 use super::items::ItemOps;
 use super::text::{entry_of, pairing, server_executed, ItemView};
-use super::{Adapter, Edits};
 use crate::change::Change;
 use crate::escape::escape_id;
 use crate::format::Format;
@@ -129,7 +129,7 @@ pub(super) fn api_error(v: &Violation, at: &dyn Fn(usize) -> String) -> Option<S
         Rule::DuplicateCall | Rule::DuplicateOutput => {
             format!("Duplicate item found with id {id}.")
         }
-        Rule::EmptyCallId => super::empty_id_error(&at(v.index), "call_id", v),
+        Rule::EmptyCallId => super::reading::empty_id_error(&at(v.index), "call_id", v),
         Rule::ReasoningWithoutFollowing => format!(
             "Item '{item}' of type 'reasoning' was provided without its required following item."
         ),

@@ -26,8 +26,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{json, Map, Value};
 
+use super::adapter::{Adapter, Edits};
+use super::responses;
 use super::text::{entry_of, Field, Items, LineView};
-use super::{responses, Adapter, Edits};
 use crate::change::Change;
 use crate::format::{Format, ReadError};
 use crate::repair::{Placed, Plan, RepairOptions};
@@ -370,7 +371,13 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
             .and_then(|line| item_of(line, entry.block()));
         if let Some(item) = item {
             // Inside the line, the item is a plain Responses item.
-            changes.extend(super::edit_with(&responses::Responses, item, skel, plan, e));
+            changes.extend(super::adapter::edit_with(
+                &responses::Responses,
+                item,
+                skel,
+                plan,
+                e,
+            ));
         }
     }
 

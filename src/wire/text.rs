@@ -41,7 +41,7 @@ impl<'a> Field<'a> {
             None => Field::Absent,
             Some(Value::Null) => Field::Null,
             Some(Value::String(s)) => Field::Str(Cow::Borrowed(s)),
-            Some(other) => Field::Other(super::json_type(other)),
+            Some(other) => Field::Other(super::reading::json_type(other)),
         }
     }
 
@@ -95,7 +95,7 @@ impl<'a> ItemView<'a> {
         let Some(obj) = item.as_object() else {
             return ItemView::default();
         };
-        let [ty, role, call_id, execution, id, approval, encrypted] = super::fields(
+        let [ty, role, call_id, execution, id, approval, encrypted] = super::reading::fields(
             obj,
             [
                 "type",
