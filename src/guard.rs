@@ -37,12 +37,12 @@ use serde_json::{json, Value};
 
 use crate::error::Error;
 use crate::ledger::{CallState, Ledger, Snapshot};
-use crate::repair::{Plan, RepairOptions};
+use crate::pipeline::{self, Json, Target};
+use crate::repair::RepairOptions;
 use crate::report::{escape_id, Change, Finding, Report};
 use crate::rules::{Rule, Violation};
-use crate::skeleton::Skeleton;
 use crate::typed::HistoryItem;
-use crate::wire::{self, Detection, Format};
+use crate::wire::{Detection, Format};
 
 const TARGET: &str = "toolseq::guard";
 
@@ -373,30 +373,24 @@ impl Guard {
         detection: Detection,
         waited_from: Duration,
     ) -> Result<Report, Error> {
-        let (skel, profile) = body.read(&self.repair)?;
-        let analysis = crate::rules::analyze(&skel);
-        let violations: Vec<_> = crate::rules::violations(&skel, &analysis).collect();
+        let mut judged = pipeline::judge(&*body, detection, &self.repair)?;
         let snap = self.ledger.snapshot(conversation);
-        let mut report = Report {
-            detection,
-            profile,
-            items: skel.items,
-            violations,
-            changes: Vec::new(),
-            findings: crate::report::server_side_findings(&skel, &analysis),
-        };
         let mut opts = self.repair.clone();
         match &snap {
             Some(snap) => self.cross_check(
                 conversation,
                 snap,
-                &skel,
-                &mut report,
+                &judged.skel,
+                &mut judged.report,
                 &mut opts,
                 waited_from,
             ),
-            None => self.blind(conversation, &skel, &mut report),
+            None => self.blind(conversation, &judged.skel, &mut judged.report),
         }
+        let planned = (self.policy == Policy::Repair && !judged.report.violations.is_empty())
+            .then(|| judged.plan())
+            .flatten();
+        let mut report = judged.report;
         if report.violations.is_empty() {
             tracing::debug!(
                 target: TARGET,
@@ -408,9 +402,9 @@ impl Guard {
             return Ok(report);
         }
         if self.policy == Policy::Repair {
-            let plan = crate::repair::plan_from(&analysis);
-            let skel = plan.detach(&skel);
-            report.changes = body.apply(&skel, &plan, &opts);
+            if let Some((plan, skel)) = planned {
+                report.changes = body.apply(&skel, &plan, &opts);
+            }
             self.count_repairs(conversation, &mut report);
             if let Some(snap) = &snap {
                 self.late_outputs(body, snap, &mut report, &opts);
@@ -765,58 +759,5 @@ impl Guard {
         if let Err(e) = write() {
             tracing::warn!(target: TARGET, path = %path.display(), error = %e, "cannot write the flight recorder");
         }
-    }
-}
-
-/// What the guard checks and repairs: a JSON body of a known format, or a typed history.
-trait Target {
-    /// Reads it, with the model's rules when the options name one.
-    fn read(
-        &self,
-        opts: &RepairOptions,
-    ) -> Result<(Skeleton<'_>, Option<crate::profile::Selection>), Error>;
-    /// Applies a plan made on `skel` (detached from it).
-    fn apply(&mut self, skel: &Skeleton, plan: &Plan, opts: &RepairOptions) -> Vec<Change>;
-    /// Shows a note to the model after the outputs of `call_id`.
-    fn place_note(&mut self, call_id: &str, note: &str) -> bool;
-}
-
-/// A JSON body of a format already detected.
-struct Json<'b> {
-    body: &'b mut Value,
-    format: Format,
-}
-
-impl Target for Json<'_> {
-    fn read(
-        &self,
-        opts: &RepairOptions,
-    ) -> Result<(Skeleton<'_>, Option<crate::profile::Selection>), Error> {
-        crate::read_profiled(self.body, self.format, opts)
-    }
-
-    fn apply(&mut self, skel: &Skeleton, plan: &Plan, opts: &RepairOptions) -> Vec<Change> {
-        wire::apply(self.body, self.format, skel, plan, opts)
-    }
-
-    fn place_note(&mut self, call_id: &str, note: &str) -> bool {
-        wire::place_note(self.body, self.format, call_id, note)
-    }
-}
-
-impl<T: HistoryItem> Target for Vec<T> {
-    fn read(
-        &self,
-        opts: &RepairOptions,
-    ) -> Result<(Skeleton<'_>, Option<crate::profile::Selection>), Error> {
-        crate::typed::read(self, opts)
-    }
-
-    fn apply(&mut self, skel: &Skeleton, plan: &Plan, opts: &RepairOptions) -> Vec<Change> {
-        crate::typed::apply(self, skel, plan, opts)
-    }
-
-    fn place_note(&mut self, call_id: &str, note: &str) -> bool {
-        crate::typed::place_note(self, call_id, note)
     }
 }

@@ -35,6 +35,7 @@ pub mod layer;
 pub mod ledger;
 mod models;
 pub mod otlp;
+mod pipeline;
 pub mod profile;
 pub mod repair;
 pub mod report;
@@ -113,16 +114,11 @@ fn check_model(body: &Value, format: Option<Format>, model: Option<&str>) -> Res
         model: model.map(str::to_owned),
         ..RepairOptions::default()
     };
-    let (skel, profile) = read_profiled(body, detection.format, &opts)?;
-    let analysis = rules::analyze(&skel);
-    Ok(Report {
-        detection,
-        profile,
-        items: skel.items,
-        violations: rules::violations(&skel, &analysis).collect(),
-        changes: Vec::new(),
-        findings: report::server_side_findings(&skel, &analysis),
-    })
+    let body = pipeline::Body {
+        body,
+        format: detection.format,
+    };
+    Ok(pipeline::judge(&body, detection, &opts)?.report)
 }
 
 /// Checks and repairs a body in place: synthetic outputs for unanswered calls, misplaced outputs
@@ -136,25 +132,8 @@ pub fn repair(
     opts: &RepairOptions,
 ) -> Result<Report, Error> {
     let detection = detection(body, format)?;
-    let (skel, profile) = read_profiled(body, detection.format, opts)?;
-    let analysis = rules::analyze(&skel);
-    let violations: Vec<_> = rules::violations(&skel, &analysis).collect();
-    let plan = repair::plan_from(&analysis);
-    let items = skel.items;
-    let findings = report::server_side_findings(&skel, &analysis);
-    let changes = if plan.is_empty() {
-        Vec::new()
-    } else {
-        wire::apply(body, detection.format, &plan.detach(&skel), &plan, opts)
-    };
-    Ok(Report {
-        detection,
-        profile,
-        items,
-        violations,
-        changes,
-        findings,
-    })
+    let format = detection.format;
+    pipeline::run(&mut pipeline::Json { body, format }, detection, opts, true)
 }
 
 /// The README's examples, compiled and run as doc tests.

@@ -137,8 +137,7 @@ use crate::change::Change;
 use crate::error::Error;
 use crate::format::{Detection, Format};
 use crate::repair::{Field, Plan, RepairOptions};
-use crate::report::{self, Report};
-use crate::rules;
+use crate::report::Report;
 use crate::skeleton::{Entries, Entry, Family, Skeleton};
 use crate::wire::items::{self, ItemOps};
 use crate::wire::{self, Edits};
@@ -232,32 +231,20 @@ fn skeleton<T: HistoryItem>(history: &[T]) -> Skeleton<'_> {
 
 /// Checks a typed history against every pairing rule of its format.
 pub fn check<T: HistoryItem>(history: &[T]) -> Report {
-    let skel = skeleton(history);
-    report_of::<T>(&skel, None, &rules::analyze(&skel))
+    crate::pipeline::analyzed(skeleton(history), detection::<T>(), None).report
 }
 
 /// [`check`] with the model's rules ([`RepairOptions::model`]) and a history continuing one
 /// stored server-side ([`RepairOptions::server_history`]).
 pub fn check_with<T: HistoryItem>(history: &[T], opts: &RepairOptions) -> Result<Report, Error> {
-    let (skel, profile) = read(history, opts)?;
-    Ok(report_of::<T>(&skel, profile, &rules::analyze(&skel)))
+    Ok(crate::pipeline::judge(history, detection::<T>(), opts)?.report)
 }
 
-fn report_of<T: HistoryItem>(
-    skel: &Skeleton,
-    profile: Option<crate::profile::Selection>,
-    analysis: &rules::Analysis,
-) -> Report {
-    Report {
-        detection: Detection {
-            format: T::FORMAT,
-            evidence: "typed history",
-        },
-        profile,
-        items: skel.items,
-        violations: rules::violations(skel, analysis).collect(),
-        changes: Vec::new(),
-        findings: report::server_side_findings(skel, analysis),
+/// What a typed history's report says of its format.
+fn detection<T: HistoryItem>() -> Detection {
+    Detection {
+        format: T::FORMAT,
+        evidence: "typed history",
     }
 }
 
@@ -270,15 +257,7 @@ pub fn repair<T: HistoryItem>(history: &mut Vec<T>, opts: &RepairOptions) -> Res
     if !repairable(T::FORMAT) {
         return Err(unrepairable(T::FORMAT));
     }
-    let (skel, profile) = read(history, opts)?;
-    let analysis = rules::analyze(&skel);
-    let mut report = report_of::<T>(&skel, profile, &analysis);
-    let plan = crate::repair::plan_from(&analysis);
-    if !plan.is_empty() {
-        let skel = plan.detach(&skel);
-        report.changes = apply(history, &skel, &plan, opts);
-    }
-    Ok(report)
+    crate::pipeline::run(history, detection::<T>(), opts, true)
 }
 
 /// Whether typed histories of this format can be repaired item by item.
@@ -395,6 +374,35 @@ pub(crate) fn place_note<T: HistoryItem>(history: &mut Vec<T>, call_id: &str, no
             true
         }
         None => false,
+    }
+}
+
+// The pipeline reads and writes a typed history through these.
+impl<T: HistoryItem> crate::pipeline::History for [T] {
+    fn read(
+        &self,
+        opts: &RepairOptions,
+    ) -> Result<(Skeleton<'_>, Option<crate::profile::Selection>), Error> {
+        read(self, opts)
+    }
+}
+
+impl<T: HistoryItem> crate::pipeline::History for Vec<T> {
+    fn read(
+        &self,
+        opts: &RepairOptions,
+    ) -> Result<(Skeleton<'_>, Option<crate::profile::Selection>), Error> {
+        read(self, opts)
+    }
+}
+
+impl<T: HistoryItem> crate::pipeline::Target for Vec<T> {
+    fn apply(&mut self, skel: &Skeleton, plan: &Plan, opts: &RepairOptions) -> Vec<Change> {
+        apply(self, skel, plan, opts)
+    }
+
+    fn place_note(&mut self, call_id: &str, note: &str) -> bool {
+        place_note(self, call_id, note)
     }
 }
 
