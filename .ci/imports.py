@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Lists each library module with the modules it names in code (`use crate::…`, `crate::x::…`,
-`super::…`; comments and tests left out), and fails when two modules import each other.
+`super::…`, a parent's `child::…`; comments and tests left out), and fails when modules import
+each other, directly or round a longer circle.
 
-    python3 .ci/imports.py          # the list, then any module pair that imports both ways
+    python3 .ci/imports.py          # the list, then any circle of imports
 """
 import os
 import re
@@ -54,16 +55,48 @@ def imports():
     return found
 
 
+def circles(graph):
+    """The strongly connected groups of more than one module (Tarjan's algorithm)."""
+    index, low, stack, on, found, count = {}, {}, [], set(), [], [0]
+
+    def visit(v):
+        index[v] = low[v] = count[0]
+        count[0] += 1
+        stack.append(v)
+        on.add(v)
+        for w in graph.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            group = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                group.append(w)
+                if w == v:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    sys.setrecursionlimit(10000)
+    for v in sorted(graph):
+        if v not in index:
+            visit(v)
+    return found
+
+
 def main():
     found = imports()
     for name in sorted(found):
         print(f"{name}: {', '.join(sorted(found[name])) or '-'}")
-    both = sorted({tuple(sorted((a, b))) for a, ds in found.items() for b in ds
-                   if a in found.get(b, ())})
-    if both:
-        print("modules that import each other: " + "; ".join(f"{a} <-> {b}" for a, b in both))
+    groups = circles(found)
+    if groups:
+        print("modules that import each other: " + "; ".join(" -> ".join(g) for g in groups))
         return 1
-    print("no module imports one that imports it back")
+    print("no module imports one that imports it back, directly or round a circle")
     return 0
 
 
