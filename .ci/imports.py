@@ -94,7 +94,8 @@ def main():
         print(f"{name}: {', '.join(sorted(found[name])) or '-'}")
     groups = circles(found)
     if groups:
-        print("modules that import each other: " + "; ".join(" -> ".join(g) for g in groups))
+        print("modules importing each other round a circle: "
+              + "; ".join("{" + ", ".join(g) + "}" for g in groups))
         return 1
     print("no module imports one that imports it back, directly or round a circle")
     return 0
