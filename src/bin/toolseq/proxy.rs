@@ -293,9 +293,8 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     let bytes = match read {
         Ok(b) => b,
         Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.to_string().contains("length limit"))
-                || e.to_string().contains("length limit");
+            let e = e.into_inner();
+            let too_large = e.is::<http_body_util::LengthLimitError>();
             let (status, why) = if too_large {
                 (
                     StatusCode::PAYLOAD_TOO_LARGE,
