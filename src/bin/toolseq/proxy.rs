@@ -331,16 +331,23 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     } else {
         record["action"] = json!("passed");
     }
-    forward(
-        &proxy,
-        parts.method,
-        &target,
-        &parts.headers,
-        forwarded,
-        record,
-        started,
-    )
-    .await
+    let request = Forward {
+        method: parts.method,
+        target: &target,
+        headers: &parts.headers,
+        format,
+    };
+    forward(&proxy, request, forwarded, record, started).await
+}
+
+/// What is forwarded of a client's request, beside its body.
+struct Forward<'r> {
+    method: Method,
+    /// The path and query, appended to the upstream's base URL.
+    target: &'r str,
+    headers: &'r HeaderMap,
+    /// The model request's format, for errors in its API's shape.
+    format: Option<Format>,
 }
 
 enum Checked {
@@ -632,23 +639,19 @@ fn hop_by_hop(name: &HeaderName) -> bool {
 
 async fn forward(
     proxy: &Proxy,
-    method: Method,
-    target: &str,
-    headers: &HeaderMap,
+    req: Forward<'_>,
     body: Bytes,
     mut record: Value,
     started: Instant,
 ) -> Response {
-    let url = format!("{}{}", proxy.upstream, target);
-    let mut request = proxy.client.request(method, &url).body(body);
-    for (name, value) in headers {
+    let url = format!("{}{}", proxy.upstream, req.target);
+    let format = req.format;
+    let mut request = proxy.client.request(req.method, &url).body(body);
+    for (name, value) in req.headers {
         if !hop_by_hop(name) {
             request = request.header(name, value);
         }
     }
-    let format = record["format"]
-        .as_str()
-        .and_then(|f| f.parse::<Format>().ok());
     let upstream = match request.send().await {
         Ok(r) => r,
         Err(e) => {
