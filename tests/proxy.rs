@@ -372,11 +372,25 @@ async fn what_is_not_a_model_request_passes_and_faults_answer_in_the_apis_shape(
         .unwrap();
     assert_eq!(models.status(), 200);
     assert_eq!(json_of(models).await["data"][0]["id"], "gpt-5");
+    // Nor does anything else that is not a model request, whatever its size: it streams.
+    let upload = "u".repeat(64 * 1024);
+    let answer = client()
+        .post(format!("{}/v1/files", proxy.url))
+        .body(upload.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    assert!(
+        up.seen.lock().unwrap()[1].body == upload.as_bytes(),
+        "the upload was not passed whole"
+    );
+    assert_eq!(proxy.records()[1]["action"], "passed");
     // A body that is not JSON is the API's to refuse: forwarded untouched, and noted.
     let answer = post(&format!("{}/v1/responses", proxy.url), "{not json").await;
     assert_eq!(answer.status(), 200);
-    assert_eq!(up.seen.lock().unwrap()[1].body, "{not json".as_bytes());
-    assert_eq!(proxy.records()[1]["action"], "unreadable");
+    assert!(up.seen.lock().unwrap()[2].body == "{not json".as_bytes());
+    assert_eq!(proxy.records()[2]["action"], "unreadable");
     // Too large: 413, and the API never sees it.
     let big = json!({"model": "gpt-5", "input": [{"type": "message", "role": "user", "content": "x".repeat(8192)}]});
     let answer = post(&format!("{}/v1/responses", proxy.url), big.to_string()).await;
@@ -389,7 +403,11 @@ async fn what_is_not_a_model_request_passes_and_faults_answer_in_the_apis_shape(
             .contains("--max-body"),
         "{error}"
     );
-    assert_eq!(up.seen.lock().unwrap().len(), 2);
+    assert_eq!(
+        up.seen.lock().unwrap().len(),
+        3,
+        "the API saw a body over --max-body"
+    );
     // Garbage of every kind never takes the proxy down.
     for junk in [
         "",

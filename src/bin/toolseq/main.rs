@@ -132,14 +132,15 @@ struct ProxyArgs {
     /// and error. `toolseq timeline FILE` reads it.
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
-    /// The largest request body taken, in bytes (`K`, `M`, `G`); a larger one is answered 413.
+    /// The largest model request body taken, in bytes (`K`, `M`, `G`); a larger one is answered
+    /// 413. Other requests' bodies stream through whatever their size.
     #[arg(long, default_value = "64M", value_name = "SIZE", value_parser = input::parse_size)]
     max_body: u64,
     /// Also trust the CA certificates in this PEM file for an HTTPS upstream (a company's
     /// gateway, a local test server); the usual web roots are trusted anyway.
     #[arg(long, value_name = "FILE")]
     upstream_ca: Option<PathBuf>,
-    /// How many request bodies are held at once (being read, checked or sent); more wait.
+    /// How many model request bodies are held at once (being read, checked or sent); more wait.
     /// Memory is bounded by this times --max-body, however many answers stream back.
     #[arg(long, default_value = "64", value_name = "N")]
     max_in_flight: usize,

@@ -259,6 +259,26 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         return telemetry(&proxy, body).await;
     }
     let format = format_of(&parts.method, &path);
+    let Some(model_format) = format else {
+        // Not a model request: its body streams through as it comes, whatever its size.
+        let record = json!({
+            "event": "proxy_request",
+            "at_us": proxy.ledger.now().as_micros() as u64,
+            "time_unix_ms": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            "method": parts.method.as_str(),
+            "path": path,
+            "format": null,
+            "action": "passed",
+        });
+        let request = Forward {
+            method: parts.method,
+            target: &target,
+            headers: &parts.headers,
+            format,
+        };
+        let stream = reqwest::Body::wrap_stream(body.into_data_stream());
+        return forward(&proxy, request, stream, record, started).await;
+    };
     // At most --max-in-flight bodies are held at once (read, checked, sent): memory is bounded
     // by them, whatever the number of answers streaming back.
     let Ok(_held) = proxy.in_flight.acquire().await else {
@@ -316,20 +336,25 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         }
     };
     let mut forwarded = bytes.clone();
-    if let Some(format) = format {
-        match checked(&proxy, format, &path, &parts.headers, &bytes, &mut record).await {
-            Checked::Forward(Some(new)) => forwarded = new,
-            Checked::Forward(None) => {}
-            Checked::Blocked(message) => {
-                record["action"] = json!("blocked");
-                record["status"] = json!(400);
-                record["latency_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
-                proxy.write(&record);
-                return api_error(Some(format), StatusCode::BAD_REQUEST, &message);
-            }
+    match checked(
+        &proxy,
+        model_format,
+        &path,
+        &parts.headers,
+        &bytes,
+        &mut record,
+    )
+    .await
+    {
+        Checked::Forward(Some(new)) => forwarded = new,
+        Checked::Forward(None) => {}
+        Checked::Blocked(message) => {
+            record["action"] = json!("blocked");
+            record["status"] = json!(400);
+            record["latency_ms"] = json!(started.elapsed().as_secs_f64() * 1e3);
+            proxy.write(&record);
+            return api_error(format, StatusCode::BAD_REQUEST, &message);
         }
-    } else {
-        record["action"] = json!("passed");
     }
     let request = Forward {
         method: parts.method,
@@ -337,7 +362,7 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         headers: &parts.headers,
         format,
     };
-    forward(&proxy, request, forwarded, record, started).await
+    forward(&proxy, request, forwarded.into(), record, started).await
 }
 
 /// What is forwarded of a client's request, beside its body.
@@ -640,7 +665,7 @@ fn hop_by_hop(name: &HeaderName) -> bool {
 async fn forward(
     proxy: &Proxy,
     req: Forward<'_>,
-    body: Bytes,
+    body: reqwest::Body,
     mut record: Value,
     started: Instant,
 ) -> Response {
