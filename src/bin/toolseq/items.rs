@@ -113,16 +113,18 @@ pub fn items(
     } else {
         None
     };
-    let mut rows = Vec::new();
+    // Any violation at all, whether or not it names an entry shown: the exit status of `check`.
+    let broken = !marks.is_empty();
     let mut marked_item = std::collections::HashSet::new();
-    for e in skel.entries.iter() {
+    // Each entry's row, made as it is written: a long rollout's rows are never all held.
+    let mut rows = skel.entries.iter().map(|e| {
         let mut rules = marks.remove(&(e.index(), e.block())).unwrap_or_default();
         // A violation about a whole item is shown on its first entry.
         if marked_item.insert(e.index()) && e.block().is_some() {
             rules.extend(marks.remove(&(e.index(), None)).unwrap_or_default());
         }
         let line = scanned.line_of(e.index());
-        rows.push(json!({
+        json!({
             "index": e.index(),
             "block": e.block(),
             "line": line,
@@ -134,26 +136,32 @@ pub fn items(
             "item_id": e.item_id(),
             "timestamp": line.and_then(|l| extra.as_ref()?.times.get(&l)),
             "violations": rules.iter().map(|r| r.name()).collect::<Vec<_>>(),
-        }));
-    }
-    let broken = rows
-        .iter()
-        .any(|r| r["violations"].as_array().is_some_and(|v| !v.is_empty()));
+        })
+    });
+    let mut out = std::io::BufWriter::new(out);
+    let out: &mut dyn Write = &mut out;
     if json_out {
+        let head = json!({
+            "rule_set": Rule::SET_VERSION,
+            "format": format.name(),
+            "items": skel.items,
+        })
+        .to_string();
+        // The head's fields, then the entries one by one, then the history's events.
+        write!(out, "{},\"entries\":[", head.trim_end_matches('}')).map_err(io)?;
+        for (i, r) in rows.enumerate() {
+            if i > 0 {
+                out.write_all(b",").map_err(io)?;
+            }
+            serde_json::to_writer(&mut *out, &r).map_err(|e| io(e.into()))?;
+        }
         let events: Vec<Value> = extra
             .iter()
             .flat_map(|r| &r.events)
             .map(|(line, time, what)| json!({"line": line, "timestamp": time, "what": what}))
             .collect();
-        let doc = json!({
-            "rule_set": Rule::SET_VERSION,
-            "format": format.name(),
-            "items": skel.items,
-            "entries": rows,
-            "history_events": events,
-        });
-        serde_json::to_writer(&mut *out, &doc).map_err(|e| io(e.into()))?;
-        writeln!(out).map_err(io)?;
+        writeln!(out, "],\"history_events\":{}}}", Value::Array(events)).map_err(io)?;
+        out.flush().map_err(io)?;
         return Ok(u8::from(broken));
     }
     writeln!(
@@ -171,7 +179,7 @@ pub fn items(
         writeln!(out, "  {}", style.dim(&format!("line {at}{time}: {what}"))).map_err(io)
     };
     let mut events = extra.iter().flat_map(|r| &r.events).peekable();
-    for r in &rows {
+    for r in rows.by_ref() {
         let line = r["line"].as_u64().map(|l| l as usize);
         while let Some((at, time, what)) = events.peek() {
             if line.is_some_and(|l| *at > l) {
@@ -224,5 +232,6 @@ pub fn items(
     for (at, time, what) in events {
         event(out, *at, time, what)?;
     }
+    out.flush().map_err(io)?;
     Ok(u8::from(broken))
 }
