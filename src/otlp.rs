@@ -297,7 +297,15 @@ impl Replay {
     }
 
     /// Plays the exports back into a subscriber, in time order.
+    ///
+    /// The subscriber is the thread's default while it plays: a registry closing a span asks
+    /// the default subscriber to close the span's parent, and a process with a registry of its
+    /// own (a proxy's, with its fmt layer) would be asked to close a span it never had.
     pub fn play(&self, dispatch: &Dispatch) -> Played {
+        tracing_core::dispatcher::with_default(dispatch, || self.play_in(dispatch))
+    }
+
+    fn play_in(&self, dispatch: &Dispatch) -> Played {
         let index: HashMap<&str, usize> = self
             .spans
             .iter()

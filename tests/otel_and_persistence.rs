@@ -160,3 +160,37 @@ fn applying_the_report_to_the_stored_history_ends_the_repairs() {
         assert_eq!(errors_naming(&cap, "call_a"), 0);
     }
 }
+
+/// An export of nested spans played back in a process whose own subscriber is a registry too
+/// (`toolseq proxy`'s, with its fmt layer): the playback's spans close in the playback's
+/// registry, never in the process's, which would not know them (tracing-subscriber panics:
+/// "tried to drop a ref to Id(1), but no such span exists!").
+#[test]
+fn an_export_plays_back_beside_the_processs_own_registry() {
+    use serde_json::json;
+    let s = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    let export = json!({"resourceSpans": [{"scopeSpans": [{"scope": {"name": "codex"}, "spans": [
+        {"traceId": "t1", "spanId": "turn", "name": "session_task.turn",
+         "startTimeUnixNano": "500", "endTimeUnixNano": "9000",
+         "attributes": [s("conversation.id", "thread-1")]},
+        {"traceId": "t1", "spanId": "a1", "parentSpanId": "turn", "name": "exec_command",
+         "startTimeUnixNano": "1000", "endTimeUnixNano": "5000",
+         "attributes": [s("call_id", "call_1"), s("conversation.id", "thread-1"),
+                        s("codex.tool.phase", "dispatch")],
+         "events": [{"timeUnixNano": "4000", "name": "event tool_result.rs:54",
+                     "attributes": [s("event.name", "codex.tool_result"), s("call_id", "call_1")]}]}
+    ]}]}]});
+    let mut replay = toolseq::otlp::Replay::new();
+    replay.add(&export).unwrap();
+    let ledger = Ledger::new();
+    let own =
+        tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_test_writer());
+    tracing::subscriber::with_default(own, || {
+        let played = replay.feed(&ledger, toolseq::convention::Convention::default());
+        assert_eq!(played.spans, 2);
+    });
+    assert_eq!(
+        ledger.snapshot("thread-1").unwrap().calls["call_1"].state,
+        CallState::Answered
+    );
+}

@@ -526,8 +526,13 @@ async fn the_clients_own_telemetry_tells_a_lost_output_from_an_unanswered_call()
     // The call span as the released Codex exports it: named after its tool, with the
     // trace-safe `codex.tool_result` event saying the tool produced its output.
     let s = |k: &str, v: &str| json!({"key": k, "value": {"stringValue": v}});
+    // Inside its turn span, as Codex nests it: the playback must not close the turn in the
+    // proxy's own registry.
     let export = json!({"resourceSpans": [{"scopeSpans": [{"scope": {"name": "codex"}, "spans": [{
-        "traceId": "t1", "spanId": "a1", "name": "exec_command",
+        "traceId": "t1", "spanId": "turn", "name": "session_task.turn",
+        "startTimeUnixNano": "500", "endTimeUnixNano": "9000",
+        "attributes": [s("conversation.id", "thread-1")]}, {
+        "traceId": "t1", "spanId": "a1", "parentSpanId": "turn", "name": "exec_command",
         "startTimeUnixNano": "1000", "endTimeUnixNano": "5000",
         "attributes": [s("call_id", "call_1"), s("conversation.id", "thread-1"),
                        s("codex.tool.phase", "dispatch")],
