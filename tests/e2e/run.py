@@ -671,6 +671,7 @@ def proxy(s):
         s.expect("hello-through-the-proxy" not in text, "the record holds no text of the history")
         code, out, _ = toolseq("timeline", p.record)
         s.expect(code == 0 and f"conversation {thread}" in out, "toolseq timeline reads the record")
+        s.expect("panicked" not in open(p.log_path).read(), "the proxy never panicked")
     finally:
         p.stop()
 
