@@ -186,6 +186,11 @@ impl Drop for Proxy {
     }
 }
 
+/// A POST with only the body: no content type, no key.
+async fn send(url: String, body: impl Into<reqwest::Body>) -> reqwest::Response {
+    client().post(url).body(body).send().await.unwrap()
+}
+
 async fn json_of(answer: reqwest::Response) -> Value {
     serde_json::from_slice(&answer.bytes().await.unwrap()).unwrap()
 }
@@ -374,12 +379,7 @@ async fn what_is_not_a_model_request_passes_and_faults_answer_in_the_apis_shape(
     assert_eq!(json_of(models).await["data"][0]["id"], "gpt-5");
     // Nor does anything else that is not a model request, whatever its size: it streams.
     let upload = "u".repeat(64 * 1024);
-    let answer = client()
-        .post(format!("{}/v1/files", proxy.url))
-        .body(upload.clone())
-        .send()
-        .await
-        .unwrap();
+    let answer = send(format!("{}/v1/files", proxy.url), upload.clone()).await;
     assert_eq!(answer.status(), 200);
     assert!(
         up.seen.lock().unwrap()[1].body == upload.as_bytes(),
@@ -539,19 +539,9 @@ async fn the_clients_own_telemetry_tells_a_lost_output_from_an_unanswered_call()
         "events": [{"timeUnixNano": "4000", "name": "event tool_result.rs:54",
                     "attributes": [s("event.name", "codex.tool_result"), s("call_id", "call_1")]}]
     }]}]}]});
-    let exported = client()
-        .post(format!("{}/v1/traces", proxy.url))
-        .body(export.to_string())
-        .send()
-        .await
-        .unwrap();
+    let exported = send(format!("{}/v1/traces", proxy.url), export.to_string()).await;
     assert_eq!(exported.status(), 200);
-    let bad = client()
-        .post(format!("{}/v1/traces", proxy.url))
-        .body("{}")
-        .send()
-        .await
-        .unwrap();
+    let bad = send(format!("{}/v1/traces", proxy.url), "{}").await;
     assert_eq!(bad.status(), 400);
 
     post(
