@@ -148,7 +148,12 @@ async fn serve(opts: Options) -> Result<u8, String> {
         Format::Bedrock,
     ]
     .into_iter()
-    .map(|f| (f, guard(&ledger, &opts, f, opts.model.as_deref())))
+    .map(|f| {
+        (
+            f,
+            guard(&ledger, opts.policy, opts.settle, f, opts.model.as_deref()),
+        )
+    })
     .collect();
     let proxy = Arc::new(Proxy {
         upstream,
@@ -185,10 +190,17 @@ async fn serve(opts: Options) -> Result<u8, String> {
 /// What the proxy's guards say of a conversation whose calls its ledger never saw.
 const FED_BY: &str = "the ledger is fed by the client's OpenTelemetry export posted to this proxy's /v1/traces and /v1/logs: point the client's OTLP/HTTP JSON exporter here (Codex: [otel] exporter and trace_exporter), or the cross-check cannot tell a lost output from an interrupted call";
 
-fn guard(ledger: &Ledger, opts: &Options, format: Format, model: Option<&str>) -> Guard {
+/// The proxy's guard for one format, and for one model when the request names it.
+fn guard(
+    ledger: &Ledger,
+    policy: Policy,
+    settle: Duration,
+    format: Format,
+    model: Option<&str>,
+) -> Guard {
     let guard = Guard::new(ledger)
-        .policy(opts.policy)
-        .settle_timeout(opts.settle)
+        .policy(policy)
+        .settle_timeout(settle)
         .format(format)
         .fed_by(FED_BY);
     match model {
@@ -259,17 +271,17 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
         return telemetry(&proxy, body).await;
     }
     let format = format_of(&parts.method, &path);
+    let mut record = json!({
+        "event": "proxy_request",
+        "at_us": proxy.ledger.now().as_micros() as u64,
+        "time_unix_ms": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+        "method": parts.method.as_str(),
+        "path": path,
+        "format": format.map(Format::name),
+    });
     let Some(model_format) = format else {
         // Not a model request: its body streams through as it comes, whatever its size.
-        let record = json!({
-            "event": "proxy_request",
-            "at_us": proxy.ledger.now().as_micros() as u64,
-            "time_unix_ms": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-            "method": parts.method.as_str(),
-            "path": path,
-            "format": null,
-            "action": "passed",
-        });
+        record["action"] = json!("passed");
         let request = Forward {
             method: parts.method,
             target: &target,
@@ -284,14 +296,6 @@ async fn handle(State(proxy): State<Arc<Proxy>>, req: Request) -> Response {
     let Ok(_held) = proxy.in_flight.acquire().await else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
-    let mut record = json!({
-        "event": "proxy_request",
-        "at_us": proxy.ledger.now().as_micros() as u64,
-        "time_unix_ms": SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
-        "method": parts.method.as_str(),
-        "path": path,
-        "format": format.map(Format::name),
-    });
     // A client that stops sending mid-body holds a connection no longer than an upstream may.
     let read = tokio::time::timeout(
         proxy.read_timeout,
@@ -422,12 +426,13 @@ async fn checked(
     let own;
     let guard = match path_model {
         Some(model) => {
-            own = Guard::new(&proxy.ledger)
-                .policy(proxy.policy)
-                .settle_timeout(proxy.settle)
-                .format(format)
-                .fed_by(FED_BY)
-                .model(model);
+            own = guard(
+                &proxy.ledger,
+                proxy.policy,
+                proxy.settle,
+                format,
+                Some(model),
+            );
             &own
         }
         None => match proxy.guards.iter().find(|(f, _)| *f == format) {
