@@ -3,15 +3,10 @@
 //! response wrapped as `{"output": …}`); the rest are reported and left as they are.
 
 use serde_json::{json, Value};
-use toolseq::{check, check_for, repair, Format, RepairOptions, Rule};
+mod common;
 
-fn rules(report: &toolseq::Report) -> Vec<(Rule, usize)> {
-    report
-        .violations
-        .iter()
-        .map(|v| (v.rule, v.index))
-        .collect()
-}
+use common::rules;
+use toolseq::{check, check_for, repair, Format, RepairOptions, Rule};
 
 fn checked(body: &Value) -> toolseq::Report {
     check(body, None).unwrap()

@@ -3,15 +3,10 @@
 //! takes every one of these histories; only the template rendering them on a server refuses.
 
 use serde_json::{json, Value};
-use toolseq::{check, check_for, repair, Format, RepairOptions, Rule};
+mod common;
 
-fn rules(report: &toolseq::Report) -> Vec<(Rule, usize)> {
-    report
-        .violations
-        .iter()
-        .map(|v| (v.rule, v.index))
-        .collect()
-}
+use common::rules;
+use toolseq::{check, check_for, repair, Format, RepairOptions, Rule};
 
 /// The history as a self-hosted server sees it; `fix` leaves it as it is (nothing to mend
 /// without inventing the model's or the user's words).

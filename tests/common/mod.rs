@@ -278,3 +278,12 @@ impl<S: tracing::Subscriber> Layer<S> for Capture {
         });
     }
 }
+
+/// Each violation of a report as its rule and item index.
+pub fn rules(report: &toolseq::Report) -> Vec<(toolseq::Rule, usize)> {
+    report
+        .violations
+        .iter()
+        .map(|v| (v.rule, v.index))
+        .collect()
+}
