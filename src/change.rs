@@ -4,17 +4,24 @@ use serde_json::Value;
 
 use crate::rules::Rule;
 
-/// One change a repair made to the body. Kinds are added as repairs grow, so a match on them
-/// needs a wildcard arm.
+/// One change a repair made to the body. Kinds and their fields are added as repairs grow, so a
+/// match on them needs a wildcard arm and `..`.
+///
+/// With the `serde` feature a change serialises to its record in the command line's `--json`
+/// `repairs` (see [`Report`](crate::Report)'s serialisation); like that record it carries no
+/// history text: a removed item and an inserted text stay in the Rust value only.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Change {
     /// A synthetic output was inserted to answer a call.
+    #[non_exhaustive]
     Inserted {
         /// The call it answers.
         call_id: String,
         /// Source index of that call.
         call_index: usize,
+        /// Source index of the item it was put after.
+        after_index: usize,
         /// Whether the call was known to be cancelled (the text says so) rather than lost.
         cancelled: bool,
         /// Whether the call was still running when the request was sent (the text says so).
@@ -25,6 +32,7 @@ pub enum Change {
         item: Value,
     },
     /// An existing output was moved up next to its call.
+    #[non_exhaustive]
     Moved {
         /// The call it answers.
         call_id: String,
@@ -32,8 +40,11 @@ pub enum Change {
         from: usize,
         /// Source index of the call.
         call_index: usize,
+        /// Source index of the item it was put after.
+        after_index: usize,
     },
     /// A call id the API refuses was replaced, identically on the call and its outputs.
+    #[non_exhaustive]
     Rewritten {
         /// The old call id.
         from: String,
@@ -48,6 +59,7 @@ pub enum Change {
     },
     /// A field was removed from an item left in place (a replayed item's server id, an empty
     /// `tool_calls` list).
+    #[non_exhaustive]
     Stripped {
         /// The field's name in the body.
         field: &'static str,
@@ -61,9 +73,12 @@ pub enum Change {
     /// A call missing its thought signature was given the value Google documents for skipping
     /// the check ([`BYPASS_SIGNATURE`](crate::profile::BYPASS_SIGNATURE)); only when the caller
     /// opted in.
+    #[non_exhaustive]
     Signed {
         /// Where the value went (`thoughtSignature`, `extra_content.google.thought_signature`).
         field: &'static str,
+        /// The call's id, if it has one.
+        call_id: Option<String>,
         /// Why.
         rule: Rule,
         /// Source index of the item.
@@ -75,6 +90,7 @@ pub enum Change {
     /// `reasoning_content` on a DeepSeek thinking-mode message; a model turn saying it did not
     /// reply, between results and the text split from them where roles must alternate); only
     /// when the caller opted in.
+    #[non_exhaustive]
     Placeholder {
         /// The field that got it (`reasoning_content`), or `turn` for a new model turn, which
         /// `index` is the place of in the repaired list.
@@ -87,9 +103,12 @@ pub enum Change {
     /// An output was given the shape its API documents: a Gemini `response` that was not an
     /// object wrapped as `{"output": …}` (Google: "Use 'output' key to specify function
     /// output"), an empty Bedrock error result a short text saying so.
+    #[non_exhaustive]
     Reshaped {
         /// The field rewritten (`response`, `content`).
         field: &'static str,
+        /// The output's call id, if it has one.
+        call_id: Option<String>,
         /// Why.
         rule: Rule,
         /// Source index of the item.
@@ -99,13 +118,17 @@ pub enum Change {
     },
     /// Conversation blocks (text, images) were moved out of a message that also holds tool
     /// results, into a user message right after it, in their order.
+    #[non_exhaustive]
     Separated {
+        /// Why.
+        rule: Rule,
         /// Source index of the message.
         index: usize,
         /// How many blocks moved.
         blocks: usize,
     },
     /// An item was removed; it is kept here whole so that nothing is lost silently.
+    #[non_exhaustive]
     Removed {
         /// Why.
         rule: Rule,

@@ -18,6 +18,15 @@
 //! assert_eq!(body["input"][1]["type"], "function_call_output");
 //! assert!(toolseq::check(&body, None).unwrap().is_clean());
 //! ```
+//!
+//! ## Features
+//!
+//! None is on by default; the library needs none of them.
+//! - `serde`: `Serialize` for [`Report`], [`Violation`], [`Change`] and [`Finding`], to the
+//!   command line's `--json` records. No dependency of its own.
+//! - `async-openai`: typed histories of async-openai's request types ([`typed`]).
+//! - `otel`: the guard's findings to an OpenTelemetry collector (`collector`).
+//! - `cli`: the `toolseq` command (`check`, `fix`, `items`, `timeline`); `proxy`: `toolseq proxy`.
 #![deny(missing_docs)]
 
 mod change;
@@ -42,6 +51,8 @@ pub mod report;
 mod request;
 mod rule;
 pub mod rules;
+#[cfg(feature = "serde")]
+mod schema;
 mod shapes;
 pub mod skeleton;
 mod templates;

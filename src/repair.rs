@@ -358,6 +358,7 @@ impl Plan {
             })
             .collect();
         Skeleton {
+            format: skel.format,
             entries,
             adjacency: skel.adjacency,
             items: skel.items,
@@ -384,7 +385,7 @@ impl Plan {
 /// use toolseq::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
 /// use toolseq::repair::{plan, Placed};
 ///
-/// let mut skel = Skeleton::new(Adjacency::AfterCall);
+/// let mut skel = Skeleton::new(toolseq::Format::Responses, Adjacency::AfterCall);
 /// skel.entries.push(Entry::paired(Kind::Call, Family::Function, Some("call_1".into()), 0, None, "function_call"));
 /// skel.entries.push(Entry::new(Kind::Message(Role::User), 1, None, "message"));
 /// let p = plan(&skel);

@@ -181,6 +181,23 @@ impl fmt::Display for Finding {
 
 /// The result of checking (and perhaps repairing) one history. Fields are added as toolseq
 /// learns more, so it is made by toolseq only.
+///
+/// With the `serde` feature it serialises to the object `toolseq fix --json` prints for the
+/// same body (the schema in docs/cli.md), without the history's text:
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use serde_json::json;
+/// let mut body = json!({"input": [
+///     {"type": "function_call", "call_id": "call_1", "name": "ls", "arguments": "{}"},
+///     {"type": "message", "role": "user", "content": "next"}]});
+/// let report = toolseq::repair(&mut body, None, &Default::default()).unwrap();
+/// let record = serde_json::to_value(&report).unwrap();
+/// assert_eq!(record["violations"][0]["rule"], "missing_output");
+/// assert_eq!(record["repairs"][0], json!({"action": "insert_output", "call_id": "call_1",
+///     "index": 0, "line": null, "after_index": 0}));
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct Report {

@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::format::Format;
+
 /// The name of a broken rule. Rules are added as APIs refuse more (the set's version is
 /// [`Rule::SET_VERSION`]), so a match on them needs a wildcard arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -239,9 +241,16 @@ impl fmt::Display for Rule {
     }
 }
 
-/// One broken rule, located in the source.
+/// One broken rule, located in the source. Made by toolseq only.
+///
+/// With the `serde` feature it serialises to its record in the command line's `--json`
+/// `violations` (`rule`, `call_id`, `item_id`, `index`, `line`, `block`, `api_error`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
+    /// The format of the history it was found in, whose API's words [`api_error`] gives.
+    ///
+    /// [`api_error`]: crate::report::api_error
+    pub(crate) format: Format,
     /// Which rule.
     pub rule: Rule,
     /// The call id involved, when the item has one.

@@ -1,6 +1,7 @@
 //! The analysis: pairing, a pure, linear-time function from a [`Skeleton`] to verdicts, and
 //! the other rules' findings beside it, read as [`Violation`]s.
 
+use crate::format::Format;
 use crate::rule::CACHED_BLANK;
 pub use crate::rule::{Rule, Violation};
 use crate::skeleton::{Adjacency, EntryRef, Family, Flaw, Kind, Role, Skeleton};
@@ -485,7 +486,7 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
 /// use toolseq::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
 /// use toolseq::rules::{check, Rule};
 ///
-/// let mut skel = Skeleton::new(Adjacency::AfterCall);
+/// let mut skel = Skeleton::new(toolseq::Format::Responses, Adjacency::AfterCall);
 /// skel.entries.push(Entry::paired(Kind::Call, Family::Function, Some("call_1".into()), 0, None, "function_call"));
 /// skel.entries.push(Entry::new(Kind::Message(Role::User), 1, None, "message"));
 /// skel.items = 2;
@@ -512,7 +513,7 @@ pub(crate) fn violations<'s>(
         let (i, verdict) = (next, a.verdicts.get(next)?);
         if let Some(f) = ids.next_if(|f| f.entry == i) {
             let e = entries.at(i);
-            let mut v = violation(e, f.rule, None);
+            let mut v = violation(skel.format, e, f.rule, None);
             v.item_id = match f.rule {
                 Rule::CallIdTooLong | Rule::InvalidCallId => None,
                 _ => e.item_id().map(str::to_owned),
@@ -546,12 +547,13 @@ pub(crate) fn violations<'s>(
             }
             Verdict::Answer { call, .. } => (Rule::InterleavedMessage, call_at(call)),
         };
-        return Some(violation(entries.at(i), rule, call_index));
+        return Some(violation(skel.format, entries.at(i), rule, call_index));
     })
 }
 
-fn violation(e: EntryRef, rule: Rule, call_index: Option<usize>) -> Violation {
+fn violation(format: Format, e: EntryRef, rule: Rule, call_index: Option<usize>) -> Violation {
     Violation {
+        format,
         rule,
         call_id: e.call_id().map(str::to_owned),
         item_id: None,

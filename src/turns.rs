@@ -39,6 +39,9 @@ pub(crate) fn analyze(
     // Per source item: whether it holds outputs a repair keeps, the model's entries, the
     // client's.
     let mut results = vec![false; items];
+    // Whether it still holds outputs once the repair has moved the misplaced ones away: a
+    // mixed turn left with text alone needs no splitting.
+    let mut keeps_results = vec![false; items];
     let mut by_model = vec![false; items];
     let mut by_user = vec![false; items];
     let mut said = vec![false; items];
@@ -48,6 +51,7 @@ pub(crate) fn analyze(
         }
         if output(e) && v.removal().is_none() {
             results[e.index()] = true;
+            keeps_results[e.index()] |= !matches!(v, Verdict::Answer { placed: false, .. });
         }
         if model(e.kind()) {
             by_model[e.index()] = true;
@@ -62,6 +66,7 @@ pub(crate) fn analyze(
     for a in incoming {
         if output(entries.at(a)) {
             results[entries.at(a).index()] = true;
+            keeps_results[entries.at(a).index()] = true;
         } else if strict {
             new_results_after[entries.at(a).index()] = true;
         }
@@ -120,7 +125,12 @@ pub(crate) fn analyze(
         if strict && e.kind() == Kind::Message(Role::User) && results[e.index()] {
             // Split, the text would follow the results as a second client turn: where the API
             // takes the mixed turn, that would turn a request it takes into one it refuses.
-            let split = !skel.mixed_turns_accepted || skel.placeholders;
+            let received = e
+                .index()
+                .checked_sub(1)
+                .is_some_and(|p| new_results_after[p]);
+            let split = (!skel.mixed_turns_accepted || skel.placeholders)
+                && (keeps_results[e.index()] || received);
             found.push(Found {
                 entry: i,
                 rule: Rule::MixedResultTurn,

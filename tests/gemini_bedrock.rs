@@ -309,8 +309,10 @@ fn gemini_response_turn_holds_only_responses() {
     assert!(report.changes.iter().any(|c| matches!(
         c,
         Change::Separated {
+            rule: Rule::MixedResultTurn,
             index: 2,
-            blocks: 1
+            blocks: 1,
+            ..
         }
     )));
     assert!(report
@@ -530,10 +532,15 @@ fn bedrock_text_beside_results_moves_to_a_following_user_message() {
         "messages.2.content: Conversation blocks and tool result blocks cannot be provided in the same turn."
     );
     let report = mend(&mut body);
-    assert!(report.changes.contains(&Change::Separated {
-        index: 2,
-        blocks: 3
-    }));
+    assert!(report.changes.iter().any(|c| matches!(
+        c,
+        Change::Separated {
+            rule: Rule::MixedResultTurn,
+            index: 2,
+            blocks: 3,
+            ..
+        }
+    )));
     assert_eq!(body["messages"][2], msg("user", vec![tool_result("t1")]));
     assert_eq!(body["messages"][3]["content"][0], text("before"));
     assert_eq!(body["messages"][3]["content"][1], text("after"));

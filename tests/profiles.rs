@@ -499,7 +499,8 @@ fn gemini_3_wants_the_current_turns_first_calls_signed() {
             field: "thoughtSignature",
             rule: Rule::MissingThoughtSignature,
             index: 3,
-            block: Some(0)
+            block: Some(0),
+            ..
         }]
     ));
     assert_eq!(

@@ -12,6 +12,8 @@
 
 use std::borrow::Cow;
 
+use crate::format::Format;
+
 mod entries;
 pub use entries::{Entries, EntryRef, Iter};
 
@@ -365,6 +367,8 @@ impl<'a> Entry<'a> {
 /// The format-free view of a history, entries in document order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Skeleton<'a> {
+    /// The format it was read from, whose API's words a violation's error is in.
+    pub format: Format,
     /// Entries in document order.
     pub entries: Entries<'a>,
     /// How close an output must stay to its call in this format.
@@ -414,9 +418,10 @@ pub struct Skeleton<'a> {
 }
 
 impl Skeleton<'_> {
-    /// An empty skeleton with the given ordering rule.
-    pub fn new(adjacency: Adjacency) -> Self {
+    /// An empty skeleton of a format, with the given ordering rule.
+    pub fn new(format: Format, adjacency: Adjacency) -> Self {
         Skeleton {
+            format,
             entries: Entries::new(),
             adjacency,
             items: 0,
@@ -439,6 +444,7 @@ impl Skeleton<'_> {
     /// The same skeleton, owning its call ids, so the body it was read from can change.
     pub fn into_owned(self) -> Skeleton<'static> {
         Skeleton {
+            format: self.format,
             entries: self.entries.into_owned(),
             adjacency: self.adjacency,
             items: self.items,

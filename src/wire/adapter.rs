@@ -248,11 +248,13 @@ impl<'a> Edits<'a> {
     /// Gemini's name, gets to see).
     pub fn materialize_with(
         &mut self,
+        anchor: usize,
         placed: Placed,
         take: &mut impl FnMut(usize) -> Option<Value>,
         make: impl FnOnce(Family, &str, &str) -> Value,
     ) -> Option<Value> {
         self.place(
+            anchor,
             placed,
             take,
             |f, id, text| Some(make(f, id, text)),
@@ -260,17 +262,19 @@ impl<'a> Edits<'a> {
         )
     }
 
-    /// Turns a placement into the item to insert, of any item type: moved items come from
-    /// `take`, synthetic ones from `make` (`None` when the item type cannot hold one), and
-    /// `json` gives the report its copy of an inserted item.
+    /// Turns a placement after the entry `anchor` into the item to insert, of any item type:
+    /// moved items come from `take`, synthetic ones from `make` (`None` when the item type
+    /// cannot hold one), and `json` gives the report its copy of an inserted item.
     pub fn place<T>(
         &mut self,
+        anchor: usize,
         placed: Placed,
         take: &mut impl FnMut(usize) -> Option<T>,
         make: impl FnOnce(Family, &str, &str) -> Option<T>,
         json: impl FnOnce(&T) -> Value,
     ) -> Option<T> {
         let entries = &self.skel.entries;
+        let after_index = entries.at(anchor).index();
         match placed {
             Placed::Moved { entry, call } => {
                 let item = take(entry)?;
@@ -278,6 +282,7 @@ impl<'a> Edits<'a> {
                     call_id: entries.at(call).call_id().unwrap_or_default().to_owned(),
                     from: entries.at(entry).index(),
                     call_index: entries.at(call).index(),
+                    after_index,
                 });
                 Some(item)
             }
@@ -300,6 +305,7 @@ impl<'a> Edits<'a> {
                     text: text.to_owned(),
                     call_id: id,
                     call_index: c.index(),
+                    after_index,
                     item: json(&item),
                 });
                 Some(item)
@@ -366,6 +372,7 @@ pub(super) fn edit_with(
         if let Some(field) = adapter.sign(item, e) {
             changes.push(Change::Signed {
                 field,
+                call_id: e.call_id.as_deref().map(str::to_owned),
                 rule: b.rule,
                 index: e.index,
                 block: e.block,
@@ -385,6 +392,7 @@ pub(super) fn edit_with(
         if let Some(field) = adapter.reshape(item, e) {
             changes.push(Change::Reshaped {
                 field,
+                call_id: e.call_id.as_deref().map(str::to_owned),
                 rule: r.rule,
                 index: e.index,
                 block: e.block,

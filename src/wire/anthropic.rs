@@ -49,8 +49,12 @@ impl Adapter for Anthropic {
     }
 
     fn read<'a>(&self, messages: &'a [Value]) -> Skeleton<'a> {
-        let mut skel =
-            super::reading::read_messages(messages, Adjacency::NextMessageHead, read_message);
+        let mut skel = super::reading::read_messages(
+            messages,
+            Format::Anthropic,
+            Adjacency::NextMessageHead,
+            read_message,
+        );
         skel.call_ids = CALL_IDS;
         skel
     }

@@ -109,8 +109,12 @@ impl Adapter for Bedrock {
     }
 
     fn read<'a>(&self, messages: &'a [Value]) -> Skeleton<'a> {
-        let mut skel =
-            super::reading::read_messages(messages, Adjacency::NextMessageOnly, read_message);
+        let mut skel = super::reading::read_messages(
+            messages,
+            Format::Bedrock,
+            Adjacency::NextMessageOnly,
+            read_message,
+        );
         skel.call_ids = CALL_IDS;
         skel.alternating_roles = true;
         // kibana#246393: "A conversation must start with a user message."

@@ -86,6 +86,14 @@ pub(super) fn rebuild(
         .filter_map(|e| Some((e.index(), e.block()?)))
         .collect();
 
+    // Why each message's blocks move, for the report.
+    let separating: HashMap<usize, Rule> = edits
+        .plan
+        .separations
+        .iter()
+        .map(|s| (skel.entries.at(s.entry).index(), s.rule))
+        .collect();
+
     let mut placed: HashMap<Target, Vec<Value>> = HashMap::new();
     for (anchor, list) in std::mem::take(&mut edits.after) {
         let a = skel.entries.at(anchor);
@@ -113,9 +121,10 @@ pub(super) fn rebuild(
                 }
                 Placed::Moved { .. } => None,
             };
-            let v = edits.materialize_with(p, &mut |e| moved.remove(&e), |family, id, text| {
-                (shape.synthetic)(call_block, family, id, text)
-            });
+            let v =
+                edits.materialize_with(anchor, p, &mut |e| moved.remove(&e), |family, id, text| {
+                    (shape.synthetic)(call_block, family, id, text)
+                });
             if let Some(v) = v {
                 placed.entry(target).or_default().push(v);
             }
@@ -152,6 +161,7 @@ pub(super) fn rebuild(
         }
         if !apart.is_empty() {
             edits.changes.push(Change::Separated {
+                rule: separating.get(&i).copied().unwrap_or(Rule::MixedResultTurn),
                 index: i,
                 blocks: apart.len(),
             });

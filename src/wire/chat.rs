@@ -31,7 +31,12 @@ impl Adapter for Chat {
     }
 
     fn read<'a>(&self, messages: &'a [Value]) -> Skeleton<'a> {
-        super::reading::read_messages(messages, Adjacency::FollowingRun, read_message)
+        super::reading::read_messages(
+            messages,
+            Format::Chat,
+            Adjacency::FollowingRun,
+            read_message,
+        )
     }
 
     fn synthetic(&self, _family: Family, call_id: &str, text: &str) -> Value {

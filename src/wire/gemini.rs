@@ -101,7 +101,7 @@ impl Adapter for Gemini {
     }
 
     fn read<'a>(&self, contents: &'a [Value]) -> Skeleton<'a> {
-        let mut skel = Skeleton::new(Adjacency::NextMessageOnly);
+        let mut skel = Skeleton::new(Format::Gemini, Adjacency::NextMessageOnly);
         skel.calls_follow_user = true;
         // Two client turns in a row are refused with HTTP 400, while results and text in one
         // turn are taken and answered with an empty candidate (NousResearch/hermes-agent#79791,

@@ -86,9 +86,12 @@ pub(crate) fn rebuild<T>(
     let mut out = Vec::with_capacity(slots.len() + skel.entries.len() / 8);
     for (i, slot) in slots.into_iter().enumerate() {
         out.extend(slot);
-        while let Some((_, placed)) = pending.next_if(|(a, _)| skel.entries.at(*a).index() == i) {
+        while let Some((anchor, placed)) =
+            pending.next_if(|(a, _)| skel.entries.at(*a).index() == i)
+        {
             for p in placed {
                 out.extend(edits.place(
+                    anchor,
                     p,
                     &mut |e| moved.remove(&e),
                     |f, id, text| ops.synthetic(f, id, text),

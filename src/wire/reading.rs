@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
+use crate::format::Format;
 use crate::skeleton::{Adjacency, Entries, Entry, Flaw, Kind, Role, Skeleton};
 
 pub(crate) fn json_type(v: &Value) -> &'static str {
@@ -31,10 +32,11 @@ pub(crate) fn no_list(body: &Value, key: &str) -> bool {
 
 pub(crate) fn read_messages<'a>(
     messages: &'a [Value],
+    format: Format,
     adjacency: Adjacency,
     read_message: fn(&mut Entries<'a>, &'a Map<String, Value>, usize),
 ) -> Skeleton<'a> {
-    let mut skel = Skeleton::new(adjacency);
+    let mut skel = Skeleton::new(format, adjacency);
     skel.items = messages.len();
     skel.entries.reserve(messages.len());
     for (i, m) in messages.iter().enumerate() {

@@ -186,7 +186,7 @@ pub(super) const CALL_IDS: CallIdRule = CallIdRule {
 
 /// A skeleton of entries read one per item.
 pub(super) fn read_entries(entries: Entries<'_>) -> Skeleton<'_> {
-    let mut skel = Skeleton::new(Adjacency::AfterCall);
+    let mut skel = Skeleton::new(Format::Responses, Adjacency::AfterCall);
     skel.call_ids = CALL_IDS;
     skel.items = entries.len();
     skel.entries = entries;
@@ -194,7 +194,7 @@ pub(super) fn read_entries(entries: Entries<'_>) -> Skeleton<'_> {
 }
 
 pub(super) fn read(items: &[Value]) -> Skeleton<'_> {
-    let mut skel = Skeleton::new(Adjacency::AfterCall);
+    let mut skel = Skeleton::new(Format::Responses, Adjacency::AfterCall);
     skel.call_ids = CALL_IDS;
     skel.items = items.len();
     skel.entries.reserve(items.len());

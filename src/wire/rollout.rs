@@ -53,7 +53,7 @@ impl Adapter for Rollout {
     }
 
     fn read<'a>(&self, lines: &'a [Value]) -> Skeleton<'a> {
-        let mut skel = Skeleton::new(Adjacency::AfterCall);
+        let mut skel = Skeleton::new(Format::Rollout, Adjacency::AfterCall);
         skel.call_ids = responses::CALL_IDS;
         for (i, line) in lines.iter().enumerate() {
             push(&mut skel, effect(line, i), Entries::push);
@@ -426,6 +426,7 @@ fn lay_out(mut lines: HashMap<usize, Value>, mut edits: Edits<'_>) -> (LinePlan,
             .cloned();
         for p in list {
             let placed = edits.place(
+                anchor,
                 p,
                 &mut |e| moved.remove(&e),
                 |family, id, text| Some((adapter.synthetic(family, id, text), None)),

@@ -5,7 +5,6 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 use toolseq::repair::{Field, Findings, Placed, Plan};
-use toolseq::report::api_error;
 use toolseq::Rule;
 
 use crate::scan::Scanned;
@@ -49,15 +48,10 @@ pub fn write(
     array(
         &mut out,
         found.violations().map(|v| {
-            json!({
-                "rule": v.rule.name(),
-                "call_id": v.call_id,
-                "item_id": v.item_id,
-                "index": v.index,
-                "line": scanned.line_of(v.index),
-                "block": v.block,
-                "api_error": api_error(scanned.detection.format, &v),
-            })
+            // The library's record, with the line the library does not know.
+            let mut record = json!(v);
+            record["line"] = json!(scanned.line_of(v.index));
+            record
         }),
     )?;
     out.write_all(b",\"repairs\":")?;
@@ -95,23 +89,32 @@ fn array(out: &mut dyn Write, records: impl Iterator<Item = Value>) -> io::Resul
     out.write_all(b"]")
 }
 
-/// What the plan does, one record per edit, in the JSON schema of the README.
+/// What the plan does, one record per edit, as the library serialises the changes it makes
+/// (`toolseq::Change`), with lines.
 fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value> + 's {
     let entries = &scanned.skel.entries;
     let line = move |e: usize| scanned.line_of(entries.at(e).index());
+    // A call the repair renames is answered under its new id, by the output put after it.
+    let answered_as = move |call: usize| {
+        let at = p.rewrites.partition_point(|r| r.entry < call);
+        match p.rewrites.get(at) {
+            Some(r) if r.entry == call => Some(r.new_id.as_str()),
+            _ => entries.at(call).call_id(),
+        }
+    };
     let inserts = p.inserts.iter().map(move |ins| {
         let anchor = entries.at(ins.anchor).index();
         match ins.placed {
             Placed::Synthetic { call } => json!({
                 "action": "insert_output",
-                "call_id": entries.at(call).call_id(),
+                "call_id": answered_as(call),
                 "index": entries.at(call).index(),
                 "line": line(call),
                 "after_index": anchor,
             }),
             Placed::Moved { entry, call } => json!({
                 "action": "move_output",
-                "call_id": entries.at(call).call_id(),
+                "call_id": answered_as(call),
                 "index": entries.at(entry).index(),
                 "line": line(entry),
                 "after_index": anchor,
@@ -154,6 +157,8 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         json!({
             "action": "placeholder",
             "rule": ph.rule.name(),
+            // The only field a placeholder goes in on a message of its own.
+            "field": "reasoning_content",
             "index": e.index(),
             "line": line(ph.entry),
         })

@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use toolseq::convention::Convention;
 use toolseq::ledger::Ledger;
 use toolseq::otlp::Replay;
-use toolseq::{Change, Error, Finding, Format, Guard, Policy, Report};
+use toolseq::{Error, Format, Guard, Policy, Report};
 
 /// What `toolseq proxy` was asked to do.
 pub struct Options {
@@ -569,83 +569,11 @@ fn items_of(body: &Value, format: Format) -> (Value, Vec<String>) {
     (Value::Array(entries), calls)
 }
 
+/// What the guard found and did, as the library serialises it (`--json`'s records).
 fn note_report(record: &mut Value, report: &Report) {
-    record["violations"] = report
-        .violations
-        .iter()
-        .map(|v| json!({"rule": v.rule.name(), "call_id": v.call_id, "index": v.index}))
-        .collect();
-    record["changes"] = report.changes.iter().map(change).collect();
-    record["findings"] = report.findings.iter().map(finding).collect();
-}
-
-fn change(c: &Change) -> Value {
-    match c {
-        Change::Inserted {
-            call_id,
-            call_index,
-            ..
-        } => {
-            json!({"action": "insert_output", "call_id": call_id, "index": call_index})
-        }
-        Change::Moved { call_id, from, .. } => {
-            json!({"action": "move_output", "call_id": call_id, "index": from})
-        }
-        Change::Rewritten {
-            from,
-            to,
-            rule,
-            index,
-            ..
-        } => json!({"action": "rewrite_call_id",
-            "rule": rule.name(), "call_id": from, "new_call_id": to, "index": index}),
-        Change::Stripped {
-            field, rule, index, ..
-        } => {
-            json!({"action": "strip_field", "rule": rule.name(), "field": field, "index": index})
-        }
-        Change::Signed { rule, index, .. } => {
-            json!({"action": "bypass_thought_signature", "rule": rule.name(), "index": index})
-        }
-        Change::Placeholder { rule, index, .. } => {
-            json!({"action": "placeholder", "rule": rule.name(), "index": index})
-        }
-        Change::Reshaped { rule, index, .. } => {
-            json!({"action": "reshape_output", "rule": rule.name(), "index": index})
-        }
-        Change::Separated { index, .. } => json!({"action": "separate_text", "index": index}),
-        Change::Removed {
-            rule,
-            call_id,
-            index,
-            ..
-        } => {
-            json!({"action": "remove", "rule": rule.name(), "call_id": call_id, "index": index})
-        }
-        // A kind of change added later is still recorded.
-        _ => json!({"action": "other"}),
-    }
-}
-
-fn finding(f: &Finding) -> Value {
-    let mut v = json!({"finding": f.name(), "call_id": f.call_id()});
-    match f {
-        Finding::LostOutput {
-            produced_at,
-            during_wait,
-            ..
-        } => {
-            v["produced_at_us"] = json!(produced_at.as_micros() as u64);
-            v["during_wait"] = json!(during_wait);
-        }
-        Finding::RepeatedRepair { times, .. } => v["times"] = json!(times),
-        Finding::ServerSide { index, reason, .. } => {
-            v["index"] = json!(index);
-            v["reason"] = json!(reason);
-        }
-        _ => {}
-    }
-    v
+    record["violations"] = json!(report.violations);
+    record["changes"] = json!(report.changes);
+    record["findings"] = json!(report.findings);
 }
 
 /// Headers that belong to one connection, not to the request (RFC 9110, 7.6.1), and the two
