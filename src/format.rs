@@ -1,5 +1,5 @@
 //! The wire formats toolseq reads, how a body's format was decided, and why a body could not be
-//! read. Nothing here reads a body: each format's adapter lives in [`crate::wire`].
+//! read. Nothing here reads a body: each format's adapter lives in the crate's `wire` module.
 
 use std::fmt;
 use std::str::FromStr;

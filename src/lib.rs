@@ -46,26 +46,52 @@ mod models;
 pub mod otlp;
 mod pipeline;
 pub mod profile;
-pub mod repair;
+mod repair;
 pub mod report;
 mod request;
 mod rule;
-pub mod rules;
+mod rules;
 #[cfg(feature = "serde")]
 mod schema;
 mod shapes;
-pub mod skeleton;
+mod skeleton;
 mod templates;
 mod timer;
 mod turns;
 pub mod typed;
 mod verdict;
-pub mod wire;
+mod wire;
 
 use serde_json::Value;
 
 #[doc(hidden)]
 pub use tracing as __tracing;
+
+/// The internals the command line and the crate's own tests and benchmarks reach: the readers,
+/// the skeleton, the plan. Not part of the API: no stability promise, no documentation.
+#[doc(hidden)]
+pub mod __private {
+    #[allow(missing_docs)]
+    pub mod wire {
+        pub use crate::wire::*;
+    }
+    #[allow(missing_docs)]
+    pub mod skeleton {
+        pub use crate::skeleton::*;
+    }
+    #[allow(missing_docs)]
+    pub mod repair {
+        pub use crate::repair::*;
+    }
+    #[allow(missing_docs)]
+    pub mod rules {
+        pub use crate::rules::*;
+    }
+    #[allow(missing_docs)]
+    pub mod profile {
+        pub use crate::profile::{fit, select};
+    }
+}
 
 pub use error::Error;
 pub use format::{Detection, Format};
@@ -146,6 +172,25 @@ pub fn repair(
     let format = detection.format;
     pipeline::run(&mut pipeline::Json { body, format }, detection, opts, true)
 }
+
+/// The readers, the skeleton, the plan and the rules' internals are not part of the API; each
+/// of these fails to compile (and the same lines with `toolseq::__private::` compile, in the
+/// crate's own tests):
+///
+/// ```compile_fail
+/// use toolseq::wire::read;
+/// ```
+/// ```compile_fail
+/// use toolseq::skeleton::Skeleton;
+/// ```
+/// ```compile_fail
+/// use toolseq::repair::plan;
+/// ```
+/// ```compile_fail
+/// use toolseq::rules::check;
+/// ```
+#[cfg(doctest)]
+pub struct PrivateInternals;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -77,6 +77,7 @@ impl fmt::Display for Selection {
 /// A profile for other formats than the body's is not applied (a DeepSeek model behind an
 /// Anthropic-format endpoint keeps Anthropic's rules); naming such a profile outright is an
 /// error, since the caller asked for rules toolseq cannot check on this body.
+#[doc(hidden)]
 pub fn select(
     body: &Value,
     format: Format,
@@ -123,7 +124,7 @@ pub fn select(
 
 /// Makes a skeleton's analysis include a profile's rules. `signature_bypass`: whether a repair
 /// may answer missing thought signatures with [`BYPASS_SIGNATURE`].
-pub fn apply(skel: &mut Skeleton<'_>, profile: Profile, signature_bypass: bool) {
+pub(crate) fn apply(skel: &mut Skeleton<'_>, profile: Profile, signature_bypass: bool) {
     skel.profile = Some(profile);
     skel.signature_bypass = signature_bypass;
     match profile {
@@ -136,6 +137,7 @@ pub fn apply(skel: &mut Skeleton<'_>, profile: Profile, signature_bypass: bool) 
 
 /// [`select`]s the profile for a body read into `skel` and [`apply`]s it; returns the
 /// selection for the report.
+#[doc(hidden)]
 pub fn fit(
     skel: &mut Skeleton<'_>,
     body: &Value,
@@ -175,7 +177,7 @@ pub fn fit(
 /// The chat template a self-hosted server renders this model's history with, where its rules
 /// are known (the `self-hosted` profile's): Mistral's, or Qwen's from 3.5 on (`Qwen/Qwen3.5-27B`,
 /// `qwen3.6:35b`; Qwen 3's own template does not check for a query).
-pub fn template_of(model: &str) -> Option<Template> {
+pub(crate) fn template_of(model: &str) -> Option<Template> {
     let name = model
         .rsplit('/')
         .next()
@@ -215,7 +217,7 @@ fn reasoning_model(model: &str) -> bool {
 /// 5), 4.5 and earlier accept a prefill. The version is the first number in the name and the
 /// one after it, whichever side of the family it is on (`claude-3-5-sonnet-20241022`,
 /// `claude-opus-4-6`, `anthropic.claude-sonnet-4-6-v1:0`); dates are not versions.
-pub fn refuses_prefill(model: &str) -> bool {
+pub(crate) fn refuses_prefill(model: &str) -> bool {
     let name = model.to_ascii_lowercase();
     let Some(at) = name.find("claude") else {
         return false;

@@ -382,8 +382,8 @@ impl Plan {
 /// Plans the repair of a skeleton, in linear time.
 ///
 /// ```
-/// use toolseq::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
-/// use toolseq::repair::{plan, Placed};
+/// use toolseq::__private::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+/// use toolseq::__private::repair::{plan, Placed};
 ///
 /// let mut skel = Skeleton::new(toolseq::Format::Responses, Adjacency::AfterCall);
 /// skel.entries.push(Entry::paired(Kind::Call, Family::Function, Some("call_1".into()), 0, None, "function_call"));
@@ -407,11 +407,11 @@ pub fn plan(skel: &Skeleton) -> Plan {
 ///
 /// let body = json!({"input": [
 ///     {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"}]});
-/// let skel = toolseq::wire::read(&body, toolseq::Format::Responses).unwrap();
-/// let found = toolseq::repair::findings(&skel);
-/// assert_eq!(found.violations().collect::<Vec<_>>(), toolseq::rules::check(&skel));
+/// let skel = toolseq::__private::wire::read(&body, toolseq::Format::Responses).unwrap();
+/// let found = toolseq::__private::repair::findings(&skel);
+/// assert_eq!(found.violations().collect::<Vec<_>>(), toolseq::__private::rules::check(&skel));
 /// assert!(!found.is_clean());
-/// assert_eq!(found.plan, toolseq::repair::plan(&skel));
+/// assert_eq!(found.plan, toolseq::__private::repair::plan(&skel));
 /// assert!(found.server_side.is_empty());
 /// ```
 pub struct Findings<'s> {

@@ -483,8 +483,8 @@ fn placement<'s>(skel: &'s Skeleton<'s>) -> (impl Fn(usize, usize) -> bool + 's,
 /// Checks a skeleton against every rule. Violations come in document order.
 ///
 /// ```
-/// use toolseq::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
-/// use toolseq::rules::{check, Rule};
+/// use toolseq::__private::skeleton::{Adjacency, Entry, Family, Kind, Role, Skeleton};
+/// use toolseq::__private::rules::{check, Rule};
 ///
 /// let mut skel = Skeleton::new(toolseq::Format::Responses, Adjacency::AfterCall);
 /// skel.entries.push(Entry::paired(Kind::Call, Family::Function, Some("call_1".into()), 0, None, "function_call"));

@@ -2,7 +2,8 @@
 //! refusal in its own words, its repair, and the clean twin a naive checker would flag.
 
 use serde_json::{json, Value};
-use toolseq::{check, repair, wire, Change, Format, RepairOptions, Rule};
+use toolseq::__private::wire;
+use toolseq::{check, repair, Change, Format, RepairOptions, Rule};
 
 fn rules(body: &Value, f: Format) -> Vec<Rule> {
     check(body, Some(f))

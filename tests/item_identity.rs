@@ -142,8 +142,11 @@ fn with_store_false_a_reasoning_item_needs_its_encrypted_content() {
     assert_eq!(items, [user(), call(None), output()]);
     // The same body read from its text, as `toolseq check` reads a file, finds the same.
     let text = serde_json::to_string(&body).unwrap();
-    let skel = toolseq::wire::read_text_body(&text).unwrap().unwrap().skel;
-    let found: Vec<Rule> = toolseq::rules::check(&skel)
+    let skel = toolseq::__private::wire::read_text_body(&text)
+        .unwrap()
+        .unwrap()
+        .skel;
+    let found: Vec<Rule> = toolseq::__private::rules::check(&skel)
         .iter()
         .map(|v| v.rule)
         .collect();
@@ -159,8 +162,14 @@ fn with_store_false_a_reasoning_item_needs_its_encrypted_content() {
     ] {
         assert!(rules(&twin).is_empty(), "{twin:#}");
         let text = serde_json::to_string(&twin).unwrap();
-        let skel = toolseq::wire::read_text_body(&text).unwrap().unwrap().skel;
-        assert!(toolseq::rules::check(&skel).is_empty(), "{twin:#}");
+        let skel = toolseq::__private::wire::read_text_body(&text)
+            .unwrap()
+            .unwrap()
+            .skel;
+        assert!(
+            toolseq::__private::rules::check(&skel).is_empty(),
+            "{twin:#}"
+        );
     }
 }
 

@@ -3,8 +3,8 @@
 //! do, and one history routed to several models.
 
 use serde_json::{json, Value};
+use toolseq::__private::skeleton::CallIdRule;
 use toolseq::profile::{ProfileError, BYPASS_SIGNATURE};
-use toolseq::skeleton::CallIdRule;
 use toolseq::{check, check_for, repair, Change, Error, Format, Profile, RepairOptions, Rule};
 
 fn rules(report: &toolseq::Report) -> Vec<Rule> {

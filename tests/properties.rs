@@ -765,13 +765,13 @@ proptest! {
             lines.insert((k * 7) % (lines.len() + 1), line);
         }
         for format in [Format::Rollout, Format::Responses] {
-            let mut by_value = toolseq::wire::empty_skeleton(format);
-            let mut by_text = toolseq::wire::empty_skeleton(format);
+            let mut by_value = toolseq::__private::wire::empty_skeleton(format);
+            let mut by_text = toolseq::__private::wire::empty_skeleton(format);
             for line in &lines {
-                toolseq::wire::push_item(&mut by_value, line, format).unwrap();
+                toolseq::__private::wire::push_item(&mut by_value, line, format).unwrap();
                 let text = respell(&line.to_string(), escape);
-                let read = toolseq::wire::read_line(&text, format).unwrap().unwrap();
-                toolseq::wire::push_line(&mut by_text, read);
+                let read = toolseq::__private::wire::read_line(&text, format).unwrap().unwrap();
+                toolseq::__private::wire::push_line(&mut by_text, read);
             }
             prop_assert_eq!(&by_text, &by_value);
         }
@@ -801,20 +801,20 @@ proptest! {
             }
         }
         let text = respell(&body.to_string(), escape);
-        let read = toolseq::wire::read_text_body(&text).unwrap();
+        let read = toolseq::__private::wire::read_text_body(&text).unwrap();
         // Detection reads an object with `input` as Responses, whatever else it holds.
         let by_value = body.get("input")
-            .and_then(|_| toolseq::wire::read(&body, Format::Responses).ok());
+            .and_then(|_| toolseq::__private::wire::read(&body, Format::Responses).ok());
         if by_value.is_some() {
-            prop_assert_eq!(toolseq::wire::detect(&body).unwrap().format, Format::Responses);
+            prop_assert_eq!(toolseq::__private::wire::detect(&body).unwrap().format, Format::Responses);
         }
         match (read, by_value) {
             (Some(read), Some(skel)) => {
                 prop_assert_eq!(&read.skel, &skel);
                 for named in [None, Some("deepseek-reasoner")] {
                     prop_assert_eq!(
-                        toolseq::profile::select(&read.head, Format::Responses, named).ok().flatten().map(|s| s.evidence),
-                        toolseq::profile::select(&body, Format::Responses, named).ok().flatten().map(|s| s.evidence)
+                        toolseq::__private::profile::select(&read.head, Format::Responses, named).ok().flatten().map(|s| s.evidence),
+                        toolseq::__private::profile::select(&body, Format::Responses, named).ok().flatten().map(|s| s.evidence)
                     );
                 }
             }

@@ -101,8 +101,11 @@ fn outputs_of_another_shape_than_their_api_takes_are_refused() {
     refused(&body, Rule::InvalidOutputShape, "Invalid type for 'input[0].output': expected a computer call output, but got a string instead.");
     // The text reader `toolseq check` uses on a file says the same.
     let text = serde_json::to_string(&body).unwrap();
-    let skel = toolseq::wire::read_text_body(&text).unwrap().unwrap().skel;
-    let found: Vec<Rule> = toolseq::rules::check(&skel)
+    let skel = toolseq::__private::wire::read_text_body(&text)
+        .unwrap()
+        .unwrap()
+        .skel;
+    let found: Vec<Rule> = toolseq::__private::rules::check(&skel)
         .iter()
         .map(|v| v.rule)
         .collect();

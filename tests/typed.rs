@@ -310,15 +310,16 @@ struct Claude(Value);
 impl HistoryItem for Claude {
     const FORMAT: Format = Format::Anthropic;
 
-    fn read<'a>(&'a self, index: usize, out: &mut toolseq::skeleton::Entries<'a>) {
-        let one = toolseq::wire::read_items(std::slice::from_ref(&self.0), Format::Anthropic);
+    fn read<'a>(&'a self, index: usize, out: &mut toolseq::typed::Entries<'a>) {
+        let one =
+            toolseq::__private::wire::read_items(std::slice::from_ref(&self.0), Format::Anthropic);
         out.extend(one.entries.into_iter().map(|mut e| {
             e.index = index;
             e.into_owned()
         }));
     }
 
-    fn synthetic(_: toolseq::skeleton::Family, _: &str, _: &str) -> Option<Self> {
+    fn synthetic(_: toolseq::typed::Family, _: &str, _: &str) -> Option<Self> {
         None
     }
 }

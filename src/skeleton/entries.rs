@@ -21,7 +21,7 @@ use super::{Entry, Family, Flaw, Kind, Role, Trace};
 /// [`EntryRef::to_entry`] gives the whole entry.
 ///
 /// ```
-/// use toolseq::skeleton::{Entries, Entry, Family, Kind, Role};
+/// use toolseq::__private::skeleton::{Entries, Entry, Family, Kind, Role};
 ///
 /// let mut entries = Entries::new();
 /// entries.push(Entry::paired(Kind::Call, Family::Function, Some("call_1".into()), 0, None, "function_call"));

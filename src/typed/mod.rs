@@ -9,8 +9,7 @@
 //! ```
 //! use std::borrow::Cow;
 //! use serde::Serialize;
-//! use toolseq::skeleton::{Entries, Entry, Family, Kind, Role};
-//! use toolseq::typed::{self, labels::responses as labels, HistoryItem};
+//! use toolseq::typed::{self, labels::responses as labels, Entries, Entry, Family, HistoryItem, Kind, Role};
 //! use toolseq::{Format, Rule};
 //!
 //! #[derive(Serialize, Debug, PartialEq)]
@@ -138,7 +137,9 @@ use crate::error::Error;
 use crate::format::{Detection, Format};
 use crate::repair::{Field, Plan, RepairOptions};
 use crate::report::Report;
-use crate::skeleton::{Entries, Entry, Family, Skeleton};
+use crate::skeleton::Skeleton;
+/// What a [`HistoryItem`] reads its items into: entries of calls, outputs and messages.
+pub use crate::skeleton::{Entries, Entry, Family, Kind, Role};
 use crate::wire::items::{self, ItemOps};
 use crate::wire::{self, Edits};
 

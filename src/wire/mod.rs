@@ -60,7 +60,7 @@ impl Format {
 ///
 /// ```
 /// use serde_json::json;
-/// use toolseq::wire::{detect, Format};
+/// use toolseq::__private::wire::{detect, Format};
 ///
 /// let body = json!({"messages": [{"role": "assistant", "content": [
 ///     {"type": "tool_use", "id": "toolu_1", "name": "ls", "input": {}}]}]});
@@ -217,11 +217,11 @@ pub fn empty_skeleton(format: Format) -> Skeleton<'static> {
 ///
 /// ```
 /// use serde_json::json;
-/// use toolseq::wire::{empty_skeleton, push_item, Format};
+/// use toolseq::__private::wire::{empty_skeleton, push_item, Format};
 ///
 /// let mut skel = empty_skeleton(Format::Responses);
 /// push_item(&mut skel, &json!({"type": "function_call", "call_id": "c", "name": "f", "arguments": ""}), Format::Responses).unwrap();
-/// assert_eq!(toolseq::rules::check(&skel)[0].rule, toolseq::Rule::MissingOutput);
+/// assert_eq!(toolseq::__private::rules::check(&skel)[0].rule, toolseq::Rule::MissingOutput);
 /// ```
 pub fn push_item(
     skel: &mut Skeleton<'static>,
@@ -246,7 +246,7 @@ pub struct ReadLine<'a>(rollout::Effect<'a>);
 /// whose items are one call, output or message each, are read from text.
 ///
 /// ```
-/// use toolseq::wire::{empty_skeleton, push_line, read_line, Format};
+/// use toolseq::__private::wire::{empty_skeleton, push_line, read_line, Format};
 ///
 /// let mut skel = empty_skeleton(Format::Rollout);
 /// for line in [
@@ -256,7 +256,7 @@ pub struct ReadLine<'a>(rollout::Effect<'a>);
 ///     push_line(&mut skel, read_line(line, Format::Rollout).unwrap().unwrap());
 /// }
 /// assert_eq!(skel.items, 2);
-/// assert_eq!(toolseq::rules::check(&skel)[0].rule, toolseq::Rule::MissingOutput);
+/// assert_eq!(toolseq::__private::rules::check(&skel)[0].rule, toolseq::Rule::MissingOutput);
 /// assert!(read_line("{", Format::Rollout).unwrap().is_err());
 /// assert!(read_line("{}", Format::Chat).is_none());
 /// ```
@@ -297,12 +297,12 @@ pub struct TextBody<'a> {
 /// [`read`], which also say what is wrong with it.
 ///
 /// ```
-/// use toolseq::wire::read_text_body;
+/// use toolseq::__private::wire::read_text_body;
 ///
 /// let text = r#"{"model": "gpt-5", "input": [
 ///     {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"}]}"#;
 /// let body = read_text_body(text).unwrap().unwrap();
-/// assert_eq!(toolseq::rules::check(&body.skel)[0].rule, toolseq::Rule::MissingOutput);
+/// assert_eq!(toolseq::__private::rules::check(&body.skel)[0].rule, toolseq::Rule::MissingOutput);
 /// assert_eq!(body.head["model"], "gpt-5");
 /// assert!(read_text_body(r#"{"messages": []}"#).unwrap().is_none());
 /// assert!(read_text_body(r#"{"input": [}"#).is_err());
@@ -349,7 +349,7 @@ pub fn synthetic_item(format: Format, family: Family, call_id: &str, text: &str)
 ///
 /// ```
 /// use serde_json::json;
-/// use toolseq::{repair::{plan, RepairOptions}, wire::{apply, read, Format}};
+/// use toolseq::__private::{repair::{plan, RepairOptions}, wire::{apply, read, Format}};
 ///
 /// let mut body = json!({"input": [
 ///     {"type": "function_call", "call_id": "c1", "name": "ls", "arguments": "{}"}]});

@@ -6,10 +6,10 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 
 use serde_json::Value;
-use toolseq::repair::{plan, Placed, Plan, RepairOptions};
-use toolseq::skeleton::Family;
-use toolseq::wire::rollout::LineOut;
-use toolseq::wire::{self, Format};
+use toolseq::__private::repair::{plan, Placed, Plan, RepairOptions};
+use toolseq::__private::skeleton::Family;
+use toolseq::__private::wire::rollout::LineOut;
+use toolseq::__private::wire::{self, Format};
 
 use crate::input::{each_line, trim, Line, ReadError, Shape, Source};
 use crate::scan::Scanned;

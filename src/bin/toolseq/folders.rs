@@ -227,7 +227,7 @@ fn check_files(opts: &Opts, files: &[PathBuf]) -> Vec<Outcome> {
 fn check_one(opts: &Opts, path: &Path) -> Outcome {
     let checked = Source::open(&path.to_string_lossy()).and_then(|src| {
         let scanned = crate::read_skeleton(&src, opts, true)?;
-        let found = toolseq::repair::findings(&scanned.skel);
+        let found = toolseq::__private::repair::findings(&scanned.skel);
         let json = opts.json.then(|| {
             let mut j = Vec::new();
             let file = path.display().to_string();

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use serde_json::{json, Value};
+use toolseq::__private::skeleton::{EntryRef, Kind, Role};
 use toolseq::report::escape_id;
-use toolseq::skeleton::{EntryRef, Kind, Role};
 use toolseq::{Format, Rule};
 
 use crate::input::{each_line, ReadError, Source};
@@ -101,7 +101,7 @@ pub fn items(
 ) -> Result<u8, ReadError> {
     let io = |e: std::io::Error| src.error(None, None, format!("cannot write: {e}"));
     let skel = &scanned.skel;
-    let found = toolseq::repair::findings(skel);
+    let found = toolseq::__private::repair::findings(skel);
     // Each violation on the entry it names: by item and block, else the item's first entry.
     let mut marks: HashMap<(usize, Option<usize>), Vec<Rule>> = HashMap::new();
     for v in found.violations() {

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use serde_json::{json, Value};
-use toolseq::repair::{Field, Findings, Placed, Plan};
+use toolseq::__private::repair::{Field, Findings, Placed, Plan};
 use toolseq::Rule;
 
 use crate::scan::Scanned;

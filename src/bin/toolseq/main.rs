@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use toolseq::repair::{findings, Findings, Placed, RepairOptions};
+use toolseq::__private::repair::{findings, Findings, Placed, RepairOptions};
 use toolseq::report::{api_error, escape_id};
 use toolseq::{Format, Rule};
 
@@ -330,8 +330,9 @@ fn read_quietly<'t>(
     let (body, skel) = scanned.profile_body_and_skeleton();
     let model = opts.model.as_deref();
     skel.placeholders = opt_in.placeholders;
-    scanned.profile = toolseq::profile::fit(skel, body, format, model, opt_in.signature_bypass)
-        .map_err(|e| src.error(None, None, e.to_string()))?;
+    scanned.profile =
+        toolseq::__private::profile::fit(skel, body, format, model, opt_in.signature_bypass)
+            .map_err(|e| src.error(None, None, e.to_string()))?;
     Ok(scanned)
 }
 

@@ -525,13 +525,13 @@ fn hash(text: &str) -> String {
 /// The body's items as the API sees them: each entry toolseq reads (kind, call id, item id,
 /// position), with its item's size and hash, never its text; and the ids of its calls.
 fn items_of(body: &Value, format: Format) -> (Value, Vec<String>) {
-    let Ok(skel) = toolseq::wire::read(body, format) else {
+    let Ok(skel) = toolseq::__private::wire::read(body, format) else {
         return (Value::Null, Vec::new());
     };
     let calls = skel
         .entries
         .iter()
-        .filter(|e| e.kind() == toolseq::skeleton::Kind::Call)
+        .filter(|e| e.kind() == toolseq::__private::skeleton::Kind::Call)
         .filter_map(|e| e.call_id().map(str::to_owned))
         .collect();
     let key = match format {

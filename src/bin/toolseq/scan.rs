@@ -13,9 +13,9 @@ use std::sync::{mpsc, OnceLock};
 use parking_lot::{Condvar, Mutex};
 
 use serde_json::Value;
+use toolseq::__private::skeleton::Skeleton;
+use toolseq::__private::wire::{self, Detection, Format, ReadLine};
 use toolseq::profile::Selection;
-use toolseq::skeleton::Skeleton;
-use toolseq::wire::{self, Detection, Format, ReadLine};
 
 use crate::input::{trim, Chunk, Chunks, ReadError, Shape, Source};
 
