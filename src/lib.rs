@@ -192,6 +192,46 @@ pub fn repair(
 #[cfg(doctest)]
 pub struct PrivateInternals;
 
+/// Reports grow: a match on a change (or a rule, or a finding) needs a wildcard arm, a variant's
+/// pattern needs `..`, and only toolseq makes a report. Each of these fails to compile:
+///
+/// ```compile_fail
+/// fn kind(c: &toolseq::Change) -> &'static str {
+///     use toolseq::Change::*;
+///     match c {
+///         Inserted { .. } | Moved { .. } | Rewritten { .. } | Stripped { .. } | Signed { .. }
+///         | Placeholder { .. } | Reshaped { .. } | Separated { .. } | Removed { .. } => "change",
+///     }
+/// }
+/// ```
+/// ```compile_fail
+/// fn moved(c: &toolseq::Change) -> usize {
+///     match c {
+///         toolseq::Change::Moved { from, call_id: _, call_index: _, after_index: _ } => *from,
+///         _ => 0,
+///     }
+/// }
+/// ```
+/// ```compile_fail
+/// let _ = toolseq::Report { items: 0, violations: vec![], changes: vec![], findings: vec![],
+///     profile: None, detection: toolseq::Detection { format: toolseq::Format::Chat, evidence: "" } };
+/// ```
+///
+/// and the same with the wildcard and `..` compiles:
+///
+/// ```
+/// fn moved(c: &toolseq::Change) -> usize {
+///     match c {
+///         toolseq::Change::Moved { from, .. } => *from,
+///         _ => 0,
+///     }
+/// }
+/// let every: &[toolseq::Rule] = toolseq::Rule::ALL;
+/// assert!(every.contains(&toolseq::Rule::MissingOutput));
+/// ```
+#[cfg(doctest)]
+pub struct GrowingReports;
+
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
