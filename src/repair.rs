@@ -350,11 +350,12 @@ impl Plan {
                     .filter(|_| named)
                     .map(|id| Cow::Owned(id.to_owned())),
                 index: e.index(),
-                block: e.block(),
+                block: crate::skeleton::block32(e.block()),
                 label: e.label(),
                 item_id: None,
                 trace: e.trace(),
                 flaw: e.flaw(),
+                content: None,
             })
             .collect();
         Skeleton {

@@ -14,8 +14,8 @@ pub enum Rule {
     MissingOutput,
     /// An output whose call id matches no call.
     OrphanOutput,
-    /// The same call recorded twice (a second call with the id and the server item id of one
-    /// already there).
+    /// The same call recorded twice: a second call with the id and the server item id of one
+    /// already there, or a word-for-word copy of a call of its turn with no output of its own.
     DuplicateCall,
     /// Another call under an id an earlier call already used (a model reusing `toolu_1`, a
     /// client counting ids from one again): a call of its own, which may have run.

@@ -198,7 +198,8 @@ pub(crate) fn analyze(skel: &Skeleton) -> Analysis {
 
 /// Calls that reuse an earlier call's id, told from the same call recorded twice: a repeat
 /// with the server item id of an earlier call of that id is a re-recorded item (a duplicate,
-/// removed); any other
+/// removed), and so is a copy of a call of its turn, word for word, left without an output of
+/// its own ([`Entries::copy_of`](crate::skeleton::Entries::copy_of)); any other
 /// is another call, which may have run and is never removed. Each output of such an id answers
 /// a call of the latest run of calls with that id before it (calls with no message or output
 /// between them: parallel calls), the run's calls in order; an output before any such
@@ -320,6 +321,21 @@ fn reused_ids(
         };
         answer[c] = Some(at(o));
     }
+    // A call that repeats one of its turn word for word and got no output of its own is that
+    // call stored twice: the model did not ask twice, and nothing of it could have run apart
+    // (its output would carry the same id). A copy with an output of its own may have run,
+    // and stays a call of its own.
+    let copies: foldhash::HashSet<usize> = of
+        .values()
+        .flat_map(|calls| calls.all.iter().skip(1).copied())
+        .filter(|&c| answer[c].is_none())
+        .filter_map(|c| {
+            let first = entries.copy_of(c)?;
+            verdicts[c] = Verdict::DuplicateCall { first: at(first) };
+            Some(c)
+        })
+        .collect();
+    renamed.retain(|(e, _)| !copies.contains(e));
     renamed.sort_unstable();
     renamed
 }

@@ -244,7 +244,12 @@ impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let server_side = |f: &&Finding| matches!(f, Finding::ServerSide { .. });
         let mut changes: Vec<&Change> = self.changes.iter().collect();
-        changes.sort_by_key(|c| c.rank());
+        // By kind, and removals in document order, which the formats' writers do not all
+        // keep.
+        changes.sort_by_key(|c| match c {
+            Change::Removed { index, block, .. } => (c.rank(), *index, *block),
+            _ => (c.rank(), 0, None),
+        });
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("rule_set", &Rule::SET_VERSION)?;
         m.serialize_entry("format", self.detection.format.name())?;

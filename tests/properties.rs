@@ -260,6 +260,58 @@ fn of(v: &Value, prefix: char) -> Vec<String> {
     out
 }
 
+/// Stores some calls twice, as a client that writes a turn again does: each pick (the nth call,
+/// counted round the body's calls) gets a copy, word for word, right after it.
+fn store_twice(format: Format, body: &mut Value, picks: &[usize]) {
+    let is_call = |v: &Value| match format {
+        Format::Responses => v["type"].as_str().is_some_and(|t| t.ends_with("_call")),
+        Format::Chat => v.get("function").is_some(),
+        Format::Anthropic => v["type"] == "tool_use",
+        Format::Gemini => v.get("functionCall").is_some(),
+        _ => v.get("toolUse").is_some(),
+    };
+    let mut lists: Vec<&mut Vec<Value>> = match format {
+        Format::Responses => vec![body["input"].as_array_mut().unwrap()],
+        _ => {
+            let (list, field) = match format {
+                Format::Chat => ("messages", "tool_calls"),
+                Format::Gemini => ("contents", "parts"),
+                _ => ("messages", "content"),
+            };
+            body[list]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .filter_map(|m| m.get_mut(field).and_then(Value::as_array_mut))
+                .collect()
+        }
+    };
+    let total: usize = lists
+        .iter()
+        .map(|l| l.iter().filter(|v| is_call(v)).count())
+        .sum();
+    if total == 0 {
+        return;
+    }
+    for &pick in picks {
+        let mut nth = pick % total;
+        for list in lists.iter_mut() {
+            let Some(at) = list.iter().position(|v| {
+                is_call(v) && {
+                    let hit = nth == 0;
+                    nth = nth.saturating_sub(1);
+                    hit
+                }
+            }) else {
+                continue;
+            };
+            let copy = list[at].clone();
+            list.insert(at + 1, copy);
+            break;
+        }
+    }
+}
+
 fn format() -> impl Strategy<Value = Format> {
     prop_oneof![
         Just(Format::Responses),
@@ -274,8 +326,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 768, ..ProptestConfig::default() })]
 
     #[test]
-    fn repair_leaves_nothing_repairable_and_is_idempotent(f in format(), steps in prop::collection::vec(step(), 0..40)) {
+    fn repair_leaves_nothing_repairable_and_is_idempotent(
+        f in format(),
+        steps in prop::collection::vec(step(), 0..40),
+        copies in prop::collection::vec(0..40usize, 0..3),
+    ) {
         let mut body = build(f, &steps);
+        store_twice(f, &mut body, &copies);
         let before = body.clone();
         let report = repair(&mut body, Some(f), &RepairOptions::default()).unwrap();
         let left: Vec<_> = check(&body, Some(f)).unwrap().violations.into_iter().filter(|v| v.repairable()).collect();
@@ -301,10 +358,16 @@ proptest! {
     }
 
     /// A call that may have run is never removed: the only call a repair takes out is the same
-    /// item recorded twice (the server item id of a call already there).
+    /// item recorded twice (the server item id of a call already there, or a word-for-word copy
+    /// of a call of its turn, which the repaired body still holds).
     #[test]
-    fn no_repair_removes_a_call_that_may_have_run(f in format(), steps in prop::collection::vec(step(), 0..40)) {
+    fn no_repair_removes_a_call_that_may_have_run(
+        f in format(),
+        steps in prop::collection::vec(step(), 0..40),
+        copies in prop::collection::vec(0..40usize, 0..3),
+    ) {
         let mut body = build(f, &steps);
+        store_twice(f, &mut body, &copies);
         let before = body.clone();
         let report = repair(&mut body, Some(f), &RepairOptions::default()).unwrap();
         let mut after = Vec::new();
@@ -314,14 +377,15 @@ proptest! {
                 let mut removed = Vec::new();
                 call_markers(item, &mut removed);
                 if !removed.is_empty() {
-                    // Only a Responses item carries a server id apart from its call id, and the
-                    // same item is one whose server id and call id an earlier call has too.
                     prop_assert_eq!(*rule, toolseq::Rule::DuplicateCall, "{:#}", item);
-                    prop_assert_eq!(f, Format::Responses, "a call removed: {:#}", item);
-                    let twin = before["input"].as_array().unwrap().iter().any(|c| {
+                    // A Responses item whose server id and call id an earlier call has too, or
+                    // a copy of a call the repaired body still holds, word for word.
+                    let same_item = f == Format::Responses && before["input"].as_array().unwrap().iter().any(|c| {
                         c["id"] == item["id"] && c["call_id"] == item["call_id"] && c["name"] != item["name"]
                     });
-                    prop_assert!(twin, "a call removed that was not recorded before: {:#}", item);
+                    // (Each generated call has a marker of its own, which its copy shares.)
+                    let kept = removed.iter().all(|m| after.contains(m));
+                    prop_assert!(same_item || kept, "a call removed that was not recorded before: {:#}", item);
                     after.extend(removed);
                 }
             }
@@ -334,8 +398,13 @@ proptest! {
     }
 
     #[test]
-    fn messages_survive_in_order_and_removed_items_are_reported(f in format(), steps in prop::collection::vec(step(), 0..40)) {
+    fn messages_survive_in_order_and_removed_items_are_reported(
+        f in format(),
+        steps in prop::collection::vec(step(), 0..40),
+        copies in prop::collection::vec(0..40usize, 0..3),
+    ) {
         let mut body = build(f, &steps);
+        store_twice(f, &mut body, &copies);
         let before = body.clone();
         let report = repair(&mut body, Some(f), &RepairOptions::default()).unwrap();
         prop_assert_eq!(of(&body, 'm'), of(&before, 'm'));

@@ -47,6 +47,13 @@ pub struct Entries<'a> {
     item_ids: bool,
     /// Whether an entry with a [`Flaw`] was pushed or marked since the last `clear`.
     flaws: bool,
+    /// The calls of the turn being read (no message or output since) that say what they ask:
+    /// what, and where. A turn holds a few calls, so a list is searched faster than a map is
+    /// kept; past [`RUN`] calls the rest go unnoted (taken for calls of their own).
+    run: Vec<(u64, u32)>,
+    /// Calls that repeat an earlier call of their turn word for word (its id and what it
+    /// asks, no other server item id), each with that call: `(copy, first)`, in order.
+    copies: Vec<(u32, u32)>,
 }
 
 /// An id as a row keeps it: `owned[at..at + len]`, or `lent[at]` when `len` is [`LENT`];
@@ -56,6 +63,9 @@ struct Id {
     at: u32,
     len: u32,
 }
+
+/// The calls of one turn compared for copies.
+const RUN: usize = 64;
 
 /// In an [`Id`]'s `len`: the id is lent.
 const LENT: u32 = u32::MAX;
@@ -198,6 +208,7 @@ impl<'a> Entries<'a> {
 
     /// Appends an entry.
     pub fn push(&mut self, e: Entry<'a>) {
+        self.note_copy(&e);
         let row = self.pack(&e, |owned, lent, id| match id {
             Cow::Borrowed(s) => lend(lent, s),
             Cow::Owned(s) => own(owned, s),
@@ -207,8 +218,50 @@ impl<'a> Entries<'a> {
 
     /// Appends an entry, copying its ids, so that what it was read from can go at once.
     pub fn push_owned(&mut self, e: Entry<'_>) {
+        self.note_copy(&e);
         let row = self.pack(&e, |owned, _, id| own(owned, id));
         self.push_row(row, || e.into_owned());
+    }
+
+    /// Notes a call, about to be pushed, that repeats one of its turn word for word. A turn
+    /// ends where a message or an output comes, as runs of parallel calls do in the rules.
+    fn note_copy(&mut self, e: &Entry<'_>) {
+        match e.kind {
+            Kind::Message(_) | Kind::Output if !self.run.is_empty() => self.run.clear(),
+            Kind::Call => {
+                let (Some(content), Some(id)) = (e.content.map(|c| c.get()), e.id()) else {
+                    return;
+                };
+                let Ok(at) = u32::try_from(self.rows.len()) else {
+                    return;
+                };
+                let first = self
+                    .run
+                    .iter()
+                    .find(|&&(c, k)| c == content && self.at(k as usize).id() == Some(id));
+                match first {
+                    Some(&(_, first)) => {
+                        let other_item = matches!(
+                            (self.at(first as usize).item_id(), e.item_id.as_deref()),
+                            (Some(a), Some(b)) if a != b
+                        );
+                        if !other_item {
+                            self.copies.push((at, first));
+                        }
+                    }
+                    None if self.run.len() < RUN => self.run.push((content, at)),
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The earlier call of its turn that the call at `i` repeats word for word, if it does.
+    pub fn copy_of(&self, i: usize) -> Option<usize> {
+        let i = u32::try_from(i).ok()?;
+        let k = self.copies.binary_search_by_key(&i, |&(c, _)| c).ok()?;
+        Some(self.copies[k].1 as usize)
     }
 
     fn push_row(&mut self, row: Option<Row<'a>>, whole: impl FnOnce() -> Entry<'a>) {
@@ -233,7 +286,7 @@ impl<'a> Entries<'a> {
         let index = u32::try_from(e.index).ok().filter(|&i| i != NONE)?;
         let block = match e.block {
             None => NONE,
-            Some(b) => u32::try_from(b).ok().filter(|&b| b != NONE)?,
+            Some(b) => Some(b).filter(|&b| b != NONE)?,
         };
         let mut id = |id: &Option<Cow<'b, str>>| match id {
             None => Some(NO_ID),
@@ -309,6 +362,22 @@ impl<'a> Entries<'a> {
     /// Keeps the entries `keep` accepts, in order.
     pub fn retain(&mut self, mut keep: impl FnMut(EntryRef<'_>) -> bool) {
         let kept: Vec<bool> = self.iter().map(&mut keep).collect();
+        if !self.copies.is_empty() {
+            // Each kept entry's new place: how many were kept before it.
+            let mut place = Vec::with_capacity(kept.len());
+            let mut n = 0u32;
+            for &k in &kept {
+                place.push(n);
+                n += u32::from(k);
+            }
+            self.copies.retain_mut(|(copy, first)| {
+                let both = kept[*copy as usize] && kept[*first as usize];
+                (*copy, *first) = (place[*copy as usize], place[*first as usize]);
+                both
+            });
+        }
+        // What was cut off ends the turn being read.
+        self.run.clear();
         let mut kept = kept.into_iter();
         self.rows.retain(|_| kept.next().unwrap_or(false));
     }
@@ -316,6 +385,9 @@ impl<'a> Entries<'a> {
     /// Keeps the first `n` entries.
     pub fn truncate(&mut self, n: usize) {
         self.rows.truncate(n);
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        self.copies.retain(|&(copy, _)| copy < n);
+        self.run.clear();
     }
 
     /// Removes every entry.
@@ -326,6 +398,8 @@ impl<'a> Entries<'a> {
         self.spilled.clear();
         self.item_ids = false;
         self.flaws = false;
+        self.run.clear();
+        self.copies.clear();
     }
 
     /// The same entries, owning their ids, so the body they were read from can go.
@@ -338,6 +412,8 @@ impl<'a> Entries<'a> {
             spilled,
             item_ids,
             flaws,
+            run,
+            copies,
         } = self;
         let mut spilled: Vec<Entry<'static>> = spilled.into_iter().map(Entry::into_owned).collect();
         // Collected in place: a row keeps its size whatever its ids borrow from.
@@ -367,6 +443,8 @@ impl<'a> Entries<'a> {
                     spilled: Vec::new(),
                     item_ids,
                     flaws,
+                    run: Vec::new(),
+                    copies: Vec::new(),
                 };
                 let entry = whole.view(&r).to_entry().into_owned();
                 owned = whole.owned;
@@ -382,6 +460,8 @@ impl<'a> Entries<'a> {
             spilled,
             item_ids,
             flaws,
+            run,
+            copies,
         }
     }
 
@@ -502,7 +582,7 @@ impl<'s> EntryRef<'s> {
     #[inline(always)]
     pub fn block(self) -> Option<usize> {
         match self.whole() {
-            Some(e) => e.block,
+            Some(e) => e.block(),
             None => (self.row.block != NONE).then_some(self.row.block as usize),
         }
     }
@@ -569,11 +649,13 @@ impl<'s> EntryRef<'s> {
             family: self.family(),
             call_id: self.call_id().map(Cow::Borrowed),
             index: self.index(),
-            block: self.block(),
+            block: super::block32(self.block()),
             label: self.label(),
             item_id: self.item_id().map(Cow::Borrowed),
             trace: self.trace(),
             flaw: self.flaw(),
+            // Not kept in a row: the copies it told apart are noted in `copies`.
+            content: None,
         }
     }
 }
@@ -790,7 +872,7 @@ mod tests {
             );
             assert_eq!(
                 (read.block(), read.label(), read.trace()),
-                (e.block, e.label, e.trace)
+                (e.block(), e.label, e.trace)
             );
             assert_eq!((read.id(), read.item_id()), (e.id(), e.item_id.as_deref()));
         }
@@ -807,7 +889,8 @@ mod tests {
             given
         );
         assert_eq!(entries.at(2).index(), far);
-        assert_eq!(entries.at(2).block(), Some(far));
+        // A block past 32 bits (no message holds four billion) stays the last one.
+        assert_eq!(entries.at(2).block(), Some(u32::MAX as usize));
         assert_eq!(entries.into_owned().into_iter().collect::<Vec<_>>(), given);
     }
 

@@ -69,7 +69,8 @@ impl HistoryItem for InputItem {
                     borrowed(&c.call_id),
                     "function_call",
                     optional(&c.id),
-                ),
+                )
+                .with_call(&c.name, &c.arguments),
                 Item::FunctionCallOutput(o) => paired(
                     Output,
                     Function,
@@ -99,7 +100,8 @@ impl HistoryItem for InputItem {
                     borrowed(&c.call_id),
                     "custom_tool_call",
                     borrowed(&c.id),
-                ),
+                )
+                .with_call(&c.name, &c.input),
                 Item::CustomToolCallOutput(o) => paired(
                     Output,
                     Custom,
@@ -323,20 +325,28 @@ impl HistoryItem for ChatCompletionRequestMessage {
             out.push(Entry::new(Kind::EmptyCallList, i, None, "tool_calls"));
         }
         for (j, call) in calls.iter().enumerate() {
-            let (id, named) = match call {
-                ChatCompletionMessageToolCalls::Function(c) => (&c.id, !c.function.name.is_empty()),
+            let (id, named, asks) = match call {
+                ChatCompletionMessageToolCalls::Function(c) => (
+                    &c.id,
+                    !c.function.name.is_empty(),
+                    Some((&c.function.name, &c.function.arguments)),
+                ),
                 // async-openai writes the tool under `custom_tool`, where the API reads `custom`:
                 // the serialised call names no tool, and is reported as the JSON path reports it.
-                ChatCompletionMessageToolCalls::Custom(c) => (&c.id, false),
+                ChatCompletionMessageToolCalls::Custom(c) => (&c.id, false, None),
             };
-            out.push(Entry::paired(
+            let call = Entry::paired(
                 Kind::Call,
                 Family::Function,
                 borrowed(id),
                 i,
                 Some(j),
                 "tool_calls",
-            ));
+            );
+            out.push(match asks {
+                Some((name, arguments)) => call.with_call(name, arguments),
+                None => call,
+            });
             if !named {
                 out.push(Entry::new(
                     Kind::Malformed("tool call with an empty or missing tool name"),
@@ -370,7 +380,7 @@ impl HistoryItem for ChatCompletionRequestMessage {
         let field = match self {
             ChatCompletionRequestMessage::Tool(t) => &mut t.tool_call_id,
             ChatCompletionRequestMessage::Assistant(m) => {
-                match m.tool_calls.as_mut()?.get_mut(entry.block?)? {
+                match m.tool_calls.as_mut()?.get_mut(entry.block()?)? {
                     ChatCompletionMessageToolCalls::Function(c) => &mut c.id,
                     ChatCompletionMessageToolCalls::Custom(c) => &mut c.id,
                 }

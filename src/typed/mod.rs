@@ -29,9 +29,10 @@
 //!                 Entry::new(Kind::Message(Role::Assistant), index, None, labels::MESSAGE)
 //!             }
 //!             Item::Message { .. } => Entry::new(Kind::Message(Role::User), index, None, labels::MESSAGE),
-//!             Item::FunctionCall { call_id, .. } => Entry::paired(
+//!             // What it asks, so that a call stored twice is told from another call.
+//!             Item::FunctionCall { call_id, name, arguments } => Entry::paired(
 //!                 Kind::Call, Family::Function, Some(Cow::Borrowed(call_id)), index, None,
-//!                 labels::FUNCTION_CALL),
+//!                 labels::FUNCTION_CALL).with_call(name, arguments),
 //!             Item::FunctionCallOutput { call_id, .. } => Entry::paired(
 //!                 Kind::Output, Family::Function, Some(Cow::Borrowed(call_id)), index, None,
 //!                 labels::FUNCTION_CALL_OUTPUT),
@@ -156,7 +157,10 @@ pub trait HistoryItem: Serialize + Sized {
 
     /// Pushes the entries this item, the `index`th of the history, stands for: one for most
     /// items, one per call for a message holding calls (with its `block`), as the format's JSON
-    /// adapter reads the item's serialisation.
+    /// adapter reads the item's serialisation. A call says what it asks with
+    /// [`Entry::with_call`] (its name and arguments), as the JSON path reads it: a copy of a
+    /// call stored twice in its turn is then removed as the JSON path removes it; without it, a
+    /// second call under an id is always a call of its own.
     fn read<'a>(&'a self, index: usize, out: &mut Entries<'a>);
 
     /// The output a repair inserts for an unanswered call of this family, saying `text`; `None`
@@ -317,7 +321,7 @@ fn edit_in_place<T: HistoryItem>(history: &mut [T], skel: &Skeleton, plan: &Plan
                     to: r.new_id.clone(),
                     rule: r.rule,
                     index: e.index,
-                    block: e.block,
+                    block: e.block(),
                 });
             }
         }

@@ -88,7 +88,7 @@ pub(crate) trait Adapter: Sync {
     /// The JSON object an entry stands for inside its source item: the item itself, or the
     /// block it counts (a Chat tool call, a content block).
     fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
-        match e.block {
+        match e.block() {
             Some(b) => item
                 .get_mut(self.block_field())?
                 .get_mut(b)?
@@ -365,7 +365,7 @@ pub(super) fn edit_with(
             to: r.new_id.clone(),
             rule: r.rule,
             index: e.index,
-            block: e.block,
+            block: e.block(),
         });
     }
     for b in sorted_slice(&plan.bypasses, entry, |b| b.entry) {
@@ -375,7 +375,7 @@ pub(super) fn edit_with(
                 call_id: e.call_id.as_deref().map(str::to_owned),
                 rule: b.rule,
                 index: e.index,
-                block: e.block,
+                block: e.block(),
             });
         }
     }
@@ -395,7 +395,7 @@ pub(super) fn edit_with(
                 call_id: e.call_id.as_deref().map(str::to_owned),
                 rule: r.rule,
                 index: e.index,
-                block: e.block,
+                block: e.block(),
             });
         }
     }

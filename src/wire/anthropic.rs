@@ -11,7 +11,8 @@ use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
 use crate::skeleton::{
-    Adjacency, CallIdRule, Entries, Entry, Family, Flaw, IdChars, Kind, Role, Skeleton, Trace,
+    content, Adjacency, CallIdRule, Entries, Entry, Family, Flaw, IdChars, Kind, Role, Skeleton,
+    Trace,
 };
 
 /// The Anthropic Messages adapter.
@@ -307,7 +308,11 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
         out.push(match call_id_field(block.get(key)) {
             Ok(id) => Entry::paired(kind, family, id, i, Some(j), label)
                 .with_trace(trace)
-                .with_flaw(flaw),
+                .with_flaw(flaw)
+                .with_content(
+                    (kind == Kind::Call)
+                        .then(|| content::of_values(&[block.get("name"), block.get("input")])),
+                ),
             Err(()) => Entry::new(
                 Kind::Malformed("block id is not a string"),
                 i,

@@ -11,7 +11,7 @@ use crate::escape::escape_id;
 use crate::format::Format;
 use crate::rules::{Rule, Violation};
 use crate::skeleton::{
-    Adjacency, CallIdRule, Entries, Entry, Family, Flaw, IdChars, Kind, Role, Skeleton,
+    content, Adjacency, CallIdRule, Entries, Entry, Family, Flaw, IdChars, Kind, Role, Skeleton,
 };
 
 /// The Bedrock Converse adapter.
@@ -90,7 +90,7 @@ impl Adapter for Bedrock {
     fn reshape(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
         let result = item
             .get_mut(SHAPE.field)?
-            .get_mut(e.block?)?
+            .get_mut(e.block()?)?
             .get_mut("toolResult")?
             .as_object_mut()?;
         result.insert("content".into(), json!([{ "text": NO_DETAILS }]));
@@ -127,7 +127,7 @@ impl Adapter for Bedrock {
     }
 
     fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
-        let block = item.get_mut(SHAPE.field)?.get_mut(e.block?)?;
+        let block = item.get_mut(SHAPE.field)?.get_mut(e.block()?)?;
         let key = if e.kind == Kind::Call {
             "toolUse"
         } else {
@@ -268,7 +268,12 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
         .then_some(Flaw::OutputShape);
         match call_id_field(inner.get("toolUseId")) {
             Ok(id) => out.push(
-                Entry::paired(entry_kind, Family::Function, id, i, Some(j), label).with_flaw(flaw),
+                Entry::paired(entry_kind, Family::Function, id, i, Some(j), label)
+                    .with_flaw(flaw)
+                    .with_content(
+                        (entry_kind == Kind::Call)
+                            .then(|| content::of_values(&[inner.get("name"), inner.get("input")])),
+                    ),
             ),
             Err(()) => out.push(bad("`toolUseId` is not a string")),
         }

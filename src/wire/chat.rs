@@ -10,7 +10,9 @@ use crate::escape::escape_id;
 use crate::format::Format;
 use crate::profile::BYPASS_SIGNATURE;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, Entries, Entry, Family, Flaw, Kind, Role, Skeleton, Trace};
+use crate::skeleton::{
+    content, Adjacency, Entries, Entry, Family, Flaw, Kind, Role, Skeleton, Trace,
+};
 
 /// The Chat Completions adapter.
 pub(super) struct Chat;
@@ -50,7 +52,7 @@ impl Adapter for Chat {
     fn sign(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
         let call = item
             .get_mut("tool_calls")?
-            .get_mut(e.block?)?
+            .get_mut(e.block()?)?
             .as_object_mut()?;
         let mut at = call;
         for key in ["extra_content", "google"] {
@@ -261,6 +263,12 @@ fn read_message<'a>(out: &mut Entries<'a>, obj: &'a Map<String, Value>, i: usize
                                 ..Trace::default()
                             })
                             .with_flaw(flaw)
+                            // What a function call asks: a custom call's input is not read.
+                            .with_content(
+                                call.get("function").map(|f| {
+                                    content::of_values(&[f.get("name"), f.get("arguments")])
+                                }),
+                            )
                     }
                     Some(Err(())) => Entry::new(
                         Kind::Malformed("tool call `id` is not a string"),

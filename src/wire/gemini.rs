@@ -12,7 +12,9 @@ use crate::change::Change;
 use crate::format::{Format, ReadError};
 use crate::profile::BYPASS_SIGNATURE;
 use crate::rules::{Rule, Violation};
-use crate::skeleton::{Adjacency, Entries, Entry, Family, Flaw, Kind, Role, Skeleton, Trace};
+use crate::skeleton::{
+    content, Adjacency, Entries, Entry, Family, Flaw, Kind, Role, Skeleton, Trace,
+};
 
 /// The Gemini adapter.
 pub(super) struct Gemini;
@@ -131,7 +133,7 @@ impl Adapter for Gemini {
     }
 
     fn object_of<'v>(&self, item: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
-        let part = item.get_mut(SHAPE.field)?.get_mut(e.block?)?;
+        let part = item.get_mut(SHAPE.field)?.get_mut(e.block()?)?;
         let keys = if e.kind == Kind::Call { CALL } else { RESPONSE };
         let key = keys.into_iter().find(|k| part.get(*k).is_some())?;
         part.get_mut(key)?.as_object_mut()
@@ -144,7 +146,7 @@ impl Adapter for Gemini {
     fn sign(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
         let part = item
             .get_mut(SHAPE.field)?
-            .get_mut(e.block?)?
+            .get_mut(e.block()?)?
             .as_object_mut()?;
         // A part written in snake_case keeps to it.
         let field = if part.contains_key("function_call") {
@@ -157,7 +159,7 @@ impl Adapter for Gemini {
     }
 
     fn reshape(&self, item: &mut Value, e: &Entry) -> Option<&'static str> {
-        let part = item.get_mut(SHAPE.field)?.get_mut(e.block?)?;
+        let part = item.get_mut(SHAPE.field)?.get_mut(e.block()?)?;
         let key = RESPONSE.into_iter().find(|k| part.get(*k).is_some())?;
         let response = part.get_mut(key)?.get_mut("response")?;
         if response.is_object() {
@@ -354,7 +356,11 @@ fn read_turn<'a>(out: &mut Entries<'a>, call_turn: &mut CallTurn<'a>, turn: &'a 
                     signature: signed,
                     ..Trace::default()
                 })
-                .with_flaw(flaw),
+                .with_flaw(flaw)
+                .with_content(
+                    (kind == Kind::Call)
+                        .then(|| content::of_values(&[inner.get("name"), inner.get("args")])),
+                ),
         );
     }
     if !turn_calls.is_empty() {

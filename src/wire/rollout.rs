@@ -73,7 +73,7 @@ impl Adapter for Rollout {
     }
 
     fn object_of<'v>(&self, line: &'v mut Value, e: &Entry) -> Option<&'v mut Map<String, Value>> {
-        item_of(line, e.block)?.as_object_mut()
+        item_of(line, e.block())?.as_object_mut()
     }
 
     fn block_field(&self) -> &'static str {
@@ -191,22 +191,23 @@ const TURN_STARTS: [&str; 3] = [USER_TURN, "inter_agent_communication", "agent_m
 
 /// What line `i` does.
 fn effect(line: &Value, i: usize) -> Effect<'_> {
-    let effect = effect_of(LineView::of(line), i);
-    label_turn(effect, || line.get("payload").cloned())
+    let mut effect = effect_of(LineView::of(line), i);
+    label_turn(&mut effect, || line.get("payload").cloned());
+    effect
 }
 
 /// Labels a message by what it is to Codex's turns, reading its text (`payload`, asked for only
 /// for a message): a real user turn, context Codex wrote, or neither (a developer instruction,
 /// an assistant message).
-fn label_turn<'a>(mut effect: Effect<'a>, payload: impl FnOnce() -> Option<Value>) -> Effect<'a> {
-    let Effect::One(entry) = &mut effect else {
-        return effect;
+fn label_turn(effect: &mut Effect<'_>, payload: impl FnOnce() -> Option<Value>) {
+    let Effect::One(entry) = effect else {
+        return;
     };
     if entry.kind != Kind::Message(Role::User) {
-        return effect;
+        return;
     }
     let Some(item) = payload() else {
-        return effect;
+        return;
     };
     let text = first_text(&item);
     let role = item.get("role").and_then(Value::as_str);
@@ -215,7 +216,6 @@ fn label_turn<'a>(mut effect: Effect<'a>, payload: impl FnOnce() -> Option<Value
     } else if role == Some("user") {
         entry.label = USER_TURN;
     }
-    effect
 }
 
 /// The first text part of a message's content.
@@ -280,8 +280,7 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
                     .enumerate()
                     .map(|(k, mut e)| {
                         e.index = i;
-                        e.block = Some(k);
-                        e
+                        e.at_block(Some(k))
                     })
                     .collect(),
             ),
@@ -315,12 +314,14 @@ fn effect_of(line: LineView<'_>, i: usize) -> Effect<'_> {
 /// One line read from its text (see [`super::read_line`]): what it does, its ids borrowed from
 /// the text.
 pub(super) fn read_text(text: &str) -> Result<Effect<'_>, serde_json::Error> {
-    let effect = LineView::read(text).map(|line| effect_of(line, 0))?;
-    // Only a message's line is read a second time, whole, for its text.
-    Ok(label_turn(effect, || {
+    let mut effect = effect_of(LineView::read(text)?, 0);
+    // Only a message's line is read a second time, whole, for its text. Labelled in place: an
+    // effect is as large as an entry, and each move of it is a copy.
+    label_turn(&mut effect, || {
         let mut line: Value = serde_json::from_str(text).ok()?;
         line.get_mut("payload").map(Value::take)
-    }))
+    });
+    Ok(effect)
 }
 
 /// What becomes of one line that a plan touches.
