@@ -279,6 +279,14 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The new call id the plan gives the entry, if it renames it (its rewrites are in entry
+    /// order).
+    pub fn new_id(&self, entry: usize) -> Option<&str> {
+        let at = self.rewrites.partition_point(|r| r.entry < entry);
+        let r = self.rewrites.get(at).filter(|r| r.entry == entry)?;
+        Some(&r.new_id)
+    }
+
     /// The entries edited in place (rewritten, stripped, reshaped or given a bypass value),
     /// possibly repeated.
     pub fn edited_entries(&self) -> impl Iterator<Item = usize> + '_ {

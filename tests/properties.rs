@@ -423,8 +423,13 @@ proptest! {
     /// The guard runs the same pipeline: it never changes a body the checker calls clean (or
     /// holds only what no repair mends), and what it sends has nothing repairable left.
     #[test]
-    fn the_guard_never_changes_a_clean_body(f in format(), steps in prop::collection::vec(step(), 0..40)) {
-        let body = build(f, &steps);
+    fn the_guard_never_changes_a_clean_body(
+        f in format(),
+        steps in prop::collection::vec(step(), 0..40),
+        copies in prop::collection::vec(0..40usize, 0..3),
+    ) {
+        let mut body = build(f, &steps);
+        store_twice(f, &mut body, &copies);
         let ledger = toolseq::ledger::Ledger::new();
         let guard = toolseq::Guard::new(&ledger);
         let mut sent = body.clone();

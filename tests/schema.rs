@@ -1,5 +1,6 @@
 //! The `serde` feature: a library report serialises to what `toolseq fix --json` prints for the
-//! same body, record for record, in every format.
+//! same body, record for record, in every format; and `fix` writes what the library's repair
+//! makes of it, a clean body byte for byte.
 #![cfg(all(feature = "serde", feature = "cli"))]
 
 mod common;
@@ -12,9 +13,18 @@ use toolseq::{repair, Format, RepairOptions};
 
 /// The report `toolseq fix --json` writes for `body`, with the command line's flags for `opts`.
 fn cli_report(body: &Value, flags: &[&str]) -> Value {
+    cli_fix(&serde_json::to_vec(body).unwrap(), flags).0
+}
+
+/// What `toolseq fix --json` reports for a body written as `text`, and the file it writes.
+fn cli_fix(text: &[u8], flags: &[&str]) -> (Value, Vec<u8>) {
+    cli_fix_as("body.json", text, flags)
+}
+
+fn cli_fix_as(name: &str, text: &[u8], flags: &[&str]) -> (Value, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("body.json");
-    std::fs::write(&file, serde_json::to_vec(body).unwrap()).unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, text).unwrap();
     let out = Command::cargo_bin("toolseq")
         .unwrap()
         .arg("fix")
@@ -25,8 +35,9 @@ fn cli_report(body: &Value, flags: &[&str]) -> Value {
         .arg(dir.path().join("out.json"))
         .output()
         .unwrap();
-    serde_json::from_slice(&out.stderr)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)))
+    let report = serde_json::from_slice(&out.stderr)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    (report, std::fs::read(dir.path().join("out.json")).unwrap())
 }
 
 fn library_report(body: &Value, opts: &RepairOptions) -> Value {
@@ -172,14 +183,43 @@ proptest! {
         format in prop::sample::select(vec![Format::Responses, Format::Chat, Format::Anthropic, Format::Gemini, Format::Bedrock]),
         items in prop::collection::vec(item(), 0..9),
         model in prop::sample::select(vec!["m", "mistral-large-latest", "claude-opus-4-6", "gpt-5"]),
+        pretty in any::<bool>(),
     ) {
         let mut b = body(format, &items);
         if format != Format::Gemini {
             let key = if format == Format::Bedrock { "modelId" } else { "model" };
             b[key] = json!(model);
         }
-        let cli = cli_report(&b, &[]);
+        let text = if pretty { serde_json::to_vec_pretty(&b) } else { serde_json::to_vec(&b) }.unwrap();
+        let (cli, written) = cli_fix(&text, &[]);
         let lib = library_report(&b, &RepairOptions::default());
+        // A body the checker calls clean comes back byte for byte, and a repaired one as the
+        // library repairs it.
+        let mut repaired = b.clone();
+        repair(&mut repaired, None, &RepairOptions::default()).unwrap();
+        if lib["violations"].as_array().unwrap().is_empty() {
+            prop_assert_eq!(&written, &text);
+        } else {
+            prop_assert_eq!(&serde_json::from_slice::<Value>(&written).unwrap(), &repaired);
+        }
         prop_assert_eq!(lib, cli, "for {}", b);
+        // The same items as JSON Lines, and as a Codex rollout, streamed by `fix` line by line.
+        // (An empty file is refused, as it should be: no items, no lines.)
+        if format == Format::Responses && !items.is_empty() {
+            let items = b["input"].as_array().unwrap();
+            let want = repaired["input"].as_array().unwrap();
+            let jsonl: String = items.iter().map(|i| format!("{i}\n")).collect();
+            let (_, written) = cli_fix_as("items.jsonl", jsonl.as_bytes(), &[]);
+            let got: Vec<Value> = written.split(|&c| c == b'\n').filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice(l).unwrap()).collect();
+            prop_assert_eq!(&got, want, "jsonl for {}", b);
+            let rollout: String = items.iter()
+                .map(|i| format!("{}\n", json!({"timestamp": "t", "type": "response_item", "payload": i})))
+                .collect();
+            let (_, written) = cli_fix_as("rollout.jsonl", rollout.as_bytes(), &[]);
+            let got: Vec<Value> = written.split(|&c| c == b'\n').filter(|l| !l.is_empty())
+                .map(|l| serde_json::from_slice::<Value>(l).unwrap()["payload"].clone()).collect();
+            prop_assert_eq!(&got, want, "rollout for {}", b);
+        }
     }
 }

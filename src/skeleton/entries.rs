@@ -257,6 +257,13 @@ impl<'a> Entries<'a> {
         }
     }
 
+    /// What the call at `i` asks, hashed, while its turn is the one being read (the entries of
+    /// one item read apart, to be added to a skeleton, say); `None` after, or when unknown.
+    pub fn content_of(&self, i: usize) -> Option<u64> {
+        let i = u32::try_from(self.copy_of(i).unwrap_or(i)).ok()?;
+        self.run.iter().find(|&&(_, at)| at == i).map(|&(c, _)| c)
+    }
+
     /// The earlier call of its turn that the call at `i` repeats word for word, if it does.
     pub fn copy_of(&self, i: usize) -> Option<usize> {
         let i = u32::try_from(i).ok()?;

@@ -57,11 +57,14 @@ pub(crate) trait Adapter: Sync {
     fn push(&self, skel: &mut Skeleton<'static>, item: &Value) -> Result<(), ReadError> {
         let index = skel.items;
         let one = self.read(std::slice::from_ref(item));
-        for e in one.entries.iter() {
-            skel.entries.push_owned(Entry {
+        for (k, e) in one.entries.iter().enumerate() {
+            // A row keeps no content: the item's own entries still know theirs.
+            let e = Entry {
                 index,
                 ..e.to_entry()
-            });
+            };
+            skel.entries
+                .push_owned(e.with_content(one.entries.content_of(k)));
         }
         skel.items += 1;
         Ok(())
@@ -290,13 +293,7 @@ impl<'a> Edits<'a> {
                 let c = entries.at(call);
                 let old = c.call_id().unwrap_or_default();
                 // A call the repair renames is answered under its new id.
-                let id = self
-                    .plan
-                    .rewrites
-                    .iter()
-                    .find(|r| r.entry == call)
-                    .map_or(old, |r| r.new_id.as_str())
-                    .to_owned();
+                let id = self.plan.new_id(call).unwrap_or(old).to_owned();
                 let text = self.opts.text_for(old);
                 let item = make(c.family().unwrap_or(Family::Function), &id, text)?;
                 self.changes.push(Change::Inserted {

@@ -158,7 +158,6 @@ impl<'a> Skim<'a> {
             "name" => return self.asks(item, 0),
             "arguments" => return self.asks(item, 1),
             "input" => return self.asks(item, 2),
-            "action" => return self.asks(item, 3),
             _ => return self.skip_value(MAX_DEPTH),
         };
         *slot = self.field()?;

@@ -73,37 +73,35 @@ impl<'a> Field<'a> {
     }
 }
 
-/// What a call asks, which tells a call stored twice from another call under its id: its
-/// `name`, `arguments`, `input` and `action`, hashed part by part (from their text as written,
-/// which the skim and serde_json give alike, or from a `Value`); 0 when it shows none. Eight
-/// bytes: a rollout line's view is copied as it is read, and a larger view cost a tenth more
-/// copying per line.
+/// What a function or custom call asks, which tells a call stored twice from another call
+/// under its id: its `name`, `arguments` and `input`, hashed part by part, from their text or
+/// from a `Value` alike ([`content::of_json_part`]); 0 when it shows none. Eight bytes: a
+/// rollout line's view is copied as it is read. (A shell call's `action` object is not read:
+/// parsed for every shell call of a rollout, it cost a fifth of the check.)
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct Asks(u64);
 
 impl Asks {
     /// The keys it reads, in the order of its parts.
-    pub(crate) const KEYS: [&'static str; 4] = ["name", "arguments", "input", "action"];
+    pub(crate) const KEYS: [&'static str; 3] = ["name", "arguments", "input"];
 
-    /// Adds the text of part `k`. Parts combine whatever order their keys come in.
+    /// Adds part `k` from its JSON text. Parts combine whatever order their keys come in.
     pub(crate) fn set(&mut self, k: usize, raw: &str) {
-        self.0 = Self::nonzero(self.0 ^ content::of_parts(&[&[k as u8], raw.as_bytes()]));
+        self.0 ^= content::of_json_part(k as u8, raw);
     }
 
     fn of(obj: &Map<String, Value>) -> Self {
-        let parts = Self::KEYS.map(|k| obj.get(k));
-        match parts.iter().any(Option::is_some) {
-            true => Asks(Self::nonzero(content::of_values(&parts))),
-            false => Asks(0),
+        let mut asks = Asks(0);
+        for (k, key) in Self::KEYS.iter().enumerate() {
+            if let Some(v) = obj.get(*key) {
+                asks.0 ^= content::of_value_part(k as u8, v);
+            }
         }
+        asks
     }
 
-    /// A hash that came out 0 (once in 2^64) counts as 1, so 0 keeps meaning nothing read.
-    fn nonzero(h: u64) -> u64 {
-        h.max(1)
-    }
-
-    /// The hash of what the call asks; `None` when it shows none of the parts.
+    /// The hash of what the call asks; `None` when it shows none of the parts (or, once in
+    /// 2^64, when they cancel out: then it is taken for a call of its own).
     fn content(self) -> Option<u64> {
         (self.0 != 0).then_some(self.0)
     }
@@ -337,7 +335,6 @@ impl<'de> Deserialize<'de> for Key {
                     "input" => Key::Input,
                     "name" => Key::Asks(0),
                     "arguments" => Key::Asks(1),
-                    "action" => Key::Asks(3),
                     "previous_response_id" => Key::PreviousResponseId,
                     "conversation" => Key::Conversation,
                     "model" => Key::Model,

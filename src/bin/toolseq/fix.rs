@@ -523,12 +523,13 @@ fn stream(
                 Placed::Moved { entry, .. } => held.remove(&entry).unwrap_or_default(),
                 Placed::Synthetic { call } => {
                     let c = entries.at(call);
-                    let id = c.call_id().unwrap_or_default();
+                    let old = c.call_id().unwrap_or_default();
+                    // A call the repair renames is answered under its new id.
                     let payload = wire::synthetic_item(
                         format,
                         c.family().unwrap_or(Family::Function),
-                        id,
-                        opts.text_for(id),
+                        p.new_id(call).unwrap_or(old),
+                        opts.text_for(old),
                     );
                     serde_json::to_vec(&payload).map_err(|e| io_err(e.into()))?
                 }

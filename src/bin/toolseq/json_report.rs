@@ -95,13 +95,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
     let entries = &scanned.skel.entries;
     let line = move |e: usize| scanned.line_of(entries.at(e).index());
     // A call the repair renames is answered under its new id, by the output put after it.
-    let answered_as = move |call: usize| {
-        let at = p.rewrites.partition_point(|r| r.entry < call);
-        match p.rewrites.get(at) {
-            Some(r) if r.entry == call => Some(r.new_id.as_str()),
-            _ => entries.at(call).call_id(),
-        }
-    };
+    let answered_as = move |call: usize| p.new_id(call).or(entries.at(call).call_id());
     let inserts = p.inserts.iter().map(move |ins| {
         let anchor = entries.at(ins.anchor).index();
         match ins.placed {
@@ -194,7 +188,8 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
         json!({
             "action": "remove",
             "rule": r.rule.name(),
-            "call_id": e.call_id(),
+            // The id the item carried when it went: renames come first.
+            "call_id": p.new_id(r.entry).or(e.call_id()),
             "index": e.index(),
             "line": line(r.entry),
         })
