@@ -257,7 +257,7 @@ pub struct Placeholder {
 /// are in the order their calls were made.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Plan {
-    /// Items to drop.
+    /// Items to drop, sorted by entry.
     pub removals: Vec<Removal>,
     /// Outputs to put in place.
     pub inserts: Vec<Insert>,
@@ -520,5 +520,7 @@ pub(crate) fn plan_from(a: &Analysis) -> Plan {
             placed,
         });
     }
+    // The id rules' removals came first, pairing's after: two runs in entry order, merged.
+    p.removals.sort_by_key(|r| r.entry);
     p
 }

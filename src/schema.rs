@@ -27,17 +27,19 @@ impl Serialize for Violation {
 }
 
 impl Change {
-    /// Where the change goes in `repairs`: the command line lists them by kind, in this order.
-    fn rank(&self) -> u8 {
+    /// The record's `action`, and where the change goes in `repairs`: the command line lists
+    /// them by kind, in this order (an insert and a move together, in the body's order).
+    fn action(&self) -> (&'static str, u8) {
         match self {
-            Change::Inserted { .. } | Change::Moved { .. } => 0,
-            Change::Rewritten { .. } => 1,
-            Change::Signed { .. } => 2,
-            Change::Reshaped { .. } => 3,
-            Change::Placeholder { .. } => 4,
-            Change::Stripped { .. } => 5,
-            Change::Separated { .. } => 6,
-            Change::Removed { .. } => 7,
+            Change::Inserted { .. } => ("insert_output", 0),
+            Change::Moved { .. } => ("move_output", 0),
+            Change::Rewritten { .. } => ("rewrite_call_id", 1),
+            Change::Signed { .. } => ("bypass_thought_signature", 2),
+            Change::Reshaped { .. } => ("reshape_output", 3),
+            Change::Placeholder { .. } => ("placeholder", 4),
+            Change::Stripped { .. } => ("strip_field", 5),
+            Change::Separated { .. } => ("separate_text", 6),
+            Change::Removed { .. } => ("remove", 7),
         }
     }
 }
@@ -47,6 +49,7 @@ impl Serialize for Change {
         let mut m = s.serialize_map(None)?;
         let rule = |m: &mut S::SerializeMap, rule: &Rule| m.serialize_entry("rule", rule.name());
         let line = |m: &mut S::SerializeMap| m.serialize_entry("line", &None::<usize>);
+        m.serialize_entry("action", self.action().0)?;
         match self {
             Change::Inserted {
                 call_id,
@@ -54,7 +57,6 @@ impl Serialize for Change {
                 after_index,
                 ..
             } => {
-                m.serialize_entry("action", "insert_output")?;
                 m.serialize_entry("call_id", call_id)?;
                 m.serialize_entry("index", call_index)?;
                 line(&mut m)?;
@@ -66,7 +68,6 @@ impl Serialize for Change {
                 after_index,
                 ..
             } => {
-                m.serialize_entry("action", "move_output")?;
                 m.serialize_entry("call_id", call_id)?;
                 m.serialize_entry("index", from)?;
                 line(&mut m)?;
@@ -79,7 +80,6 @@ impl Serialize for Change {
                 index,
                 ..
             } => {
-                m.serialize_entry("action", "rewrite_call_id")?;
                 rule(&mut m, r)?;
                 m.serialize_entry("call_id", from)?;
                 m.serialize_entry("new_call_id", to)?;
@@ -98,11 +98,6 @@ impl Serialize for Change {
                 index,
                 ..
             } => {
-                let action = match self {
-                    Change::Signed { .. } => "bypass_thought_signature",
-                    _ => "reshape_output",
-                };
-                m.serialize_entry("action", action)?;
                 rule(&mut m, r)?;
                 m.serialize_entry("call_id", call_id)?;
                 m.serialize_entry("index", index)?;
@@ -120,18 +115,12 @@ impl Serialize for Change {
                 index,
                 ..
             } => {
-                let action = match self {
-                    Change::Placeholder { .. } => "placeholder",
-                    _ => "strip_field",
-                };
-                m.serialize_entry("action", action)?;
                 rule(&mut m, r)?;
                 m.serialize_entry("field", field)?;
                 m.serialize_entry("index", index)?;
                 line(&mut m)?;
             }
             Change::Separated { rule: r, index, .. } => {
-                m.serialize_entry("action", "separate_text")?;
                 rule(&mut m, r)?;
                 m.serialize_entry("index", index)?;
                 line(&mut m)?;
@@ -142,7 +131,6 @@ impl Serialize for Change {
                 index,
                 ..
             } => {
-                m.serialize_entry("action", "remove")?;
                 rule(&mut m, r)?;
                 m.serialize_entry("call_id", call_id)?;
                 m.serialize_entry("index", index)?;
@@ -247,8 +235,8 @@ impl Serialize for Report {
         // By kind, and removals in document order, which the formats' writers do not all
         // keep.
         changes.sort_by_key(|c| match c {
-            Change::Removed { index, block, .. } => (c.rank(), *index, *block),
-            _ => (c.rank(), 0, None),
+            Change::Removed { index, block, .. } => (c.action().1, *index, *block),
+            _ => (c.action().1, 0, None),
         });
         let mut m = s.serialize_map(None)?;
         m.serialize_entry("rule_set", &Rule::SET_VERSION)?;

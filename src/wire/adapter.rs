@@ -175,8 +175,6 @@ pub(crate) struct Edits<'a> {
     leaving: Vec<bool>,
     /// Anchor entry -> outputs to put after its slot, in order.
     pub after: Vec<(usize, Vec<Placed>)>,
-    /// Message entries whose blocks move out of a tool-result turn, into a user message after.
-    pub separated: Vec<usize>,
     pub changes: Vec<Change>,
 }
 
@@ -219,7 +217,6 @@ impl<'a> Edits<'a> {
             moved,
             leaving,
             after,
-            separated: plan.separations.iter().map(|s| s.entry).collect(),
             changes: Vec::new(),
         }
     }

@@ -71,27 +71,20 @@ pub(super) fn rebuild(
         }
     }
 
-    // Messages whose conversation blocks move out, and which of their blocks stay: outputs and
-    // anything not understood.
-    let separated: HashSet<usize> = edits
-        .separated
-        .iter()
-        .map(|&e| skel.entries.at(e).index())
-        .collect();
-    let staying: HashSet<(usize, usize)> = skel
-        .entries
-        .iter()
-        .filter(|e| separated.contains(&e.index()))
-        .filter(|e| matches!(e.kind(), Kind::Output | Kind::Malformed(_)))
-        .filter_map(|e| Some((e.index(), e.block()?)))
-        .collect();
-
-    // Why each message's blocks move, for the report.
-    let separating: HashMap<usize, Rule> = edits
+    // Messages whose conversation blocks move out (with why, for the report), and which of
+    // their blocks stay: outputs and anything not understood.
+    let separated: HashMap<usize, Rule> = edits
         .plan
         .separations
         .iter()
         .map(|s| (skel.entries.at(s.entry).index(), s.rule))
+        .collect();
+    let staying: HashSet<(usize, usize)> = skel
+        .entries
+        .iter()
+        .filter(|e| separated.contains_key(&e.index()))
+        .filter(|e| matches!(e.kind(), Kind::Output | Kind::Malformed(_)))
+        .filter_map(|e| Some((e.index(), e.block()?)))
         .collect();
 
     let mut placed: HashMap<Target, Vec<Value>> = HashMap::new();
@@ -104,7 +97,7 @@ pub(super) fn rebuild(
                 shape,
                 slots.get(next),
                 dead.get(&next),
-                separated.contains(&next),
+                separated.contains_key(&next),
             ) =>
             {
                 Target::Head(next)
@@ -132,7 +125,7 @@ pub(super) fn rebuild(
     }
 
     let mut touched: HashSet<usize> = dead.keys().copied().collect();
-    touched.extend(separated.iter().copied());
+    touched.extend(separated.keys().copied());
     for t in placed.keys() {
         match *t {
             Target::Head(i) | Target::AfterBlock(i, _) => touched.insert(i),
@@ -152,7 +145,7 @@ pub(super) fn rebuild(
         let mut slot = slot;
         let mut apart = Vec::new();
         if touched.contains(&i) {
-            let keep = |b: usize| !separated.contains(&i) || staying.contains(&(i, b));
+            let keep = |b: usize| !separated.contains_key(&i) || staying.contains(&(i, b));
             slot = rebuild_one(shape, slot, i, dead.get(&i), &mut placed, keep, &mut apart);
         }
         out.extend(slot);
@@ -161,7 +154,7 @@ pub(super) fn rebuild(
         }
         if !apart.is_empty() {
             edits.changes.push(Change::Separated {
-                rule: separating.get(&i).copied().unwrap_or(Rule::MixedResultTurn),
+                rule: separated.get(&i).copied().unwrap_or(Rule::MixedResultTurn),
                 index: i,
                 blocks: apart.len(),
             });

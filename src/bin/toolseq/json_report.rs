@@ -180,10 +180,7 @@ fn repairs<'s>(scanned: &'s Scanned, p: &'s Plan) -> impl Iterator<Item = Value>
             })
         })
     });
-    // In document order, as the library lists them: the plan holds the id rules' first.
-    let mut by_place: Vec<_> = p.removals.iter().collect();
-    by_place.sort_by_key(|r| r.entry);
-    let removals = by_place.into_iter().map(move |r| {
+    let removals = p.removals.iter().map(move |r| {
         let e = entries.at(r.entry);
         json!({
             "action": "remove",
