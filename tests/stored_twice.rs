@@ -23,94 +23,70 @@ const FORMATS: [Format; 5] = [
     Format::Gemini,
 ];
 
-/// The calls of a body, in order, as (id, arguments) with the arguments as JSON text.
-fn calls(format: Format, body: &Value) -> Vec<(String, String)> {
-    let s = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-    let mut out = Vec::new();
-    match format {
+/// Visits the calls of a body in order: each one's id and what it asks.
+fn each_call(format: Format, body: &mut Value, mut visit: impl FnMut(String, &mut Value)) {
+    let mut call = |c: &mut Value, id: &str, args: &str| {
+        let id = c[id].as_str().unwrap_or_default().to_owned();
+        match args.split_once('.') {
+            Some((holder, args)) => visit(id, &mut c[holder][args]),
+            None => visit(id, &mut c[args]),
+        }
+    };
+    let (list, field) = match format {
         Format::Responses => {
-            for i in body["input"].as_array().unwrap() {
+            for i in body["input"].as_array_mut().unwrap() {
                 if i["type"] == "function_call" {
-                    out.push((s(&i["call_id"]), s(&i["arguments"])));
+                    call(i, "call_id", "arguments");
                 }
             }
+            return;
         }
-        Format::Chat => {
-            for m in body["messages"].as_array().unwrap() {
-                for c in m["tool_calls"].as_array().into_iter().flatten() {
-                    out.push((s(&c["id"]), s(&c["function"]["arguments"])));
+        Format::Chat => ("messages", "tool_calls"),
+        Format::Gemini => ("contents", "parts"),
+        _ => ("messages", "content"),
+    };
+    for m in body[list].as_array_mut().unwrap() {
+        for b in m[field].as_array_mut().into_iter().flatten() {
+            match format {
+                Format::Chat => call(b, "id", "function.arguments"),
+                Format::Anthropic if b["type"] == "tool_use" => call(b, "id", "input"),
+                Format::Bedrock if b.get("toolUse").is_some() => {
+                    call(&mut b["toolUse"], "toolUseId", "input")
                 }
-            }
-        }
-        _ => {
-            let (list, field) = match format {
-                Format::Gemini => ("contents", "parts"),
-                _ => ("messages", "content"),
-            };
-            for m in body[list].as_array().unwrap() {
-                for b in m[field].as_array().into_iter().flatten() {
-                    let (id, args) = match format {
-                        Format::Anthropic if b["type"] == "tool_use" => (&b["id"], &b["input"]),
-                        Format::Bedrock if b.get("toolUse").is_some() => {
-                            (&b["toolUse"]["toolUseId"], &b["toolUse"]["input"])
-                        }
-                        Format::Gemini if b.get("functionCall").is_some() => {
-                            (&b["functionCall"]["id"], &b["functionCall"]["args"])
-                        }
-                        _ => continue,
-                    };
-                    out.push((s(id), args.to_string()));
+                Format::Gemini if b.get("functionCall").is_some() => {
+                    call(&mut b["functionCall"], "id", "args")
                 }
+                _ => {}
             }
         }
     }
+}
+
+/// The calls of a body, in order, as (id, arguments) with the arguments as JSON text.
+fn calls(format: Format, body: &Value) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    each_call(format, &mut body.clone(), |id, args| {
+        let args = match args {
+            Value::String(text) => text.clone(),
+            other => other.to_string(),
+        };
+        out.push((id, args));
+    });
     out
 }
 
 /// Gives the `nth` call other arguments: another call under the same id.
 fn ask_otherwise(format: Format, body: &mut Value, nth: usize) {
     let mut k = 0;
-    let mut visit = |call: &mut Value, args: &str| {
+    each_call(format, body, |_, args| {
         if k == nth {
-            call[args] = match format {
+            *args = match format {
                 Format::Responses | Format::Chat => json!("{\"path\":\"b.txt\"}"),
                 _ => json!({"path": "b.txt"}),
             };
         }
         k += 1;
-    };
-    match format {
-        Format::Responses => {
-            for i in body["input"].as_array_mut().unwrap() {
-                if i["type"] == "function_call" {
-                    visit(i, "arguments");
-                }
-            }
-        }
-        Format::Chat => {
-            for m in body["messages"].as_array_mut().unwrap() {
-                for c in m["tool_calls"].as_array_mut().into_iter().flatten() {
-                    visit(&mut c["function"], "arguments");
-                }
-            }
-        }
-        _ => {
-            let (list, field, key, args) = match format {
-                Format::Gemini => ("contents", "parts", "functionCall", "args"),
-                Format::Bedrock => ("messages", "content", "toolUse", "input"),
-                _ => ("messages", "content", "", "input"),
-            };
-            for m in body[list].as_array_mut().unwrap() {
-                for b in m[field].as_array_mut().into_iter().flatten() {
-                    if key.is_empty() && b["type"] == "tool_use" {
-                        visit(b, args);
-                    } else if !key.is_empty() && b.get(key).is_some() {
-                        visit(&mut b[key], args);
-                    }
-                }
-            }
-        }
-    }
+    });
 }
 
 fn rules(format: Format, body: &Value) -> Vec<Rule> {
